@@ -1,0 +1,118 @@
+//! Plugin configuration: how the plugin itself runs on this machine (where its data lives, the default
+//! provider and model, the HTTP listener). Persisted with tauri-plugin-store in `shannon-config.json`
+//! under the app's data dir. User data (settings, keys, tasks) lives in SQLite, never here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::error::{Result, ShannonError};
+use crate::core::providers;
+
+/// Store file (relative to the app data dir) that holds [`PluginConfig`].
+pub const CONFIG_STORE_FILE: &str = "shannon-config.json";
+const CONFIG_KEY: &str = "config";
+
+/// The persisted plugin configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(default)]
+pub struct PluginConfig {
+    /// Data directory override; `None` = the app's local data dir. Takes effect at the next start.
+    pub data_dir: Option<String>,
+    /// Provider used when a task names none.
+    pub default_provider: String,
+    /// Model used when a task names none; `None` = the provider's default.
+    pub default_model: Option<String>,
+    /// Start the loopback HTTP listener with the app.
+    pub listener_enabled: bool,
+    /// Listener port on 127.0.0.1; 0 picks a free one.
+    pub listener_port: u16,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            default_provider: "demo".into(),
+            default_model: None,
+            listener_enabled: false,
+            listener_port: 0,
+        }
+    }
+}
+
+/// A partial update: only the fields present change. `data_dir: ""` clears the override.
+#[derive(Debug, Clone, Default, Deserialize, specta::Type)]
+pub struct PluginConfigUpdate {
+    pub data_dir: Option<String>,
+    pub default_provider: Option<String>,
+    pub default_model: Option<String>,
+    pub listener_enabled: Option<bool>,
+    pub listener_port: Option<u16>,
+}
+
+impl PluginConfig {
+    /// Applies `update`, validating every field first (nothing changes on error).
+    pub fn apply(&self, update: PluginConfigUpdate) -> Result<Self> {
+        let mut next = self.clone();
+        if let Some(dir) = update.data_dir {
+            let dir = dir.trim().to_string();
+            if dir.is_empty() {
+                next.data_dir = None;
+            } else if !std::path::Path::new(&dir).is_absolute() {
+                return Err(ShannonError::invalid("data_dir must be an absolute path"));
+            } else {
+                next.data_dir = Some(dir);
+            }
+        }
+        if let Some(p) = update.default_provider {
+            next.default_provider = providers::lookup(&p)?.id.to_string();
+        }
+        if let Some(m) = update.default_model {
+            let m = m.trim().to_string();
+            if m.len() > 200 {
+                return Err(ShannonError::invalid("default_model is too long"));
+            }
+            next.default_model = (!m.is_empty()).then_some(m);
+        }
+        if let Some(on) = update.listener_enabled {
+            next.listener_enabled = on;
+        }
+        if let Some(port) = update.listener_port {
+            if port != 0 && port < 1024 {
+                return Err(ShannonError::invalid(
+                    "listener_port must be 0 (any free port) or 1024..65535",
+                ));
+            }
+            next.listener_port = port;
+        }
+        Ok(next)
+    }
+}
+
+/// Reads and writes [`PluginConfig`] through tauri-plugin-store.
+pub(crate) mod persisted {
+    use super::*;
+    use tauri::Runtime;
+    use tauri_plugin_store::StoreExt;
+
+    pub fn load<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<PluginConfig> {
+        let store = app
+            .store(CONFIG_STORE_FILE)
+            .map_err(|e| ShannonError::Config(format!("cannot open {CONFIG_STORE_FILE}: {e}")))?;
+        match store.get(CONFIG_KEY) {
+            None => Ok(PluginConfig::default()),
+            Some(v) => serde_json::from_value(v).map_err(|e| {
+                ShannonError::Config(format!("{CONFIG_STORE_FILE} is malformed: {e}"))
+            }),
+        }
+    }
+
+    pub fn save<R: Runtime>(app: &tauri::AppHandle<R>, config: &PluginConfig) -> Result<()> {
+        let store = app
+            .store(CONFIG_STORE_FILE)
+            .map_err(|e| ShannonError::Config(format!("cannot open {CONFIG_STORE_FILE}: {e}")))?;
+        store.set(CONFIG_KEY, serde_json::to_value(config)?);
+        store
+            .save()
+            .map_err(|e| ShannonError::Config(format!("cannot save {CONFIG_STORE_FILE}: {e}")))
+    }
+}

@@ -1,0 +1,211 @@
+//! Shannon API keys for HTTP clients: `sk_` + 64 hex characters, shown once, stored as SHA-256.
+
+use rand::RngCore;
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::core::auth::{AuthMethod, Caller};
+use crate::core::error::{Result, ShannonError};
+use crate::core::{Core, time};
+
+/// Length of the stored lookup prefix (`sk_` + 5 hex), as the cloud.
+pub const KEY_PREFIX_LEN: usize = 8;
+
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+pub struct CreateApiKeyRequest {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// The one response that carries the key itself.
+#[derive(Clone, Serialize, specta::Type)]
+pub struct ApiKeyCreated {
+    pub id: String,
+    pub name: String,
+    pub api_key: String,
+    pub key_prefix: String,
+    pub created_at: String,
+    pub warning: String,
+}
+
+impl std::fmt::Debug for ApiKeyCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyCreated")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("api_key", &"***")
+            .field("key_prefix", &self.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub name: String,
+    pub key_prefix: String,
+    pub description: Option<String>,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub is_active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct ApiKeyList {
+    pub keys: Vec<ApiKeyInfo>,
+    pub total: u32,
+}
+
+fn hash_key(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+/// Accepts the cloud's alternate spelling `sk-shannon-…`.
+fn normalize(key: &str) -> String {
+    match key.strip_prefix("sk-shannon-") {
+        Some(rest) => format!("sk_{rest}"),
+        None => key.to_string(),
+    }
+}
+
+fn is_well_formed(key: &str) -> bool {
+    key.len() == 67 && key.starts_with("sk_") && key[3..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Core {
+    pub async fn create_api_key(
+        &self,
+        caller: &Caller,
+        req: CreateApiKeyRequest,
+    ) -> Result<ApiKeyCreated> {
+        let name = req.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ShannonError::invalid("name must be 1..100 characters"));
+        }
+        let description = req
+            .description
+            .map(|d| d.trim().chars().take(500).collect::<String>())
+            .filter(|d| !d.is_empty());
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let key = format!("sk_{}", hex::encode(raw));
+        let created = ApiKeyCreated {
+            id: uuid::Uuid::new_v4().to_string(),
+            name,
+            key_prefix: key[..KEY_PREFIX_LEN].to_string(),
+            api_key: key,
+            created_at: time::now(),
+            warning: "Store this key now: it is shown only once.".into(),
+        };
+        let row = (
+            created.id.clone(),
+            caller.user_id.clone(),
+            created.name.clone(),
+            description,
+            created.key_prefix.clone(),
+            hash_key(&created.api_key),
+            created.created_at.clone(),
+        );
+        self.store()
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO api_keys (id, user_id, name, description, key_prefix, key_hash, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![row.0, row.1, row.2, row.3, row.4, row.5, row.6],
+                )?;
+                Ok(())
+            })
+            .await?;
+        tracing::info!(key_id = %created.id, "created a Shannon API key");
+        Ok(created)
+    }
+
+    pub async fn list_api_keys(&self, caller: &Caller) -> Result<ApiKeyList> {
+        let user = caller.user_id.clone();
+        let keys = self
+            .store()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT id, name, key_prefix, description, created_at, last_used_at, revoked_at IS NULL
+                     FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC",
+                )?;
+                let rows = stmt.query_map([user], |r| {
+                    Ok(ApiKeyInfo {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        key_prefix: r.get(2)?,
+                        description: r.get(3)?,
+                        created_at: r.get(4)?,
+                        last_used_at: r.get(5)?,
+                        is_active: r.get(6)?,
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
+        Ok(ApiKeyList {
+            total: keys.len() as u32,
+            keys,
+        })
+    }
+
+    /// Revokes a key; a missing or already revoked key is `not_found`.
+    pub async fn revoke_api_key(&self, caller: &Caller, id: &str) -> Result<()> {
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(ShannonError::invalid("API key id must be a UUID"));
+        }
+        let (user, id) = (caller.user_id.clone(), id.to_string());
+        let n = self
+            .store()
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+                    params![id, user, time::now()],
+                )?)
+            })
+            .await?;
+        if n == 0 {
+            return Err(ShannonError::NotFound("API key not found".into()));
+        }
+        Ok(())
+    }
+
+    /// Resolves an API key to its owner, recording its use.
+    pub(crate) async fn authenticate_api_key(&self, token: &str) -> Result<Caller> {
+        let key = normalize(token);
+        if !is_well_formed(&key) {
+            return Err(ShannonError::InvalidToken);
+        }
+        let digest = hash_key(&key);
+        let prefix = key[..KEY_PREFIX_LEN].to_string();
+        self.store()
+            .write(move |tx| {
+                let candidates: Vec<(String, String, String, Vec<u8>)> = tx
+                    .prepare_cached(
+                        "SELECT k.id, k.user_id, u.tenant_id, k.key_hash FROM api_keys k
+                         JOIN users u ON u.id = k.user_id
+                         WHERE k.key_prefix = ?1 AND k.revoked_at IS NULL AND u.is_active = 1",
+                    )?
+                    .query_map([prefix], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                let (id, user_id, tenant_id, _) = candidates
+                    .into_iter()
+                    .find(|c| bool::from(c.3.ct_eq(&digest)))
+                    .ok_or(ShannonError::InvalidToken)?;
+                tx.execute(
+                    "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+                    params![id, time::now()],
+                )?;
+                Ok(Caller {
+                    user_id,
+                    tenant_id,
+                    method: AuthMethod::ApiKey { key_id: id },
+                })
+            })
+            .await
+    }
+}

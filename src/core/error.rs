@@ -1,0 +1,117 @@
+//! One error type for the whole core, with a stable machine code per variant.
+//!
+//! Messages never carry secrets: callers pass names (provider, key, user id), never values.
+
+use serde::Serialize;
+
+/// Every failure the core reports. The IPC door serializes it as `{kind, message}`; the HTTP door maps
+/// [`ShannonError::code`] onto the contract's status codes and bodies.
+#[derive(Debug, thiserror::Error, Serialize, specta::Type, Clone, PartialEq, Eq)]
+#[serde(tag = "kind", content = "message", rename_all = "snake_case")]
+pub enum ShannonError {
+    /// Malformed or out-of-range input.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A settings value that is not valid JSON.
+    #[error("invalid JSON value: {0}")]
+    InvalidJson(String),
+    /// A provider name outside the supported catalogue.
+    #[error("unknown provider: {0}")]
+    UnknownProvider(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
+    /// Wrong e-mail/username or password.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A token that is malformed, badly signed, of the wrong type or algorithm, or revoked.
+    #[error("invalid token")]
+    InvalidToken,
+    #[error("token expired")]
+    TokenExpired,
+    /// A refresh token that is unknown, expired, or was already used.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// Ciphertext that fails authentication: tampered, truncated, or sealed under another key.
+    #[error("decryption failed: {0}")]
+    Decryption(String),
+    /// The master key file is missing, unreadable, or does not match the database.
+    #[error("master key error: {0}")]
+    MasterKey(String),
+    /// The database was written by a newer version of the plugin.
+    #[error(
+        "database schema version {found} is newer than this build supports ({supported}); refusing to open it"
+    )]
+    DatabaseTooNew { found: u32, supported: u32 },
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("configuration error: {0}")]
+    Config(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ShannonError {
+    /// Stable, machine-readable code (the serde tag), for logs, HTTP bodies and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidJson(_) => "invalid_json",
+            Self::UnknownProvider(_) => "unknown_provider",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::PermissionDenied(_) => "permission_denied",
+            Self::Decryption(_) => "decryption",
+            Self::MasterKey(_) => "master_key",
+            Self::DatabaseTooNew { .. } => "database_too_new",
+            Self::Database(_) => "database",
+            Self::Io(_) => "io",
+            Self::Config(_) => "config",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Self::InvalidRequest(msg.into())
+    }
+}
+
+pub type Result<T, E = ShannonError> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for ShannonError {
+    fn from(e: rusqlite::Error) -> Self {
+        // rusqlite errors hold SQL text and bound values only for conversion failures, which never
+        // involve secrets here (secrets are bound as opaque ciphertext blobs).
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => Self::NotFound("row".into()),
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                Self::Io("disk full: the write was rolled back".into())
+            }
+            other => Self::Database(other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for ShannonError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for ShannonError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::InvalidJson(e.to_string())
+    }
+}

@@ -1,0 +1,143 @@
+//! The core service: every operation, once. No `tauri` or `axum` import lives under this module, so
+//! the headless example, the IPC door and the HTTP door all share it and it is tested on its own.
+
+pub mod auth;
+pub mod crypto;
+pub mod error;
+pub mod providers;
+pub mod secrets;
+pub mod settings;
+pub mod store;
+pub mod time;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+pub use auth::{AuthMethod, Caller};
+pub use crypto::SecretString;
+pub use error::{Result, ShannonError};
+
+use crypto::KeyManager;
+use store::{DATABASE_FILE, Store};
+
+/// What the core needs to start: where its files live.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Directory holding the database and the master key file (created 0700 if missing).
+    pub data_dir: PathBuf,
+}
+
+/// Low-rate notifications the doors forward to their clients (Tauri events, later SSE).
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CoreEvent {
+    SettingsChanged { user_id: String, key: String },
+    ProviderKeysChanged { user_id: String, provider: String },
+}
+
+/// The embedded Shannon service. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    data_dir: PathBuf,
+    store: Store,
+    keys: RwLock<Arc<KeyManager>>,
+    jwt: auth::jwt::JwtKeys,
+    /// Held shared by every operation that seals or opens a secret, exclusively by a rotation, so
+    /// none of them can pair a ciphertext with the wrong master key.
+    secret_lock: tokio::sync::RwLock<()>,
+    events: broadcast::Sender<CoreEvent>,
+}
+
+impl Core {
+    /// Opens the data directory: database (migrated), master key, JWT secret. All blocking work runs on
+    /// tokio's blocking pool.
+    pub async fn open(config: CoreConfig) -> Result<Self> {
+        let data_dir = config.data_dir;
+        store::blocking({
+            let dir = data_dir.clone();
+            move || create_private_dir(&dir)
+        })
+        .await?;
+        let store = Store::open_async(data_dir.join(DATABASE_FILE)).await?;
+        let keys = secrets::load_key_manager(&store, &data_dir).await?;
+        let jwt = secrets::load_or_create_jwt_secret(&store, &keys).await?;
+        let (events, _) = broadcast::channel(64);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                data_dir,
+                store,
+                keys: RwLock::new(keys),
+                jwt,
+                secret_lock: tokio::sync::RwLock::new(()),
+                events,
+            }),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(crate) fn keys(&self) -> Arc<KeyManager> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) async fn secrets_shared(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.inner.secret_lock.read().await
+    }
+
+    pub(crate) async fn secrets_exclusive(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.inner.secret_lock.write().await
+    }
+
+    pub(crate) fn set_keys(&self, keys: Arc<KeyManager>) {
+        *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+    }
+
+    pub(crate) fn jwt(&self) -> &auth::jwt::JwtKeys {
+        &self.inner.jwt
+    }
+
+    /// Subscribes to low-rate core notifications.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<CoreEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub(crate) fn notify(&self, event: CoreEvent) {
+        // No subscriber is fine: the notifications are advisory.
+        let _ = self.inner.events.send(event);
+    }
+}
+
+/// Creates the data directory (0700 for any level it creates; an existing directory is left as it is).
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| {
+        ShannonError::Io(format!(
+            "cannot create data directory {}: {e}",
+            dir.display()
+        ))
+    })
+}

@@ -1,0 +1,396 @@
+//! Per-user settings (JSON values) and provider API keys.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use crate::core::auth::Caller;
+use crate::core::crypto::{SecretString, mask_key, provider_key_aad};
+use crate::core::error::{Result, ShannonError};
+use crate::core::providers::{self, PROVIDERS, ProviderProtocol};
+use crate::core::{Core, CoreEvent, time};
+
+/// Largest accepted settings value (JSON text), and API key.
+pub const MAX_SETTING_BYTES: usize = 64 * 1024;
+pub const MAX_PROVIDER_KEY_BYTES: usize = 4 * 1024;
+
+/// One setting. `value` is JSON text, so both doors carry any JSON value losslessly.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+    pub updated_at: String,
+}
+
+/// A stored provider key, masked.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct ProviderKeyInfo {
+    pub provider: String,
+    pub masked_key: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// Whether a provider can take a task now, for the frontend's key page and submit guard.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct ProviderStatus {
+    pub provider: String,
+    pub display_name: String,
+    pub protocol: ProviderProtocol,
+    pub requires_key: bool,
+    /// A key is stored for this provider.
+    pub is_configured: bool,
+    /// A task on this provider can be submitted (a key is stored, or none is needed).
+    pub ready: bool,
+    pub masked_key: Option<String>,
+    pub base_url: Option<String>,
+    /// The offline demo provider: canned text, no network.
+    pub offline_demo: bool,
+    /// Why the provider is not ready, for the UI to show.
+    pub reason: Option<String>,
+}
+
+/// Setting keys: short, printable, no spaces.
+fn validate_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty()
+        && key.len() <= 128
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ShannonError::invalid(
+            "setting key must be 1..128 characters of A-Z a-z 0-9 _ - . :",
+        ))
+    }
+}
+
+/// Parses and re-serializes a JSON value (canonical compact form), enforcing the size limit.
+pub fn normalize_json(value: &str) -> Result<String> {
+    if value.len() > MAX_SETTING_BYTES {
+        return Err(ShannonError::PayloadTooLarge(format!(
+            "setting value is {} bytes; the limit is {MAX_SETTING_BYTES}",
+            value.len()
+        )));
+    }
+    let parsed: serde_json::Value = serde_json::from_str(value)?;
+    Ok(parsed.to_string())
+}
+
+fn read_setting(row: &rusqlite::Row<'_>) -> rusqlite::Result<Setting> {
+    Ok(Setting {
+        key: row.get(0)?,
+        value: row.get(1)?,
+        updated_at: row.get(2)?,
+    })
+}
+
+impl Core {
+    pub async fn get_setting(&self, caller: &Caller, key: &str) -> Result<Setting> {
+        validate_key(key)?;
+        let (user, key) = (caller.user_id.clone(), key.to_string());
+        self.store()
+            .read(move |c| {
+                c.query_row(
+                    "SELECT key, value, updated_at FROM user_settings WHERE user_id = ?1 AND key = ?2",
+                    params![user, key],
+                    read_setting,
+                )
+                .optional()?
+                .ok_or_else(|| ShannonError::NotFound(format!("setting {key}")))
+            })
+            .await
+    }
+
+    pub async fn list_settings(&self, caller: &Caller) -> Result<Vec<Setting>> {
+        let user = caller.user_id.clone();
+        self.store()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT key, value, updated_at FROM user_settings WHERE user_id = ?1 ORDER BY key",
+                )?;
+                let rows = stmt.query_map([user], read_setting)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+
+    /// Stores `value` (JSON text) under `key`, replacing any earlier value.
+    pub async fn set_setting(&self, caller: &Caller, key: &str, value: &str) -> Result<Setting> {
+        validate_key(key)?;
+        let value = normalize_json(value)?;
+        let setting = Setting {
+            key: key.to_string(),
+            value,
+            updated_at: time::now(),
+        };
+        let (user, row) = (caller.user_id.clone(), setting.clone());
+        self.store()
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "INSERT INTO user_settings (user_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(user_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                )?
+                .execute(params![user, row.key, row.value, row.updated_at])?;
+                Ok(())
+            })
+            .await?;
+        self.notify(CoreEvent::SettingsChanged {
+            user_id: caller.user_id.clone(),
+            key: key.to_string(),
+        });
+        Ok(setting)
+    }
+
+    pub async fn delete_setting(&self, caller: &Caller, key: &str) -> Result<()> {
+        validate_key(key)?;
+        let (user, k) = (caller.user_id.clone(), key.to_string());
+        let n = self
+            .store()
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "DELETE FROM user_settings WHERE user_id = ?1 AND key = ?2",
+                    params![user, k],
+                )?)
+            })
+            .await?;
+        if n == 0 {
+            return Err(ShannonError::NotFound(format!("setting {key}")));
+        }
+        self.notify(CoreEvent::SettingsChanged {
+            user_id: caller.user_id.clone(),
+            key: key.to_string(),
+        });
+        Ok(())
+    }
+
+    /// Encrypts and stores a provider key, replacing any earlier one. Returns the masked form.
+    pub async fn set_provider_key(
+        &self,
+        caller: &Caller,
+        provider: &str,
+        api_key: &SecretString,
+    ) -> Result<ProviderKeyInfo> {
+        let spec = providers::lookup(provider)?;
+        let key = api_key.expose().trim();
+        if key.is_empty() {
+            return Err(ShannonError::invalid("api_key must not be empty"));
+        }
+        if key.len() > MAX_PROVIDER_KEY_BYTES || key.chars().any(char::is_control) {
+            return Err(ShannonError::invalid(
+                "api_key must be at most 4 KiB with no control characters",
+            ));
+        }
+        if spec.protocol == ProviderProtocol::OfflineDemo {
+            return Err(ShannonError::invalid(
+                "the offline demo provider takes no key",
+            ));
+        }
+        let _shared = self.secrets_shared().await;
+        let user = caller.user_id.clone();
+        let blob = self
+            .keys()
+            .seal(key.as_bytes(), &provider_key_aad(&user, spec.id))?;
+        let masked = mask_key(key);
+        let now = time::now();
+        let info = self
+            .store()
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO provider_api_keys (user_id, provider, ciphertext, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)
+                     ON CONFLICT(user_id, provider) DO UPDATE
+                       SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+                    params![user, spec.id, blob, now],
+                )?;
+                Ok(tx.query_row(
+                    "SELECT created_at, updated_at, last_used_at FROM provider_api_keys
+                     WHERE user_id = ?1 AND provider = ?2",
+                    params![user, spec.id],
+                    |r| {
+                        Ok(ProviderKeyInfo {
+                            provider: spec.id.to_string(),
+                            masked_key: masked,
+                            created_at: r.get(0)?,
+                            updated_at: r.get(1)?,
+                            last_used_at: r.get(2)?,
+                        })
+                    },
+                )?)
+            })
+            .await?;
+        tracing::info!(provider = spec.id, "stored a provider API key");
+        self.notify(CoreEvent::ProviderKeysChanged {
+            user_id: caller.user_id.clone(),
+            provider: spec.id.to_string(),
+        });
+        Ok(info)
+    }
+
+    /// The masked key for one provider.
+    pub async fn get_provider_key(
+        &self,
+        caller: &Caller,
+        provider: &str,
+    ) -> Result<ProviderKeyInfo> {
+        let spec = providers::lookup(provider)?;
+        self.list_provider_keys(caller)
+            .await?
+            .into_iter()
+            .find(|k| k.provider == spec.id)
+            .ok_or_else(|| ShannonError::NotFound(format!("no API key stored for {}", spec.id)))
+    }
+
+    /// Every stored key, masked (decrypted only long enough to mask it).
+    pub async fn list_provider_keys(&self, caller: &Caller) -> Result<Vec<ProviderKeyInfo>> {
+        let _shared = self.secrets_shared().await;
+        let keys = self.keys();
+        let user = caller.user_id.clone();
+        self.store()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT provider, ciphertext, created_at, updated_at, last_used_at
+                     FROM provider_api_keys WHERE user_id = ?1 ORDER BY provider",
+                )?;
+                let rows = stmt.query_map([&user], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                    ))
+                })?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (provider, blob, created_at, updated_at, last_used_at) = row?;
+                    let plain = keys.open_string(&blob, &provider_key_aad(&user, &provider))?;
+                    out.push(ProviderKeyInfo {
+                        masked_key: mask_key(plain.expose()),
+                        provider,
+                        created_at,
+                        updated_at,
+                        last_used_at,
+                    });
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    pub async fn delete_provider_key(&self, caller: &Caller, provider: &str) -> Result<()> {
+        let spec = providers::lookup(provider)?;
+        let user = caller.user_id.clone();
+        let n = self
+            .store()
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "DELETE FROM provider_api_keys WHERE user_id = ?1 AND provider = ?2",
+                    params![user, spec.id],
+                )?)
+            })
+            .await?;
+        if n == 0 {
+            return Err(ShannonError::NotFound(format!(
+                "no API key stored for {}",
+                spec.id
+            )));
+        }
+        tracing::info!(provider = spec.id, "deleted a provider API key");
+        self.notify(CoreEvent::ProviderKeysChanged {
+            user_id: caller.user_id.clone(),
+            provider: spec.id.to_string(),
+        });
+        Ok(())
+    }
+
+    /// Records that the engine used a provider key now.
+    pub async fn mark_provider_key_used(&self, caller: &Caller, provider: &str) -> Result<()> {
+        let spec = providers::lookup(provider)?;
+        let user = caller.user_id.clone();
+        let n = self
+            .store()
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE provider_api_keys SET last_used_at = ?3 WHERE user_id = ?1 AND provider = ?2",
+                    params![user, spec.id, time::now()],
+                )?)
+            })
+            .await?;
+        if n == 0 {
+            return Err(ShannonError::NotFound(format!(
+                "no API key stored for {}",
+                spec.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// The decrypted key, for the engine's provider clients only: no door exposes it.
+    pub async fn provider_key(
+        &self,
+        caller: &Caller,
+        provider: &str,
+    ) -> Result<Option<SecretString>> {
+        let spec = providers::lookup(provider)?;
+        let _shared = self.secrets_shared().await;
+        let keys = self.keys();
+        let user = caller.user_id.clone();
+        self.store()
+            .read(move |c| {
+                let blob: Option<Vec<u8>> = c
+                    .prepare_cached(
+                        "SELECT ciphertext FROM provider_api_keys WHERE user_id = ?1 AND provider = ?2",
+                    )?
+                    .query_row(params![user, spec.id], |r| r.get(0))
+                    .optional()?;
+                blob.map(|b| keys.open_string(&b, &provider_key_aad(&user, spec.id)))
+                    .transpose()
+            })
+            .await
+    }
+
+    /// Readiness of every provider in the catalogue for this user.
+    pub async fn provider_status(&self, caller: &Caller) -> Result<Vec<ProviderStatus>> {
+        let stored = self.list_provider_keys(caller).await?;
+        let settings = self.list_settings(caller).await?;
+        let base_url_of = |id: &str| -> Option<String> {
+            let key = providers::base_url_setting(id);
+            settings
+                .iter()
+                .find(|s| s.key == key)
+                .and_then(|s| serde_json::from_str::<String>(&s.value).ok())
+        };
+        Ok(PROVIDERS
+            .iter()
+            .map(|spec| {
+                let key = stored.iter().find(|k| k.provider == spec.id);
+                let base_url =
+                    base_url_of(spec.id).or_else(|| spec.default_base_url.map(str::to_string));
+                let reason = if spec.requires_key && key.is_none() {
+                    Some(format!("add an API key for {}", spec.display_name))
+                } else if base_url.is_none() && spec.protocol != ProviderProtocol::OfflineDemo {
+                    Some(format!(
+                        "set the base URL in the setting {}",
+                        providers::base_url_setting(spec.id)
+                    ))
+                } else {
+                    None
+                };
+                ProviderStatus {
+                    provider: spec.id.to_string(),
+                    display_name: spec.display_name.to_string(),
+                    protocol: spec.protocol,
+                    requires_key: spec.requires_key,
+                    is_configured: key.is_some(),
+                    ready: reason.is_none(),
+                    masked_key: key.map(|k| k.masked_key.clone()),
+                    base_url,
+                    offline_demo: spec.protocol == ProviderProtocol::OfflineDemo,
+                    reason,
+                }
+            })
+            .collect())
+    }
+}

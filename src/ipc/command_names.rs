@@ -1,0 +1,33 @@
+// Every IPC command, for build.rs (ACL permissions) and the specta builder. A test checks that this
+// list and the registered commands agree. Included by build.rs, so no `use` items here.
+
+/// The plugin's IPC commands.
+pub const COMMANDS: &[&str] = &[
+    // settings
+    "get_setting",
+    "list_settings",
+    "set_setting",
+    "delete_setting",
+    // provider keys
+    "set_provider_key",
+    "get_provider_key",
+    "list_provider_keys",
+    "delete_provider_key",
+    "mark_provider_key_used",
+    "provider_status",
+    // users and tokens
+    "register",
+    "login",
+    "refresh_token",
+    "me",
+    "sign_in",
+    "sign_out",
+    // Shannon API keys
+    "create_api_key",
+    "list_api_keys",
+    "revoke_api_key",
+    // secrets and configuration
+    "rotate_master_key",
+    "get_plugin_config",
+    "set_plugin_config",
+];

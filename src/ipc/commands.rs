@@ -1,0 +1,201 @@
+//! IPC commands. Each one resolves the caller (the local embedded user unless the webview signed in),
+//! calls the core once and returns its result or error (`{kind, message}`).
+
+use tauri::State;
+
+use crate::config::{PluginConfig, PluginConfigUpdate};
+use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
+use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
+use crate::core::crypto::SecretString;
+use crate::core::error::ShannonError;
+use crate::core::secrets::RotationReport;
+use crate::core::settings::{ProviderKeyInfo, ProviderStatus, Setting};
+use crate::plugin::Shannon;
+
+type Res<T> = Result<T, ShannonError>;
+
+/// One setting; `value` is JSON text.
+#[tauri::command]
+#[specta::specta]
+pub async fn get_setting(state: State<'_, Shannon>, key: String) -> Res<Setting> {
+    let (core, caller) = state.resolve().await?;
+    core.get_setting(&caller, &key).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_settings(state: State<'_, Shannon>) -> Res<Vec<Setting>> {
+    let (core, caller) = state.resolve().await?;
+    core.list_settings(&caller).await
+}
+
+/// Stores `value`, which must be JSON text (`"\"dark\""`, `"42"`, `"{\"a\":1}"`).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_setting(state: State<'_, Shannon>, key: String, value: String) -> Res<Setting> {
+    let (core, caller) = state.resolve().await?;
+    core.set_setting(&caller, &key, &value).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_setting(state: State<'_, Shannon>, key: String) -> Res<()> {
+    let (core, caller) = state.resolve().await?;
+    core.delete_setting(&caller, &key).await
+}
+
+/// Encrypts and stores a provider key; returns it masked.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_provider_key(
+    state: State<'_, Shannon>,
+    provider: String,
+    api_key: SecretString,
+) -> Res<ProviderKeyInfo> {
+    let (core, caller) = state.resolve().await?;
+    core.set_provider_key(&caller, &provider, &api_key).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_provider_key(state: State<'_, Shannon>, provider: String) -> Res<ProviderKeyInfo> {
+    let (core, caller) = state.resolve().await?;
+    core.get_provider_key(&caller, &provider).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_provider_keys(state: State<'_, Shannon>) -> Res<Vec<ProviderKeyInfo>> {
+    let (core, caller) = state.resolve().await?;
+    core.list_provider_keys(&caller).await
+}
+
+/// Destroys a stored provider key (opt-in permission `shannon:allow-delete-provider-keys`).
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_provider_key(state: State<'_, Shannon>, provider: String) -> Res<()> {
+    let (core, caller) = state.resolve().await?;
+    core.delete_provider_key(&caller, &provider).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn mark_provider_key_used(state: State<'_, Shannon>, provider: String) -> Res<()> {
+    let (core, caller) = state.resolve().await?;
+    core.mark_provider_key_used(&caller, &provider).await
+}
+
+/// Which providers can take a task now, and why not.
+#[tauri::command]
+#[specta::specta]
+pub async fn provider_status(state: State<'_, Shannon>) -> Res<Vec<ProviderStatus>> {
+    let (core, caller) = state.resolve().await?;
+    core.provider_status(&caller).await
+}
+
+/// Creates a user and signs the webview in as it.
+#[tauri::command]
+#[specta::specta]
+pub async fn register(state: State<'_, Shannon>, request: RegisterRequest) -> Res<AuthResponse> {
+    let res = state.core().await?.register(request).await?;
+    state.set_signed_in(Some(SecretString::new(res.access_token.clone())));
+    Ok(res)
+}
+
+/// Checks a password and signs the webview in.
+#[tauri::command]
+#[specta::specta]
+pub async fn login(state: State<'_, Shannon>, request: LoginRequest) -> Res<AuthResponse> {
+    let res = state.core().await?.login(request).await?;
+    state.set_signed_in(Some(SecretString::new(res.access_token.clone())));
+    Ok(res)
+}
+
+/// Rotates a refresh token; the webview then acts with the new access token.
+#[tauri::command]
+#[specta::specta]
+pub async fn refresh_token(
+    state: State<'_, Shannon>,
+    refresh_token: SecretString,
+) -> Res<TokenPair> {
+    let pair = state.core().await?.refresh(&refresh_token).await?;
+    state.set_signed_in(Some(SecretString::new(pair.access_token.clone())));
+    Ok(pair)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn me(state: State<'_, Shannon>) -> Res<UserProfile> {
+    let (core, caller) = state.resolve().await?;
+    core.me(&caller).await
+}
+
+/// Acts as the owner of `token` (JWT access token or Shannon API key) from now on; it is checked first.
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_in(state: State<'_, Shannon>, token: SecretString) -> Res<UserProfile> {
+    let core = state.core().await?;
+    let caller = core.authenticate(token.expose()).await?;
+    let profile = core.me(&caller).await?;
+    state.set_signed_in(Some(token));
+    Ok(profile)
+}
+
+/// Back to the local embedded user.
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_out(state: State<'_, Shannon>) -> Res<()> {
+    state.set_signed_in(None);
+    Ok(())
+}
+
+/// Creates a Shannon API key for HTTP clients; the key is in this response only
+/// (opt-in permission `shannon:allow-manage-api-keys`).
+#[tauri::command]
+#[specta::specta]
+pub async fn create_api_key(
+    state: State<'_, Shannon>,
+    request: CreateApiKeyRequest,
+) -> Res<ApiKeyCreated> {
+    let (core, caller) = state.resolve().await?;
+    core.create_api_key(&caller, request).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_api_keys(state: State<'_, Shannon>) -> Res<ApiKeyList> {
+    let (core, caller) = state.resolve().await?;
+    core.list_api_keys(&caller).await
+}
+
+/// (opt-in permission `shannon:allow-manage-api-keys`)
+#[tauri::command]
+#[specta::specta]
+pub async fn revoke_api_key(state: State<'_, Shannon>, id: String) -> Res<()> {
+    let (core, caller) = state.resolve().await?;
+    core.revoke_api_key(&caller, &id).await
+}
+
+/// Re-encrypts every stored secret under a new master key (opt-in `shannon:allow-rotate-master-key`).
+#[tauri::command]
+#[specta::specta]
+pub async fn rotate_master_key(state: State<'_, Shannon>) -> Res<RotationReport> {
+    state.core().await?.rotate_master_key().await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_plugin_config(state: State<'_, Shannon>) -> Res<PluginConfig> {
+    state.config().await
+}
+
+/// Changes the plugin configuration (opt-in `shannon:allow-configure`); `data_dir` applies at the
+/// next start.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_plugin_config(
+    state: State<'_, Shannon>,
+    update: PluginConfigUpdate,
+) -> Res<PluginConfig> {
+    state.update_config(update).await
+}

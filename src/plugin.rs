@@ -1,0 +1,251 @@
+//! The Tauri plugin: builder options, managed state, start-up and the bridge from core notifications
+//! to typed Tauri events.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use tauri::plugin::{Builder as PluginBuilder, TauriPlugin};
+use tauri::{Manager, Runtime};
+use tauri_specta::Event;
+use tokio::sync::{OnceCell, watch};
+
+use crate::config::{PluginConfig, PluginConfigUpdate, persisted};
+use crate::core::auth::Caller;
+use crate::core::crypto::SecretString;
+use crate::core::error::{Result, ShannonError};
+use crate::core::{Core, CoreConfig, CoreEvent};
+use crate::ipc::{self, events};
+
+/// The runtime name: commands are `plugin:shannon|<name>`, permissions `shannon:<id>`.
+pub const PLUGIN_NAME: &str = "shannon";
+
+type LoadConfig = dyn Fn() -> Result<PluginConfig> + Send + Sync;
+type SaveConfig = dyn Fn(&PluginConfig) -> Result<()> + Send + Sync;
+
+/// Managed state: the configuration and the core, both loaded in the background at start-up, and the
+/// door's session.
+pub struct Shannon {
+    /// Builder override of the data dir, else the configured one, else this default.
+    data_dir_override: Option<PathBuf>,
+    default_data_dir: PathBuf,
+    /// Becomes true once tauri-plugin-store is registered (the plugin registers it after its own
+    /// setup, since a plugin cannot register another while it is being set up).
+    store_ready: watch::Receiver<bool>,
+    config: OnceCell<Mutex<PluginConfig>>,
+    core: OnceCell<Core>,
+    /// Credential the webview signed in with; `None` = the local embedded user.
+    signed_in: Mutex<Option<SecretString>>,
+    load_config: Box<LoadConfig>,
+    save_config: Box<SaveConfig>,
+}
+
+impl Shannon {
+    async fn config_cell(&self) -> Result<&Mutex<PluginConfig>> {
+        self.config
+            .get_or_try_init(|| async {
+                let mut ready = self.store_ready.clone();
+                ready
+                    .wait_for(|r| *r)
+                    .await
+                    .map_err(|_| ShannonError::Config("the store plugin never started".into()))?;
+                let config = (self.load_config)().unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "using the default Shannon plugin configuration");
+                    PluginConfig::default()
+                });
+                Ok(Mutex::new(config))
+            })
+            .await
+    }
+
+    /// The current plugin configuration.
+    pub async fn config(&self) -> Result<PluginConfig> {
+        Ok(self
+            .config_cell()
+            .await?
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())
+    }
+
+    /// Validates, persists and applies a configuration change.
+    pub(crate) async fn update_config(&self, update: PluginConfigUpdate) -> Result<PluginConfig> {
+        let cell = self.config_cell().await?;
+        let next = cell
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(update)?;
+        (self.save_config)(&next)?;
+        *cell.lock().unwrap_or_else(|p| p.into_inner()) = next.clone();
+        Ok(next)
+    }
+
+    /// Where the database and master key live.
+    pub async fn data_dir(&self) -> Result<PathBuf> {
+        if let Some(dir) = &self.data_dir_override {
+            return Ok(dir.clone());
+        }
+        Ok(self
+            .config()
+            .await?
+            .data_dir
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.default_data_dir.clone()))
+    }
+
+    /// The core, opening it on first use. A failed open is retried by the next call, and its error
+    /// (a newer database, a mismatched master key, a full disk) is returned to every caller meanwhile.
+    pub async fn core(&self) -> Result<&Core> {
+        self.core
+            .get_or_try_init(|| async {
+                Core::open(CoreConfig {
+                    data_dir: self.data_dir().await?,
+                })
+                .await
+            })
+            .await
+    }
+
+    /// The core and the identity the webview currently acts as.
+    pub(crate) async fn resolve(&self) -> Result<(&Core, Caller)> {
+        let core = self.core().await?;
+        let token = self
+            .signed_in
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let caller = match token {
+            None => Caller::embedded(),
+            Some(t) => core.authenticate(t.expose()).await?,
+        };
+        Ok((core, caller))
+    }
+
+    pub(crate) fn set_signed_in(&self, token: Option<SecretString>) {
+        *self.signed_in.lock().unwrap_or_else(|p| p.into_inner()) = token;
+    }
+}
+
+/// Access to the plugin from Rust: `app.shannon().core().await?`.
+pub trait ShannonExt<R: Runtime> {
+    fn shannon(&self) -> &Shannon;
+}
+
+impl<R: Runtime, T: Manager<R>> ShannonExt<R> for T {
+    fn shannon(&self) -> &Shannon {
+        self.state::<Shannon>().inner()
+    }
+}
+
+/// Plugin options. `tauri_plugin_shannon::init()` is `Builder::new().build()`.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    data_dir: Option<PathBuf>,
+    register_store_plugin: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    pub fn new() -> Self {
+        Self {
+            data_dir: None,
+            register_store_plugin: true,
+        }
+    }
+
+    /// Keeps the database and master key in `dir` instead of the app's local data dir (tests,
+    /// portable installs). Wins over the persisted `data_dir` configuration.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The plugin registers tauri-plugin-store itself unless told the app already did (pass `false`
+    /// when the app registers the store plugin with its own options, before this one).
+    pub fn register_store_plugin(mut self, register: bool) -> Self {
+        self.register_store_plugin = register;
+        self
+    }
+
+    pub fn build<R: Runtime>(self) -> TauriPlugin<R> {
+        let specta = ipc::specta_builder::<R>();
+        PluginBuilder::new(PLUGIN_NAME)
+            .invoke_handler(specta.invoke_handler())
+            .setup(move |app, _api| {
+                specta.mount_events(app);
+                let (store_ready_tx, store_ready) = watch::channel(!self.register_store_plugin);
+                if self.register_store_plugin {
+                    // Plugins are registered under a lock that is held during this setup, so the
+                    // store plugin is added from another thread once setup has returned.
+                    let handle = app.clone();
+                    std::thread::spawn(move || {
+                        match handle.plugin(tauri_plugin_store::Builder::default().build()) {
+                            Ok(()) => {
+                                let _ = store_ready_tx.send(true);
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "could not register tauri-plugin-store")
+                            }
+                        }
+                    });
+                }
+                let (load, save) = (app.clone(), app.clone());
+                app.manage(Shannon {
+                    data_dir_override: self.data_dir.clone(),
+                    default_data_dir: app.path().app_local_data_dir()?,
+                    store_ready,
+                    config: OnceCell::new(),
+                    core: OnceCell::new(),
+                    signed_in: Mutex::new(None),
+                    load_config: Box::new(move || persisted::load(&load)),
+                    save_config: Box::new(move |c| persisted::save(&save, c)),
+                });
+                // Open the database off the main thread now, so the first command finds it ready.
+                let app = app.clone();
+                tauri::async_runtime::spawn(async move {
+                    match app.shannon().core().await {
+                        Ok(core) => forward_events(app.clone(), core.subscribe_events()).await,
+                        Err(e) => tracing::error!(error = %e, "the Shannon core failed to open"),
+                    }
+                });
+                Ok(())
+            })
+            .build()
+    }
+}
+
+/// Re-emits core notifications as typed Tauri events until the core is dropped.
+async fn forward_events<R: Runtime>(
+    app: tauri::AppHandle<R>,
+    mut rx: tokio::sync::broadcast::Receiver<CoreEvent>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let result = match rx.recv().await {
+            Ok(CoreEvent::SettingsChanged { user_id, key }) => {
+                events::SettingsChanged { user_id, key }.emit(&app)
+            }
+            Ok(CoreEvent::ProviderKeysChanged { user_id, provider }) => {
+                events::ProviderKeysChanged { user_id, provider }.emit(&app)
+            }
+            Err(RecvError::Lagged(n)) => {
+                tracing::debug!(skipped = n, "core notifications lagged");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not emit a Shannon event");
+        }
+    }
+}
+
+impl From<tauri::Error> for ShannonError {
+    fn from(e: tauri::Error) -> Self {
+        ShannonError::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,87 @@
+//! Shared test harness: a MockRuntime app with the plugin on a temporary data directory, and a
+//! helper that invokes commands through the real IPC path (ACL, deserialization, error mapping).
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{
+    INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder, mock_context, noop_assets,
+};
+use tauri::utils::acl::ExecutionContext;
+use tauri::utils::config::AppDirectoriesOverride;
+use tauri::webview::InvokeRequest;
+use tauri::{App, WebviewWindow, WebviewWindowBuilder};
+use tempfile::TempDir;
+
+pub struct TestApp {
+    pub app: App<MockRuntime>,
+    pub webview: WebviewWindow<MockRuntime>,
+    pub dir: TempDir,
+}
+
+impl TestApp {
+    /// An app whose webview may call every plugin command.
+    pub fn new() -> Self {
+        Self::with_allowed(tauri_plugin_shannon::ipc::COMMANDS)
+    }
+
+    /// An app whose webview may call only `allowed` (the rest fail the ACL check).
+    pub fn with_allowed(allowed: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = mock_context(noop_assets());
+        ctx.config_mut().identifier = "dev.shannon.test".into();
+        ctx.config_mut().app.app_directories_override =
+            Some(AppDirectoriesOverride::Root(dir.path().join("app")));
+        for cmd in allowed {
+            ctx.runtime_authority_mut()
+                .__allow_command(format!("plugin:shannon|{cmd}"), ExecutionContext::Local);
+        }
+        let app = mock_builder()
+            .plugin(
+                tauri_plugin_shannon::Builder::new()
+                    .data_dir(dir.path().join("data"))
+                    .build(),
+            )
+            .build(ctx)
+            .unwrap();
+        let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap();
+        Self { app, webview, dir }
+    }
+
+    /// Invokes `plugin:shannon|<cmd>` with JSON arguments (camelCase names, as the webview sends).
+    pub fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        let res = get_ipc_response(
+            &self.webview,
+            InvokeRequest {
+                cmd: format!("plugin:shannon|{cmd}"),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().unwrap(),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        );
+        res.map(|body| body.deserialize::<Value>().unwrap())
+    }
+
+    pub fn ok(&self, cmd: &str, args: Value) -> Value {
+        self.invoke(cmd, args)
+            .unwrap_or_else(|e| panic!("{cmd} failed: {e}"))
+    }
+
+    /// Asserts the command fails with error kind `kind`; returns the error body.
+    pub fn err(&self, cmd: &str, args: Value, kind: &str) -> Value {
+        let e = self
+            .invoke(cmd, args)
+            .expect_err(&format!("{cmd} should fail with {kind}"));
+        assert_eq!(e["kind"], json!(kind), "{cmd}: unexpected error {e}");
+        e
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+}

@@ -1,0 +1,482 @@
+//! Every IPC command through the real Tauri IPC path (MockRuntime): success and error cases.
+
+mod common;
+
+use common::TestApp;
+use serde_json::json;
+
+const EMBEDDED_USER: &str = "00000000-0000-0000-0000-000000000002";
+
+#[test]
+fn settings_roundtrip_and_errors() {
+    let t = TestApp::new();
+    assert_eq!(t.ok("list_settings", json!({})), json!([]));
+
+    let s = t.ok(
+        "set_setting",
+        json!({"key": "ui.theme", "value": "\"dark\""}),
+    );
+    assert_eq!(s["key"], "ui.theme");
+    assert_eq!(s["value"], "\"dark\"");
+    t.ok(
+        "set_setting",
+        json!({"key": "limits", "value": "{ \"max\" : 3 }"}),
+    );
+    // Values come back as canonical JSON text.
+    assert_eq!(
+        t.ok("get_setting", json!({"key": "limits"}))["value"],
+        "{\"max\":3}"
+    );
+    let all = t.ok("list_settings", json!({}));
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    // Overwrite keeps one row.
+    t.ok(
+        "set_setting",
+        json!({"key": "ui.theme", "value": "\"light\""}),
+    );
+    assert_eq!(
+        t.ok("get_setting", json!({"key": "ui.theme"}))["value"],
+        "\"light\""
+    );
+
+    t.err(
+        "set_setting",
+        json!({"key": "ui.theme", "value": "{not json"}),
+        "invalid_json",
+    );
+    t.err(
+        "set_setting",
+        json!({"key": "bad key!", "value": "1"}),
+        "invalid_request",
+    );
+    let huge = format!("\"{}\"", "x".repeat(70 * 1024));
+    t.err(
+        "set_setting",
+        json!({"key": "big", "value": huge}),
+        "payload_too_large",
+    );
+    t.err("get_setting", json!({"key": "missing"}), "not_found");
+
+    t.ok("delete_setting", json!({"key": "ui.theme"}));
+    t.err("get_setting", json!({"key": "ui.theme"}), "not_found");
+    t.err("delete_setting", json!({"key": "ui.theme"}), "not_found");
+    // The invalid write did not clobber anything.
+    assert_eq!(
+        t.ok("get_setting", json!({"key": "limits"}))["value"],
+        "{\"max\":3}"
+    );
+}
+
+#[test]
+fn provider_keys_masked_lifecycle() {
+    let t = TestApp::new();
+    let secret = "sk-proj-ABCDEFGHIJKLMNOPQRSTUV9876";
+    let info = t.ok(
+        "set_provider_key",
+        json!({"provider": "OpenAI", "apiKey": secret}),
+    );
+    assert_eq!(info["provider"], "openai");
+    assert_eq!(info["masked_key"], "sk-p****9876");
+    assert!(!info.to_string().contains(secret));
+
+    let got = t.ok("get_provider_key", json!({"provider": "openai"}));
+    assert_eq!(got["masked_key"], "sk-p****9876");
+    assert_eq!(got["last_used_at"], json!(null));
+    t.ok("mark_provider_key_used", json!({"provider": "openai"}));
+    assert!(t.ok("get_provider_key", json!({"provider": "openai"}))["last_used_at"].is_string());
+
+    let list = t.ok("list_provider_keys", json!({}));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains(secret));
+
+    t.err(
+        "set_provider_key",
+        json!({"provider": "nosuch", "apiKey": "x"}),
+        "unknown_provider",
+    );
+    t.err(
+        "get_provider_key",
+        json!({"provider": "nosuch"}),
+        "unknown_provider",
+    );
+    t.err(
+        "set_provider_key",
+        json!({"provider": "anthropic", "apiKey": "  "}),
+        "invalid_request",
+    );
+    t.err(
+        "get_provider_key",
+        json!({"provider": "anthropic"}),
+        "not_found",
+    );
+    t.err(
+        "mark_provider_key_used",
+        json!({"provider": "anthropic"}),
+        "not_found",
+    );
+    // An unknown provider name that looks like a pasted key is not echoed back.
+    let e = t.err(
+        "set_provider_key",
+        json!({"provider": "sk-ant-api03-verysecretvalue-0000", "apiKey": "x"}),
+        "unknown_provider",
+    );
+    assert!(!e.to_string().contains("verysecret"));
+
+    t.ok("delete_provider_key", json!({"provider": "openai"}));
+    t.err(
+        "delete_provider_key",
+        json!({"provider": "openai"}),
+        "not_found",
+    );
+    t.err(
+        "delete_provider_key",
+        json!({"provider": "nosuch"}),
+        "unknown_provider",
+    );
+    assert_eq!(t.ok("list_provider_keys", json!({})), json!([]));
+}
+
+#[test]
+fn provider_status_tells_what_is_ready() {
+    let t = TestApp::new();
+    let status = t.ok("provider_status", json!({}));
+    let find = |s: &serde_json::Value, id: &str| {
+        s.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["provider"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let openai = find(&status, "openai");
+    assert_eq!(openai["ready"], false);
+    assert_eq!(openai["is_configured"], false);
+    assert!(openai["reason"].as_str().unwrap().contains("API key"));
+    let demo = find(&status, "demo");
+    assert_eq!(demo["ready"], true);
+    assert_eq!(demo["offline_demo"], true);
+    assert_eq!(find(&status, "custom")["ready"], false);
+
+    t.ok(
+        "set_provider_key",
+        json!({"provider": "openai", "apiKey": "sk-test-000000000000abcd"}),
+    );
+    t.ok(
+        "set_setting",
+        json!({"key": "provider.custom.base_url", "value": "\"http://127.0.0.1:9999/v1\""}),
+    );
+    let status = t.ok("provider_status", json!({}));
+    let openai = find(&status, "openai");
+    assert_eq!(openai["ready"], true);
+    assert_eq!(openai["masked_key"], "sk-t****abcd");
+    let custom = find(&status, "custom");
+    assert_eq!(custom["ready"], true);
+    assert_eq!(custom["base_url"], "http://127.0.0.1:9999/v1");
+}
+
+#[test]
+fn register_login_me_refresh_and_sign_out() {
+    let t = TestApp::new();
+    assert_eq!(t.ok("me", json!({}))["user_id"], EMBEDDED_USER);
+    assert_eq!(t.ok("me", json!({}))["auth_method"]["kind"], "embedded");
+
+    let reg = t.ok(
+        "register",
+        json!({"request": {"email": "Ada@Example.com", "username": null, "password": "correct horse", "full_name": "Ada"}}),
+    );
+    assert_eq!(reg["is_new_user"], true);
+    assert_eq!(reg["expires_in"], 3600);
+    assert_eq!(reg["user"]["email"], "ada@example.com");
+    assert_eq!(reg["user"]["username"], "ada");
+    let user_id = reg["user_id"].as_str().unwrap().to_string();
+    // Registering signs the webview in as the new user.
+    assert_eq!(t.ok("me", json!({}))["user_id"], json!(user_id));
+    assert_eq!(t.ok("me", json!({}))["auth_method"]["kind"], "jwt");
+
+    t.err(
+        "register",
+        json!({"request": {"email": "ada@example.com", "username": "ada2", "password": "correct horse", "full_name": null}}),
+        "conflict",
+    );
+    t.err(
+        "register",
+        json!({"request": {"email": "not-an-email", "username": null, "password": "correct horse", "full_name": null}}),
+        "invalid_request",
+    );
+    t.err(
+        "register",
+        json!({"request": {"email": "bob@example.com", "username": null, "password": "short", "full_name": null}}),
+        "invalid_request",
+    );
+
+    t.ok("sign_out", json!({}));
+    assert_eq!(t.ok("me", json!({}))["user_id"], EMBEDDED_USER);
+
+    t.err(
+        "login",
+        json!({"request": {"email": "ada@example.com", "password": "wrong horse"}}),
+        "invalid_credentials",
+    );
+    t.err(
+        "login",
+        json!({"request": {"email": "nobody@example.com", "password": "correct horse"}}),
+        "invalid_credentials",
+    );
+    // The embedded user has no password and cannot be logged into.
+    t.err(
+        "login",
+        json!({"request": {"email": "embedded_user", "password": "anything-at-all"}}),
+        "invalid_credentials",
+    );
+    let login = t.ok(
+        "login",
+        json!({"request": {"email": "ADA", "password": "correct horse"}}),
+    );
+    assert_eq!(login["is_new_user"], false);
+    assert_eq!(login["user_id"], json!(user_id));
+
+    // Settings are per user: Ada does not see the embedded user's.
+    t.ok("sign_out", json!({}));
+    t.ok(
+        "set_setting",
+        json!({"key": "who", "value": "\"embedded\""}),
+    );
+    t.ok("sign_in", json!({"token": login["access_token"]}));
+    t.err("get_setting", json!({"key": "who"}), "not_found");
+
+    // Refresh rotates: the new pair works, the old refresh token is dead afterwards.
+    let refresh = login["refresh_token"].clone();
+    let pair = t.ok("refresh_token", json!({"refreshToken": refresh}));
+    assert_ne!(pair["refresh_token"], refresh);
+    assert_eq!(pair["token_type"], "Bearer");
+    assert_eq!(t.ok("me", json!({}))["user_id"], json!(user_id));
+    t.err(
+        "refresh_token",
+        json!({"refreshToken": refresh}),
+        "invalid_refresh_token",
+    );
+    // Reusing the old token revoked the whole family, the newest token included.
+    t.err(
+        "refresh_token",
+        json!({"refreshToken": pair["refresh_token"]}),
+        "invalid_refresh_token",
+    );
+    // An access token is not a refresh token.
+    t.err(
+        "refresh_token",
+        json!({"refreshToken": pair["access_token"]}),
+        "invalid_refresh_token",
+    );
+}
+
+#[test]
+fn bad_tokens_are_rejected() {
+    let t = TestApp::new();
+    let reg = t.ok(
+        "register",
+        json!({"request": {"email": "eve@example.com", "username": null, "password": "long enough", "full_name": null}}),
+    );
+    let access = reg["access_token"].as_str().unwrap().to_string();
+    t.ok("sign_out", json!({}));
+
+    // Tampered payload (signature no longer matches).
+    let parts: Vec<&str> = access.split('.').collect();
+    let mut payload = parts[1].to_string();
+    let last = payload.pop().unwrap();
+    payload.push(if last == 'A' { 'B' } else { 'A' });
+    let tampered = format!("{}.{}.{}", parts[0], payload, parts[2]);
+    t.err("sign_in", json!({"token": tampered}), "invalid_token");
+
+    // alg "none" with no signature.
+    use base64_like::encode;
+    let header = encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let none = format!("{header}.{}.", parts[1]);
+    t.err("sign_in", json!({"token": none}), "invalid_token");
+
+    // Expired, but signed with the real key.
+    let core = futures_lite_block_on(async {
+        use tauri::Manager;
+        let shannon = t.app.state::<tauri_plugin_shannon::Shannon>();
+        shannon.core().await.unwrap().clone()
+    });
+    let expired = core
+        .sign_access_token_expiring_at(
+            reg["user_id"].as_str().unwrap(),
+            reg["tenant_id"].as_str().unwrap(),
+            chrono_now() - 10,
+        )
+        .unwrap();
+    t.err("sign_in", json!({"token": expired}), "token_expired");
+
+    t.err("sign_in", json!({"token": "garbage"}), "invalid_token");
+    // A failed sign-in leaves the webview as it was.
+    assert_eq!(t.ok("me", json!({}))["user_id"], EMBEDDED_USER);
+}
+
+#[test]
+fn api_keys_create_list_revoke_and_sign_in() {
+    let t = TestApp::new();
+    let created = t.ok(
+        "create_api_key",
+        json!({"request": {"name": "CLI", "description": "laptop"}}),
+    );
+    let key = created["api_key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("sk_") && key.len() == 67, "{key}");
+    assert_eq!(created["key_prefix"], json!(&key[..8]));
+
+    let list = t.ok("list_api_keys", json!({}));
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["keys"][0]["is_active"], true);
+    assert!(
+        !list.to_string().contains(&key),
+        "the key is shown only once"
+    );
+
+    // A key authenticates (also in the cloud's sk-shannon- spelling) and records its use.
+    let profile = t.ok("sign_in", json!({"token": key}));
+    assert_eq!(profile["auth_method"]["kind"], "api_key");
+    t.ok("sign_out", json!({}));
+    t.ok(
+        "sign_in",
+        json!({"token": key.replacen("sk_", "sk-shannon-", 1)}),
+    );
+    t.ok("sign_out", json!({}));
+    assert!(t.ok("list_api_keys", json!({}))["keys"][0]["last_used_at"].is_string());
+
+    t.err(
+        "create_api_key",
+        json!({"request": {"name": " ", "description": null}}),
+        "invalid_request",
+    );
+    t.err(
+        "revoke_api_key",
+        json!({"id": "not-a-uuid"}),
+        "invalid_request",
+    );
+    t.err(
+        "revoke_api_key",
+        json!({"id": "8d4f7c7e-1c1f-4c1e-9c1e-1c1e1c1e1c1e"}),
+        "not_found",
+    );
+
+    let id = created["id"].clone();
+    t.ok("revoke_api_key", json!({"id": id}));
+    t.err("revoke_api_key", json!({"id": id}), "not_found");
+    assert_eq!(
+        t.ok("list_api_keys", json!({}))["keys"][0]["is_active"],
+        false
+    );
+    // A revoked key no longer authenticates.
+    t.err("sign_in", json!({"token": key}), "invalid_token");
+    let mut wrong = key.clone();
+    wrong.replace_range(66..67, if key.ends_with('0') { "1" } else { "0" });
+    t.err("sign_in", json!({"token": wrong}), "invalid_token");
+}
+
+#[test]
+fn master_key_rotation_keeps_every_secret_readable() {
+    let t = TestApp::new();
+    t.ok(
+        "set_provider_key",
+        json!({"provider": "anthropic", "apiKey": "sk-ant-api03-rotate-me-0000abcd"}),
+    );
+    let old_key = std::fs::read_to_string(t.data_dir().join("master.key")).unwrap();
+    let report = t.ok("rotate_master_key", json!({}));
+    assert_eq!(report["provider_keys"], 1);
+    assert!(report["secrets"].as_u64().unwrap() >= 2, "{report}");
+    let new_key = std::fs::read_to_string(t.data_dir().join("master.key")).unwrap();
+    assert_ne!(old_key, new_key);
+    assert!(!t.data_dir().join("master.key.next").exists());
+    assert_eq!(
+        t.ok("get_provider_key", json!({"provider": "anthropic"}))["masked_key"],
+        "sk-a****abcd"
+    );
+    // Tokens signed before the rotation still verify (the JWT secret was re-encrypted, not replaced).
+    let reg = t.ok(
+        "register",
+        json!({"request": {"email": "rot@example.com", "username": null, "password": "long enough", "full_name": null}}),
+    );
+    t.ok("rotate_master_key", json!({}));
+    t.ok("sign_in", json!({"token": reg["access_token"]}));
+}
+
+#[test]
+fn plugin_config_get_set_and_validate() {
+    let t = TestApp::new();
+    let c = t.ok("get_plugin_config", json!({}));
+    assert_eq!(c["default_provider"], "demo");
+    assert_eq!(c["listener_enabled"], false);
+    let c = t.ok(
+        "set_plugin_config",
+        json!({"update": {"default_provider": "Anthropic", "default_model": "claude-sonnet-4-5", "listener_enabled": true, "listener_port": 8765, "data_dir": null}}),
+    );
+    assert_eq!(c["default_provider"], "anthropic");
+    assert_eq!(c["listener_port"], 8765);
+    t.err(
+        "set_plugin_config",
+        json!({"update": {"default_provider": "nosuch"}}),
+        "unknown_provider",
+    );
+    t.err(
+        "set_plugin_config",
+        json!({"update": {"listener_port": 80}}),
+        "invalid_request",
+    );
+    t.err(
+        "set_plugin_config",
+        json!({"update": {"data_dir": "relative/dir"}}),
+        "invalid_request",
+    );
+    // Failed updates changed nothing; the good one is persisted by tauri-plugin-store.
+    assert_eq!(t.ok("get_plugin_config", json!({}))["listener_port"], 8765);
+    let file = t.dir.path().join("app").join("shannon-config.json");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(saved["config"]["default_model"], "claude-sonnet-4-5");
+}
+
+#[test]
+fn commands_outside_the_granted_set_are_refused() {
+    let t = TestApp::with_allowed(&["list_settings"]);
+    t.ok("list_settings", json!({}));
+    let e = t.invoke("rotate_master_key", json!({})).unwrap_err();
+    assert!(e.to_string().contains("not allowed"), "{e}");
+}
+
+#[test]
+fn malformed_arguments_are_refused() {
+    let t = TestApp::new();
+    let e = t.invoke("set_setting", json!({"key": 5})).unwrap_err();
+    assert!(e.is_string(), "{e}");
+}
+
+/// Minimal helpers so the test needs no extra crates.
+mod base64_like {
+    pub fn encode(bytes: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..=chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+}
+
+fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    tauri::async_runtime::block_on(f)
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
