@@ -13,7 +13,6 @@ const CONFIG_KEY: &str = "config";
 
 /// The persisted plugin configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
-#[serde(default)]
 pub struct PluginConfig {
     /// Data directory override; `None` = the app's local data dir. Takes effect at the next start.
     pub data_dir: Option<String>,
@@ -41,6 +40,7 @@ impl Default for PluginConfig {
 
 /// A partial update: only the fields present change. `data_dir: ""` clears the override.
 #[derive(Debug, Clone, Default, Deserialize, specta::Type)]
+#[serde(default)]
 pub struct PluginConfigUpdate {
     pub data_dir: Option<String>,
     pub default_provider: Option<String>,
@@ -98,12 +98,16 @@ pub(crate) mod persisted {
         let store = app
             .store(CONFIG_STORE_FILE)
             .map_err(|e| ShannonError::Config(format!("cannot open {CONFIG_STORE_FILE}: {e}")))?;
-        match store.get(CONFIG_KEY) {
-            None => Ok(PluginConfig::default()),
-            Some(v) => serde_json::from_value(v).map_err(|e| {
-                ShannonError::Config(format!("{CONFIG_STORE_FILE} is malformed: {e}"))
-            }),
+        let Some(stored) = store.get(CONFIG_KEY) else {
+            return Ok(PluginConfig::default());
+        };
+        // Fields a newer or older version did not write keep their defaults.
+        let mut merged = serde_json::to_value(PluginConfig::default())?;
+        if let (Some(into), serde_json::Value::Object(from)) = (merged.as_object_mut(), stored) {
+            into.extend(from);
         }
+        serde_json::from_value(merged)
+            .map_err(|e| ShannonError::Config(format!("{CONFIG_STORE_FILE} is malformed: {e}")))
     }
 
     pub fn save<R: Runtime>(app: &tauri::AppHandle<R>, config: &PluginConfig) -> Result<()> {

@@ -15,6 +15,8 @@ use crate::plugin::PLUGIN_NAME;
 pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
     tauri_specta::Builder::<R>::new()
         .plugin_name(PLUGIN_NAME)
+        // One TS type per Rust type: the same shapes go in and out.
+        .disable_serde_phases()
         .commands(tauri_specta::collect_commands![
             commands::get_setting,
             commands::list_settings,

@@ -16,6 +16,7 @@ pub const KEY_PREFIX_LEN: usize = 8;
 #[derive(Debug, Clone, Deserialize, specta::Type)]
 pub struct CreateApiKeyRequest {
     pub name: String,
+    #[serde(default)]
     pub description: Option<String>,
 }
 

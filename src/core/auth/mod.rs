@@ -55,8 +55,10 @@ impl Caller {
 pub struct RegisterRequest {
     pub email: String,
     /// Defaults to the part of the e-mail before `@`.
+    #[serde(default)]
     pub username: Option<String>,
     pub password: SecretString,
+    #[serde(default)]
     pub full_name: Option<String>,
 }
 
