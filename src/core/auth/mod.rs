@@ -187,6 +187,23 @@ fn validate_username(name: &str) -> Result<String> {
     }
 }
 
+/// A username from the e-mail's local part, padded to the minimum length.
+fn derive_username(email: &str) -> String {
+    let local: String = email
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .take(40)
+        .collect();
+    if local.chars().count() < 3 {
+        format!("{local}-user")
+    } else {
+        local
+    }
+}
+
 fn validate_password(password: &SecretString) -> Result<()> {
     let n = password.expose().chars().count();
     if !(8..=256).contains(&n) {
@@ -213,11 +230,11 @@ impl Core {
     /// Creates a user with an e-mail and password; returns tokens for it.
     pub async fn register(&self, req: RegisterRequest) -> Result<AuthResponse> {
         let email = validate_email(&req.email)?;
-        let username = validate_username(
-            req.username
-                .as_deref()
-                .unwrap_or_else(|| email.split('@').next().unwrap_or_default()),
-        )?;
+        let derived = req.username.is_none();
+        let username = match req.username.as_deref() {
+            Some(name) => validate_username(name)?,
+            None => derive_username(&email),
+        };
         validate_password(&req.password)?;
         let full_name = req
             .full_name
@@ -244,14 +261,21 @@ impl Core {
             user.password_hash.clone(),
             user.full_name.clone(),
         );
-        self.store()
+        let final_username = self
+            .store()
             .write(move |tx| {
-                let taken: bool = tx.query_row(
-                    "SELECT EXISTS(SELECT 1 FROM users WHERE email = ?1 OR username = ?2)",
-                    params![mail, uname],
-                    |r| r.get(0),
-                )?;
-                if taken {
+                let exists = |sql: &str, value: &str| -> Result<bool> {
+                    Ok(tx.query_row(sql, [value], |r| r.get(0))?)
+                };
+                let email_taken =
+                    exists("SELECT EXISTS(SELECT 1 FROM users WHERE email = ?1)", mail.as_deref().unwrap_or_default())?;
+                let mut uname = uname;
+                let name_taken = |n: &str| exists("SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)", n);
+                if !email_taken && derived && name_taken(&uname)? {
+                    // A derived name is only a convenience: make it unique instead of failing.
+                    uname = format!("{uname}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+                }
+                if email_taken || name_taken(&uname)? {
                     return Err(ShannonError::Conflict(
                         "a user with this email or username already exists".into(),
                     ));
@@ -262,9 +286,11 @@ impl Core {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
                     params![id, tenant, uname, mail, phash, fname, now],
                 )?;
-                Ok(())
+                Ok(uname)
             })
             .await?;
+        let mut user = user;
+        user.username = final_username;
         tracing::info!(user_id = %user.id, "registered a user");
         self.auth_response(user, true).await
     }
