@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test: formatting, lints, Rust tests (core, MockRuntime IPC, crash and secrets tests, the
+# bindings staleness check) and the guest-js package (typecheck, build, Vitest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh --node
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+echo "==> cargo test"
+cargo test --locked
+# Benchmarks compile above (--all-targets) but are measured with `cargo bench`, never in tests.
+
+echo "==> guest-js (npm)"
+npm ci --no-audit --no-fund
+npm run typecheck
+npm run build
+npm test
+echo "==> all tests passed"
