@@ -21,6 +21,7 @@ pub const PLUGIN_NAME: &str = "shannon";
 
 type LoadConfig = dyn Fn() -> Result<PluginConfig> + Send + Sync;
 type SaveConfig = dyn Fn(&PluginConfig) -> Result<()> + Send + Sync;
+type OnOpen = dyn Fn(&Core) + Send + Sync;
 
 /// Managed state: the configuration and the core, both loaded in the background at start-up, and the
 /// door's session.
@@ -37,6 +38,9 @@ pub struct Shannon {
     signed_in: Mutex<Option<SecretString>>,
     load_config: Box<LoadConfig>,
     save_config: Box<SaveConfig>,
+    /// Runs once when the core opens, before any command can use it (event forwarding starts here,
+    /// so no notification is missed).
+    on_open: Box<OnOpen>,
 }
 
 impl Shannon {
@@ -97,10 +101,12 @@ impl Shannon {
     pub async fn core(&self) -> Result<&Core> {
         self.core
             .get_or_try_init(|| async {
-                Core::open(CoreConfig {
+                let core = Core::open(CoreConfig {
                     data_dir: self.data_dir().await?,
                 })
-                .await
+                .await?;
+                (self.on_open)(&core);
+                Ok(core)
             })
             .await
     }
@@ -193,7 +199,7 @@ impl Builder {
                         }
                     });
                 }
-                let (load, save) = (app.clone(), app.clone());
+                let (load, save, events) = (app.clone(), app.clone(), app.clone());
                 app.manage(Shannon {
                     data_dir_override: self.data_dir.clone(),
                     default_data_dir: app.path().app_local_data_dir()?,
@@ -203,13 +209,16 @@ impl Builder {
                     signed_in: Mutex::new(None),
                     load_config: Box::new(move || persisted::load(&load)),
                     save_config: Box::new(move |c| persisted::save(&save, c)),
+                    on_open: Box::new(move |core| {
+                        let rx = core.subscribe_events();
+                        tauri::async_runtime::spawn(forward_events(events.clone(), rx));
+                    }),
                 });
                 // Open the database off the main thread now, so the first command finds it ready.
                 let app = app.clone();
                 tauri::async_runtime::spawn(async move {
-                    match app.shannon().core().await {
-                        Ok(core) => forward_events(app.clone(), core.subscribe_events()).await,
-                        Err(e) => tracing::error!(error = %e, "the Shannon core failed to open"),
+                    if let Err(e) = app.shannon().core().await {
+                        tracing::error!(error = %e, "the Shannon core failed to open");
                     }
                 });
                 Ok(())

@@ -480,3 +480,37 @@ fn chrono_now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+#[test]
+fn settings_and_key_changes_are_announced_as_typed_events() {
+    use tauri::Listener;
+    let t = TestApp::new();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, serde_json::Value)>();
+    for name in [
+        "plugin:shannon:settings-changed",
+        "plugin:shannon:provider-keys-changed",
+    ] {
+        let tx = tx.clone();
+        t.app.listen_any(name, move |e| {
+            let payload = serde_json::from_str(e.payload()).unwrap();
+            tx.send((name.to_string(), payload)).unwrap();
+        });
+    }
+    t.ok("set_setting", json!({"key": "ui.lang", "value": "\"en\""}));
+    let secret = "sk-event-test-00000000000009999";
+    t.ok(
+        "set_provider_key",
+        json!({"provider": "groq", "apiKey": secret}),
+    );
+    let wait = std::time::Duration::from_secs(10);
+    let (name, payload) = rx.recv_timeout(wait).expect("settings event");
+    assert_eq!(name, "plugin:shannon:settings-changed");
+    assert_eq!(payload, json!({"user_id": EMBEDDED_USER, "key": "ui.lang"}));
+    let (name, payload) = rx.recv_timeout(wait).expect("provider key event");
+    assert_eq!(name, "plugin:shannon:provider-keys-changed");
+    assert_eq!(
+        payload,
+        json!({"user_id": EMBEDDED_USER, "provider": "groq"})
+    );
+    assert!(!payload.to_string().contains(secret));
+}

@@ -49,7 +49,7 @@ async fn database_and_wal_hold_no_plaintext_provider_key() {
     let db = dir.path().join(DATABASE_FILE);
     let wal = dir.path().join(format!("{DATABASE_FILE}-wal"));
     assert!(
-        file_bytes(&wal).len() > 0,
+        !file_bytes(&wal).is_empty(),
         "the write should still be in the WAL"
     );
     for bytes in [file_bytes(&db), file_bytes(&wal)] {
