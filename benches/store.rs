@@ -22,9 +22,7 @@ fn bench_store(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let core = rt
-        .block_on(Core::open(CoreConfig {
-            data_dir: dir.path().to_path_buf(),
-        }))
+        .block_on(Core::open(CoreConfig::new(dir.path().to_path_buf())))
         .unwrap();
     let me = Caller::embedded();
     rt.block_on(async {

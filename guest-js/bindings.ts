@@ -49,6 +49,28 @@ export const commands = {
 	 *  next start.
 	 */
 	setPluginConfig: (update: PluginConfigUpdate) => typedError<PluginConfig, ShannonError>(__TAURI_INVOKE("plugin:shannon|set_plugin_config", { update })),
+	/**
+	 *  Submits a task (the cloud's body) and starts it. With `idempotency_key`, a repeat returns the
+	 *  first submission's response instead of starting another task.
+	 */
+	submitTask: (request: SubmitTaskRequest, idempotencyKey: string | null) => typedError<SubmitTaskResponse, ShannonError>(__TAURI_INVOKE("plugin:shannon|submit_task", { request, idempotencyKey })),
+	getTask: (taskId: string) => typedError<TaskDetails, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_task", { taskId })),
+	listTasks: (query: ListTasksQuery) => typedError<TaskList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_tasks", { query })),
+	/**  Stored events of a task, ascending by `seq` (`limit` 1..200, default 50). */
+	getTaskEvents: (taskId: string, limit: number | null, offset: number | null) => typedError<TaskEventsPage, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_task_events", { taskId, limit, offset })),
+	getControlState: (taskId: string) => typedError<ControlState, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_control_state", { taskId })),
+	pauseTask: (taskId: string, reason: string | null) => typedError<ControlResponse, ShannonError>(__TAURI_INVOKE("plugin:shannon|pause_task", { taskId, reason })),
+	resumeTask: (taskId: string, reason: string | null) => typedError<ControlResponse, ShannonError>(__TAURI_INVOKE("plugin:shannon|resume_task", { taskId, reason })),
+	cancelTask: (taskId: string, reason: string | null) => typedError<ControlResponse, ShannonError>(__TAURI_INVOKE("plugin:shannon|cancel_task", { taskId, reason })),
+	listSessions: (limit: number | null, offset: number | null) => typedError<SessionList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_sessions", { limit, offset })),
+	/**  By internal UUID or the client's own session id. */
+	getSession: (sessionId: string) => typedError<SessionSummary, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_session", { sessionId })),
+	getSessionHistory: (sessionId: string) => typedError<SessionHistory, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_session_history", { sessionId })),
+	/**  Turns with their events (`limit` 1..100 turns, default 10). */
+	getSessionEvents: (sessionId: string, limit: number | null, offset: number | null, includePayload: boolean | null) => typedError<SessionTurns, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_session_events", { sessionId, limit, offset, includePayload })),
+	renameSession: (sessionId: string, title: string) => typedError<SessionRenamed, ShannonError>(__TAURI_INVOKE("plugin:shannon|rename_session", { sessionId, title })),
+	/**  Soft delete; deleting twice succeeds. */
+	deleteSession: (sessionId: string) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|delete_session", { sessionId })),
 };
 
 /** Events */
@@ -103,9 +125,35 @@ export type AuthResponse = {
 	user: UserInfo,
 };
 
+export type ControlResponse = {
+	success: boolean,
+	message: string,
+	task_id: string,
+};
+
+/**  `GET /api/v1/tasks/{id}/control-state`: every key always present, strings possibly empty. */
+export type ControlState = {
+	is_paused: boolean,
+	is_cancelled: boolean,
+	paused_at: string,
+	pause_reason: string,
+	paused_by: string,
+	cancel_reason: string,
+	cancelled_by: string,
+};
+
 export type CreateApiKeyRequest = {
 	name: string,
 	description?: string | null,
+};
+
+export type ListTasksQuery = {
+	/**  1..100, default 20. */
+	limit?: number | null,
+	offset?: number | null,
+	session_id?: string | null,
+	/**  QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED (or CANCELED), TIMEOUT; case-insensitive. */
+	status?: string | null,
 };
 
 export type LoginRequest = {
@@ -126,6 +174,11 @@ export type PluginConfig = {
 	listener_enabled: boolean,
 	/**  Listener port on 127.0.0.1; 0 picks a free one. */
 	listener_port: number,
+	/**
+	 *  What start-up does with tasks the last exit interrupted: `resume` them from their last
+	 *  completed step (default) or mark them `fail`ed.
+	 */
+	recovery: RecoveryPolicy,
 };
 
 /**  A partial update: only the fields present change. `data_dir: ""` clears the override. */
@@ -135,6 +188,7 @@ export type PluginConfigUpdate = {
 	default_model?: string | null,
 	listener_enabled?: boolean | null,
 	listener_port?: number | null,
+	recovery?: RecoveryPolicy | null,
 };
 
 /**  A stored provider key, masked. */
@@ -179,6 +233,16 @@ export type ProviderStatus = {
 	reason: string | null,
 };
 
+/**  What start-up does with tasks a crash or exit left RUNNING or PAUSED. */
+export type RecoveryPolicy = 
+/**
+ *  Continue from the last completed step (a model call or tool result); a task that was paused
+ *  comes back paused.
+ */
+"resume" | 
+/**  Mark them FAILED with the reason "interrupted: the app exited while the task was running". */
+"fail";
+
 export type RegisterRequest = {
 	email: string,
 	/**  Defaults to the part of the e-mail before `@`. */
@@ -197,6 +261,57 @@ export type RotationReport = {
 
 /**  A string that must not leak: redacted in `Debug`, never `Display`ed or serialized, wiped on drop. */
 export type SecretString = string;
+
+export type SessionHistory = {
+	session_id: string,
+	tasks: TaskHistory[],
+	total: number,
+};
+
+export type SessionList = {
+	sessions: SessionSummary[],
+	total_count: number,
+};
+
+export type SessionRenamed = {
+	session_id: string,
+	title: string,
+};
+
+export type SessionSummary = {
+	session_id: string,
+	user_id: string,
+	title: string | null,
+	task_count: number,
+	tokens_used: number,
+	token_budget: number,
+	created_at: string,
+	updated_at: string | null,
+	expires_at: string | null,
+	context: Value,
+	last_activity_at: string | null,
+	is_active: boolean,
+	successful_tasks: number,
+	failed_tasks: number,
+	success_rate: number | null,
+	total_cost_usd: number | null,
+	average_cost_per_task: number | null,
+	budget_utilization: number | null,
+	budget_remaining: number | null,
+	is_near_budget_limit: boolean,
+	latest_task_query: string | null,
+	/**  Unprefixed: `RUNNING`, `COMPLETED`, … (as the cloud's session list). */
+	latest_task_status: string | null,
+	is_research_session: boolean,
+	first_task_mode: string | null,
+};
+
+export type SessionTurns = {
+	session_id: string,
+	/**  Total number of turns in the session. */
+	count: number,
+	turns: Turn[],
+};
 
 /**  One setting. `value` is JSON text, so both doors carry any JSON value losslessly. */
 export type Setting = {
@@ -227,7 +342,11 @@ export type ShannonError =
 /**  A token that is malformed, badly signed, of the wrong type or algorithm, or revoked. */
 { kind: "invalid_token" } | { kind: "token_expired" } | 
 /**  A refresh token that is unknown, expired, or was already used. */
-{ kind: "invalid_refresh_token" } | { kind: "permission_denied"; message: string } | 
+{ kind: "invalid_refresh_token" } | 
+/**  The operation does not apply in the task's current state (pause a finished task, ...). */
+{ kind: "invalid_state"; message: string } | 
+/**  The chosen provider has no key (or base URL) yet: the UI should send the user to the keys page. */
+{ kind: "provider_not_ready"; message: string } | { kind: "permission_denied"; message: string } | 
 /**  Ciphertext that fails authentication: tampered, truncated, or sealed under another key. */
 { kind: "decryption"; message: string } | 
 /**  The master key file is missing, unreadable, or does not match the database. */
@@ -238,12 +357,154 @@ export type ShannonError =
 	supported: number,
 } } | { kind: "database"; message: string } | { kind: "io"; message: string } | { kind: "config"; message: string } | { kind: "internal"; message: string };
 
+/**  `POST /api/v1/tasks` body. Unknown fields are ignored, as the cloud does. */
+export type SubmitTaskRequest = {
+	query?: string,
+	session_id?: string | null,
+	context?: { [key in string]: Value },
+	/**  `simple | standard | complex | supervisor`. */
+	mode?: string | null,
+	model_tier?: string | null,
+	model_override?: string | null,
+	provider_override?: string | null,
+	/**  `quick | standard | deep | academic`. */
+	research_strategy?: string | null,
+	max_iterations?: number | null,
+	max_concurrent_agents?: number | null,
+	enable_verification?: boolean | null,
+};
+
+/**  Submit response (contract §3.3). `workflow_id` and `session_id` are also sent as headers by HTTP. */
+export type SubmitTaskResponse = {
+	task_id: string,
+	workflow_id: string,
+	session_id: string,
+	/**  `STATUS_CODE_OK`. */
+	status: string,
+	message: string,
+	created_at: string,
+	/**  True when an `Idempotency-Key` matched an earlier submission and this is its replay. */
+	idempotent_replay: boolean,
+};
+
+/**  `GET /api/v1/tasks/{id}` (contract §3.3). Unlike the cloud, `created_at`/`updated_at` are real. */
+export type TaskDetails = {
+	task_id: string,
+	workflow_id: string,
+	/**  `TASK_STATUS_*`. */
+	status: string,
+	result: string,
+	response?: Value | null,
+	error?: string | null,
+	created_at: string,
+	updated_at: string,
+	started_at: string | null,
+	completed_at: string | null,
+	query: string,
+	session_id: string | null,
+	mode: string,
+	context: Value | null,
+	model_used: string | null,
+	provider: string | null,
+	usage?: TaskUsage | null,
+	metadata: Value,
+	unified_response?: Value | null,
+};
+
+/**  One event, in the cloud's shape (contract §5.1). */
+export type TaskEvent = {
+	workflow_id: string,
+	type: string,
+	agent_id?: string | null,
+	message?: string | null,
+	payload?: Value | null,
+	timestamp: string,
+	seq: number,
+};
+
+export type TaskEventsPage = {
+	events: TaskEvent[],
+	/**  Number of events in this page. */
+	count: number,
+};
+
+export type TaskHistory = {
+	/**  Internal task UUID (as the cloud). */
+	task_id: string,
+	workflow_id: string,
+	query: string,
+	status: string,
+	mode: string | null,
+	result: string | null,
+	error_message: string | null,
+	total_tokens: number,
+	total_cost_usd: number | null,
+	duration_ms: number | null,
+	agents_used: number,
+	tools_invoked: number,
+	started_at: string,
+	completed_at: string | null,
+	metadata: Value | null,
+};
+
+export type TaskList = {
+	tasks: TaskSummary[],
+	total_count: number,
+};
+
+export type TaskSummary = {
+	task_id: string,
+	query: string,
+	status: string,
+	/**  `EXECUTION_MODE_*` (supervisor maps to STANDARD, as the cloud). */
+	mode: string,
+	session_id: string | null,
+	created_at: string | null,
+	completed_at: string | null,
+	total_token_usage: TokenUsageSummary | null,
+};
+
+export type TaskUsage = {
+	total_tokens?: number | null,
+	input_tokens?: number | null,
+	output_tokens?: number | null,
+	estimated_cost?: number | null,
+};
+
 /**  Refresh response, in the cloud's shape. */
 export type TokenPair = {
 	access_token: string,
 	refresh_token: string,
 	token_type: string,
 	expires_in: number,
+};
+
+export type TokenUsageSummary = {
+	total_tokens: number,
+	cost_usd: number | null,
+	prompt_tokens: number,
+	completion_tokens: number,
+};
+
+export type Turn = {
+	turn: number,
+	task_id: string,
+	user_query: string,
+	final_output: string | null,
+	timestamp: string,
+	events: TurnEvent[],
+	metadata: Value,
+};
+
+/**  An event inside a turn: `payload` is JSON text, present only when asked for (as the cloud). */
+export type TurnEvent = {
+	workflow_id: string,
+	type: string,
+	agent_id: string | null,
+	message: string | null,
+	timestamp: string,
+	seq: number,
+	payload?: string | null,
 };
 
 export type UserInfo = {
@@ -263,6 +524,8 @@ export type UserProfile = {
 	tier: string,
 	auth_method: AuthMethod,
 };
+
+export type Value = null | boolean | number | string | Value[] | { [key in string]: Value };
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::engine::RecoveryPolicy;
 use crate::core::error::{Result, ShannonError};
 use crate::core::providers;
 
@@ -24,6 +25,9 @@ pub struct PluginConfig {
     pub listener_enabled: bool,
     /// Listener port on 127.0.0.1; 0 picks a free one.
     pub listener_port: u16,
+    /// What start-up does with tasks the last exit interrupted: `resume` them from their last
+    /// completed step (default) or mark them `fail`ed.
+    pub recovery: RecoveryPolicy,
 }
 
 impl Default for PluginConfig {
@@ -34,6 +38,7 @@ impl Default for PluginConfig {
             default_model: None,
             listener_enabled: false,
             listener_port: 0,
+            recovery: RecoveryPolicy::Resume,
         }
     }
 }
@@ -47,6 +52,7 @@ pub struct PluginConfigUpdate {
     pub default_model: Option<String>,
     pub listener_enabled: Option<bool>,
     pub listener_port: Option<u16>,
+    pub recovery: Option<RecoveryPolicy>,
 }
 
 impl PluginConfig {
@@ -75,6 +81,9 @@ impl PluginConfig {
         }
         if let Some(on) = update.listener_enabled {
             next.listener_enabled = on;
+        }
+        if let Some(r) = update.recovery {
+            next.recovery = r;
         }
         if let Some(port) = update.listener_port {
             if port != 0 && port < 1024 {

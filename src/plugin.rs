@@ -12,6 +12,7 @@ use tokio::sync::{OnceCell, watch};
 use crate::config::{PluginConfig, PluginConfigUpdate, persisted};
 use crate::core::auth::Caller;
 use crate::core::crypto::SecretString;
+use crate::core::engine::EngineDefaults;
 use crate::core::error::{Result, ShannonError};
 use crate::core::{Core, CoreConfig, CoreEvent};
 use crate::ipc::{self, events};
@@ -80,6 +81,9 @@ impl Shannon {
             .apply(update)?;
         (self.save_config)(&next)?;
         *cell.lock().unwrap_or_else(|p| p.into_inner()) = next.clone();
+        if let Some(core) = self.core.get() {
+            core.set_engine_defaults(&next.default_provider, next.default_model.clone())?;
+        }
         Ok(next)
     }
 
@@ -101,10 +105,14 @@ impl Shannon {
     pub async fn core(&self) -> Result<&Core> {
         self.core
             .get_or_try_init(|| async {
-                let core = Core::open(CoreConfig {
-                    data_dir: self.data_dir().await?,
-                })
-                .await?;
+                let config = self.config().await?;
+                let mut core_config = CoreConfig::new(self.data_dir().await?);
+                core_config.defaults = EngineDefaults {
+                    provider: config.default_provider,
+                    model: config.default_model,
+                };
+                core_config.recovery = config.recovery;
+                let core = Core::open(core_config).await?;
                 (self.on_open)(&core);
                 Ok(core)
             })

@@ -32,11 +32,9 @@ async fn secrets_never_reach_debug_display_or_logs() {
         .init();
 
     let dir = tempfile::tempdir().unwrap();
-    let core = Core::open(CoreConfig {
-        data_dir: dir.path().to_path_buf(),
-    })
-    .await
-    .unwrap();
+    let core = Core::open(CoreConfig::new(dir.path().to_path_buf()))
+        .await
+        .unwrap();
     let me = Caller::embedded();
     let provider_key = "sk-ant-api03-REDACTION-CANARY-abcdef123456";
     let password = "password-canary-91827";

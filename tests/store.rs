@@ -11,10 +11,7 @@ use tauri_plugin_shannon::core::store::{DATABASE_FILE, SCHEMA_VERSION, migration
 use tauri_plugin_shannon::{Core, CoreConfig};
 
 async fn open(dir: &Path) -> Result<Core, tauri_plugin_shannon::ShannonError> {
-    Core::open(CoreConfig {
-        data_dir: dir.to_path_buf(),
-    })
-    .await
+    Core::open(CoreConfig::new(dir.to_path_buf())).await
 }
 
 fn raw(dir: &Path) -> Connection {
@@ -328,7 +325,13 @@ fn sigkill_mid_write_burst_loses_nothing_committed() {
     let mut acknowledged = Vec::new();
     // Let a few hundred writes land, then kill the writer in the middle of its burst.
     for line in lines.by_ref() {
-        if let Ok(i) = line.unwrap().trim().parse::<u64>() {
+        // The harness prints "test crash_child_writer ... " before the first index, on its line.
+        if let Some(Ok(i)) = line
+            .unwrap()
+            .split_whitespace()
+            .last()
+            .map(str::parse::<u64>)
+        {
             acknowledged.push(i);
             if acknowledged.len() >= 300 {
                 break;

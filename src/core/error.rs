@@ -35,6 +35,12 @@ pub enum ShannonError {
     /// A refresh token that is unknown, expired, or was already used.
     #[error("invalid refresh token")]
     InvalidRefreshToken,
+    /// The operation does not apply in the task's current state (pause a finished task, ...).
+    #[error("{0}")]
+    InvalidState(String),
+    /// The chosen provider has no key (or base URL) yet: the UI should send the user to the keys page.
+    #[error("provider not ready: {0}")]
+    ProviderNotReady(String),
     #[error("permission denied: {0}")]
     PermissionDenied(String),
     /// Ciphertext that fails authentication: tampered, truncated, or sealed under another key.
@@ -72,6 +78,8 @@ impl ShannonError {
             Self::InvalidToken => "invalid_token",
             Self::TokenExpired => "token_expired",
             Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::InvalidState(_) => "invalid_state",
+            Self::ProviderNotReady(_) => "provider_not_ready",
             Self::PermissionDenied(_) => "permission_denied",
             Self::Decryption(_) => "decryption",
             Self::MasterKey(_) => "master_key",

@@ -3,7 +3,9 @@
 
 pub mod auth;
 pub mod crypto;
+pub mod engine;
 pub mod error;
+pub mod llm;
 pub mod providers;
 pub mod secrets;
 pub mod settings;
@@ -21,13 +23,29 @@ pub use crypto::SecretString;
 pub use error::{Result, ShannonError};
 
 use crypto::KeyManager;
+use engine::{Engine, EngineDefaults, EventHub, RecoveryPolicy};
 use store::{DATABASE_FILE, Store};
 
-/// What the core needs to start: where its files live.
+/// What the core needs to start.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     /// Directory holding the database and the master key file (created 0700 if missing).
     pub data_dir: PathBuf,
+    /// Provider and model for submissions that name none.
+    pub defaults: EngineDefaults,
+    /// What start-up does with tasks a crash left running.
+    pub recovery: RecoveryPolicy,
+}
+
+impl CoreConfig {
+    /// Defaults: the offline demo provider, resume interrupted tasks.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            defaults: EngineDefaults::default(),
+            recovery: RecoveryPolicy::default(),
+        }
+    }
 }
 
 /// Low-rate notifications the doors forward to their clients (Tauri events, later SSE).
@@ -53,6 +71,7 @@ struct Inner {
     /// Held shared by every operation that seals or opens a secret, exclusively by a rotation, so
     /// none of them can pair a ciphertext with the wrong master key.
     secret_lock: tokio::sync::RwLock<()>,
+    engine: Engine,
     events: broadcast::Sender<CoreEvent>,
 }
 
@@ -60,7 +79,11 @@ impl Core {
     /// Opens the data directory: database (migrated), master key, JWT secret. All blocking work runs on
     /// tokio's blocking pool.
     pub async fn open(config: CoreConfig) -> Result<Self> {
-        let data_dir = config.data_dir;
+        let CoreConfig {
+            data_dir,
+            defaults,
+            recovery,
+        } = config;
         store::blocking({
             let dir = data_dir.clone();
             move || create_private_dir(&dir)
@@ -70,16 +93,27 @@ impl Core {
         let keys = secrets::load_key_manager(&store, &data_dir).await?;
         let jwt = secrets::load_or_create_jwt_secret(&store, &keys).await?;
         let (events, _) = broadcast::channel(64);
-        Ok(Self {
+        let hub = EventHub::new(store.clone());
+        let core = Self {
             inner: Arc::new(Inner {
                 data_dir,
                 store,
                 keys: RwLock::new(keys),
                 jwt,
                 secret_lock: tokio::sync::RwLock::new(()),
+                engine: Engine::new(hub, defaults, recovery),
                 events,
             }),
-        })
+        };
+        let recovered = engine::runner_recover(&core, recovery).await?;
+        if recovered > 0 {
+            tracing::info!(tasks = recovered, policy = ?recovery, "recovered tasks interrupted by an exit");
+        }
+        Ok(core)
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -30,4 +30,20 @@ pub const COMMANDS: &[&str] = &[
     "rotate_master_key",
     "get_plugin_config",
     "set_plugin_config",
+    // tasks
+    "submit_task",
+    "get_task",
+    "list_tasks",
+    "get_task_events",
+    "get_control_state",
+    "pause_task",
+    "resume_task",
+    "cancel_task",
+    // sessions
+    "list_sessions",
+    "get_session",
+    "get_session_history",
+    "get_session_events",
+    "rename_session",
+    "delete_session",
 ];

@@ -7,6 +7,14 @@ use crate::config::{PluginConfig, PluginConfigUpdate};
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
 use crate::core::crypto::SecretString;
+use crate::core::engine::SubmitTaskRequest;
+use crate::core::engine::sessions::{
+    SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
+};
+use crate::core::engine::tasks::{
+    ControlResponse, ControlState, ListTasksQuery, SubmitTaskResponse, TaskDetails, TaskEventsPage,
+    TaskList,
+};
 use crate::core::error::ShannonError;
 use crate::core::secrets::RotationReport;
 use crate::core::settings::{ProviderKeyInfo, ProviderStatus, Setting};
@@ -198,4 +206,158 @@ pub async fn set_plugin_config(
     update: PluginConfigUpdate,
 ) -> Res<PluginConfig> {
     state.update_config(update).await
+}
+
+// ---- tasks -------------------------------------------------------------------------------------
+
+/// Submits a task (the cloud's body) and starts it. With `idempotency_key`, a repeat returns the
+/// first submission's response instead of starting another task.
+#[tauri::command]
+#[specta::specta]
+pub async fn submit_task(
+    state: State<'_, Shannon>,
+    request: SubmitTaskRequest,
+    idempotency_key: Option<String>,
+) -> Res<SubmitTaskResponse> {
+    let (core, caller) = state.resolve().await?;
+    core.submit_task(&caller, request, idempotency_key.as_deref())
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_task(state: State<'_, Shannon>, task_id: String) -> Res<TaskDetails> {
+    let (core, caller) = state.resolve().await?;
+    core.get_task(&caller, &task_id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_tasks(state: State<'_, Shannon>, query: ListTasksQuery) -> Res<TaskList> {
+    let (core, caller) = state.resolve().await?;
+    core.list_tasks(&caller, query).await
+}
+
+/// Stored events of a task, ascending by `seq` (`limit` 1..200, default 50).
+#[tauri::command]
+#[specta::specta]
+pub async fn get_task_events(
+    state: State<'_, Shannon>,
+    task_id: String,
+    limit: Option<u32>,
+    offset: Option<u32>,
+) -> Res<TaskEventsPage> {
+    let (core, caller) = state.resolve().await?;
+    core.task_events(&caller, &task_id, limit, offset).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_control_state(state: State<'_, Shannon>, task_id: String) -> Res<ControlState> {
+    let (core, caller) = state.resolve().await?;
+    core.control_state(&caller, &task_id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn pause_task(
+    state: State<'_, Shannon>,
+    task_id: String,
+    reason: Option<String>,
+) -> Res<ControlResponse> {
+    let (core, caller) = state.resolve().await?;
+    core.pause_task(&caller, &task_id, reason).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn resume_task(
+    state: State<'_, Shannon>,
+    task_id: String,
+    reason: Option<String>,
+) -> Res<ControlResponse> {
+    let (core, caller) = state.resolve().await?;
+    core.resume_task(&caller, &task_id, reason).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_task(
+    state: State<'_, Shannon>,
+    task_id: String,
+    reason: Option<String>,
+) -> Res<ControlResponse> {
+    let (core, caller) = state.resolve().await?;
+    core.cancel_task(&caller, &task_id, reason).await
+}
+
+// ---- sessions ----------------------------------------------------------------------------------
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_sessions(
+    state: State<'_, Shannon>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+) -> Res<SessionList> {
+    let (core, caller) = state.resolve().await?;
+    core.list_sessions(&caller, limit, offset).await
+}
+
+/// By internal UUID or the client's own session id.
+#[tauri::command]
+#[specta::specta]
+pub async fn get_session(state: State<'_, Shannon>, session_id: String) -> Res<SessionSummary> {
+    let (core, caller) = state.resolve().await?;
+    core.get_session(&caller, &session_id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_session_history(
+    state: State<'_, Shannon>,
+    session_id: String,
+) -> Res<SessionHistory> {
+    let (core, caller) = state.resolve().await?;
+    core.session_history(&caller, &session_id).await
+}
+
+/// Turns with their events (`limit` 1..100 turns, default 10).
+#[tauri::command]
+#[specta::specta]
+pub async fn get_session_events(
+    state: State<'_, Shannon>,
+    session_id: String,
+    limit: Option<u32>,
+    offset: Option<u32>,
+    include_payload: Option<bool>,
+) -> Res<SessionTurns> {
+    let (core, caller) = state.resolve().await?;
+    core.session_turns(
+        &caller,
+        &session_id,
+        limit,
+        offset,
+        include_payload.unwrap_or(false),
+    )
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn rename_session(
+    state: State<'_, Shannon>,
+    session_id: String,
+    title: String,
+) -> Res<SessionRenamed> {
+    let (core, caller) = state.resolve().await?;
+    core.rename_session(&caller, &session_id, &title).await
+}
+
+/// Soft delete; deleting twice succeeds.
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_session(state: State<'_, Shannon>, session_id: String) -> Res<()> {
+    let (core, caller) = state.resolve().await?;
+    core.delete_session(&caller, &session_id).await
 }

@@ -17,6 +17,9 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         .plugin_name(PLUGIN_NAME)
         // One TS type per Rust type: the same shapes go in and out.
         .disable_serde_phases()
+        // IPC payloads are JSON, which JavaScript reads as f64 whatever the Rust type: this only
+        // lets `serde_json::Value` (task context, event payloads) export as `JsonValue`.
+        .dangerously_cast_bigints_to_number()
         .commands(tauri_specta::collect_commands![
             commands::get_setting,
             commands::list_settings,
@@ -40,6 +43,20 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::rotate_master_key,
             commands::get_plugin_config,
             commands::set_plugin_config,
+            commands::submit_task,
+            commands::get_task,
+            commands::list_tasks,
+            commands::get_task_events,
+            commands::get_control_state,
+            commands::pause_task,
+            commands::resume_task,
+            commands::cancel_task,
+            commands::list_sessions,
+            commands::get_session,
+            commands::get_session_history,
+            commands::get_session_events,
+            commands::rename_session,
+            commands::delete_session,
         ])
         .events(tauri_specta::collect_events![
             events::SettingsChanged,

@@ -1,0 +1,206 @@
+//! The tool registry: tools the `standard` loop may call, an allow/block list, and a per-task cache
+//! of results (the same call with the same arguments runs once).
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::core::llm::ToolSpec;
+
+/// A tool's output; `success = false` carries an error text the model can read and recover from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutcome {
+    pub success: bool,
+    pub output: String,
+}
+
+type ToolFn = fn(&Value) -> ToolOutcome;
+
+struct Tool {
+    spec: fn() -> ToolSpec,
+    run: ToolFn,
+}
+
+const TOOLS: &[(&str, Tool)] = &[
+    (
+        "calculator",
+        Tool {
+            spec: calculator_spec,
+            run: calculator,
+        },
+    ),
+    (
+        "clock",
+        Tool {
+            spec: clock_spec,
+            run: clock,
+        },
+    ),
+];
+
+/// Names of every built-in tool.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    TOOLS.iter().map(|(n, _)| *n)
+}
+
+/// The tools one task may use, with its result cache.
+pub struct ToolBox {
+    allowed: Vec<&'static str>,
+    cache: HashMap<(String, String), ToolOutcome>,
+}
+
+impl ToolBox {
+    /// `allow`: if set, only these; `block`: never these.
+    pub fn new(allow: Option<&[String]>, block: &[String]) -> Self {
+        let allowed = builtin_names()
+            .filter(|n| allow.is_none_or(|a| a.iter().any(|x| x == n)))
+            .filter(|n| !block.iter().any(|x| x == n))
+            .collect();
+        Self {
+            allowed,
+            cache: HashMap::new(),
+        }
+    }
+
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        TOOLS
+            .iter()
+            .filter(|(n, _)| self.allowed.contains(n))
+            .map(|(_, t)| (t.spec)())
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.allowed.is_empty()
+    }
+
+    /// Runs a tool call. Returns `(outcome, from_cache)`.
+    pub fn call(&mut self, name: &str, arguments: &str) -> (ToolOutcome, bool) {
+        let key = (name.to_string(), arguments.trim().to_string());
+        if let Some(hit) = self.cache.get(&key) {
+            return (hit.clone(), true);
+        }
+        let outcome = match TOOLS.iter().find(|(n, _)| *n == name) {
+            None => ToolOutcome {
+                success: false,
+                output: format!("unknown tool {name:?}"),
+            },
+            Some(_) if !self.allowed.contains(&name) => ToolOutcome {
+                success: false,
+                output: format!("tool {name:?} is not allowed for this task"),
+            },
+            Some((_, tool)) => match serde_json::from_str::<Value>(if arguments.trim().is_empty() {
+                "{}"
+            } else {
+                arguments
+            }) {
+                Ok(args) => (tool.run)(&args),
+                Err(e) => ToolOutcome {
+                    success: false,
+                    output: format!("arguments are not valid JSON: {e}"),
+                },
+            },
+        };
+        self.cache.insert(key, outcome.clone());
+        (outcome, false)
+    }
+}
+
+fn calculator_spec() -> ToolSpec {
+    ToolSpec {
+        name: "calculator".into(),
+        description: "Evaluates an arithmetic expression exactly, e.g. \"(17 + 5) * 3 / 4\" or \"math::sqrt(2)\".".into(),
+        parameters: json!({
+            "type": "object",
+            "properties": {"expression": {"type": "string", "description": "The expression to evaluate"}},
+            "required": ["expression"]
+        }),
+    }
+}
+
+fn calculator(args: &Value) -> ToolOutcome {
+    let Some(expr) = args.get("expression").and_then(Value::as_str) else {
+        return ToolOutcome {
+            success: false,
+            output: "missing string argument \"expression\"".into(),
+        };
+    };
+    if expr.len() > 1000 {
+        return ToolOutcome {
+            success: false,
+            output: "expression is longer than 1000 characters".into(),
+        };
+    }
+    // Pure evaluation: no variables can be assigned, no context is shared between calls.
+    match evalexpr::eval(expr) {
+        Ok(v) => ToolOutcome {
+            success: true,
+            output: v.to_string(),
+        },
+        Err(e) => ToolOutcome {
+            success: false,
+            output: format!("cannot evaluate {expr:?}: {e}"),
+        },
+    }
+}
+
+fn clock_spec() -> ToolSpec {
+    ToolSpec {
+        name: "clock".into(),
+        description: "Returns the current date and time, in UTC or in an IANA time zone such as \"Europe/Paris\".".into(),
+        parameters: json!({
+            "type": "object",
+            "properties": {"timezone": {"type": "string", "description": "IANA time zone name; default UTC"}}
+        }),
+    }
+}
+
+fn clock(args: &Value) -> ToolOutcome {
+    let now = chrono::Utc::now();
+    let tz = args
+        .get("timezone")
+        .and_then(Value::as_str)
+        .unwrap_or("UTC");
+    match tz.parse::<chrono_tz::Tz>() {
+        Ok(zone) => {
+            let local = now.with_timezone(&zone);
+            ToolOutcome {
+                success: true,
+                output: format!("{} ({tz}, {})", local.to_rfc3339(), local.format("%A")),
+            }
+        }
+        Err(_) => ToolOutcome {
+            success: false,
+            output: format!("unknown time zone {tz:?}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calculator_clock_allow_block_and_cache() {
+        let mut tb = ToolBox::new(None, &[]);
+        assert_eq!(tb.specs().len(), 2);
+        let (o, cached) = tb.call("calculator", r#"{"expression": "(17 + 5) * 3"}"#);
+        assert_eq!((o.success, o.output.as_str(), cached), (true, "66", false));
+        assert!(tb.call("calculator", r#"{"expression": "(17 + 5) * 3"}"#).1);
+        assert!(!tb.call("calculator", r#"{"expression": "1 +"}"#).0.success);
+        assert!(!tb.call("calculator", "not json").0.success);
+        assert!(
+            tb.call("clock", r#"{"timezone": "Europe/Paris"}"#)
+                .0
+                .success
+        );
+        assert!(!tb.call("clock", r#"{"timezone": "Mars/Base"}"#).0.success);
+        assert!(!tb.call("nosuch", "{}").0.success);
+
+        let mut blocked = ToolBox::new(None, &["clock".to_string()]);
+        assert_eq!(blocked.specs().len(), 1);
+        assert!(!blocked.call("clock", "{}").0.success);
+        let only = ToolBox::new(Some(&["clock".to_string()]), &[]);
+        assert_eq!(only.specs()[0].name, "clock");
+    }
+}
