@@ -59,10 +59,7 @@ async fn run() -> Result<(), ShannonError> {
     let data_dir = parse_args().map_err(ShannonError::Config)?;
     println!("Shannon embedded core (headless)");
     println!("  data dir     {}", data_dir.display());
-    let core = Core::open(CoreConfig {
-        data_dir: data_dir.clone(),
-    })
-    .await?;
+    let core = Core::open(CoreConfig::new(data_dir.clone())).await?;
     println!(
         "  database     {} (schema v{}, WAL)",
         core.store().path().display(),
