@@ -1,0 +1,138 @@
+// Typed wrappers around the generated bindings: each returns its value or throws ShannonApiError,
+// so callers use try/catch instead of checking `{status}` objects. The raw `commands` and `events`
+// stay exported for anyone who prefers the result objects.
+import {
+  commands,
+  type ShannonError,
+  type SubmitTaskRequest,
+  type ListTasksQuery,
+  type PluginConfigUpdate,
+  type RegisterRequest,
+  type LoginRequest,
+  type CreateApiKeyRequest,
+} from "./bindings";
+
+export * from "./bindings";
+
+/** Stable error kinds: the plugin's own, plus `ipc` for framework failures (ACL denial, bad args). */
+export type ShannonErrorKind = ShannonError["kind"] | "ipc";
+
+export class ShannonApiError extends Error {
+  readonly kind: ShannonErrorKind;
+  constructor(kind: ShannonErrorKind, message: string) {
+    super(message);
+    this.name = "ShannonApiError";
+    this.kind = kind;
+  }
+}
+
+/** True when `e` is a ShannonApiError (of `kind`, if given). */
+export function isShannonError(e: unknown, kind?: ShannonErrorKind): e is ShannonApiError {
+  return e instanceof ShannonApiError && (kind === undefined || e.kind === kind);
+}
+
+function toError(e: unknown): ShannonApiError {
+  if (e && typeof e === "object" && "kind" in e) {
+    const err = e as { kind: ShannonErrorKind; message?: unknown };
+    const message = typeof err.message === "string" ? err.message : err.kind;
+    return new ShannonApiError(err.kind, message);
+  }
+  return new ShannonApiError("ipc", typeof e === "string" ? e : String(e));
+}
+
+type Result<T> = { status: "ok"; data: T } | { status: "error"; error: ShannonError };
+
+async function unwrap<T>(call: Promise<Result<T>>): Promise<T> {
+  let r: Result<T>;
+  try {
+    r = await call;
+  } catch (e) {
+    // Framework-level rejections (ACL, argument errors) arrive as plain strings.
+    throw toError(e);
+  }
+  if (r.status === "error") throw toError(r.error);
+  return r.data;
+}
+
+// ---- settings: values are JSON on the wire, plain values here --------------------------------
+
+export interface SettingValue<T = unknown> {
+  key: string;
+  value: T;
+  updated_at: string;
+}
+
+export async function getSetting<T = unknown>(key: string): Promise<SettingValue<T>> {
+  const s = await unwrap(commands.getSetting(key));
+  return { ...s, value: JSON.parse(s.value) as T };
+}
+
+export async function listSettings(): Promise<SettingValue[]> {
+  const all = await unwrap(commands.listSettings());
+  return all.map((s) => ({ ...s, value: JSON.parse(s.value) as unknown }));
+}
+
+export async function setSetting<T>(key: string, value: T): Promise<SettingValue<T>> {
+  const s = await unwrap(commands.setSetting(key, JSON.stringify(value)));
+  return { ...s, value: JSON.parse(s.value) as T };
+}
+
+export const deleteSetting = (key: string) => unwrap(commands.deleteSetting(key));
+
+// ---- provider keys ---------------------------------------------------------------------------
+
+export const setProviderKey = (provider: string, apiKey: string) =>
+  unwrap(commands.setProviderKey(provider, apiKey));
+export const getProviderKey = (provider: string) => unwrap(commands.getProviderKey(provider));
+export const listProviderKeys = () => unwrap(commands.listProviderKeys());
+export const deleteProviderKey = (provider: string) => unwrap(commands.deleteProviderKey(provider));
+export const markProviderKeyUsed = (provider: string) => unwrap(commands.markProviderKeyUsed(provider));
+export const providerStatus = () => unwrap(commands.providerStatus());
+
+/** Whether a task can be submitted on `provider` now (a key is stored, or none is needed). */
+export async function isProviderReady(provider: string): Promise<boolean> {
+  const all = await providerStatus();
+  return all.some((p) => p.provider === provider.trim().toLowerCase() && p.ready);
+}
+
+// ---- users and tokens ------------------------------------------------------------------------
+
+export const register = (request: RegisterRequest) => unwrap(commands.register(request));
+export const login = (request: LoginRequest) => unwrap(commands.login(request));
+export const refreshToken = (refreshToken: string) => unwrap(commands.refreshToken(refreshToken));
+export const me = () => unwrap(commands.me());
+export const signIn = (token: string) => unwrap(commands.signIn(token));
+export const signOut = () => unwrap(commands.signOut());
+
+// ---- Shannon API keys, secrets, configuration ------------------------------------------------
+
+export const createApiKey = (request: CreateApiKeyRequest) => unwrap(commands.createApiKey(request));
+export const listApiKeys = () => unwrap(commands.listApiKeys());
+export const revokeApiKey = (id: string) => unwrap(commands.revokeApiKey(id));
+export const rotateMasterKey = () => unwrap(commands.rotateMasterKey());
+export const getPluginConfig = () => unwrap(commands.getPluginConfig());
+export const setPluginConfig = (update: PluginConfigUpdate) => unwrap(commands.setPluginConfig(update));
+
+// ---- tasks -----------------------------------------------------------------------------------
+
+export const submitTask = (request: SubmitTaskRequest, idempotencyKey?: string) =>
+  unwrap(commands.submitTask(request, idempotencyKey ?? null));
+export const getTask = (taskId: string) => unwrap(commands.getTask(taskId));
+export const listTasks = (query: ListTasksQuery = {}) => unwrap(commands.listTasks(query));
+export const getTaskEvents = (taskId: string, limit?: number, offset?: number) =>
+  unwrap(commands.getTaskEvents(taskId, limit ?? null, offset ?? null));
+export const getControlState = (taskId: string) => unwrap(commands.getControlState(taskId));
+export const pauseTask = (taskId: string, reason?: string) => unwrap(commands.pauseTask(taskId, reason ?? null));
+export const resumeTask = (taskId: string, reason?: string) => unwrap(commands.resumeTask(taskId, reason ?? null));
+export const cancelTask = (taskId: string, reason?: string) => unwrap(commands.cancelTask(taskId, reason ?? null));
+
+// ---- sessions --------------------------------------------------------------------------------
+
+export const listSessions = (limit?: number, offset?: number) =>
+  unwrap(commands.listSessions(limit ?? null, offset ?? null));
+export const getSession = (sessionId: string) => unwrap(commands.getSession(sessionId));
+export const getSessionHistory = (sessionId: string) => unwrap(commands.getSessionHistory(sessionId));
+export const getSessionEvents = (sessionId: string, opts: { limit?: number; offset?: number; includePayload?: boolean } = {}) =>
+  unwrap(commands.getSessionEvents(sessionId, opts.limit ?? null, opts.offset ?? null, opts.includePayload ?? null));
+export const renameSession = (sessionId: string, title: string) => unwrap(commands.renameSession(sessionId, title));
+export const deleteSession = (sessionId: string) => unwrap(commands.deleteSession(sessionId));
