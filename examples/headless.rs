@@ -1,17 +1,21 @@
 //! Headless example: runs the Shannon core without a window on the embedded defaults (SQLite in a
-//! local data dir, the offline demo provider when no key is configured) and exercises the store,
-//! settings and encrypted provider keys.
+//! local data dir, the offline demo provider when no key is configured), exercises settings and
+//! encrypted provider keys, then streams the answer to a question token by token.
 //!
 //! ```sh
-//! cargo run --example headless                      # data in ./target/shannon-headless
-//! cargo run --example headless -- --data-dir /tmp/s # anywhere else
-//! OPENAI_API_KEY=sk-... cargo run --example headless # store a real key (shown masked only)
+//! cargo run --example headless                          # data in ./target/shannon-headless
+//! cargo run --example headless -- --query "Why is the sky blue?"
+//! cargo run --example headless -- --data-dir /tmp/s     # anywhere else
+//! OPENAI_API_KEY=sk-... cargo run --example headless    # store a real key (shown masked only) and use it
 //! ```
 
 use std::path::PathBuf;
 
+use std::io::Write;
 use tauri_plugin_shannon::core::auth::Caller;
+
 use tauri_plugin_shannon::core::crypto::SecretString;
+use tauri_plugin_shannon::core::engine::SubmitTaskRequest;
 use tauri_plugin_shannon::core::store::SCHEMA_VERSION;
 use tauri_plugin_shannon::{Core, CoreConfig, ShannonError};
 
@@ -27,24 +31,34 @@ const KEY_VARS: &[(&str, &str)] = &[
     ("openrouter", "OPENROUTER_API_KEY"),
 ];
 
-fn parse_args() -> Result<PathBuf, String> {
+struct Args {
+    data_dir: PathBuf,
+    query: String,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     let mut data_dir = std::env::var_os("SHANNON_DATA_DIR").map(PathBuf::from);
+    let mut query = "What can an embedded multi-agent engine do for a desktop app?".to_string();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data-dir" => {
                 data_dir = Some(args.next().ok_or("--data-dir needs a path")?.into());
             }
+            "--query" | "-q" => query = args.next().ok_or("--query needs a question")?,
             "-h" | "--help" => {
-                println!("usage: headless [--data-dir DIR]   (or SHANNON_DATA_DIR)");
+                println!("usage: headless [--data-dir DIR] [--query TEXT]   (or SHANNON_DATA_DIR)");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
-    Ok(data_dir.unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/shannon-headless")
-    }))
+    Ok(Args {
+        data_dir: data_dir.unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/shannon-headless")
+        }),
+        query,
+    })
 }
 
 #[tokio::main]
@@ -56,7 +70,7 @@ async fn main() {
 }
 
 async fn run() -> Result<(), ShannonError> {
-    let data_dir = parse_args().map_err(ShannonError::Config)?;
+    let Args { data_dir, query } = parse_args().map_err(ShannonError::Config)?;
     println!("Shannon embedded core (headless)");
     println!("  data dir     {}", data_dir.display());
     let core = Core::open(CoreConfig::new(data_dir.clone())).await?;
@@ -120,15 +134,74 @@ async fn run() -> Result<(), ShannonError> {
         let why = p.reason.as_deref().unwrap_or("");
         println!("  {:<12} {:<10} {why}", p.provider, state);
     }
-    let chosen = status
-        .iter()
-        .find(|p| p.ready && p.requires_key)
-        .map(|p| format!("{} (configured key {})", p.provider, p.masked_key.as_deref().unwrap_or("")))
-        .unwrap_or_else(|| {
-            "demo: the OFFLINE DEMO provider (canned answers, no network), because no provider key is configured"
-                .to_string()
-        });
-    println!("\nTasks would run on: {chosen}");
-    println!("Run {runs} against this data dir; run again to see settings and keys persist.");
+    // The first provider with a stored key, else the offline demo.
+    let chosen = status.iter().find(|p| p.ready && p.requires_key);
+    match chosen {
+        Some(p) => println!(
+            "\nAnswering on {} (key {})",
+            p.provider,
+            p.masked_key.as_deref().unwrap_or("")
+        ),
+        None => println!(
+            "\nAnswering on the OFFLINE DEMO provider (canned text, no network): no provider key is configured"
+        ),
+    }
+    let provider = chosen.map_or("demo", |p| p.provider.as_str());
+    let request: SubmitTaskRequest = serde_json::from_value(serde_json::json!({
+        "query": query,
+        "session_id": "headless-example",
+        "provider_override": provider,
+    }))?;
+    let submitted = core.submit_task(&me, request, None).await?;
+    let mut events = core.subscribe_task(&me, &submitted.task_id).await?;
+    println!("task {}\n\n> {query}\n", submitted.task_id);
+    let mut streamed = String::new();
+    let mut out = std::io::stdout();
+    loop {
+        let event = match events.recv().await {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => break,
+        };
+        match event.event_type.as_str() {
+            "LLM_PARTIAL" => {
+                let delta = event.message.unwrap_or_default();
+                streamed.push_str(&delta);
+                let _ = write!(out, "{delta}");
+                let _ = out.flush();
+            }
+            "STREAM_END" => break,
+            // A progress line per step, so the run is visible even before tokens arrive.
+            "WORKFLOW_STARTED" | "AGENT_STARTED" | "TOOL_INVOKED" | "TOOL_OBSERVATION"
+            | "PROGRESS" | "ERROR_OCCURRED" | "WORKFLOW_CANCELLED" => {
+                eprintln!(
+                    "  · {} {}",
+                    event.event_type,
+                    event.message.unwrap_or_default()
+                );
+            }
+            _ => {}
+        }
+    }
+    let task = core.get_task(&me, &submitted.task_id).await?;
+    if streamed.is_empty() && !task.result.is_empty() {
+        println!("{}", task.result);
+    }
+    println!("\n");
+    let usage = task.usage.unwrap_or_default();
+    println!(
+        "{} on {} / {}: {} tokens, ${:.6}",
+        task.status,
+        task.provider.as_deref().unwrap_or("?"),
+        task.model_used.as_deref().unwrap_or("?"),
+        usage.total_tokens.unwrap_or(0),
+        usage.estimated_cost.unwrap_or(0.0)
+    );
+    if let Some(err) = task.error {
+        println!("error: {err}");
+    }
+    println!(
+        "Run {runs} against this data dir; run again and the session remembers the earlier turns."
+    );
     Ok(())
 }

@@ -514,3 +514,108 @@ fn settings_and_key_changes_are_announced_as_typed_events() {
     );
     assert!(!payload.to_string().contains(secret));
 }
+
+#[test]
+fn tasks_and_sessions_through_ipc() {
+    let t = TestApp::new();
+    t.err(
+        "submit_task",
+        json!({"request": {"query": " "}, "idempotencyKey": null}),
+        "invalid_request",
+    );
+    t.err(
+        "submit_task",
+        json!({"request": {"query": "q", "provider_override": "anthropic"}, "idempotencyKey": null}),
+        "provider_not_ready",
+    );
+    let sub = t.ok(
+        "submit_task",
+        json!({"request": {"query": "Hello over IPC", "session_id": "ipc-chat"}, "idempotencyKey": "k1"}),
+    );
+    let id = sub["task_id"].as_str().unwrap().to_string();
+    let again = t.ok(
+        "submit_task",
+        json!({"request": {"query": "Hello over IPC", "session_id": "ipc-chat"}, "idempotencyKey": "k1"}),
+    );
+    assert_eq!(again["task_id"], json!(id));
+    assert_eq!(again["idempotent_replay"], true);
+
+    // Wait (bounded) for the demo run to finish.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let task = loop {
+        let task = t.ok("get_task", json!({"taskId": id}));
+        if task["status"] == "TASK_STATUS_COMPLETED" {
+            break task;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "task did not finish: {task}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(task["result"].as_str().unwrap().contains("Hello over IPC"));
+    assert_eq!(task["provider"], "demo");
+
+    let list = t.ok("list_tasks", json!({"query": {"limit": 10}}));
+    assert_eq!(list["total_count"], 1);
+    t.err(
+        "list_tasks",
+        json!({"query": {"status": "PAUSED"}}),
+        "invalid_request",
+    );
+    let events = t.ok(
+        "get_task_events",
+        json!({"taskId": id, "limit": 50, "offset": null}),
+    );
+    assert_eq!(events["events"][0]["type"], "DATA_PROCESSING");
+    assert_eq!(events["events"][0]["seq"], 1);
+    let state = t.ok("get_control_state", json!({"taskId": id}));
+    assert_eq!(state["is_paused"], false);
+    assert_eq!(state["paused_at"], "");
+    let e = t.err(
+        "pause_task",
+        json!({"taskId": id, "reason": null}),
+        "invalid_state",
+    );
+    assert_eq!(e["message"], "cannot pause completed task");
+    t.err(
+        "resume_task",
+        json!({"taskId": id, "reason": null}),
+        "invalid_state",
+    );
+    assert_eq!(
+        t.ok("cancel_task", json!({"taskId": id, "reason": null}))["success"],
+        false
+    );
+    t.err("get_task", json!({"taskId": "task-missing"}), "not_found");
+    t.err("get_task", json!({"taskId": "../etc"}), "invalid_request");
+
+    let sessions = t.ok("list_sessions", json!({"limit": null, "offset": null}));
+    assert_eq!(sessions["total_count"], 1);
+    let session = t.ok("get_session", json!({"sessionId": "ipc-chat"}));
+    assert_eq!(session["task_count"], 1);
+    let history = t.ok("get_session_history", json!({"sessionId": "ipc-chat"}));
+    assert_eq!(history["tasks"][0]["workflow_id"], json!(id));
+    let turns = t.ok(
+        "get_session_events",
+        json!({"sessionId": "ipc-chat", "limit": null, "offset": null, "includePayload": true}),
+    );
+    assert_eq!(turns["count"], 1);
+    assert!(
+        turns["turns"][0]["events"][1]["payload"].is_string(),
+        "payloads are JSON text"
+    );
+    let renamed = t.ok(
+        "rename_session",
+        json!({"sessionId": "ipc-chat", "title": "Greeting"}),
+    );
+    assert_eq!(renamed["title"], "Greeting");
+    t.err(
+        "rename_session",
+        json!({"sessionId": "ipc-chat", "title": ""}),
+        "invalid_request",
+    );
+    t.ok("delete_session", json!({"sessionId": "ipc-chat"}));
+    t.ok("delete_session", json!({"sessionId": "ipc-chat"}));
+    t.err("get_session", json!({"sessionId": "ipc-chat"}), "not_found");
+}
