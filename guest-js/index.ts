@@ -32,9 +32,13 @@ export function isShannonError(e: unknown, kind?: ShannonErrorKind): e is Shanno
 }
 
 function toError(e: unknown): ShannonApiError {
-  if (e && typeof e === "object" && "kind" in e) {
+  if (e instanceof ShannonApiError) return e;
+  if (e instanceof Error) return new ShannonApiError("ipc", e.message); // e.g. no Tauri runtime
+  if (e && typeof e === "object" && "kind" in e && typeof e.kind === "string") {
     const err = e as { kind: ShannonErrorKind; message?: unknown };
-    const message = typeof err.message === "string" ? err.message : err.kind;
+    // Unit variants carry no message; database_too_new carries {found, supported}.
+    const message =
+      err.message === undefined ? err.kind : typeof err.message === "string" ? err.message : JSON.stringify(err.message);
     return new ShannonApiError(err.kind, message);
   }
   return new ShannonApiError("ipc", typeof e === "string" ? e : String(e));
@@ -73,7 +77,15 @@ export async function listSettings(): Promise<SettingValue[]> {
 }
 
 export async function setSetting<T>(key: string, value: T): Promise<SettingValue<T>> {
-  const s = await unwrap(commands.setSetting(key, JSON.stringify(value)));
+  // Refuse what has no JSON text (undefined, functions, cycles, bigint) before the IPC call.
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value) as string | undefined;
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) throw new ShannonApiError("invalid_json", `setting ${key}: value is not JSON-serializable`);
+  const s = await unwrap(commands.setSetting(key, text));
   return { ...s, value: JSON.parse(s.value) as T };
 }
 
