@@ -182,3 +182,20 @@ describe.each(cases)("%s", (_name, call, cmd, args) => {
     expect(calls).toEqual([{ cmd: `plugin:shannon|${cmd}`, args }]);
   });
 });
+
+describe("streamTask", () => {
+  it("subscribes with a Channel and the resume point", async () => {
+    const calls: { cmd: string; args: Record<string, unknown> }[] = [];
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args: (args ?? {}) as Record<string, unknown> });
+      return null;
+    });
+    const stream = await api.streamTask("task-1", { onEvent: () => {}, lastEventId: 4, types: ["STREAM_END"], coalesce: true });
+    expect(calls[0].cmd).toBe("plugin:shannon|subscribe_task");
+    expect(calls[0].args).toMatchObject({ taskId: "task-1", lastEventId: 4, types: ["STREAM_END"], coalesce: true });
+    expect(calls[0].args.onEvent).toBeDefined();
+    expect(stream.lastEventId()).toBe(4);
+    stream.close();
+    await stream.done;
+  });
+});

@@ -1,8 +1,10 @@
 // Typed wrappers around the generated bindings: each returns its value or throws ShannonApiError,
 // so callers use try/catch instead of checking `{status}` objects. The raw `commands` and `events`
 // stay exported for anyone who prefers the result objects.
+import { Channel } from "@tauri-apps/api/core";
 import {
   commands,
+  type TaskEvent,
   type ShannonError,
   type SubmitTaskRequest,
   type ListTasksQuery,
@@ -148,3 +150,52 @@ export const getSessionEvents = (sessionId: string, opts: { limit?: number; offs
   unwrap(commands.getSessionEvents(sessionId, opts.limit ?? null, opts.offset ?? null, opts.includePayload ?? null));
 export const renameSession = (sessionId: string, title: string) => unwrap(commands.renameSession(sessionId, title));
 export const deleteSession = (sessionId: string) => unwrap(commands.deleteSession(sessionId));
+
+// ---- streaming -------------------------------------------------------------------------------
+
+export interface StreamTaskOptions {
+  /** Called for every event, in order (LLM_PARTIAL deltas included). */
+  onEvent: (event: TaskEvent) => void;
+  /** Resume after this stored `seq` (events up to it are not sent again). */
+  lastEventId?: number;
+  /** Only these event types (e.g. `["LLM_PARTIAL", "LLM_OUTPUT", "STREAM_END"]`). */
+  types?: string[];
+  /** Merge LLM_PARTIAL deltas arriving within one frame (16 ms) into one event. */
+  coalesce?: boolean;
+}
+
+export interface TaskStream {
+  /** The last stored `seq` received: pass it as `lastEventId` to resume after a reload. */
+  lastEventId(): number | undefined;
+  /** Resolves once STREAM_END has been delivered. */
+  done: Promise<void>;
+  /** Stops delivering events to `onEvent`. */
+  close(): void;
+}
+
+/** Streams a task's events over an ordered Tauri Channel, resumable from `lastEventId`. */
+export async function streamTask(taskId: string, options: StreamTaskOptions): Promise<TaskStream> {
+  let last = options.lastEventId;
+  let open = true;
+  let finish: () => void = () => {};
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const channel = new Channel<TaskEvent>();
+  channel.onmessage = (event) => {
+    if (!open) return;
+    // Only stored events are resumable; live-only ones (LLM_PARTIAL, LLM_PROMPT) repeat their seq.
+    if (event.type !== "LLM_PARTIAL" && event.type !== "LLM_PROMPT") last = event.seq;
+    options.onEvent(event);
+    if (event.type === "STREAM_END") finish();
+  };
+  await unwrap(
+    commands.subscribeTask(taskId, options.lastEventId ?? null, options.types ?? null, options.coalesce ?? null, channel),
+  );
+  return {
+    lastEventId: () => last,
+    done,
+    close: () => {
+      open = false;
+      finish();
+    },
+  };
+}

@@ -619,3 +619,90 @@ fn tasks_and_sessions_through_ipc() {
     t.ok("delete_session", json!({"sessionId": "ipc-chat"}));
     t.err("get_session", json!({"sessionId": "ipc-chat"}), "not_found");
 }
+
+#[test]
+fn subscribe_task_streams_over_a_channel_and_resumes() {
+    let t = TestApp::new();
+    let sub = t.ok(
+        "submit_task",
+        json!({"request": {"query": "Stream me over a channel"}, "idempotencyKey": null}),
+    );
+    let id = sub["task_id"].as_str().unwrap().to_string();
+    t.ok(
+        "subscribe_task",
+        json!({"taskId": id, "lastEventId": null, "types": null, "coalesce": true, "onEvent": "__CHANNEL__:7"}),
+    );
+    let wait = std::time::Duration::from_secs(60);
+    let mut received = Vec::new();
+    loop {
+        let (channel, event) = t
+            .channel_messages
+            .recv_timeout(wait)
+            .expect("channel message");
+        assert_eq!(channel, 7);
+        let end = event["type"] == "STREAM_END";
+        received.push(event);
+        if end {
+            break;
+        }
+    }
+    let stored = t.ok(
+        "get_task_events",
+        json!({"taskId": id, "limit": 200, "offset": null}),
+    )["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let persisted: Vec<_> = received
+        .iter()
+        .filter(|e| e["type"] != "LLM_PARTIAL" && e["type"] != "LLM_PROMPT")
+        .cloned()
+        .collect();
+    assert_eq!(
+        persisted, stored,
+        "the channel carried the stored stream exactly, in order"
+    );
+    let text: String = received
+        .iter()
+        .filter(|e| e["type"] == "LLM_PARTIAL")
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    let result = t.ok("get_task", json!({"taskId": id}))["result"].clone();
+    assert_eq!(
+        json!(text),
+        result,
+        "coalesced deltas still add up to the answer"
+    );
+
+    // Resuming after seq 3 with a type filter replays only what follows.
+    t.ok(
+        "subscribe_task",
+        json!({"taskId": id, "lastEventId": 3, "types": ["LLM_OUTPUT", "STREAM_END"], "coalesce": null, "onEvent": "__CHANNEL__:8"}),
+    );
+    let mut replay = Vec::new();
+    loop {
+        let (_, event) = t
+            .channel_messages
+            .recv_timeout(wait)
+            .expect("replayed message");
+        let end = event["type"] == "STREAM_END";
+        replay.push(event);
+        if end {
+            break;
+        }
+    }
+    let expected: Vec<_> = stored
+        .iter()
+        .filter(|e| {
+            e["seq"].as_u64().unwrap() > 3
+                && (e["type"] == "LLM_OUTPUT" || e["type"] == "STREAM_END")
+        })
+        .cloned()
+        .collect();
+    assert_eq!(replay, expected);
+    t.err(
+        "subscribe_task",
+        json!({"taskId": "task-missing", "lastEventId": null, "types": null, "coalesce": null, "onEvent": "__CHANNEL__:9"}),
+        "not_found",
+    );
+}

@@ -39,6 +39,7 @@ pub const COMMANDS: &[&str] = &[
     "pause_task",
     "resume_task",
     "cancel_task",
+    "subscribe_task",
     // sessions
     "list_sessions",
     "get_session",

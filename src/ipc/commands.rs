@@ -2,12 +2,12 @@
 //! calls the core once and returns its result or error (`{kind, message}`).
 
 use tauri::State;
+use tauri::ipc::Channel;
 
 use crate::config::{PluginConfig, PluginConfigUpdate};
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
 use crate::core::crypto::SecretString;
-use crate::core::engine::SubmitTaskRequest;
 use crate::core::engine::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
 };
@@ -15,6 +15,7 @@ use crate::core::engine::tasks::{
     ControlResponse, ControlState, ListTasksQuery, SubmitTaskResponse, TaskDetails, TaskEventsPage,
     TaskList,
 };
+use crate::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
 use crate::core::error::ShannonError;
 use crate::core::secrets::RotationReport;
 use crate::core::settings::{ProviderKeyInfo, ProviderStatus, Setting};
@@ -360,4 +361,79 @@ pub async fn rename_session(
 pub async fn delete_session(state: State<'_, Shannon>, session_id: String) -> Res<()> {
     let (core, caller) = state.resolve().await?;
     core.delete_session(&caller, &session_id).await
+}
+
+// ---- streaming -------------------------------------------------------------------------------
+
+/// Streams a task's events into `on_event` (ordered): the stored events after `last_event_id`, then
+/// live ones until STREAM_END. `types` keeps only those event types; `coalesce` merges consecutive
+/// LLM_PARTIAL deltas arriving within one frame (16 ms) into one message. Stops when the channel is
+/// dropped on the JavaScript side.
+#[tauri::command]
+#[specta::specta]
+pub async fn subscribe_task(
+    state: State<'_, Shannon>,
+    task_id: String,
+    last_event_id: Option<u32>,
+    types: Option<Vec<String>>,
+    coalesce: Option<bool>,
+    on_event: Channel<TaskEvent>,
+) -> Res<()> {
+    let (core, caller) = state.resolve().await?;
+    let sub = core
+        .stream_task(&caller, &task_id, last_event_id, types)
+        .await?;
+    tauri::async_runtime::spawn(forward(sub, on_event, coalesce.unwrap_or(false)));
+    Ok(())
+}
+
+async fn forward(mut sub: TaskSubscription, channel: Channel<TaskEvent>, coalesce: bool) {
+    const FRAME: std::time::Duration = std::time::Duration::from_millis(16);
+    let mut held: Option<TaskEvent> = None;
+    // A held partial goes out at the latest one frame after the first delta it merges.
+    let mut deadline = tokio::time::Instant::now();
+    loop {
+        let next = match (&held, coalesce) {
+            (Some(_), true) => match tokio::time::timeout_at(deadline, sub.next()).await {
+                Ok(e) => e,
+                Err(_) => {
+                    if channel.send(held.take().expect("held")).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            },
+            _ => sub.next().await,
+        };
+        let Some(event) = next else { break };
+        if coalesce && event.event_type == "LLM_PARTIAL" {
+            match held.as_mut() {
+                Some(h) if h.agent_id == event.agent_id => {
+                    let more = event.message.unwrap_or_default();
+                    h.message.get_or_insert_with(String::new).push_str(&more);
+                }
+                _ => {
+                    deadline = tokio::time::Instant::now() + FRAME;
+                    if let Some(h) = held.replace(event)
+                        && channel.send(h).is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+            continue;
+        }
+        if let Some(h) = held.take()
+            && channel.send(h).is_err()
+        {
+            return;
+        }
+        if channel.send(event).is_err() {
+            // The webview dropped the channel (unsubscribed or reloaded).
+            return;
+        }
+    }
+    if let Some(h) = held.take() {
+        let _ = channel.send(h);
+    }
 }

@@ -51,6 +51,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::pause_task,
             commands::resume_task,
             commands::cancel_task,
+            commands::subscribe_task,
             commands::list_sessions,
             commands::get_session,
             commands::get_session_history,

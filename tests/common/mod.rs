@@ -17,6 +17,8 @@ pub struct TestApp {
     pub app: App<MockRuntime>,
     pub webview: WebviewWindow<MockRuntime>,
     pub dir: TempDir,
+    /// Every message sent on a `Channel`, as (channel id, JSON body), in send order.
+    pub channel_messages: std::sync::mpsc::Receiver<(u32, Value)>,
 }
 
 impl TestApp {
@@ -36,7 +38,17 @@ impl TestApp {
             ctx.runtime_authority_mut()
                 .__allow_command(format!("plugin:shannon|{cmd}"), ExecutionContext::Local);
         }
+        let (tx, channel_messages) = std::sync::mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
         let app = mock_builder()
+            .channel_interceptor(move |_webview, callback, _index, body| {
+                let json: Value = match body {
+                    tauri::ipc::InvokeResponseBody::Json(s) => serde_json::from_str(s).unwrap(),
+                    tauri::ipc::InvokeResponseBody::Raw(b) => serde_json::from_slice(b).unwrap(),
+                };
+                let _ = tx.lock().unwrap().send((callback.0, json));
+                true
+            })
             .plugin(
                 tauri_plugin_shannon::Builder::new()
                     .data_dir(dir.path().join("data"))
@@ -47,7 +59,12 @@ impl TestApp {
         let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
             .build()
             .unwrap();
-        Self { app, webview, dir }
+        Self {
+            app,
+            webview,
+            dir,
+            channel_messages,
+        }
     }
 
     /// Invokes `plugin:shannon|<cmd>` with JSON arguments (camelCase names, as the webview sends).

@@ -145,6 +145,16 @@ impl EventHub {
             .subscribe()
     }
 
+    /// Live events of a task whose run is in this process; `None` once it has ended (its events are
+    /// then all stored).
+    pub fn subscribe_existing(&self, workflow_id: &str) -> Option<broadcast::Receiver<TaskEvent>> {
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(workflow_id)
+            .map(|s| s.live.subscribe())
+    }
+
     /// Forgets a finished task's in-memory stream (its events stay in the database).
     pub fn close_stream(&self, workflow_id: &str) {
         self.streams

@@ -6,6 +6,7 @@ pub mod models;
 pub mod request;
 mod runner;
 pub mod sessions;
+pub mod subscribe;
 pub mod tasks;
 pub mod tools;
 
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub use events::{EventHub, TaskEvent};
 pub use request::SubmitTaskRequest;
 pub(crate) use runner::recover as runner_recover;
+pub use subscribe::TaskSubscription;
 
 /// What start-up does with tasks a crash or exit left RUNNING or PAUSED.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]

@@ -562,44 +562,7 @@ impl Core {
         id: &str,
         reason: Option<String>,
     ) -> Result<ControlResponse> {
-        let row = self.owned_task(caller, id).await?;
-        if is_terminal(&row.status) {
-            return Err(ShannonError::InvalidState(format!(
-                "cannot pause {} task",
-                state_word(&row.status)
-            )));
-        }
-        let control = self.run_control_or_err(&row.workflow_id)?;
-        if *control.pause.borrow() {
-            return Err(ShannonError::InvalidState("task is already paused".into()));
-        }
-        let reason = clean_reason(reason);
-        let (wf, by) = (row.workflow_id.clone(), caller.user_id.clone());
-        let r = reason.clone();
-        self.store()
-            .write(move |tx| {
-                let now = time::now();
-                tx.execute(
-                    "UPDATE workflow_control SET is_paused = 1, paused_at = ?2, pause_reason = ?3, paused_by = ?4, updated_at = ?2 WHERE workflow_id = ?1",
-                    params![wf, now, r, by],
-                )?;
-                tx.execute("UPDATE tasks SET status = 'PAUSED', updated_at = ?2 WHERE workflow_id = ?1 AND status IN ('QUEUED','RUNNING')", params![wf, now])?;
-                Ok(())
-            })
-            .await?;
-        self.engine().hub.emit(
-            &row.workflow_id,
-            "WORKFLOW_PAUSING",
-            Some("orchestrator"),
-            Some(with_reason("Pausing", &reason)),
-            None,
-        );
-        control.pause.send_replace(true);
-        Ok(ControlResponse {
-            success: true,
-            message: "Pause signal sent".into(),
-            task_id: row.workflow_id,
-        })
+        self.set_paused(caller, id, true, reason).await
     }
 
     pub async fn resume_task(
@@ -608,41 +571,75 @@ impl Core {
         id: &str,
         reason: Option<String>,
     ) -> Result<ControlResponse> {
+        self.set_paused(caller, id, false, reason).await
+    }
+
+    /// Pause and resume: the contract's state checks, the persisted control state and task status,
+    /// the announcing event, then the signal to the run.
+    async fn set_paused(
+        &self,
+        caller: &Caller,
+        id: &str,
+        pause: bool,
+        reason: Option<String>,
+    ) -> Result<ControlResponse> {
+        let verb = if pause { "pause" } else { "resume" };
         let row = self.owned_task(caller, id).await?;
         if is_terminal(&row.status) {
             return Err(ShannonError::InvalidState(format!(
-                "cannot resume {} task",
+                "cannot {verb} {} task",
                 state_word(&row.status)
             )));
         }
         let control = self.run_control_or_err(&row.workflow_id)?;
-        if !*control.pause.borrow() {
-            return Err(ShannonError::InvalidState("task is not paused".into()));
+        match (pause, *control.pause.borrow()) {
+            (true, true) => {
+                return Err(ShannonError::InvalidState("task is already paused".into()));
+            }
+            (false, false) => return Err(ShannonError::InvalidState("task is not paused".into())),
+            _ => {}
         }
         let reason = clean_reason(reason);
-        let wf = row.workflow_id.clone();
+        let (wf, by, r) = (
+            row.workflow_id.clone(),
+            caller.user_id.clone(),
+            reason.clone(),
+        );
         self.store()
             .write(move |tx| {
                 let now = time::now();
-                tx.execute(
-                    "UPDATE workflow_control SET is_paused = 0, updated_at = ?2 WHERE workflow_id = ?1",
-                    params![wf, now],
-                )?;
-                tx.execute("UPDATE tasks SET status = 'RUNNING', updated_at = ?2 WHERE workflow_id = ?1 AND status = 'PAUSED'", params![wf, now])?;
+                if pause {
+                    tx.execute(
+                        "UPDATE workflow_control SET is_paused = 1, paused_at = ?2, pause_reason = ?3, paused_by = ?4, updated_at = ?2 WHERE workflow_id = ?1",
+                        params![wf, now, r, by],
+                    )?;
+                    tx.execute("UPDATE tasks SET status = 'PAUSED', updated_at = ?2 WHERE workflow_id = ?1 AND status IN ('QUEUED','RUNNING')", params![wf, now])?;
+                } else {
+                    tx.execute(
+                        "UPDATE workflow_control SET is_paused = 0, updated_at = ?2 WHERE workflow_id = ?1",
+                        params![wf, now],
+                    )?;
+                    tx.execute("UPDATE tasks SET status = 'RUNNING', updated_at = ?2 WHERE workflow_id = ?1 AND status = 'PAUSED'", params![wf, now])?;
+                }
                 Ok(())
             })
             .await?;
+        let (event, text, message) = if pause {
+            ("WORKFLOW_PAUSING", "Pausing", "Pause signal sent")
+        } else {
+            ("WORKFLOW_RESUMED", "Resuming", "Resume signal sent")
+        };
         self.engine().hub.emit(
             &row.workflow_id,
-            "WORKFLOW_RESUMED",
+            event,
             Some("orchestrator"),
-            Some(with_reason("Resuming", &reason)),
+            Some(with_reason(text, &reason)),
             None,
         );
-        control.pause.send_replace(false);
+        control.pause.send_replace(pause);
         Ok(ControlResponse {
             success: true,
-            message: "Resume signal sent".into(),
+            message: message.into(),
             task_id: row.workflow_id,
         })
     }
