@@ -69,6 +69,13 @@ export const commands = {
 	 *  dropped on the JavaScript side.
 	 */
 	subscribeTask: (taskId: string, lastEventId: number | null, types: string[] | null, coalesce: boolean | null, onEvent: Channel<TaskEvent>) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|subscribe_task", { taskId, lastEventId, types, coalesce, onEvent })),
+	/**
+	 *  Starts the loopback HTTP listener on `port` (default: the configured one; 0 picks a free port).
+	 *  The status carries the per-launch token.
+	 */
+	listenerStart: (port: number | null) => typedError<ListenerStatus, ShannonError>(__TAURI_INVOKE("plugin:shannon|listener_start", { port })),
+	listenerStop: () => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|listener_stop")),
+	listenerStatus: () => typedError<ListenerStatus, ShannonError>(__TAURI_INVOKE("plugin:shannon|listener_status")),
 	listSessions: (limit: number | null, offset: number | null) => typedError<SessionList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_sessions", { limit, offset })),
 	/**  By internal UUID or the client's own session id. */
 	getSession: (sessionId: string) => typedError<SessionSummary, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_session", { sessionId })),
@@ -161,6 +168,16 @@ export type ListTasksQuery = {
 	session_id?: string | null,
 	/**  QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED (or CANCELED), TIMEOUT; case-insensitive. */
 	status?: string | null,
+};
+
+/**  What `listener_status` reports. */
+export type ListenerStatus = {
+	running: boolean,
+	url: string | null,
+	port: number | null,
+	/**  The per-launch token (send as `Authorization: Bearer …`); also in `token_file`. */
+	token: string | null,
+	token_file: string | null,
 };
 
 export type LoginRequest = {

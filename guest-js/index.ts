@@ -151,6 +151,12 @@ export const getSessionEvents = (sessionId: string, opts: { limit?: number; offs
 export const renameSession = (sessionId: string, title: string) => unwrap(commands.renameSession(sessionId, title));
 export const deleteSession = (sessionId: string) => unwrap(commands.deleteSession(sessionId));
 
+// ---- HTTP listener (opt-in permission shannon:allow-listener) --------------------------------
+
+export const listenerStart = (port?: number) => unwrap(commands.listenerStart(port ?? null));
+export const listenerStop = () => unwrap(commands.listenerStop());
+export const listenerStatus = () => unwrap(commands.listenerStatus());
+
 // ---- streaming -------------------------------------------------------------------------------
 
 export interface StreamTaskOptions {

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod core;
+pub mod http;
 pub mod ipc;
 mod plugin;
 

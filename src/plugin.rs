@@ -42,6 +42,8 @@ pub struct Shannon {
     /// Runs once when the core opens, before any command can use it (event forwarding starts here,
     /// so no notification is missed).
     on_open: Box<OnOpen>,
+    /// The loopback HTTP listener, when running.
+    listener: tokio::sync::Mutex<Option<crate::http::Listener>>,
 }
 
 impl Shannon {
@@ -134,6 +136,50 @@ impl Shannon {
         Ok((core, caller))
     }
 
+    /// Starts the loopback listener (or returns the running one's status).
+    pub async fn start_listener(&self, port: Option<u16>) -> Result<crate::http::ListenerStatus> {
+        let mut slot = self.listener.lock().await;
+        if let Some(l) = slot.as_ref() {
+            return Ok(l.status());
+        }
+        let port = match port {
+            Some(p) => p,
+            None => self.config().await?.listener_port,
+        };
+        let core = self.core().await?.clone();
+        let listener = crate::http::Listener::start(
+            core,
+            crate::http::ListenerOptions {
+                port,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let status = listener.status();
+        *slot = Some(listener);
+        Ok(status)
+    }
+
+    /// Stops the listener gracefully; a no-op when it is not running.
+    pub async fn stop_listener(&self) {
+        if let Some(l) = self.listener.lock().await.take() {
+            l.stop().await;
+        }
+    }
+
+    pub async fn listener_status(&self) -> crate::http::ListenerStatus {
+        match self.listener.lock().await.as_ref() {
+            Some(l) => l.status(),
+            None => crate::http::ListenerStatus {
+                running: false,
+                url: None,
+                port: None,
+                token: None,
+                token_file: None,
+            },
+        }
+    }
+
     pub(crate) fn set_signed_in(&self, token: Option<SecretString>) {
         *self.signed_in.lock().unwrap_or_else(|p| p.into_inner()) = token;
     }
@@ -217,6 +263,7 @@ impl Builder {
                     signed_in: Mutex::new(None),
                     load_config: Box::new(move || persisted::load(&load)),
                     save_config: Box::new(move |c| persisted::save(&save, c)),
+                    listener: tokio::sync::Mutex::new(None),
                     on_open: Box::new(move |core| {
                         let rx = core.subscribe_events();
                         tauri::async_runtime::spawn(forward_events(events.clone(), rx));
@@ -225,11 +272,24 @@ impl Builder {
                 // Open the database off the main thread now, so the first command finds it ready.
                 let app = app.clone();
                 tauri::async_runtime::spawn(async move {
-                    if let Err(e) = app.shannon().core().await {
+                    let shannon = app.shannon();
+                    if let Err(e) = shannon.core().await {
                         tracing::error!(error = %e, "the Shannon core failed to open");
+                        return;
+                    }
+                    if shannon.config().await.is_ok_and(|c| c.listener_enabled)
+                        && let Err(e) = shannon.start_listener(None).await
+                    {
+                        tracing::error!(error = %e, "the Shannon listener could not start");
                     }
                 });
                 Ok(())
+            })
+            .on_event(|app, event| {
+                if let tauri::RunEvent::Exit = event {
+                    // Let open requests finish and remove the token file.
+                    tauri::async_runtime::block_on(app.shannon().stop_listener());
+                }
             })
             .build()
     }

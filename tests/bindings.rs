@@ -57,6 +57,9 @@ fn default_permissions_hold_only_the_safe_set() {
         "revoke_api_key",
         "rotate_master_key",
         "set_plugin_config",
+        "listener_start",
+        "listener_stop",
+        "listener_status",
     ];
     for cmd in COMMANDS {
         let id = format!("\"allow-{}\"", cmd.replace('_', "-"));

@@ -706,3 +706,34 @@ fn subscribe_task_streams_over_a_channel_and_resumes() {
         "not_found",
     );
 }
+
+#[test]
+fn listener_start_status_stop() {
+    let t = TestApp::new();
+    assert_eq!(t.ok("listener_status", json!({}))["running"], false);
+    let status = t.ok("listener_start", json!({"port": 0}));
+    assert_eq!(status["running"], true);
+    let token = status["token"].as_str().unwrap().to_string();
+    assert!(token.len() >= 32, "at least 128 bits");
+    let port = status["port"].as_u64().unwrap();
+    // A plain HTTP/1.1 request with the token reaches the cloud routes.
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+    write!(
+        conn,
+        "GET /api/v1/auth/me HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("embedded_user"));
+    // Starting again returns the running listener.
+    assert_eq!(
+        t.ok("listener_start", json!({"port": null}))["port"],
+        json!(port)
+    );
+    t.ok("listener_stop", json!({}));
+    assert_eq!(t.ok("listener_status", json!({}))["running"], false);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_err());
+}

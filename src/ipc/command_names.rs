@@ -40,6 +40,10 @@ pub const COMMANDS: &[&str] = &[
     "resume_task",
     "cancel_task",
     "subscribe_task",
+    // HTTP listener
+    "listener_start",
+    "listener_stop",
+    "listener_status",
     // sessions
     "list_sessions",
     "get_session",

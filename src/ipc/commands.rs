@@ -19,6 +19,7 @@ use crate::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
 use crate::core::error::ShannonError;
 use crate::core::secrets::RotationReport;
 use crate::core::settings::{ProviderKeyInfo, ProviderStatus, Setting};
+use crate::http::ListenerStatus;
 use crate::plugin::Shannon;
 
 type Res<T> = Result<T, ShannonError>;
@@ -436,4 +437,27 @@ async fn forward(mut sub: TaskSubscription, channel: Channel<TaskEvent>, coalesc
     if let Some(h) = held.take() {
         let _ = channel.send(h);
     }
+}
+
+// ---- HTTP listener (opt-in permission `shannon:allow-listener`) ----------------------------------
+
+/// Starts the loopback HTTP listener on `port` (default: the configured one; 0 picks a free port).
+/// The status carries the per-launch token.
+#[tauri::command]
+#[specta::specta]
+pub async fn listener_start(state: State<'_, Shannon>, port: Option<u16>) -> Res<ListenerStatus> {
+    state.start_listener(port).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn listener_stop(state: State<'_, Shannon>) -> Res<()> {
+    state.stop_listener().await;
+    Ok(())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn listener_status(state: State<'_, Shannon>) -> Res<ListenerStatus> {
+    Ok(state.listener_status().await)
 }

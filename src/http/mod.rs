@@ -1,0 +1,335 @@
+//! The HTTP door: an optional loopback listener serving the Shannon cloud's routes (axum). Handlers
+//! only parse, call the core and map errors; security lives in the layers here:
+//! loopback bind, a per-launch token, a Host allowlist (DNS rebinding), an Origin allowlist with
+//! strict CORS (never `*`), body limits, graceful shutdown.
+
+mod error;
+mod routes;
+mod sse;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+use tokio::sync::watch;
+
+use crate::core::auth::{AuthMethod, Caller};
+use crate::core::{Core, Result, ShannonError};
+
+pub use error::ApiError;
+
+/// File (in the data dir, mode 0600) holding the listener's per-launch token for local CLI clients.
+pub const TOKEN_FILE: &str = "listener.token";
+/// Largest accepted request body (the cloud allows 40 MiB for task submissions with attachments).
+pub const MAX_BODY_BYTES: usize = 40 * 1024 * 1024;
+
+/// Origins of Tauri webviews on each platform.
+pub const WEBVIEW_ORIGINS: &[&str] = &[
+    "tauri://localhost",
+    "http://tauri.localhost",
+    "https://tauri.localhost",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct ListenerOptions {
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Origins allowed besides the webview's (e.g. a dev server `http://localhost:1420`).
+    pub extra_origins: Vec<String>,
+    /// Use this token instead of a random one (tests, scripts); at least 32 characters.
+    pub token: Option<String>,
+}
+
+/// What `listener_status` reports.
+#[derive(Clone, Serialize, specta::Type, PartialEq)]
+pub struct ListenerStatus {
+    pub running: bool,
+    pub url: Option<String>,
+    pub port: Option<u16>,
+    /// The per-launch token (send as `Authorization: Bearer …`); also in `token_file`.
+    pub token: Option<String>,
+    pub token_file: Option<String>,
+}
+
+impl std::fmt::Debug for ListenerStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerStatus")
+            .field("running", &self.running)
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct AppState {
+    pub core: Core,
+    token: String,
+    port: u16,
+    origins: Vec<String>,
+}
+
+/// A running listener; dropping it does not stop it, [`Listener::stop`] does (gracefully).
+pub struct Listener {
+    addr: SocketAddr,
+    token: String,
+    token_file: PathBuf,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Listener {
+    /// Binds 127.0.0.1 and serves until stopped.
+    pub async fn start(core: Core, options: ListenerOptions) -> Result<Self> {
+        let token = match options.token {
+            Some(t) if t.len() >= 32 => t,
+            Some(_) => {
+                return Err(ShannonError::invalid(
+                    "a listener token needs at least 32 characters",
+                ));
+            }
+            None => {
+                let mut raw = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut raw);
+                hex::encode(raw)
+            }
+        };
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))
+            .await
+            .map_err(|e| {
+                ShannonError::Io(format!("cannot listen on 127.0.0.1:{}: {e}", options.port))
+            })?;
+        let addr = listener.local_addr()?;
+        let token_file = core.data_dir().join(TOKEN_FILE);
+        write_private(&token_file, &token).await?;
+        let mut origins: Vec<String> = WEBVIEW_ORIGINS.iter().map(|s| s.to_string()).collect();
+        origins.extend(options.extra_origins);
+        let state = Arc::new(AppState {
+            core,
+            token: token.clone(),
+            port: addr.port(),
+            origins,
+        });
+        let app = routes::router(state.clone())
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), guard));
+        let (shutdown, mut rx) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "the Shannon listener failed");
+            }
+        });
+        tracing::info!(%addr, "Shannon listener started");
+        Ok(Self {
+            addr,
+            token,
+            token_file,
+            shutdown,
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn status(&self) -> ListenerStatus {
+        ListenerStatus {
+            running: !self.task.is_finished(),
+            url: Some(format!("http://{}", self.addr)),
+            port: Some(self.addr.port()),
+            token: Some(self.token.clone()),
+            token_file: Some(self.token_file.display().to_string()),
+        }
+    }
+
+    /// Stops accepting, lets requests in flight finish (streams end), removes the token file.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        // Open event streams would keep a graceful shutdown waiting: give them a moment.
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the Shannon listener did not stop within 5 s");
+        }
+        let _ = tokio::fs::remove_file(&self.token_file).await;
+        tracing::info!("Shannon listener stopped");
+    }
+}
+
+async fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    let (path, text) = (path.to_path_buf(), text.to_string());
+    crate::core::store::blocking(move || {
+        use std::io::Write;
+        let tmp = path.with_extension("tmp");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    })
+    .await
+}
+
+/// Host and Origin checks, CORS, and authentication, in front of every route.
+async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let headers = req.headers().clone();
+    // DNS rebinding: only loopback names with our port.
+    let host_ok = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| {
+            let p = state.port;
+            [
+                format!("127.0.0.1:{p}"),
+                format!("localhost:{p}"),
+                format!("[::1]:{p}"),
+            ]
+            .iter()
+            .any(|allowed| h.eq_ignore_ascii_case(allowed))
+        });
+    if !host_ok {
+        return ApiError::plain(StatusCode::FORBIDDEN, "Host not allowed").into_response();
+    }
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_string);
+    if let Some(o) = &origin
+        && !state.origins.iter().any(|a| a == o)
+    {
+        return ApiError::plain(StatusCode::FORBIDDEN, "Origin not allowed").into_response();
+    }
+    if req.method() == Method::OPTIONS {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        cors(resp.headers_mut(), origin.as_deref(), true);
+        return resp;
+    }
+    let path = req.uri().path().to_string();
+    let public = matches!(
+        path.as_str(),
+        "/health" | "/readiness" | "/ready" | "/openapi.json"
+    ) || matches!(
+        path.as_str(),
+        "/api/v1/auth/register" | "/api/v1/auth/login" | "/api/v1/auth/refresh"
+    );
+    if !public {
+        match authenticate(&state, &headers, req.uri(), &path).await {
+            Ok(caller) => {
+                req.extensions_mut().insert(caller);
+            }
+            Err(resp) => {
+                let mut resp = *resp;
+                cors(resp.headers_mut(), origin.as_deref(), false);
+                return resp;
+            }
+        }
+    }
+    let mut resp = next.run(req).await;
+    cors(resp.headers_mut(), origin.as_deref(), false);
+    resp
+}
+
+fn cors(headers: &mut HeaderMap, origin: Option<&str>, preflight: bool) {
+    let Some(origin) = origin.and_then(|o| HeaderValue::from_str(o).ok()) else {
+        return;
+    };
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("X-Workflow-ID, X-Session-ID, X-Shannon-Session-ID, Link"),
+    );
+    if preflight {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PATCH, PUT, DELETE, OPTIONS"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "Content-Type, Authorization, X-API-Key, Idempotency-Key, Last-Event-ID, Cache-Control",
+            ),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("3600"),
+        );
+    }
+}
+
+/// Bearer / X-API-Key, or `?token=` / `?api_key=` on stream GETs only (as the cloud). The per-launch
+/// token acts as the embedded user; anything else must be a valid JWT or Shannon API key.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    path: &str,
+) -> std::result::Result<Caller, Box<Response>> {
+    let header_token = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    let (scheme, rest) = v.split_once(' ')?;
+                    scheme
+                        .eq_ignore_ascii_case("bearer")
+                        .then(|| rest.trim().to_string())
+                })
+        });
+    let query_token = || {
+        if !path.starts_with("/api/v1/stream/") {
+            return None;
+        }
+        let q =
+            axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(uri)
+                .ok()?
+                .0;
+        q.get("api_key").or_else(|| q.get("token")).cloned()
+    };
+    let Some(token) = header_token.or_else(query_token).filter(|t| !t.is_empty()) else {
+        return Err(Box::new(
+            ApiError::unauthorized("Authentication required").into_response(),
+        ));
+    };
+    if bool::from(token.as_bytes().ct_eq(state.token.as_bytes())) {
+        return Ok(Caller {
+            method: AuthMethod::LaunchToken,
+            ..Caller::embedded()
+        });
+    }
+    state
+        .core
+        .authenticate(&token)
+        .await
+        .map_err(|_| Box::new(ApiError::unauthorized("Invalid token").into_response()))
+}

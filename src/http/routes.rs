@@ -1,0 +1,530 @@
+//! The cloud's routes (contract §2–§3, §7) plus the embedded-only settings routes. Each handler parses,
+//! calls the core once and maps the result.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState, sse};
+use crate::core::auth::api_keys::CreateApiKeyRequest;
+use crate::core::auth::{Caller, LoginRequest, RegisterRequest};
+use crate::core::crypto::SecretString;
+use crate::core::engine::SubmitTaskRequest;
+use crate::core::engine::tasks::ListTasksQuery;
+use crate::core::time;
+
+type S = State<Arc<AppState>>;
+type Who = Extension<Caller>;
+type Q = Query<HashMap<String, String>>;
+type ApiResult = Result<Response, ApiError>;
+
+pub(super) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/readiness", get(readiness))
+        .route("/api/v1/tasks", post(submit).get(list_tasks))
+        .route("/api/v1/tasks/stream", post(submit_stream))
+        .route("/api/v1/tasks/{id}", get(get_task))
+        .route("/api/v1/tasks/{id}/events", get(task_events))
+        .route("/api/v1/tasks/{id}/stream", get(task_stream_redirect))
+        .route("/api/v1/tasks/{id}/pause", post(pause))
+        .route("/api/v1/tasks/{id}/resume", post(resume))
+        .route("/api/v1/tasks/{id}/cancel", post(cancel))
+        .route("/api/v1/tasks/{id}/control-state", get(control_state))
+        .route("/api/v1/stream/sse", get(sse::stream_sse))
+        .route("/api/v1/sessions", get(list_sessions))
+        .route(
+            "/api/v1/sessions/{id}",
+            get(get_session)
+                .patch(rename_session)
+                .delete(delete_session),
+        )
+        .route("/api/v1/sessions/{id}/history", get(session_history))
+        .route("/api/v1/sessions/{id}/events", get(session_events))
+        .route("/api/v1/auth/register", post(register))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/me", get(me))
+        .route(
+            "/api/v1/auth/api-keys",
+            get(list_api_keys).post(create_api_key),
+        )
+        .route(
+            "/api/v1/auth/api-keys/{id}",
+            axum::routing::delete(revoke_api_key),
+        )
+        .route("/api/v1/settings", get(list_settings))
+        .route(
+            "/api/v1/settings/{key}",
+            get(get_setting)
+                .post(set_setting)
+                .put(set_setting)
+                .delete(delete_setting),
+        )
+        .route("/api/v1/settings/api-keys", get(list_provider_keys))
+        .route(
+            "/api/v1/settings/api-keys/{provider}",
+            post(set_provider_key).delete(delete_provider_key),
+        )
+        .with_state(state)
+}
+
+/// Parses a JSON body with the cloud's 400 message.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    let text = if bytes.iter().all(u8::is_ascii_whitespace) {
+        &b"{}"[..]
+    } else {
+        bytes
+    };
+    serde_json::from_slice(text).map_err(|e| {
+        ApiError::plain(
+            StatusCode::BAD_REQUEST,
+            &format!("Invalid request body: {e}"),
+        )
+    })
+}
+
+fn json_ok(status: StatusCode, v: impl serde::Serialize) -> Response {
+    (status, Json(v)).into_response()
+}
+
+/// `limit`/`offset` as numbers within range, else 400 (as the cloud's validation middleware).
+fn page(q: &HashMap<String, String>, default: u32, max: u32) -> Result<(u32, u32), ApiError> {
+    let limit = match q.get("limit") {
+        None => default,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| {
+                ApiError::plain(
+                    StatusCode::BAD_REQUEST,
+                    &format!("limit must be between 1 and {max}"),
+                )
+            })?,
+    };
+    let offset = match q.get("offset") {
+        None => 0,
+        Some(v) => v.parse::<u32>().map_err(|_| {
+            ApiError::plain(
+                StatusCode::BAD_REQUEST,
+                "offset must be a non-negative integer",
+            )
+        })?,
+    };
+    Ok((limit, offset))
+}
+
+async fn health() -> Response {
+    json_ok(
+        StatusCode::OK,
+        json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION"), "time": time::now(), "checks": {"gateway": "ok"}}),
+    )
+}
+
+async fn readiness(State(s): S) -> Response {
+    let ok = s
+        .core
+        .store()
+        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i32>(0))?))
+        .await
+        .is_ok();
+    let (status, word, check) = if ok {
+        (StatusCode::OK, "ready", "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready", "failed")
+    };
+    json_ok(
+        status,
+        json!({"status": word, "time": time::now(), "checks": {"database": check}}),
+    )
+}
+
+async fn submit_inner(
+    s: &AppState,
+    who: &Caller,
+    headers: &HeaderMap,
+    bytes: &Bytes,
+) -> Result<crate::core::engine::tasks::SubmitTaskResponse, ApiError> {
+    let req: SubmitTaskRequest = body(bytes)?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty());
+    Ok(s.core.submit_task(who, req, key).await?)
+}
+
+fn task_headers(resp: &mut Response, workflow: &str, session: &str, replay: bool) {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(workflow) {
+        h.insert("x-workflow-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(session) {
+        h.insert("x-session-id", v.clone());
+        h.insert("x-shannon-session-id", v);
+    }
+    if replay {
+        h.insert("x-idempotency-cached", HeaderValue::from_static("true"));
+    }
+}
+
+async fn submit(State(s): S, Extension(who): Who, headers: HeaderMap, bytes: Bytes) -> ApiResult {
+    let r = submit_inner(&s, &who, &headers, &bytes).await?;
+    let mut resp = json_ok(
+        StatusCode::OK,
+        json!({"task_id": r.task_id, "status": r.status, "message": r.message, "created_at": r.created_at}),
+    );
+    task_headers(
+        &mut resp,
+        &r.workflow_id,
+        &r.session_id,
+        r.idempotent_replay,
+    );
+    Ok(resp)
+}
+
+async fn submit_stream(
+    State(s): S,
+    Extension(who): Who,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let r = submit_inner(&s, &who, &headers, &bytes).await?;
+    let url = format!("/api/v1/stream/sse?workflow_id={}", r.workflow_id);
+    let mut resp = json_ok(
+        StatusCode::CREATED,
+        json!({"workflow_id": r.workflow_id, "task_id": r.task_id, "stream_url": url}),
+    );
+    task_headers(
+        &mut resp,
+        &r.workflow_id,
+        &r.session_id,
+        r.idempotent_replay,
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("<{url}>; rel=stream")) {
+        resp.headers_mut().insert(header::LINK, v);
+    }
+    Ok(resp)
+}
+
+async fn list_tasks(State(s): S, Extension(who): Who, Query(q): Q) -> ApiResult {
+    let (limit, offset) = page(&q, 20, 100)?;
+    let query = ListTasksQuery {
+        limit: Some(limit),
+        offset: Some(offset),
+        session_id: q.get("session_id").cloned(),
+        status: q.get("status").cloned(),
+    };
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.list_tasks(&who, query).await?,
+    ))
+}
+
+async fn get_task(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    let t = s.core.get_task(&who, &id).await?;
+    let wf = t.workflow_id.clone();
+    let mut resp = json_ok(StatusCode::OK, t);
+    task_headers(&mut resp, &wf, "", false);
+    resp.headers_mut().remove("x-session-id");
+    resp.headers_mut().remove("x-shannon-session-id");
+    Ok(resp)
+}
+
+async fn task_events(
+    State(s): S,
+    Extension(who): Who,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult {
+    let (limit, offset) = page(&q, 50, 200)?;
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core
+            .task_events(&who, &id, Some(limit), Some(offset))
+            .await?,
+    ))
+}
+
+async fn task_stream_redirect(
+    State(s): S,
+    Extension(who): Who,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult {
+    let t = s.core.get_task(&who, &id).await?;
+    let mut url = format!("/api/v1/stream/sse?workflow_id={}", t.workflow_id);
+    for key in ["types", "last_event_id"] {
+        if let Some(v) = q.get(key) {
+            let v: String = v
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, ',' | '_' | '-'))
+                .collect();
+            url.push_str(&format!("&{key}={v}"));
+        }
+    }
+    Ok(Redirect::temporary(&url).into_response())
+}
+
+fn reason(bytes: &Bytes) -> Option<String> {
+    // An empty or invalid body is ignored, as the cloud.
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("reason").and_then(Value::as_str).map(str::to_string))
+}
+
+async fn pause(
+    State(s): S,
+    Extension(who): Who,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::ACCEPTED,
+        s.core.pause_task(&who, &id, reason(&bytes)).await?,
+    ))
+}
+
+async fn resume(
+    State(s): S,
+    Extension(who): Who,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::ACCEPTED,
+        s.core.resume_task(&who, &id, reason(&bytes)).await?,
+    ))
+}
+
+async fn cancel(
+    State(s): S,
+    Extension(who): Who,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::ACCEPTED,
+        s.core.cancel_task(&who, &id, reason(&bytes)).await?,
+    ))
+}
+
+async fn control_state(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.control_state(&who, &id).await?,
+    ))
+}
+
+async fn list_sessions(State(s): S, Extension(who): Who, Query(q): Q) -> ApiResult {
+    // Invalid paging silently falls back to the defaults here, as the cloud.
+    let limit = q.get("limit").and_then(|v| v.parse().ok());
+    let offset = q.get("offset").and_then(|v| v.parse().ok());
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.list_sessions(&who, limit, offset).await?,
+    ))
+}
+
+async fn get_session(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.get_session(&who, &id).await?,
+    ))
+}
+
+async fn session_history(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.session_history(&who, &id).await?,
+    ))
+}
+
+async fn session_events(
+    State(s): S,
+    Extension(who): Who,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult {
+    let (limit, offset) = page(&q, 10, 100)?;
+    let payload = q.get("include_payload").is_some_and(|v| v == "true");
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core
+            .session_turns(&who, &id, Some(limit), Some(offset), payload)
+            .await?,
+    ))
+}
+
+async fn rename_session(
+    State(s): S,
+    Extension(who): Who,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let v: Value = body(&bytes)?;
+    let title = v.get("title").and_then(Value::as_str).unwrap_or_default();
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.rename_session(&who, &id, title).await?,
+    ))
+}
+
+async fn delete_session(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    s.core.delete_session(&who, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn register(State(s): S, bytes: Bytes) -> ApiResult {
+    let req: RegisterRequest = body(&bytes)?;
+    let r = s.core.register(req).await.map_err(ApiError::auth)?;
+    Ok(json_ok(StatusCode::CREATED, r))
+}
+
+async fn login(State(s): S, bytes: Bytes) -> ApiResult {
+    let req: LoginRequest = body(&bytes)?;
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.login(req).await.map_err(ApiError::auth)?,
+    ))
+}
+
+async fn refresh(State(s): S, bytes: Bytes) -> ApiResult {
+    let v: Value = body(&bytes)?;
+    let token = v
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if token.is_empty() {
+        return Err(ApiError::auth(crate::core::ShannonError::invalid(
+            "refresh_token is required",
+        )));
+    }
+    let pair = s
+        .core
+        .refresh(&SecretString::new(token))
+        .await
+        .map_err(ApiError::auth)?;
+    Ok(json_ok(StatusCode::OK, pair))
+}
+
+async fn me(State(s): S, Extension(who): Who) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.me(&who).await.map_err(ApiError::auth)?,
+    ))
+}
+
+async fn list_api_keys(State(s): S, Extension(who): Who) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.list_api_keys(&who).await.map_err(ApiError::auth)?,
+    ))
+}
+
+async fn create_api_key(State(s): S, Extension(who): Who, bytes: Bytes) -> ApiResult {
+    let req: CreateApiKeyRequest = body(&bytes)?;
+    Ok(json_ok(
+        StatusCode::CREATED,
+        s.core
+            .create_api_key(&who, req)
+            .await
+            .map_err(ApiError::auth)?,
+    ))
+}
+
+async fn revoke_api_key(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    s.core
+        .revoke_api_key(&who, &id)
+        .await
+        .map_err(ApiError::auth)?;
+    Ok(json_ok(
+        StatusCode::OK,
+        json!({"success": true, "message": "API key revoked"}),
+    ))
+}
+
+fn setting_json(s: crate::core::settings::Setting) -> Value {
+    json!({"key": s.key, "value": serde_json::from_str::<Value>(&s.value).unwrap_or(Value::Null), "updated_at": s.updated_at})
+}
+
+async fn list_settings(State(s): S, Extension(who): Who) -> ApiResult {
+    let all: Vec<Value> = s
+        .core
+        .list_settings(&who)
+        .await?
+        .into_iter()
+        .map(setting_json)
+        .collect();
+    Ok(json_ok(StatusCode::OK, json!({"settings": all})))
+}
+
+async fn get_setting(State(s): S, Extension(who): Who, Path(key): Path<String>) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        setting_json(s.core.get_setting(&who, &key).await?),
+    ))
+}
+
+/// Body `{"value": <any JSON>}` (or the bare JSON value).
+async fn set_setting(
+    State(s): S,
+    Extension(who): Who,
+    Path(key): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let v: Value = body(&bytes)?;
+    let value = match v {
+        Value::Object(mut o) if o.len() == 1 && o.contains_key("value") => {
+            o.remove("value").unwrap_or(Value::Null)
+        }
+        other => other,
+    };
+    let saved = s.core.set_setting(&who, &key, &value.to_string()).await?;
+    Ok(json_ok(StatusCode::OK, setting_json(saved)))
+}
+
+async fn delete_setting(State(s): S, Extension(who): Who, Path(key): Path<String>) -> ApiResult {
+    s.core.delete_setting(&who, &key).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A bare array, as the desktop frontend reads it.
+async fn list_provider_keys(State(s): S, Extension(who): Who) -> ApiResult {
+    Ok(json_ok(StatusCode::OK, s.core.provider_status(&who).await?))
+}
+
+async fn set_provider_key(
+    State(s): S,
+    Extension(who): Who,
+    Path(provider): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let v: Value = body(&bytes)?;
+    let key = v.get("api_key").and_then(Value::as_str).unwrap_or_default();
+    let info = s
+        .core
+        .set_provider_key(&who, &provider, &SecretString::new(key))
+        .await?;
+    Ok(json_ok(
+        StatusCode::OK,
+        json!({"provider": info.provider, "masked_key": info.masked_key, "message": "API key saved"}),
+    ))
+}
+
+async fn delete_provider_key(
+    State(s): S,
+    Extension(who): Who,
+    Path(provider): Path<String>,
+) -> ApiResult {
+    s.core.delete_provider_key(&who, &provider).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

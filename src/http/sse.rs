@@ -1,0 +1,141 @@
+//! `GET /api/v1/stream/sse`: the cloud's SSE framing (named events, `id:` lines, a ping comment every
+//! 10 s, resume with `Last-Event-ID` or `last_event_id`, a `types` filter, close after STREAM_END).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use futures_util::stream::{self, Stream};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::core::auth::Caller;
+use crate::core::engine::tasks::validate_task_id;
+use crate::core::engine::{TaskEvent, TaskSubscription};
+
+/// The SSE `event:` name and `data:` of one event (contract §5.2).
+pub fn frame(e: &TaskEvent) -> (String, String) {
+    let base = |extra: Value| {
+        let mut v =
+            json!({"workflow_id": e.workflow_id, "agent_id": e.agent_id, "message": e.message});
+        if let (Some(o), Value::Object(x)) = (v.as_object_mut(), extra) {
+            o.extend(x);
+        }
+        v.to_string()
+    };
+    let payload = |k: &str| e.payload.as_ref().and_then(|p| p.get(k)).cloned();
+    match e.event_type.as_str() {
+        "LLM_PARTIAL" => (
+            "thread.message.delta".into(),
+            json!({"delta": e.message, "workflow_id": e.workflow_id, "agent_id": e.agent_id, "seq": e.seq}).to_string(),
+        ),
+        "LLM_OUTPUT" => {
+            let mut v = json!({"response": e.message, "workflow_id": e.workflow_id, "agent_id": e.agent_id, "seq": e.seq});
+            if let Some(p) = &e.payload {
+                v["metadata"] = p.clone();
+                // Fields the desktop frontend reads directly.
+                v["model"] = p.get("model_used").cloned().unwrap_or(Value::Null);
+                v["provider"] = p.get("provider").cloned().unwrap_or(Value::Null);
+                v["metadata"]["usage"] = json!({
+                    "total_tokens": p.get("tokens_used"), "input_tokens": p.get("input_tokens"),
+                    "output_tokens": p.get("output_tokens"),
+                });
+            }
+            ("thread.message.completed".into(), v.to_string())
+        }
+        "ERROR_OCCURRED" => ("error".into(), serde_json::to_string(e).unwrap_or_default()),
+        "STREAM_END" => ("done".into(), "[DONE]".into()),
+        "WORKFLOW_PAUSING" => ("workflow.pausing".into(), base(json!({}))),
+        "WORKFLOW_PAUSED" => ("workflow.paused".into(), base(json!({"checkpoint": payload("checkpoint")}))),
+        "WORKFLOW_RESUMED" => ("workflow.resumed".into(), base(json!({}))),
+        "WORKFLOW_CANCELLING" => ("workflow.cancelling".into(), base(json!({}))),
+        "WORKFLOW_CANCELLED" => (
+            "workflow.cancelled".into(),
+            base(json!({"checkpoint": payload("checkpoint"), "was_paused": payload("was_paused").unwrap_or(json!(false))})),
+        ),
+        other => (other.to_string(), serde_json::to_string(e).unwrap_or_default()),
+    }
+}
+
+/// Parses a resume id: a stored seq (`42`), or the cloud's stream-id form (`<n>-<m>`, the seq first).
+pub fn parse_event_id(raw: &str) -> Option<u32> {
+    let raw = raw.trim();
+    let first = match raw.split_once('-') {
+        Some((a, b)) if !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()) => a,
+        Some(_) => return None,
+        None => raw,
+    };
+    if first.is_empty() || !first.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    first.parse().ok()
+}
+
+pub async fn stream_sse(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(wf) = q.get("workflow_id").filter(|w| validate_task_id(w).is_ok()) else {
+        return ApiError::plain(StatusCode::BAD_REQUEST, "Invalid or missing workflow_id")
+            .into_response();
+    };
+    // The header wins over the query, as the cloud.
+    let raw_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| q.get("last_event_id").cloned())
+        .filter(|s| !s.is_empty());
+    let last = match raw_id.as_deref().map(parse_event_id) {
+        None => None,
+        Some(Some(n)) => Some(n),
+        Some(None) => {
+            return ApiError::plain(StatusCode::BAD_REQUEST, "Invalid last_event_id")
+                .into_response();
+        }
+    };
+    let types = q.get("types").map(|t| {
+        t.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let sub = match state.core.stream_task(&caller, wf, last, types).await {
+        Ok(s) => s,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let preamble = Event::default().comment(format!("connected to workflow {wf}"));
+    Sse::new(events(sub, preamble))
+        .keep_alive(
+            KeepAlive::new()
+                .interval(Duration::from_secs(10))
+                .text("ping"),
+        )
+        .into_response()
+}
+
+fn events(sub: TaskSubscription, preamble: Event) -> impl Stream<Item = Result<Event, Infallible>> {
+    let head = stream::once(async move { Ok(preamble) });
+    let body = stream::unfold(Some(sub), |state| async move {
+        let mut sub = state?;
+        let e = sub.next().await?;
+        let (name, data) = frame(&e);
+        let mut event = Event::default().event(name).data(data);
+        if !e.is_transient() {
+            event = event.id(e.seq.to_string());
+        }
+        // After STREAM_END (sent as `done`) the response ends.
+        let next = (e.event_type != "STREAM_END").then_some(sub);
+        Some((Ok(event), next))
+    });
+    head.chain(body)
+}

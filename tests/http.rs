@@ -1,0 +1,646 @@
+//! The loopback listener with a real HTTP client against 127.0.0.1:0: security layers, the cloud's
+//! routes and status codes, SSE framing and resume.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tauri_plugin_shannon::http::{Listener, ListenerOptions};
+use tauri_plugin_shannon::{Core, CoreConfig};
+
+const TOKEN: &str = "test-launch-token-0123456789abcdef0123456789";
+
+struct Server {
+    listener: Option<Listener>,
+    base: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn server() -> Server {
+    // reqwest is built without a bundled crypto provider (the plugin picks ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let core = Core::open(CoreConfig::new(dir.path())).await.unwrap();
+    let listener = Listener::start(
+        core,
+        ListenerOptions {
+            token: Some(TOKEN.into()),
+            extra_origins: vec!["http://localhost:1420".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.addr().port());
+    Server {
+        listener: Some(listener),
+        base,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        _dir: dir,
+    }
+}
+
+impl Server {
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+    }
+    fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .json(&body)
+    }
+    async fn json(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    async fn wait_done(&self, id: &str) -> Value {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let (_, t) = self.json(self.get(&format!("/api/v1/tasks/{id}"))).await;
+                if t["status"] != "TASK_STATUS_RUNNING" && t["status"] != "TASK_STATUS_QUEUED" {
+                    return t;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("task did not finish")
+    }
+}
+
+/// Reads an SSE body into (event, id, data) frames.
+fn frames(body: &str) -> Vec<(String, Option<String>, String)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut event = String::from("message");
+            let mut id = None;
+            let mut data = Vec::new();
+            for line in block.lines() {
+                if let Some(v) = line
+                    .strip_prefix("event: ")
+                    .or_else(|| line.strip_prefix("event:"))
+                {
+                    event = v.trim().to_string();
+                } else if let Some(v) = line
+                    .strip_prefix("id: ")
+                    .or_else(|| line.strip_prefix("id:"))
+                {
+                    id = Some(v.trim().to_string());
+                } else if let Some(v) = line
+                    .strip_prefix("data: ")
+                    .or_else(|| line.strip_prefix("data:"))
+                {
+                    data.push(v.to_string());
+                }
+            }
+            (!data.is_empty()).then(|| (event, id, data.join("\n")))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn security_layers() {
+    let s = server().await;
+    let (status, body) = s.json(s.http.get(format!("{}/health", s.base))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "healthy");
+
+    // No credentials: 401 with WWW-Authenticate.
+    let resp = s
+        .http
+        .get(format!("{}/api/v1/tasks", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        "Bearer realm=\"Shannon API\""
+    );
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "Authentication required"
+    );
+    let (status, body) = s
+        .json(
+            s.http
+                .get(format!("{}/api/v1/tasks", s.base))
+                .bearer_auth("nope"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("Invalid token"))
+    );
+    // ?token= works only on stream routes.
+    let (status, _) = s
+        .json(s.http.get(format!("{}/api/v1/tasks?token={TOKEN}", s.base)))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // DNS rebinding: a foreign Host is refused even with the token.
+    let (status, body) = s
+        .json(s.get("/api/v1/tasks").header("host", "evil.example:80"))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("Host not allowed"))
+    );
+    let port = s.listener.as_ref().unwrap().addr().port();
+    let (status, _) = s
+        .json(
+            s.get("/api/v1/tasks")
+                .header("host", format!("localhost:{port}")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Origin: allowed ones get their own origin back (never *), others are refused.
+    let resp = s
+        .get("/api/v1/tasks")
+        .header("origin", "tauri://localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "tauri://localhost"
+    );
+    let resp = s
+        .get("/api/v1/tasks")
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    let pre = s
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/api/v1/tasks", s.base))
+        .header("origin", "http://localhost:1420")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        pre.headers()["access-control-allow-origin"],
+        "http://localhost:1420"
+    );
+
+    // Oversized and malformed bodies.
+    let big = "x".repeat(41 * 1024 * 1024);
+    let resp = s
+        .http
+        .post(format!("{}/api/v1/tasks", s.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(format!("{{\"query\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, body) = s
+        .json(
+            s.http
+                .post(format!("{}/api/v1/tasks", s.base))
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/json")
+                .body("{not json"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid request body")
+    );
+    let (status, body) = s.json(s.post("/api/v1/tasks", json!({"query": ""}))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("Query is required"))
+    );
+    let (status, body) = s.json(s.get("/api/v1/tasks/bad%20id")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("Invalid task ID format"))
+    );
+    let (status, _) = s.json(s.get("/api/v1/tasks?limit=0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let listener = s.listener.unwrap();
+    let token_file = listener.status().token_file.unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    listener.stop().await;
+    assert!(!std::path::Path::new(&token_file).exists());
+    assert!(
+        s.http
+            .get(format!("{}/health", s.base))
+            .send()
+            .await
+            .is_err(),
+        "stopped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_control_and_sse_as_the_cloud() {
+    let s = server().await;
+    let resp = s
+        .post(
+            "/api/v1/tasks",
+            json!({"query": "Hello over HTTP", "session_id": "http-1"}),
+        )
+        .header("idempotency-key", "abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let wf = resp.headers()["x-workflow-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(resp.headers().contains_key("x-session-id"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["task_id"], json!(wf));
+    assert_eq!(body["status"], "STATUS_CODE_OK");
+    assert!(
+        body.get("workflow_id").is_none(),
+        "as the cloud: only in the header"
+    );
+    let replay = s
+        .post(
+            "/api/v1/tasks",
+            json!({"query": "Hello over HTTP", "session_id": "http-1"}),
+        )
+        .header("idempotency-key", "abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.headers()["x-idempotency-cached"], "true");
+    assert_eq!(replay.headers()["x-workflow-id"].to_str().unwrap(), wf);
+
+    // The whole stream over SSE, closed after STREAM_END.
+    let sse = s
+        .get(&format!("/api/v1/stream/sse?workflow_id={wf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.headers()["content-type"], "text/event-stream");
+    let text = tokio::time::timeout(Duration::from_secs(60), sse.text())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(text.starts_with(&format!(": connected to workflow {wf}")));
+    let all = frames(&text);
+    let names: Vec<&str> = all.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(names.first(), Some(&"DATA_PROCESSING"));
+    assert_eq!(names.last(), Some(&"done"));
+    assert_eq!(all.last().unwrap().2, "[DONE]");
+    assert!(names.contains(&"thread.message.completed"));
+    let completed: Value = serde_json::from_str(
+        &all.iter()
+            .find(|f| f.0 == "thread.message.completed")
+            .unwrap()
+            .2,
+    )
+    .unwrap();
+    assert!(
+        completed["response"]
+            .as_str()
+            .unwrap()
+            .contains("Hello over HTTP")
+    );
+    assert!(completed["workflow_id"].is_string() && completed["agent_id"].is_string());
+    let t = s.wait_done(&wf).await;
+    assert_eq!(t["status"], "TASK_STATUS_COMPLETED");
+
+    // Resume after id 5 (header wins over query): exactly the stored rest.
+    let (_, events) = s
+        .json(s.get(&format!("/api/v1/tasks/{wf}/events?limit=200")))
+        .await;
+    let stored = events["events"].as_array().unwrap();
+    let resumed = s
+        .get(&format!(
+            "/api/v1/stream/sse?workflow_id={wf}&last_event_id=1"
+        ))
+        .header("last-event-id", "5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ids: Vec<u64> = frames(&resumed)
+        .iter()
+        .filter_map(|f| f.1.as_ref()?.parse().ok())
+        .collect();
+    let expected: Vec<u64> = stored
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .filter(|s| *s > 5)
+        .collect();
+    assert_eq!(ids, expected);
+    let (status, _) = s
+        .json(s.get(&format!(
+            "/api/v1/stream/sse?workflow_id={wf}&last_event_id=x"
+        )))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = s.json(s.get("/api/v1/stream/sse")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // ?token= is accepted on stream routes.
+    let q = s
+        .http
+        .get(format!(
+            "{}/api/v1/stream/sse?workflow_id={wf}&types=STREAM_END&token={TOKEN}",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(q.status(), StatusCode::OK);
+    assert_eq!(
+        frames(&q.text().await.unwrap())
+            .iter()
+            .map(|f| f.0.clone())
+            .collect::<Vec<_>>(),
+        ["done"]
+    );
+
+    // /tasks/stream: 201, stream_url and Link; /tasks/{id}/stream redirects.
+    let resp = s
+        .post("/api/v1/tasks/stream", json!({"query": "Second"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert!(
+        resp.headers()["link"]
+            .to_str()
+            .unwrap()
+            .ends_with("rel=stream")
+    );
+    let b: Value = resp.json().await.unwrap();
+    let second = b["workflow_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        b["stream_url"],
+        json!(format!("/api/v1/stream/sse?workflow_id={second}"))
+    );
+    let redirect = s
+        .get(&format!("/api/v1/tasks/{second}/stream?types=STREAM_END"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        redirect.headers()["location"],
+        format!("/api/v1/stream/sse?workflow_id={second}&types=STREAM_END").as_str()
+    );
+    // Control: pause and resume (202), and the contract's 502 on a finished task.
+    let (status, body) = s
+        .json(s.post(
+            &format!("/api/v1/tasks/{second}/pause"),
+            json!({"reason": "wait"}),
+        ))
+        .await;
+    if status == StatusCode::ACCEPTED {
+        assert_eq!(body["message"], "Pause signal sent");
+        let (_, state) = s
+            .json(s.get(&format!("/api/v1/tasks/{second}/control-state")))
+            .await;
+        assert_eq!(state["pause_reason"], "wait");
+        let (status, _) = s
+            .json(s.post(&format!("/api/v1/tasks/{second}/resume"), json!({})))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    s.wait_done(&second).await;
+    let (status, body) = s
+        .json(s.post(&format!("/api/v1/tasks/{second}/pause"), json!({})))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("cannot pause completed task"))
+    );
+    let (status, body) = s
+        .json(s.post(&format!("/api/v1/tasks/{second}/cancel"), json!({})))
+        .await;
+    assert_eq!(
+        (status, body["success"].as_bool()),
+        (StatusCode::ACCEPTED, Some(false))
+    );
+
+    let (status, list) = s
+        .json(s.get("/api/v1/tasks?limit=10&status=completed"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["total_count"], 2);
+    let (status, _) = s.json(s.get("/api/v1/tasks?status=PAUSED")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Sessions.
+    let (status, sessions) = s.json(s.get("/api/v1/sessions")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sessions["total_count"], 2);
+    let (status, _) = s.json(s.get("/api/v1/sessions/http-1/history")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, turns) = s
+        .json(s.get("/api/v1/sessions/http-1/events?include_payload=true"))
+        .await;
+    assert_eq!(turns["count"], 1);
+    let (status, renamed) = s
+        .json(
+            s.http
+                .patch(format!("{}/api/v1/sessions/http-1", s.base))
+                .bearer_auth(TOKEN)
+                .json(&json!({"title": "Hi"})),
+        )
+        .await;
+    assert_eq!(
+        (status, renamed["title"].as_str()),
+        (StatusCode::OK, Some("Hi"))
+    );
+    let del = s
+        .http
+        .delete(format!("{}/api/v1/sessions/http-1", s.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), StatusCode::NO_CONTENT);
+    let (status, body) = s.json(s.get("/api/v1/sessions/http-1")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("Session not found"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_keys_settings_and_ownership() {
+    let s = server().await;
+    let (status, reg) = s
+        .json(s.post(
+            "/api/v1/auth/register",
+            json!({"email": "ada@example.com", "password": "correct horse"}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let access = reg["access_token"].as_str().unwrap().to_string();
+    let (status, body) = s
+        .json(s.post(
+            "/api/v1/auth/register",
+            json!({"email": "ada@example.com", "password": "correct horse"}),
+        ))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("email_exists"))
+    );
+    let (status, body) = s
+        .json(s.post(
+            "/api/v1/auth/login",
+            json!({"email": "ada@example.com", "password": "wrong horse"}),
+        ))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+    );
+    let (status, pair) = s
+        .json(s.post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": reg["refresh_token"]}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(pair["access_token"].is_string());
+
+    let as_ada = |path: &str| s.http.get(format!("{}{path}", s.base)).bearer_auth(&access);
+    let (status, me) = s.json(as_ada("/api/v1/auth/me")).await;
+    assert_eq!(
+        (status, me["email"].as_str()),
+        (StatusCode::OK, Some("ada@example.com"))
+    );
+
+    // An API key for Ada authenticates by X-API-Key; revoked, it stops working.
+    let (status, key) = s
+        .json(
+            s.http
+                .post(format!("{}/api/v1/auth/api-keys", s.base))
+                .bearer_auth(&access)
+                .json(&json!({"name": "cli"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let api_key = key["api_key"].as_str().unwrap().to_string();
+    let (status, me) = s
+        .json(
+            s.http
+                .get(format!("{}/api/v1/auth/me", s.base))
+                .header("x-api-key", &api_key),
+        )
+        .await;
+    assert_eq!(
+        (status, me["email"].as_str()),
+        (StatusCode::OK, Some("ada@example.com"))
+    );
+
+    // Ownership: the embedded user's task is invisible to Ada (404), and its stream too.
+    let (_, sub) = s
+        .json(s.post("/api/v1/tasks", json!({"query": "mine"})))
+        .await;
+    let wf = sub["task_id"].as_str().unwrap().to_string();
+    let (status, body) = s.json(as_ada(&format!("/api/v1/tasks/{wf}"))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("Task not found"))
+    );
+    let (status, _) = s
+        .json(as_ada(&format!("/api/v1/stream/sse?workflow_id={wf}")))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.json(as_ada(&format!("/api/v1/tasks/{wf}/events"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let id = key["id"].as_str().unwrap();
+    let del = s
+        .http
+        .delete(format!("{}/api/v1/auth/api-keys/{id}", s.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), StatusCode::OK);
+    let (status, _) = s
+        .json(
+            s.http
+                .get(format!("{}/api/v1/auth/me", s.base))
+                .header("x-api-key", &api_key),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Settings and provider keys (masked).
+    let (status, saved) = s
+        .json(s.post(
+            "/api/v1/settings/ui.theme",
+            json!({"value": {"mode": "dark"}}),
+        ))
+        .await;
+    assert_eq!(
+        (status, saved["value"]["mode"].as_str()),
+        (StatusCode::OK, Some("dark"))
+    );
+    let (_, got) = s.json(s.get("/api/v1/settings/ui.theme")).await;
+    assert_eq!(got["value"], json!({"mode": "dark"}));
+    let (status, saved) = s
+        .json(s.post(
+            "/api/v1/settings/api-keys/openai",
+            json!({"api_key": "sk-http-key-000000000000wxyz"}),
+        ))
+        .await;
+    assert_eq!(
+        (status, saved["masked_key"].as_str()),
+        (StatusCode::OK, Some("sk-h****wxyz"))
+    );
+    let (_, keys) = s.json(s.get("/api/v1/settings/api-keys")).await;
+    let openai = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["provider"] == "openai")
+        .unwrap();
+    assert_eq!(openai["is_configured"], true);
+    assert!(!keys.to_string().contains("000000000000wxyz"));
+    let (status, _) = s
+        .json(s.post("/api/v1/settings/api-keys/nosuch", json!({"api_key": "x"})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let del = s
+        .http
+        .delete(format!("{}/api/v1/settings/api-keys/openai", s.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), StatusCode::NO_CONTENT);
+}
