@@ -34,20 +34,58 @@ const KEY_VARS: &[(&str, &str)] = &[
 struct Args {
     data_dir: PathBuf,
     query: String,
+    serve: Option<Serve>,
+}
+
+/// `serve`: run the loopback listener in the foreground (for scripts, SDKs and tests).
+struct Serve {
+    port: u16,
+    token: Option<String>,
+    provider: Option<String>,
+    base_url: Option<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     let mut data_dir = std::env::var_os("SHANNON_DATA_DIR").map(PathBuf::from);
     let mut query = "What can an embedded multi-agent engine do for a desktop app?".to_string();
+    let mut serve = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "serve" => {
+                serve = Some(Serve {
+                    port: env("SHANNON_PORT")
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(0),
+                    token: env("SHANNON_TOKEN"),
+                    provider: env("SHANNON_PROVIDER"),
+                    base_url: env("SHANNON_BASE_URL"),
+                })
+            }
+            "--port" | "--token" | "--provider" | "--base-url" => {
+                let value = args.next().ok_or(format!("{arg} needs a value"))?;
+                let s = serve.as_mut().ok_or(format!("{arg} goes after `serve`"))?;
+                match arg.as_str() {
+                    "--port" => s.port = value.parse().map_err(|_| "--port needs a number")?,
+                    "--token" => s.token = Some(value),
+                    "--provider" => s.provider = Some(value),
+                    _ => s.base_url = Some(value),
+                }
+            }
             "--data-dir" => {
                 data_dir = Some(args.next().ok_or("--data-dir needs a path")?.into());
             }
             "--query" | "-q" => query = args.next().ok_or("--query needs a question")?,
             "-h" | "--help" => {
-                println!("usage: headless [--data-dir DIR] [--query TEXT]   (or SHANNON_DATA_DIR)");
+                println!(
+                    "usage: headless [--data-dir DIR] [--query TEXT]\n       headless [--data-dir DIR] serve [--port N] [--token T] [--provider P] [--base-url URL]\n\
+                     environment: SHANNON_DATA_DIR, SHANNON_PORT, SHANNON_TOKEN, SHANNON_PROVIDER, SHANNON_BASE_URL,\n\
+                     and provider keys such as OPENAI_API_KEY"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -58,6 +96,7 @@ fn parse_args() -> Result<Args, String> {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/shannon-headless")
         }),
         query,
+        serve,
     })
 }
 
@@ -70,7 +109,11 @@ async fn main() {
 }
 
 async fn run() -> Result<(), ShannonError> {
-    let Args { data_dir, query } = parse_args().map_err(ShannonError::Config)?;
+    let Args {
+        data_dir,
+        query,
+        serve,
+    } = parse_args().map_err(ShannonError::Config)?;
     println!("Shannon embedded core (headless)");
     println!("  data dir     {}", data_dir.display());
     let core = Core::open(CoreConfig::new(data_dir.clone())).await?;
@@ -85,6 +128,9 @@ async fn run() -> Result<(), ShannonError> {
     );
 
     let me = Caller::embedded();
+    if let Some(serve) = serve {
+        return run_server(core, serve).await;
+    }
     let profile = core.me(&me).await?;
     println!("  acting as    {} ({})", profile.username, profile.user_id);
 
@@ -203,5 +249,44 @@ async fn run() -> Result<(), ShannonError> {
     println!(
         "Run {runs} against this data dir; run again and the session remembers the earlier turns."
     );
+    Ok(())
+}
+
+/// Runs the listener until Ctrl-C, printing its URL once it is ready.
+async fn run_server(core: Core, serve: Serve) -> Result<(), ShannonError> {
+    let me = Caller::embedded();
+    for (provider, var) in KEY_VARS {
+        if let Some(value) = env(var) {
+            core.set_provider_key(&me, provider, &SecretString::new(value))
+                .await?;
+        }
+    }
+    if let Some(provider) = &serve.provider {
+        core.set_engine_defaults(provider, None)?;
+        if let Some(url) = &serve.base_url {
+            let key = tauri_plugin_shannon::core::providers::base_url_setting(provider);
+            core.set_setting(&me, &key, &serde_json::json!(url).to_string())
+                .await?;
+        }
+    }
+    let listener = tauri_plugin_shannon::http::Listener::start(
+        core,
+        tauri_plugin_shannon::http::ListenerOptions {
+            port: serve.port,
+            token: serve.token,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let status = listener.status();
+    println!("Shannon listening on {}", status.url.unwrap_or_default());
+    println!("token file {}", status.token_file.unwrap_or_default());
+    println!(
+        "provider {}",
+        serve.provider.as_deref().unwrap_or("demo (offline)")
+    );
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    listener.stop().await;
     Ok(())
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: formatting, lints, Rust tests (core, MockRuntime IPC, crash and secrets tests, the
-# bindings staleness check) and the guest-js package (typecheck, build, Vitest).
+# Every test: formatting, lints, Rust tests (core, MockRuntime IPC, HTTP, crash and secrets tests, the
+# bindings staleness check), the openai Python package against the listener, and the guest-js package
+# (typecheck, build, Vitest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh --node
@@ -12,6 +13,9 @@ cargo clippy --locked --all-targets -- -D warnings
 echo "==> cargo test"
 cargo test --locked
 # Benchmarks compile above (--all-targets) but are measured with `cargo bench`, never in tests.
+
+echo "==> OpenAI Python client against the listener"
+scripts/openai-client-test.sh
 
 echo "==> guest-js (npm)"
 npm ci --no-audit --no-fund

@@ -644,3 +644,98 @@ async fn users_keys_settings_and_ownership() {
         .unwrap();
     assert_eq!(del.status(), StatusCode::NO_CONTENT);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_sse_subscribers_across_twenty_tasks_get_every_event_in_order() {
+    let s = server().await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (_, b) = s
+            .json(s.post(
+                "/api/v1/tasks",
+                json!({"query": format!("Concurrent task number {i}")}),
+            ))
+            .await;
+        tasks.push(b["task_id"].as_str().unwrap().to_string());
+    }
+    let mut readers = Vec::new();
+    for i in 0..200 {
+        let wf = tasks[i % 20].clone();
+        let req = s.get(&format!("/api/v1/stream/sse?workflow_id={wf}"));
+        readers.push(tokio::spawn(async move {
+            let text = req.send().await.unwrap().text().await.unwrap();
+            (wf, frames(&text))
+        }));
+    }
+    for r in readers {
+        let (wf, got) = tokio::time::timeout(Duration::from_secs(120), r)
+            .await
+            .unwrap()
+            .unwrap();
+        let ids: Vec<u64> = got
+            .iter()
+            .filter_map(|f| f.1.as_ref()?.parse().ok())
+            .collect();
+        assert_eq!(
+            ids,
+            (1..=ids.len() as u64).collect::<Vec<_>>(),
+            "{wf}: every stored event, in order"
+        );
+        assert_eq!(got.last().map(|f| f.0.as_str()), Some("done"), "{wf}");
+        let (_, stored) = s
+            .json(s.get(&format!("/api/v1/tasks/{wf}/events?limit=200")))
+            .await;
+        assert_eq!(
+            ids.len(),
+            stored["events"].as_array().unwrap().len(),
+            "{wf}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openai_compatible_routes() {
+    let s = server().await;
+    let (status, models) = s.json(s.get("/v1/models")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(models["object"], "list");
+    let (status, reply) = s
+        .json(s.post("/v1/chat/completions", json!({"model": "shannon-chat", "messages": [{"role": "user", "content": "Plain please"}]})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply["object"], "chat.completion");
+    assert!(
+        reply["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Plain please")
+    );
+    let streamed = s
+        .post(
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "Stream please"}], "stream": true}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let datas: Vec<String> = frames(&streamed).into_iter().map(|f| f.2).collect();
+    assert_eq!(datas.last().map(String::as_str), Some("[DONE]"));
+    let text: String = datas
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(text.contains("Stream please"), "{text}");
+    let (status, body) = s
+        .json(s.post("/v1/chat/completions", json!({"messages": []})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+}

@@ -4,6 +4,7 @@
 //! strict CORS (never `*`), body limits, graceful shutdown.
 
 mod error;
+mod openai;
 mod routes;
 mod sse;
 

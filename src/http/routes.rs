@@ -74,6 +74,11 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
             "/api/v1/settings/api-keys/{provider}",
             post(set_provider_key).delete(delete_provider_key),
         )
+        .route("/v1/models", get(super::openai::models))
+        .route(
+            "/v1/chat/completions",
+            post(super::openai::chat_completions),
+        )
         .with_state(state)
 }
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the headless example's listener (`serve`) and drives it with the official `openai` Python
+# package (installed into target/py-openai). Called by scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=target/py-openai
+if [[ ! -x "$venv/bin/python" ]]; then
+  python3 -m venv "$venv" 2>/dev/null || { echo "python3 -m venv is unavailable: install python3-venv" >&2; exit 1; }
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "openai>=1.40,<3"
+
+data=$(mktemp -d)
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+log="$data/serve.log"
+cargo build --locked --quiet --example headless
+SHANNON_DATA_DIR="$data" target/debug/examples/headless serve --port 0 --token "$token" >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 1 300); do
+  url=$(sed -n 's/^Shannon listening on //p' "$log")
+  [[ -n "$url" ]] && break
+  kill -0 $server 2>/dev/null || { cat "$log" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -n "${url:-}" ]] || { echo "the listener did not start" >&2; cat "$log" >&2; exit 1; }
+"$venv/bin/python" tests/python/openai_client.py "$url" "$token"

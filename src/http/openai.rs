@@ -1,0 +1,341 @@
+//! OpenAI-compatible `GET /v1/models` and `POST /v1/chat/completions` (plain and streamed), backed by
+//! tasks, so any OpenAI SDK can talk to the embedded engine.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use futures_util::stream;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use crate::core::ShannonError;
+use crate::core::auth::Caller;
+use crate::core::engine::{SubmitTaskRequest, TaskSubscription};
+
+/// The cloud's model ids; anything else is passed on as `model_override`.
+const MODELS: &[(&str, Option<&str>)] = &[
+    ("shannon-chat", None),
+    ("shannon-quick", Some("quick")),
+    ("shannon-standard", Some("standard")),
+    ("shannon-deep", Some("deep")),
+    ("shannon-academic-research", Some("academic")),
+    ("shannon-complex", None),
+];
+
+fn unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn error(status: StatusCode, kind: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"message": message, "type": kind}})),
+    )
+        .into_response()
+}
+
+fn from_core(e: ShannonError) -> Response {
+    let (status, kind) = match &e {
+        ShannonError::InvalidRequest(_)
+        | ShannonError::InvalidJson(_)
+        | ShannonError::ProviderNotReady(_) => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+        ShannonError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found_error"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    };
+    error(status, kind, &e.to_string())
+}
+
+pub async fn models() -> Response {
+    let created = unix();
+    let data: Vec<Value> = MODELS
+        .iter()
+        .map(|(id, _)| json!({"id": id, "object": "model", "created": created, "owned_by": "shannon"}))
+        .collect();
+    Json(json!({"object": "list", "data": data})).into_response()
+}
+
+#[derive(Deserialize)]
+struct ChatBody {
+    #[serde(default)]
+    model: Option<String>,
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    stream: bool,
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+    stream_options: Option<StreamOptions>,
+    shannon_options: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    role: String,
+    #[serde(default)]
+    content: Value,
+}
+
+/// `content` as text: a string, or the text parts of a parts array.
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The task for a chat request: the last user message is the query; system messages become the
+/// system prompt, and earlier turns are given to the model as a transcript.
+fn to_task(body: &ChatBody, session: Option<String>) -> Option<SubmitTaskRequest> {
+    let last_user = body.messages.iter().rposition(|m| m.role == "user")?;
+    let mut context = body
+        .shannon_options
+        .as_ref()
+        .and_then(|o| o.get("context"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut system: Vec<String> = body
+        .messages
+        .iter()
+        .filter(|m| m.role == "system" || m.role == "developer")
+        .map(|m| text_of(&m.content))
+        .collect();
+    let transcript: Vec<String> = body.messages[..last_user]
+        .iter()
+        .filter(|m| m.role == "user" || m.role == "assistant")
+        .map(|m| format!("{}: {}", m.role, text_of(&m.content)))
+        .collect();
+    if !transcript.is_empty() {
+        system.push(format!("Conversation so far:\n{}", transcript.join("\n")));
+    }
+    if !system.is_empty() {
+        context.insert("system_prompt".into(), json!(system.join("\n\n")));
+    }
+    if let Some(t) = body.temperature {
+        context.insert("temperature".into(), json!(t));
+    }
+    if let Some(n) = body.max_tokens {
+        context.insert("max_tokens".into(), json!(n));
+    }
+    let model = body.model.clone().unwrap_or_else(|| "shannon-chat".into());
+    let (model_override, strategy) = match MODELS.iter().find(|(id, _)| *id == model) {
+        Some((_, strategy)) => (None, strategy.map(str::to_string)),
+        None => (Some(model), None),
+    };
+    Some(SubmitTaskRequest {
+        query: text_of(&body.messages[last_user].content),
+        session_id: session,
+        context,
+        mode: (body.model.as_deref() == Some("shannon-complex")).then(|| "complex".to_string()),
+        model_override,
+        research_strategy: strategy,
+        ..Default::default()
+    })
+}
+
+pub async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let body: ChatBody = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("invalid body: {e}"),
+            );
+        }
+    };
+    let session = headers
+        .get("x-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let Some(req) = to_task(&body, session) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "messages must contain a user message",
+        );
+    };
+    let submitted = match state.core.submit_task(&caller, req, None).await {
+        Ok(s) => s,
+        Err(e) => return from_core(e),
+    };
+    let sub = match state
+        .core
+        .stream_task(&caller, &submitted.task_id, None, None)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return from_core(e),
+    };
+    let id = format!("chatcmpl-{}", &submitted.task_id);
+    let model = body.model.clone().unwrap_or_else(|| "shannon-chat".into());
+    let mut resp = if body.stream {
+        let include_usage = body
+            .stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage);
+        stream_response(state, caller, sub, id, model, include_usage).into_response()
+    } else {
+        complete(&state, &caller, sub, id, model).await
+    };
+    if let Ok(v) = HeaderValue::from_str(&submitted.session_id) {
+        resp.headers_mut().insert("x-session-id", v.clone());
+        resp.headers_mut().insert("x-shannon-session-id", v);
+    }
+    resp
+}
+
+/// Waits for the task's end and answers with one `chat.completion`.
+async fn complete(
+    state: &AppState,
+    caller: &Caller,
+    mut sub: TaskSubscription,
+    id: String,
+    model: String,
+) -> Response {
+    while sub.next().await.is_some() {}
+    let task = match state.core.get_task(caller, sub.workflow_id()).await {
+        Ok(t) => t,
+        Err(e) => return from_core(e),
+    };
+    if task.status != "TASK_STATUS_COMPLETED" {
+        let msg = task
+            .error
+            .unwrap_or_else(|| format!("the task ended with {}", task.status));
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &msg);
+    }
+    let usage = task.usage.unwrap_or_default();
+    Json(json!({
+        "id": id, "object": "chat.completion", "created": unix(), "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": task.result}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": usage.input_tokens.unwrap_or(0), "completion_tokens": usage.output_tokens.unwrap_or(0),
+                  "total_tokens": usage.total_tokens.unwrap_or(0)},
+    }))
+    .into_response()
+}
+
+struct StreamState {
+    state: Arc<AppState>,
+    caller: Caller,
+    sub: Option<TaskSubscription>,
+    id: String,
+    model: String,
+    include_usage: bool,
+    sent_role: bool,
+    streamed_text: bool,
+    queue: Vec<Value>,
+}
+
+impl StreamState {
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
+        json!({"id": self.id, "object": "chat.completion.chunk", "created": unix(), "model": self.model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    }
+}
+
+/// `chat.completion.chunk` events from the task's deltas, then the finish chunk, usage, `[DONE]`.
+fn stream_response(
+    state: Arc<AppState>,
+    caller: Caller,
+    sub: TaskSubscription,
+    id: String,
+    model: String,
+    include_usage: bool,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let st = StreamState {
+        state,
+        caller,
+        sub: Some(sub),
+        id,
+        model,
+        include_usage,
+        sent_role: false,
+        streamed_text: false,
+        queue: Vec::new(),
+    };
+    let s = stream::unfold(st, |mut st| async move {
+        loop {
+            if !st.queue.is_empty() {
+                let v = st.queue.remove(0);
+                let data = if v == Value::Null {
+                    "[DONE]".to_string()
+                } else {
+                    v.to_string()
+                };
+                return Some((Ok(Event::default().data(data)), st));
+            }
+            let sub = st.sub.as_mut()?;
+            match sub.next().await {
+                Some(e) if e.event_type == "LLM_PARTIAL" => {
+                    let mut delta = json!({"content": e.message.unwrap_or_default()});
+                    if !st.sent_role {
+                        st.sent_role = true;
+                        delta["role"] = json!("assistant");
+                    }
+                    st.streamed_text = true;
+                    st.queue.push(st.chunk(delta, None));
+                }
+                Some(e)
+                    if e.event_type == "LLM_OUTPUT"
+                        && e.agent_id.as_deref() == Some("final_output")
+                        && !st.streamed_text =>
+                {
+                    let delta =
+                        json!({"role": "assistant", "content": e.message.unwrap_or_default()});
+                    st.queue.push(st.chunk(delta, None));
+                }
+                Some(_) => {}
+                None => {
+                    let wf = sub.workflow_id().to_string();
+                    st.sub = None;
+                    let task = st.state.core.get_task(&st.caller, &wf).await.ok();
+                    let ok = task
+                        .as_ref()
+                        .is_some_and(|t| t.status == "TASK_STATUS_COMPLETED");
+                    if !ok {
+                        let msg = task
+                            .and_then(|t| t.error)
+                            .unwrap_or_else(|| "the task did not complete".into());
+                        st.queue
+                            .push(json!({"error": {"message": msg, "type": "server_error"}}));
+                    } else {
+                        st.queue.push(st.chunk(json!({}), Some("stop")));
+                        if st.include_usage {
+                            let u = task.and_then(|t| t.usage).unwrap_or_default();
+                            st.queue.push(json!({"id": st.id, "object": "chat.completion.chunk", "created": unix(), "model": st.model, "choices": [],
+                                "usage": {"prompt_tokens": u.input_tokens.unwrap_or(0), "completion_tokens": u.output_tokens.unwrap_or(0),
+                                          "total_tokens": u.total_tokens.unwrap_or(0)}}));
+                        }
+                    }
+                    st.queue.push(Value::Null);
+                }
+            }
+        }
+    });
+    Sse::new(s)
+}
