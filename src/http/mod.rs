@@ -226,6 +226,14 @@ async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next)
     {
         return ApiError::plain(StatusCode::FORBIDDEN, "Origin not allowed").into_response();
     }
+    // Refuse an announced oversized body at once instead of reading it first.
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return ApiError::plain(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response();
+    }
     if req.method() == Method::OPTIONS {
         let mut resp = StatusCode::NO_CONTENT.into_response();
         cors(resp.headers_mut(), origin.as_deref(), true);

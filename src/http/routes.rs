@@ -40,6 +40,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/tasks/{id}/cancel", post(cancel))
         .route("/api/v1/tasks/{id}/control-state", get(control_state))
         .route("/api/v1/stream/sse", get(sse::stream_sse))
+        .route("/api/v1/stream/ws", get(sse::stream_ws))
         .route("/api/v1/sessions", get(list_sessions))
         .route(
             "/api/v1/sessions/{id}",

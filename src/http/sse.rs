@@ -139,3 +139,75 @@ fn events(sub: TaskSubscription, preamble: Event) -> impl Stream<Item = Result<E
     });
     head.chain(body)
 }
+
+/// `GET /api/v1/stream/ws`: raw event JSON per text frame (no SSE name mapping), resume with the
+/// `last_event_id` query, a ping every 20 s; client messages are ignored. As the cloud, the socket
+/// stays open after STREAM_END until the client closes it.
+pub async fn stream_ws(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    let Some(wf) = q
+        .get("workflow_id")
+        .filter(|w| validate_task_id(w).is_ok())
+        .cloned()
+    else {
+        return ApiError::plain(StatusCode::BAD_REQUEST, "Invalid or missing workflow_id")
+            .into_response();
+    };
+    let last = match q
+        .get("last_event_id")
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_event_id(s))
+    {
+        None => None,
+        Some(Some(n)) => Some(n),
+        Some(None) => {
+            return ApiError::plain(StatusCode::BAD_REQUEST, "Invalid last_event_id")
+                .into_response();
+        }
+    };
+    let types = q.get("types").map(|t| {
+        t.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let sub = match state.core.stream_task(&caller, &wf, last, types).await {
+        Ok(s) => s,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    ws.max_message_size(512)
+        .on_upgrade(move |socket| pump_ws(socket, sub))
+}
+
+async fn pump_ws(mut socket: axum::extract::ws::WebSocket, mut sub: TaskSubscription) {
+    use axum::extract::ws::Message;
+    let mut ping = tokio::time::interval(Duration::from_secs(20));
+    ping.tick().await;
+    let mut live = true;
+    loop {
+        tokio::select! {
+            next = sub.next(), if live => match next {
+                Some(e) => {
+                    let text = serde_json::to_string(&e).unwrap_or_default();
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                None => live = false,
+            },
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
