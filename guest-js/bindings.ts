@@ -91,6 +91,7 @@ export const commands = {
 export const events = {
 	providerKeysChanged: makeEvent<ProviderKeysChanged, ProviderKeysChanged>("plugin:shannon:provider-keys-changed"),
 	settingsChanged: makeEvent<SettingsChanged, SettingsChanged>("plugin:shannon:settings-changed"),
+	taskStatusChanged: makeEvent<TaskStatusChanged, TaskStatusChanged>("plugin:shannon:task-status-changed"),
 };
 
 /* Types */
@@ -474,6 +475,13 @@ export type TaskHistory = {
 export type TaskList = {
 	tasks: TaskSummary[],
 	total_count: number,
+};
+
+/**  A task's status changed (`TASK_STATUS_*`): for task lists and badges without a stream open. */
+export type TaskStatusChanged = {
+	user_id: string,
+	task_id: string,
+	status: string,
 };
 
 export type TaskSummary = {

@@ -309,6 +309,16 @@ async fn forward_events<R: Runtime>(
             Ok(CoreEvent::ProviderKeysChanged { user_id, provider }) => {
                 events::ProviderKeysChanged { user_id, provider }.emit(&app)
             }
+            Ok(CoreEvent::TaskStatusChanged {
+                user_id,
+                task_id,
+                status,
+            }) => events::TaskStatusChanged {
+                user_id,
+                task_id,
+                status,
+            }
+            .emit(&app),
             Err(RecvError::Lagged(n)) => {
                 tracing::debug!(skipped = n, "core notifications lagged");
                 continue;

@@ -737,3 +737,32 @@ fn listener_start_status_stop() {
     assert_eq!(t.ok("listener_status", json!({}))["running"], false);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_err());
 }
+
+#[test]
+fn task_status_changes_are_announced_as_typed_events() {
+    use tauri::Listener;
+    let t = TestApp::new();
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    t.app
+        .listen_any("plugin:shannon:task-status-changed", move |e| {
+            tx.send(serde_json::from_str(e.payload()).unwrap()).unwrap();
+        });
+    let sub = t.ok(
+        "submit_task",
+        json!({"request": {"query": "status events please"}, "idempotencyKey": null}),
+    );
+    let id = sub["task_id"].clone();
+    let mut seen = Vec::new();
+    while seen.last() != Some(&json!("TASK_STATUS_COMPLETED")) {
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a status event");
+        assert_eq!(e["task_id"], id);
+        assert_eq!(e["user_id"], EMBEDDED_USER);
+        seen.push(e["status"].clone());
+    }
+    assert_eq!(
+        seen,
+        [json!("TASK_STATUS_RUNNING"), json!("TASK_STATUS_COMPLETED")]
+    );
+}

@@ -52,8 +52,20 @@ impl CoreConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CoreEvent {
-    SettingsChanged { user_id: String, key: String },
-    ProviderKeysChanged { user_id: String, provider: String },
+    SettingsChanged {
+        user_id: String,
+        key: String,
+    },
+    ProviderKeysChanged {
+        user_id: String,
+        provider: String,
+    },
+    /// A task's status changed; `status` is `TASK_STATUS_*`.
+    TaskStatusChanged {
+        user_id: String,
+        task_id: String,
+        status: String,
+    },
 }
 
 /// The embedded Shannon service. Cheap to clone.
@@ -151,6 +163,14 @@ impl Core {
     /// Subscribes to low-rate core notifications.
     pub fn subscribe_events(&self) -> broadcast::Receiver<CoreEvent> {
         self.inner.events.subscribe()
+    }
+
+    pub(crate) fn notify_task_status(&self, user_id: &str, task_id: &str, db_status: &str) {
+        self.notify(CoreEvent::TaskStatusChanged {
+            user_id: user_id.to_string(),
+            task_id: task_id.to_string(),
+            status: format!("TASK_STATUS_{db_status}"),
+        });
     }
 
     pub(crate) fn notify(&self, event: CoreEvent) {

@@ -232,7 +232,8 @@ async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return ApiError::plain(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response();
+        return ApiError::plain(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+            .into_response();
     }
     if req.method() == Method::OPTIONS {
         let mut resp = StatusCode::NO_CONTENT.into_response();

@@ -15,3 +15,11 @@ pub struct ProviderKeysChanged {
     pub user_id: String,
     pub provider: String,
 }
+
+/// A task's status changed (`TASK_STATUS_*`): for task lists and badges without a stream open.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+pub struct TaskStatusChanged {
+    pub user_id: String,
+    pub task_id: String,
+    pub status: String,
+}

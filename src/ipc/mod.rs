@@ -64,6 +64,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         ])
         .events(tauri_specta::collect_events![
             events::SettingsChanged,
-            events::ProviderKeysChanged
+            events::ProviderKeysChanged,
+            events::TaskStatusChanged
         ])
 }

@@ -132,6 +132,8 @@ impl Run {
                 if let Err(e) = self.store_completion(&answer).await {
                     tracing::error!(workflow_id = %wf, error = %e, "could not store a task's result");
                 }
+                self.core
+                    .notify_task_status(&self.spec.caller.user_id, &wf, "COMPLETED");
                 self.emit(
                     "WORKFLOW_COMPLETED",
                     "orchestrator",
@@ -144,6 +146,8 @@ impl Run {
                 was_paused,
             }) => {
                 let _ = self.store_end("CANCELLED", None).await;
+                self.core
+                    .notify_task_status(&self.spec.caller.user_id, &wf, "CANCELLED");
                 let mut payload = json!({"checkpoint": checkpoint});
                 if was_paused {
                     payload["was_paused"] = json!(true);
@@ -164,6 +168,8 @@ impl Run {
             Err(Stop::Failed(message)) => {
                 tracing::warn!(workflow_id = %wf, error = %message, "task failed");
                 let _ = self.store_end("FAILED", Some(&message)).await;
+                self.core
+                    .notify_task_status(&self.spec.caller.user_id, &wf, "FAILED");
                 self.emit(
                     "ERROR_OCCURRED",
                     "orchestrator",
@@ -389,6 +395,13 @@ impl Run {
                 Ok(())
             })
             .await?;
+        let status = if *self.pause_rx.borrow() {
+            "PAUSED"
+        } else {
+            "RUNNING"
+        };
+        self.core
+            .notify_task_status(&self.spec.caller.user_id, &self.spec.workflow_id, status);
         Ok(())
     }
 

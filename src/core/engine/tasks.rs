@@ -637,6 +637,11 @@ impl Core {
             None,
         );
         control.pause.send_replace(pause);
+        self.notify_task_status(
+            &caller.user_id,
+            &row.workflow_id,
+            if pause { "PAUSED" } else { "RUNNING" },
+        );
         Ok(ControlResponse {
             success: true,
             message: message.into(),
