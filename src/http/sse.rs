@@ -78,30 +78,26 @@ pub fn parse_event_id(raw: &str) -> Option<u32> {
     first.parse().ok()
 }
 
-pub async fn stream_sse(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let Some(wf) = q.get("workflow_id").filter(|w| validate_task_id(w).is_ok()) else {
-        return ApiError::plain(StatusCode::BAD_REQUEST, "Invalid or missing workflow_id")
-            .into_response();
-    };
-    // The header wins over the query, as the cloud.
-    let raw_id = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| q.get("last_event_id").cloned())
+/// Validates `workflow_id`, the resume id (`header_id` first, then `last_event_id`) and `types`, and
+/// opens the subscription.
+async fn subscribe(
+    state: &AppState,
+    caller: &Caller,
+    q: &HashMap<String, String>,
+    header_id: Option<&str>,
+) -> Result<(String, TaskSubscription), Box<Response>> {
+    let bad = |msg: &str| Box::new(ApiError::plain(StatusCode::BAD_REQUEST, msg).into_response());
+    let wf = q
+        .get("workflow_id")
+        .filter(|w| validate_task_id(w).is_ok())
+        .ok_or_else(|| bad("Invalid or missing workflow_id"))?;
+    let raw_id = header_id
+        .or_else(|| q.get("last_event_id").map(String::as_str))
         .filter(|s| !s.is_empty());
-    let last = match raw_id.as_deref().map(parse_event_id) {
+    let last = match raw_id.map(parse_event_id) {
         None => None,
         Some(Some(n)) => Some(n),
-        Some(None) => {
-            return ApiError::plain(StatusCode::BAD_REQUEST, "Invalid last_event_id")
-                .into_response();
-        }
+        Some(None) => return Err(bad("Invalid last_event_id")),
     };
     let types = q.get("types").map(|t| {
         t.split(',')
@@ -109,9 +105,25 @@ pub async fn stream_sse(
             .filter(|s| !s.is_empty())
             .collect()
     });
-    let sub = match state.core.stream_task(&caller, wf, last, types).await {
-        Ok(s) => s,
-        Err(e) => return ApiError::from(e).into_response(),
+    let sub = state
+        .core
+        .stream_task(caller, wf, last, types)
+        .await
+        .map_err(|e| Box::new(ApiError::from(e).into_response()))?;
+    Ok((wf.clone(), sub))
+}
+
+pub async fn stream_sse(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    // The header wins over the query, as the cloud.
+    let header_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let (wf, sub) = match subscribe(&state, &caller, &q, header_id).await {
+        Ok(found) => found,
+        Err(resp) => return *resp,
     };
     let preamble = Event::default().comment(format!("connected to workflow {wf}"));
     Sse::new(events(sub, preamble))
@@ -149,35 +161,10 @@ pub async fn stream_ws(
     Query(q): Query<HashMap<String, String>>,
     ws: axum::extract::ws::WebSocketUpgrade,
 ) -> Response {
-    let Some(wf) = q
-        .get("workflow_id")
-        .filter(|w| validate_task_id(w).is_ok())
-        .cloned()
-    else {
-        return ApiError::plain(StatusCode::BAD_REQUEST, "Invalid or missing workflow_id")
-            .into_response();
-    };
-    let last = match q
-        .get("last_event_id")
-        .filter(|s| !s.is_empty())
-        .map(|s| parse_event_id(s))
-    {
-        None => None,
-        Some(Some(n)) => Some(n),
-        Some(None) => {
-            return ApiError::plain(StatusCode::BAD_REQUEST, "Invalid last_event_id")
-                .into_response();
-        }
-    };
-    let types = q.get("types").map(|t| {
-        t.split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
-    });
-    let sub = match state.core.stream_task(&caller, &wf, last, types).await {
-        Ok(s) => s,
-        Err(e) => return ApiError::from(e).into_response(),
+    // WebSocket resume uses the query only, as the cloud.
+    let sub = match subscribe(&state, &caller, &q, None).await {
+        Ok((_, sub)) => sub,
+        Err(resp) => return *resp,
     };
     ws.max_message_size(512)
         .on_upgrade(move |socket| pump_ws(socket, sub))
