@@ -766,3 +766,62 @@ fn task_status_changes_are_announced_as_typed_events() {
         [json!("TASK_STATUS_RUNNING"), json!("TASK_STATUS_COMPLETED")]
     );
 }
+
+#[test]
+fn channel_resubscribes_at_100_random_points_lose_and_repeat_nothing() {
+    let t = TestApp::new();
+    let query = "Explain resumable Tauri channels in great detail, please. ".repeat(20);
+    let sub = t.ok(
+        "submit_task",
+        json!({"request": {"query": query}, "idempotencyKey": null}),
+    );
+    let id = sub["task_id"].as_str().unwrap().to_string();
+    let mut seed = 0x0c4a_u64;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let (mut received, mut last, mut channel) =
+        (Vec::<serde_json::Value>::new(), None::<u64>, 100u32);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    'outer: loop {
+        channel += 1;
+        t.ok(
+            "subscribe_task",
+            json!({"taskId": id, "lastEventId": last, "types": null, "coalesce": null,
+                   "onEvent": format!("__CHANNEL__:{channel}")}),
+        );
+        // Read a few events from this channel, then abandon it (as a reloaded page would).
+        let (take, mut seen) = (1 + next(3), 0);
+        while seen < take {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the stream never ended"
+            );
+            let (from, event) = t
+                .channel_messages
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("a channel message");
+            if from != channel {
+                continue; // an abandoned subscription still delivering
+            }
+            seen += 1;
+            if event["type"] != "LLM_PARTIAL" && event["type"] != "LLM_PROMPT" {
+                last = event["seq"].as_u64();
+                let end = event["type"] == "STREAM_END";
+                received.push(event);
+                if end {
+                    break 'outer;
+                }
+            }
+        }
+    }
+    assert!(channel - 100 >= 100, "only {} subscriptions", channel - 100);
+    let stored = t.ok(
+        "get_task_events",
+        json!({"taskId": id, "limit": 200, "offset": null}),
+    );
+    assert_eq!(serde_json::Value::Array(received), stored["events"]);
+}
