@@ -200,6 +200,11 @@ export type PluginConfig = {
 	/**  Listener port on 127.0.0.1; 0 picks a free one. */
 	listener_port: number,
 	/**
+	 *  Origins allowed to call the listener besides the webview's, e.g. a dev server
+	 *  `http://localhost:1420`. Never `*`.
+	 */
+	listener_origins: string[],
+	/**
 	 *  What start-up does with tasks the last exit interrupted: `resume` them from their last
 	 *  completed step (default) or mark them `fail`ed.
 	 */
@@ -213,6 +218,7 @@ export type PluginConfigUpdate = {
 	default_model?: string | null,
 	listener_enabled?: boolean | null,
 	listener_port?: number | null,
+	listener_origins?: string[] | null,
 	recovery?: RecoveryPolicy | null,
 };
 

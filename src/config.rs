@@ -25,6 +25,9 @@ pub struct PluginConfig {
     pub listener_enabled: bool,
     /// Listener port on 127.0.0.1; 0 picks a free one.
     pub listener_port: u16,
+    /// Origins allowed to call the listener besides the webview's, e.g. a dev server
+    /// `http://localhost:1420`. Never `*`.
+    pub listener_origins: Vec<String>,
     /// What start-up does with tasks the last exit interrupted: `resume` them from their last
     /// completed step (default) or mark them `fail`ed.
     pub recovery: RecoveryPolicy,
@@ -38,6 +41,7 @@ impl Default for PluginConfig {
             default_model: None,
             listener_enabled: false,
             listener_port: 0,
+            listener_origins: Vec::new(),
             recovery: RecoveryPolicy::Resume,
         }
     }
@@ -52,6 +56,7 @@ pub struct PluginConfigUpdate {
     pub default_model: Option<String>,
     pub listener_enabled: Option<bool>,
     pub listener_port: Option<u16>,
+    pub listener_origins: Option<Vec<String>>,
     pub recovery: Option<RecoveryPolicy>,
 }
 
@@ -81,6 +86,24 @@ impl PluginConfig {
         }
         if let Some(on) = update.listener_enabled {
             next.listener_enabled = on;
+        }
+        if let Some(origins) = update.listener_origins {
+            for o in &origins {
+                let ok = (o.starts_with("http://")
+                    || o.starts_with("https://")
+                    || o.starts_with("tauri://"))
+                    && !o.ends_with('/')
+                    && !o.contains('*')
+                    && o.split("://")
+                        .nth(1)
+                        .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+                if !ok {
+                    return Err(ShannonError::invalid(format!(
+                        "listener origin {o:?} must look like http://host[:port], without a path or wildcard"
+                    )));
+                }
+            }
+            next.listener_origins = origins;
         }
         if let Some(r) = update.recovery {
             next.recovery = r;

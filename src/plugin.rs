@@ -142,15 +142,14 @@ impl Shannon {
         if let Some(l) = slot.as_ref() {
             return Ok(l.status());
         }
-        let port = match port {
-            Some(p) => p,
-            None => self.config().await?.listener_port,
-        };
+        let config = self.config().await?;
+        let port = port.unwrap_or(config.listener_port);
         let core = self.core().await?.clone();
         let listener = crate::http::Listener::start(
             core,
             crate::http::ListenerOptions {
                 port,
+                extra_origins: config.listener_origins,
                 ..Default::default()
             },
         )
