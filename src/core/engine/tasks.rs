@@ -518,14 +518,19 @@ impl Core {
             .await
     }
 
-    /// Live events of a task the caller owns, from now on.
+    /// Live events of a task the caller owns, from now on. For a task whose run has ended the
+    /// receiver is already closed (its events are all stored: see [`Core::stream_task`] to replay).
     pub async fn subscribe_task(
         &self,
         caller: &Caller,
         id: &str,
     ) -> Result<tokio::sync::broadcast::Receiver<TaskEvent>> {
         let row = self.owned_task(caller, id).await?;
-        Ok(self.engine().hub.subscribe(&row.workflow_id))
+        Ok(self
+            .engine()
+            .hub
+            .subscribe_existing(&row.workflow_id)
+            .unwrap_or_else(|| tokio::sync::broadcast::channel(1).1))
     }
 
     pub async fn control_state(&self, caller: &Caller, id: &str) -> Result<ControlState> {
