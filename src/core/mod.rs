@@ -35,6 +35,8 @@ pub struct CoreConfig {
     pub defaults: EngineDefaults,
     /// What start-up does with tasks a crash left running.
     pub recovery: RecoveryPolicy,
+    /// Sizes of the in-memory event replay rings.
+    pub rings: engine::events::RingConfig,
 }
 
 impl CoreConfig {
@@ -44,6 +46,7 @@ impl CoreConfig {
             data_dir: data_dir.into(),
             defaults: EngineDefaults::default(),
             recovery: RecoveryPolicy::default(),
+            rings: engine::events::RingConfig::default(),
         }
     }
 }
@@ -95,6 +98,7 @@ impl Core {
             data_dir,
             defaults,
             recovery,
+            rings,
         } = config;
         store::blocking({
             let dir = data_dir.clone();
@@ -105,7 +109,7 @@ impl Core {
         let keys = secrets::load_key_manager(&store, &data_dir).await?;
         let jwt = secrets::load_or_create_jwt_secret(&store, &keys).await?;
         let (events, _) = broadcast::channel(64);
-        let hub = EventHub::new(store.clone());
+        let hub = EventHub::with_rings(store.clone(), rings);
         let core = Self {
             inner: Arc::new(Inner {
                 data_dir,

@@ -4,7 +4,7 @@
 //! Persisted events get `seq` 1, 2, 3… per task with no gap. Transient events (LLM_PARTIAL,
 //! LLM_PROMPT) are broadcast live only and carry the seq of the last persisted event before them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,16 +55,85 @@ enum PersistMsg {
     Flush(oneshot::Sender<()>),
 }
 
+/// Limits of the in-memory replay rings (stored events only; partials are never replayed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingConfig {
+    /// Most recent stored events kept per task.
+    pub events_per_task: usize,
+    /// All rings together (live tasks and recently finished ones), approximately.
+    pub memory_cap_bytes: usize,
+    /// Finished tasks whose rings are kept, least recently used dropped first.
+    pub finished_tasks: usize,
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        Self {
+            events_per_task: 1024,
+            memory_cap_bytes: 32 * 1024 * 1024,
+            finished_tasks: 256,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Ring {
+    events: VecDeque<TaskEvent>,
+    bytes: usize,
+}
+
+fn approx_bytes(e: &TaskEvent) -> usize {
+    // The struct, its strings and the payload's JSON text, roughly.
+    160 + e.workflow_id.len()
+        + e.event_type.len()
+        + e.message.as_ref().map_or(0, String::len)
+        + e.payload.as_ref().map_or(0, |p| p.to_string().len())
+}
+
+impl Ring {
+    /// Stored events after `after`, if the ring still holds all of them.
+    fn after(&self, after: u32, last_seq: u32) -> Option<Vec<TaskEvent>> {
+        match self.events.front() {
+            None => (after >= last_seq).then(Vec::new),
+            Some(first) if first.seq <= after.saturating_add(1) => Some(
+                self.events
+                    .iter()
+                    .filter(|e| e.seq > after)
+                    .cloned()
+                    .collect(),
+            ),
+            Some(_) => None,
+        }
+    }
+
+    fn pop_front(&mut self) -> usize {
+        let freed = self.events.pop_front().map_or(0, |e| approx_bytes(&e));
+        self.bytes -= freed;
+        freed
+    }
+}
+
 struct TaskStream {
     last_seq: u32,
     live: broadcast::Sender<TaskEvent>,
+    ring: Ring,
 }
 
-/// Assigns sequence numbers, fans events out to live subscribers and hands persisted ones to a
-/// background writer that batches them into few transactions.
+struct Streams {
+    live: HashMap<String, TaskStream>,
+    /// Rings of finished tasks with their last seq, least recently used first in `order`.
+    finished: HashMap<String, (Ring, u32)>,
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+/// Assigns sequence numbers, fans events out to live subscribers, keeps recent stored events in
+/// memory for replay, and hands stored events to a background writer that batches them into few
+/// transactions.
 pub struct EventHub {
-    streams: Mutex<HashMap<String, TaskStream>>,
+    streams: Mutex<Streams>,
     persist: mpsc::UnboundedSender<PersistMsg>,
+    rings: RingConfig,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -75,23 +144,62 @@ impl std::fmt::Debug for EventHub {
 
 impl EventHub {
     pub fn new(store: Store) -> Arc<Self> {
+        Self::with_rings(store, RingConfig::default())
+    }
+
+    pub fn with_rings(store: Store, rings: RingConfig) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(persist_loop(store, rx));
         Arc::new(Self {
-            streams: Mutex::new(HashMap::new()),
+            streams: Mutex::new(Streams {
+                live: HashMap::new(),
+                finished: HashMap::new(),
+                order: VecDeque::new(),
+                bytes: 0,
+            }),
             persist: tx,
+            rings,
         })
+    }
+
+    fn new_stream(last_seq: u32) -> TaskStream {
+        TaskStream {
+            last_seq,
+            live: broadcast::channel(LIVE_CAPACITY).0,
+            ring: Ring::default(),
+        }
+    }
+
+    /// Stored events of a task after `after`, from memory; `None` when the ring no longer holds them
+    /// all (read the database then).
+    pub fn replay_after(&self, workflow_id: &str, after: u32) -> Option<Vec<TaskEvent>> {
+        let mut s = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(stream) = s.live.get(workflow_id) {
+            return stream.ring.after(after, stream.last_seq);
+        }
+        let found = s
+            .finished
+            .get(workflow_id)
+            .and_then(|(ring, last)| ring.after(after, *last));
+        if found.is_some() {
+            // Recently used: move to the back of the eviction order.
+            s.order.retain(|w| w != workflow_id);
+            s.order.push_back(workflow_id.to_string());
+        }
+        found
     }
 
     /// Registers a task whose stored stream ends at `last_seq` (0 for a new task).
     pub fn open_stream(&self, workflow_id: &str, last_seq: u32) {
-        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        streams
+        let mut s = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        // A recovered task continues after its stored stream; an old ring would not cover it.
+        if let Some((ring, _)) = s.finished.remove(workflow_id) {
+            s.bytes -= ring.bytes;
+            s.order.retain(|w| w != workflow_id);
+        }
+        s.live
             .entry(workflow_id.to_string())
-            .or_insert_with(|| TaskStream {
-                last_seq,
-                live: broadcast::channel(LIVE_CAPACITY).0,
-            });
+            .or_insert_with(|| Self::new_stream(last_seq));
     }
 
     /// Emits an event: numbered, broadcast, and queued for storage unless transient.
@@ -103,13 +211,12 @@ impl EventHub {
         message: Option<String>,
         payload: Option<serde_json::Value>,
     ) -> TaskEvent {
-        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        let stream = streams
+        let mut guard = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let s = &mut *guard;
+        let stream = s
+            .live
             .entry(workflow_id.to_string())
-            .or_insert_with(|| TaskStream {
-                last_seq: 0,
-                live: broadcast::channel(LIVE_CAPACITY).0,
-            });
+            .or_insert_with(|| Self::new_stream(0));
         let transient = is_transient(event_type);
         if !transient {
             stream.last_seq += 1;
@@ -126,6 +233,25 @@ impl EventHub {
         if !transient {
             // The writer outlives every emitter; a send error only happens during shutdown.
             let _ = self.persist.send(PersistMsg::Event(event.clone()));
+            let size = approx_bytes(&event);
+            stream.ring.events.push_back(event.clone());
+            stream.ring.bytes += size;
+            s.bytes += size;
+            if stream.ring.events.len() > self.rings.events_per_task {
+                s.bytes -= stream.ring.pop_front();
+            }
+            // Over the memory cap: drop finished tasks' rings first, then this ring's oldest.
+            while s.bytes > self.rings.memory_cap_bytes {
+                if let Some(old) = s.order.pop_front() {
+                    if let Some((ring, _)) = s.finished.remove(&old) {
+                        s.bytes -= ring.bytes;
+                    }
+                } else if !stream.ring.events.is_empty() {
+                    s.bytes -= stream.ring.pop_front();
+                } else {
+                    break;
+                }
+            }
         }
         // Sent under the lock so live subscribers see events in seq order.
         let _ = stream.live.send(event.clone());
@@ -134,13 +260,10 @@ impl EventHub {
 
     /// Live events of a task from now on.
     pub fn subscribe(&self, workflow_id: &str) -> broadcast::Receiver<TaskEvent> {
-        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        streams
+        let mut s = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        s.live
             .entry(workflow_id.to_string())
-            .or_insert_with(|| TaskStream {
-                last_seq: 0,
-                live: broadcast::channel(LIVE_CAPACITY).0,
-            })
+            .or_insert_with(|| Self::new_stream(0))
             .live
             .subscribe()
     }
@@ -151,16 +274,28 @@ impl EventHub {
         self.streams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .live
             .get(workflow_id)
             .map(|s| s.live.subscribe())
     }
 
-    /// Forgets a finished task's in-memory stream (its events stay in the database).
+    /// Ends a finished task's live stream (subscribers see it close); its ring stays for replay
+    /// among the recently finished tasks, and its events stay in the database.
     pub fn close_stream(&self, workflow_id: &str) {
-        self.streams
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(workflow_id);
+        let mut s = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(stream) = s.live.remove(workflow_id) else {
+            return;
+        };
+        s.finished
+            .insert(workflow_id.to_string(), (stream.ring, stream.last_seq));
+        s.order.push_back(workflow_id.to_string());
+        while s.order.len() > self.rings.finished_tasks {
+            if let Some(old) = s.order.pop_front()
+                && let Some((ring, _)) = s.finished.remove(&old)
+            {
+                s.bytes -= ring.bytes;
+            }
+        }
     }
 
     /// Waits until every event emitted so far is stored.
@@ -258,4 +393,68 @@ pub fn read_events(
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seqs(events: Option<Vec<TaskEvent>>) -> Option<Vec<u32>> {
+        events.map(|v| v.iter().map(|e| e.seq).collect())
+    }
+
+    #[tokio::test]
+    async fn rings_replay_from_memory_and_give_way_when_evicted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_async(dir.path().join("db.sqlite3"))
+            .await
+            .unwrap();
+        let rings = RingConfig {
+            events_per_task: 5,
+            memory_cap_bytes: 1 << 20,
+            finished_tasks: 1,
+        };
+        let hub = EventHub::with_rings(store, rings);
+        for _ in 0..8 {
+            hub.emit("w1", "PROGRESS", Some("a"), Some("step".into()), None);
+        }
+        hub.emit("w1", "LLM_PARTIAL", Some("a"), Some("x".into()), None);
+        assert_eq!(seqs(hub.replay_after("w1", 2)), None, "seq 3 was evicted");
+        assert_eq!(seqs(hub.replay_after("w1", 3)), Some(vec![4, 5, 6, 7, 8]));
+        assert_eq!(seqs(hub.replay_after("w1", 8)), Some(vec![]));
+        hub.close_stream("w1");
+        assert_eq!(
+            seqs(hub.replay_after("w1", 6)),
+            Some(vec![7, 8]),
+            "kept after the run"
+        );
+        hub.emit("w2", "PROGRESS", None, None, None);
+        hub.close_stream("w2");
+        assert_eq!(
+            seqs(hub.replay_after("w1", 6)),
+            None,
+            "least recently used ring dropped"
+        );
+        assert_eq!(seqs(hub.replay_after("w2", 0)), Some(vec![1]));
+
+        // A tiny memory cap keeps only what fits.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_async(dir.path().join("db.sqlite3"))
+            .await
+            .unwrap();
+        let hub = EventHub::with_rings(
+            store,
+            RingConfig {
+                events_per_task: 1000,
+                memory_cap_bytes: 1000,
+                finished_tasks: 10,
+            },
+        );
+        for _ in 0..50 {
+            hub.emit("w3", "PROGRESS", None, Some("x".repeat(100)), None);
+        }
+        let kept = seqs(hub.replay_after("w3", 49)).unwrap();
+        assert_eq!(kept, vec![50]);
+        assert!(hub.replay_after("w3", 0).is_none());
+    }
 }

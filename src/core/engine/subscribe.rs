@@ -74,9 +74,17 @@ impl TaskSubscription {
         &self.workflow_id
     }
 
-    /// Loads stored events after `last_seq` into the queue (flushing the writer first).
+    /// Loads stored events after `last_seq` into the queue: from the in-memory ring when it still
+    /// holds them, else from the database (flushing the writer first).
     async fn catch_up(&mut self) -> Result<()> {
         let hub = &self.core.engine().hub;
+        if let Some(events) = hub.replay_after(&self.workflow_id, self.last_seq) {
+            if let Some(last) = events.last() {
+                self.last_seq = last.seq;
+            }
+            self.pending.extend(events);
+            return Ok(());
+        }
         hub.flush().await;
         let (wf, after) = (self.workflow_id.clone(), self.last_seq);
         let stored = self
