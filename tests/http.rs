@@ -592,6 +592,58 @@ async fn users_keys_settings_and_ownership() {
     let (status, _) = s.json(as_ada(&format!("/api/v1/tasks/{wf}/events"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // refresh-key: only with API-key auth; the old key stops working, the new one works.
+    let (status, body) = s
+        .json(
+            s.http
+                .post(format!("{}/api/v1/auth/refresh-key", s.base))
+                .bearer_auth(&access),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("api_key_required"))
+    );
+    let (status, fresh) = s
+        .json(
+            s.http
+                .post(format!("{}/api/v1/auth/refresh-key", s.base))
+                .header("x-api-key", &api_key),
+        )
+        .await;
+    assert_eq!(
+        (status, fresh["previous_key_revoked"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    let (status, _) = s
+        .json(
+            s.http
+                .get(format!("{}/api/v1/auth/me", s.base))
+                .header("x-api-key", &api_key),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let api_key = fresh["api_key"].as_str().unwrap().to_string();
+    let (_, keys) = s.json(as_ada("/api/v1/auth/api-keys")).await;
+    let key = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["is_active"] == true)
+        .unwrap()
+        .clone();
+    let (status, me) = s
+        .json(
+            s.http
+                .get(format!("{}/api/v1/auth/me", s.base))
+                .header("x-api-key", &api_key),
+        )
+        .await;
+    assert_eq!(
+        (status, me["email"].as_str()),
+        (StatusCode::OK, Some("ada@example.com"))
+    );
+
     let id = key["id"].as_str().unwrap();
     let del = s
         .http

@@ -33,6 +33,15 @@ impl ApiError {
         }
     }
 
+    /// An auth-shaped error with an explicit code.
+    pub fn auth_code(status: StatusCode, code: &str, message: &str) -> Self {
+        Self {
+            status,
+            body: json!({"error": code, "message": message}),
+            www_authenticate: status == StatusCode::UNAUTHORIZED,
+        }
+    }
+
     /// The auth handlers' shape: a machine code and a message.
     pub fn auth(e: ShannonError) -> Self {
         let status = status_of(&e);

@@ -54,6 +54,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/refresh", post(refresh))
         .route("/api/v1/auth/me", get(me))
+        .route("/api/v1/auth/refresh-key", post(refresh_key))
         .route(
             "/api/v1/auth/api-keys",
             get(list_api_keys).post(create_api_key),
@@ -426,6 +427,21 @@ async fn me(State(s): S, Extension(who): Who) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.me(&who).await.map_err(ApiError::auth)?,
+    ))
+}
+
+async fn refresh_key(State(s): S, Extension(who): Who) -> ApiResult {
+    let created = s.core.refresh_api_key(&who).await.map_err(|e| match e {
+        crate::core::ShannonError::InvalidRequest(_) => ApiError::auth_code(
+            StatusCode::BAD_REQUEST,
+            "api_key_required",
+            "authenticate with the API key to refresh",
+        ),
+        other => ApiError::auth(other),
+    })?;
+    Ok(json_ok(
+        StatusCode::OK,
+        json!({"api_key": created.api_key, "previous_key_revoked": true}),
     ))
 }
 

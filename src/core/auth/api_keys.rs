@@ -173,6 +173,58 @@ impl Core {
         Ok(())
     }
 
+    /// Replaces the API key the caller authenticated with: a new key with the same name and
+    /// description, the old one revoked, in one transaction. Needs API-key authentication.
+    pub async fn refresh_api_key(&self, caller: &Caller) -> Result<ApiKeyCreated> {
+        let AuthMethod::ApiKey { key_id } = &caller.method else {
+            return Err(ShannonError::invalid(
+                "api_key_required: authenticate with the API key to refresh",
+            ));
+        };
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let key = format!("sk_{}", hex::encode(raw));
+        let (old, user, new_id) = (
+            key_id.clone(),
+            caller.user_id.clone(),
+            uuid::Uuid::new_v4().to_string(),
+        );
+        let (prefix, digest, now) = (
+            key[..KEY_PREFIX_LEN].to_string(),
+            hash_key(&key),
+            time::now(),
+        );
+        let (id, now2) = (new_id.clone(), now.clone());
+        let name = self
+            .store()
+            .write(move |tx| {
+                let n = tx.execute(
+                    "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+                    params![old, user, now],
+                )?;
+                if n == 0 {
+                    return Err(ShannonError::InvalidToken);
+                }
+                tx.execute(
+                    "INSERT INTO api_keys (id, user_id, name, description, key_prefix, key_hash, tier, created_at)
+                     SELECT ?2, user_id, name, description, ?3, ?4, tier, ?5 FROM api_keys WHERE id = ?1",
+                    params![old, id, prefix, digest, now],
+                )?;
+                Ok(tx.query_row("SELECT name FROM api_keys WHERE id = ?1", [&id], |r| r.get::<_, String>(0))?)
+            })
+            .await?;
+        tracing::info!(key_id = %new_id, "refreshed a Shannon API key");
+        Ok(ApiKeyCreated {
+            id: new_id,
+            name,
+            key_prefix: key[..KEY_PREFIX_LEN].to_string(),
+            api_key: key,
+            created_at: now2,
+            warning: "Store this key now: it is shown only once. The previous key is revoked."
+                .into(),
+        })
+    }
+
     /// Resolves an API key to its owner, recording its use.
     pub(crate) async fn authenticate_api_key(&self, token: &str) -> Result<Caller> {
         let key = normalize(token);
