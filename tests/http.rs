@@ -439,10 +439,16 @@ async fn tasks_control_and_sse_as_the_cloud() {
             .json(s.get(&format!("/api/v1/tasks/{second}/control-state")))
             .await;
         assert_eq!(state["pause_reason"], "wait");
-        let (status, _) = s
+        let (status, body) = s
             .json(s.post(&format!("/api/v1/tasks/{second}/resume"), json!({})))
             .await;
-        assert_eq!(status, StatusCode::ACCEPTED);
+        // A pause that lands after the run's last checkpoint cannot hold it: the task completes and
+        // the resume is refused as the contract says. Otherwise the resume is accepted.
+        let finished = body["error"] == "cannot resume completed task";
+        assert!(
+            status == StatusCode::ACCEPTED || (status == StatusCode::BAD_GATEWAY && finished),
+            "{status} {body}"
+        );
     }
     s.wait_done(&second).await;
     let (status, body) = s
