@@ -1,24 +1,16 @@
 //! Lossless resume: a subscriber that disconnects at many random points and reconnects with its last
 //! stored id receives exactly the stored stream, with no gap and no duplicate.
 
+#[path = "support/lcg.rs"]
+mod lcg;
+
 use std::time::Duration;
 
+use lcg::Lcg;
 use serde_json::json;
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::engine::SubmitTaskRequest;
 use tauri_plugin_shannon::{Core, CoreConfig};
-
-/// A tiny deterministic generator, so a failure can be replayed from its seed.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reconnecting_at_100_random_points_loses_and_repeats_nothing() {

@@ -1,8 +1,12 @@
 //! The loopback listener with a real HTTP client against 127.0.0.1:0: security layers, the cloud's
 //! routes and status codes, SSE framing and resume.
 
+#[path = "support/lcg.rs"]
+mod lcg;
+
 use std::time::Duration;
 
+use lcg::Lcg;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tauri_plugin_shannon::http::{Listener, ListenerOptions};
@@ -807,18 +811,6 @@ async fn openai_compatible_routes() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["type"], "invalid_request_error");
-}
-
-/// A tiny deterministic generator, so a failure can be replayed.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
 }
 
 async fn long_task(s: &Server) -> String {

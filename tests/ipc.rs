@@ -1,6 +1,8 @@
 //! Every IPC command through the real Tauri IPC path (MockRuntime): success and error cases.
 
 mod common;
+#[path = "support/lcg.rs"]
+mod lcg;
 
 use common::TestApp;
 use serde_json::json;
@@ -776,13 +778,7 @@ fn channel_resubscribes_at_100_random_points_lose_and_repeat_nothing() {
         json!({"request": {"query": query}, "idempotencyKey": null}),
     );
     let id = sub["task_id"].as_str().unwrap().to_string();
-    let mut seed = 0x0c4a_u64;
-    let mut next = |n: u64| {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 33) % n
-    };
+    let mut rng = lcg::Lcg(0x0c4a);
     let (mut received, mut last, mut channel) =
         (Vec::<serde_json::Value>::new(), None::<u64>, 100u32);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -794,7 +790,7 @@ fn channel_resubscribes_at_100_random_points_lose_and_repeat_nothing() {
                    "onEvent": format!("__CHANNEL__:{channel}")}),
         );
         // Read a few events from this channel, then abandon it (as a reloaded page would).
-        let (take, mut seen) = (1 + next(3), 0);
+        let (take, mut seen) = (1 + rng.next(3), 0);
         while seen < take {
             assert!(
                 std::time::Instant::now() < deadline,
