@@ -202,3 +202,111 @@ describe("streamTask", () => {
     await stream.done;
   });
 });
+
+describe("streamTask resume across reloads", () => {
+  type Sub = { args: Record<string, unknown>; send: (message: unknown) => void };
+
+  // Records each subscribe_task call and lets the test push ordered Channel messages into it.
+  function subscriptions(): Sub[] {
+    const subs: Sub[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd !== "plugin:shannon|subscribe_task") throw new Error(`unexpected ${cmd}`);
+      const a = (args ?? {}) as Record<string, unknown>;
+      const channel = a.onEvent as { id: number };
+      let index = 0;
+      const internals = (window as unknown as { __TAURI_INTERNALS__: { runCallback: (id: number, data: unknown) => void } })
+        .__TAURI_INTERNALS__;
+      subs.push({ args: a, send: (message) => internals.runCallback(channel.id, { index: index++, message }) });
+      return null;
+    });
+    return subs;
+  }
+
+  const ev = (type: string, seq: number, message?: string) => ({ workflow_id: "task-1", type, seq, message, timestamp: "t" });
+
+  function memoryStorage() {
+    const m = new Map<string, string>();
+    return {
+      map: m,
+      getItem: (k: string) => m.get(k) ?? null,
+      setItem: (k: string, v: string) => void m.set(k, v),
+      removeItem: (k: string) => void m.delete(k),
+    };
+  }
+
+  it("a second streamTask (after a reload) resumes after the last stored event seen", async () => {
+    const subs = subscriptions();
+    const storage = memoryStorage();
+    const seen: string[] = [];
+    const first = await api.streamTask("task-1", { onEvent: (e) => seen.push(e.type), storage });
+    expect(subs[0].args.lastEventId).toBeNull();
+    subs[0].send(ev("WORKFLOW_STARTED", 1));
+    subs[0].send(ev("LLM_PROMPT", 1));
+    subs[0].send(ev("AGENT_STARTED", 2));
+    subs[0].send(ev("LLM_PARTIAL", 2, "Hel")); // live-only: repeats the seq before it, never a resume point
+    expect(seen).toEqual(["WORKFLOW_STARTED", "LLM_PROMPT", "AGENT_STARTED", "LLM_PARTIAL"]);
+    expect(first.lastEventId()).toBe(2);
+    expect(api.storedLastEventId("task-1", storage)).toBe(2);
+    first.close(); // the page goes away
+
+    const second = await api.streamTask("task-1", { onEvent: () => {}, storage });
+    expect(subs[1].args.lastEventId).toBe(2);
+    expect(second.lastEventId()).toBe(2);
+    // Other tasks have their own resume points.
+    await api.streamTask("task-2", { onEvent: () => {}, storage });
+    expect(subs[2].args.lastEventId).toBeNull();
+  });
+
+  it("forgets the resume point after STREAM_END, so a later call replays the whole stream", async () => {
+    const subs = subscriptions();
+    const storage = memoryStorage();
+    const stream = await api.streamTask("task-1", { onEvent: () => {}, storage });
+    subs[0].send(ev("WORKFLOW_COMPLETED", 7));
+    expect(storage.map.get(api.resumeKey("task-1"))).toBe("7");
+    subs[0].send(ev("STREAM_END", 8));
+    await stream.done;
+    expect(storage.map.size).toBe(0);
+    await api.streamTask("task-1", { onEvent: () => {}, storage });
+    expect(subs[1].args.lastEventId).toBeNull();
+  });
+
+  it("an explicit lastEventId wins over the stored one; storage null turns persistence off", async () => {
+    const subs = subscriptions();
+    const storage = memoryStorage();
+    storage.setItem(api.resumeKey("task-1"), "5");
+    await api.streamTask("task-1", { onEvent: () => {}, storage, lastEventId: 3 });
+    expect(subs[0].args.lastEventId).toBe(3);
+    const off = await api.streamTask("task-1", { onEvent: () => {}, storage: null });
+    expect(subs[1].args.lastEventId).toBeNull();
+    subs[1].send(ev("WORKFLOW_STARTED", 9));
+    expect(off.lastEventId()).toBe(9);
+    expect(storage.getItem(api.resumeKey("task-1"))).toBe("5");
+  });
+
+  it("uses sessionStorage by default and ignores a corrupt stored value", async () => {
+    const subs = subscriptions();
+    sessionStorage.clear();
+    await api.streamTask("task-1", { onEvent: () => {} });
+    subs[0].send(ev("WORKFLOW_STARTED", 4));
+    expect(sessionStorage.getItem(api.resumeKey("task-1"))).toBe("4");
+    await api.streamTask("task-1", { onEvent: () => {} });
+    expect(subs[1].args.lastEventId).toBe(4);
+    sessionStorage.setItem(api.resumeKey("task-1"), "not a number");
+    await api.streamTask("task-1", { onEvent: () => {} });
+    expect(subs[2].args.lastEventId).toBeNull();
+    sessionStorage.clear();
+  });
+});
+
+describe("typed errors", () => {
+  it("isShannonError narrows the kind", async () => {
+    mockIPC(() => {
+      throw { kind: "provider_not_ready", message: "OpenAI has no API key" };
+    });
+    const err: unknown = await submitTask({ query: "q", provider_override: "openai" }).catch((e: unknown) => e);
+    if (!isShannonError(err, "provider_not_ready")) throw new Error("expected provider_not_ready");
+    const kind: "provider_not_ready" = err.kind; // compile-time check of the narrowing
+    expect(kind).toBe("provider_not_ready");
+    expect(err.message).toBe("OpenAI has no API key");
+  });
+});

@@ -28,8 +28,14 @@ export class ShannonApiError extends Error {
   }
 }
 
-/** True when `e` is a ShannonApiError (of `kind`, if given). */
-export function isShannonError(e: unknown, kind?: ShannonErrorKind): e is ShannonApiError {
+/** A ShannonApiError narrowed to one kind (or several): `switch (e.kind)` is exhaustive over them. */
+export type ShannonApiErrorOf<K extends ShannonErrorKind> = ShannonApiError & { readonly kind: K };
+
+/** True when `e` is a ShannonApiError (of `kind`, if given); narrows `e.kind` to that kind. */
+export function isShannonError<K extends ShannonErrorKind = ShannonErrorKind>(
+  e: unknown,
+  kind?: K,
+): e is ShannonApiErrorOf<K> {
   return e instanceof ShannonApiError && (kind === undefined || e.kind === kind);
 }
 
@@ -168,6 +174,33 @@ export interface StreamTaskOptions {
   types?: string[];
   /** Merge LLM_PARTIAL deltas arriving within one frame (16 ms) into one event. */
   coalesce?: boolean;
+  /**
+   * Where the last seen `seq` of each task is kept, so that calling `streamTask` again after a page
+   * reload resumes where the stream stopped instead of replaying it (when `lastEventId` is not given).
+   * Default: `sessionStorage` (per tab) when there is one; `null` turns this off.
+   */
+  storage?: ResumeStorage | null;
+}
+
+/** The part of the Web Storage API `streamTask` uses to remember resume points. */
+export type ResumeStorage = Pick<Storage, "getItem" | "setItem" | "removeItem">;
+
+/** The storage key under which `streamTask` remembers a task's last seen `seq`. */
+export const resumeKey = (taskId: string) => `tauri-plugin-shannon:last-event-id:${taskId}`;
+
+function defaultStorage(): ResumeStorage | null {
+  try {
+    return typeof sessionStorage === "undefined" ? null : sessionStorage;
+  } catch {
+    return null; // access can throw (sandboxed or storage disabled)
+  }
+}
+
+/** The resume point `streamTask` remembered for a task, if any. */
+export function storedLastEventId(taskId: string, storage: ResumeStorage | null = defaultStorage()): number | undefined {
+  const text = storage?.getItem(resumeKey(taskId));
+  const n = text == null ? NaN : Number(text);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 export interface TaskStream {
@@ -179,9 +212,29 @@ export interface TaskStream {
   close(): void;
 }
 
-/** Streams a task's events over an ordered Tauri Channel, resumable from `lastEventId`. */
+/**
+ * Streams a task's events over an ordered Tauri Channel, resumable from `lastEventId`. Without
+ * `lastEventId`, it resumes after the last event a previous `streamTask` call for this task delivered
+ * (remembered in `options.storage`, sessionStorage by default, and forgotten after STREAM_END).
+ */
 export async function streamTask(taskId: string, options: StreamTaskOptions): Promise<TaskStream> {
-  let last = options.lastEventId;
+  const storage = options.storage === undefined ? defaultStorage() : options.storage;
+  const remember = (seq: number) => {
+    try {
+      storage?.setItem(resumeKey(taskId), String(seq));
+    } catch {
+      // a full or disabled storage only costs the automatic resume
+    }
+  };
+  const forget = () => {
+    try {
+      storage?.removeItem(resumeKey(taskId));
+    } catch {
+      // as above
+    }
+  };
+  const from = options.lastEventId ?? storedLastEventId(taskId, storage);
+  let last = from;
   let open = true;
   let finish: () => void = () => {};
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -189,13 +242,17 @@ export async function streamTask(taskId: string, options: StreamTaskOptions): Pr
   channel.onmessage = (event) => {
     if (!open) return;
     // Only stored events are resumable; live-only ones (LLM_PARTIAL, LLM_PROMPT) repeat their seq.
-    if (event.type !== "LLM_PARTIAL" && event.type !== "LLM_PROMPT") last = event.seq;
+    if (event.type !== "LLM_PARTIAL" && event.type !== "LLM_PROMPT") {
+      last = event.seq;
+      remember(event.seq);
+    }
     options.onEvent(event);
-    if (event.type === "STREAM_END") finish();
+    if (event.type === "STREAM_END") {
+      forget();
+      finish();
+    }
   };
-  await unwrap(
-    commands.subscribeTask(taskId, options.lastEventId ?? null, options.types ?? null, options.coalesce ?? null, channel),
-  );
+  await unwrap(commands.subscribeTask(taskId, from ?? null, options.types ?? null, options.coalesce ?? null, channel));
   return {
     lastEventId: () => last,
     done,
