@@ -1,0 +1,399 @@
+// The desktop example's UI: plain DOM on the guest-js package (no framework), four pages.
+import {
+  cancelTask,
+  deleteProviderKey,
+  deleteSetting,
+  events,
+  getControlState,
+  getSessionHistory,
+  getTask,
+  isShannonError,
+  listSessions,
+  listTasks,
+  listenerStart,
+  listenerStatus,
+  listenerStop,
+  pauseTask,
+  providerStatus,
+  resumeTask,
+  setProviderKey,
+  setSetting,
+  streamTask,
+  submitTask,
+  type ListenerStatus,
+  type ProviderStatus,
+  type TaskEvent,
+  type TaskHistory,
+  type TaskStream,
+} from "tauri-plugin-shannon-api";
+
+// ---- small DOM helpers -----------------------------------------------------------------------
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const shortTime = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : "");
+const usd = (n: number | null | undefined) => (n == null ? "—" : `$${n.toFixed(n < 0.01 ? 5 : 4)}`);
+
+function notice(text: string, kind: "warn" | "error" | "info" = "warn") {
+  const n = $("notice");
+  n.textContent = text;
+  n.className = `notice ${kind}`;
+  n.hidden = false;
+}
+const clearNotice = () => ($("notice").hidden = true);
+
+// ---- pages -----------------------------------------------------------------------------------
+
+type Page = "chat" | "history" | "keys" | "listener";
+
+function showPage(page: Page) {
+  for (const p of ["chat", "history", "keys", "listener"] as Page[]) {
+    $(`page-${p}`).hidden = p !== page;
+    $(`nav-${p}`).classList.toggle("active", p === page);
+  }
+  if (page === "history") void refreshHistory();
+  if (page === "keys") void refreshProviders();
+  if (page === "listener") void refreshListener();
+}
+
+// ---- providers and keys ----------------------------------------------------------------------
+
+let providers: ProviderStatus[] = [];
+const PROVIDER_PREF = "shannon-app.provider";
+
+async function refreshProviders() {
+  providers = await providerStatus();
+  const chosen = $<HTMLSelectElement>("provider").value || localStorage.getItem(PROVIDER_PREF) || "demo";
+  for (const id of ["provider", "key-provider"]) {
+    const select = $<HTMLSelectElement>(id);
+    const keep = select.value;
+    const list = id === "key-provider" ? providers.filter((p) => !p.offline_demo) : providers;
+    select.replaceChildren(
+      ...list.map((p) => el("option", { value: p.provider, textContent: id === "provider" ? `${p.display_name}${p.ready ? "" : " (no key)"}` : p.display_name })),
+    );
+    select.value = id === "provider" ? chosen : keep || list[0]?.provider;
+  }
+  $("providers-table").querySelector("tbody")!.replaceChildren(
+    ...providers.map((p) => {
+      const remove = el("button", { className: "danger", textContent: "Delete" });
+      remove.dataset.testid = `delete-${p.provider}`;
+      remove.onclick = () => void deleteProvider(p);
+      const row = el(
+        "tr",
+        {},
+        el("td", {}, p.display_name),
+        el("td", { className: p.ready ? "ready" : "not-ready", textContent: p.ready ? "ready" : p.reason ?? "not ready" }),
+        el("td", {}, el("code", { textContent: p.masked_key ?? (p.requires_key ? "—" : "not needed") })),
+        el("td", {}, el("code", { textContent: p.base_url ?? "" })),
+        el("td", {}, p.is_configured ? remove : ""),
+      );
+      row.dataset.provider = p.provider;
+      return row;
+    }),
+  );
+}
+
+async function saveKey(e: Event) {
+  e.preventDefault();
+  const provider = $<HTMLSelectElement>("key-provider").value;
+  const key = $<HTMLInputElement>("key-value").value.trim();
+  const baseUrl = $<HTMLInputElement>("key-base-url").value.trim();
+  try {
+    if (baseUrl) await setSetting(`provider.${provider}.base_url`, baseUrl);
+    if (key) await setProviderKey(provider, key);
+    $<HTMLInputElement>("key-value").value = "";
+    $<HTMLInputElement>("key-base-url").value = "";
+    await refreshProviders();
+    notice(`Saved ${provider}${key ? ": the key is stored encrypted and shown masked only" : ""}.`, "info");
+  } catch (err) {
+    notice(`Could not save: ${errorText(err)}`, "error");
+  }
+}
+
+async function deleteProvider(p: ProviderStatus) {
+  try {
+    if (p.is_configured) await deleteProviderKey(p.provider);
+    await deleteSetting(`provider.${p.provider}.base_url`).catch((err) => {
+      if (!isShannonError(err, "not_found")) throw err;
+    });
+    await refreshProviders();
+    notice(`Removed the ${p.display_name} key.`, "info");
+  } catch (err) {
+    notice(`Could not delete: ${errorText(err)}`, "error");
+  }
+}
+
+// ---- sessions --------------------------------------------------------------------------------
+
+const SESSION_PREF = "shannon-app.session";
+let sessionId: string | null = localStorage.getItem(SESSION_PREF);
+
+async function refreshSessions() {
+  const { sessions } = await listSessions(50);
+  $("sessions").replaceChildren(
+    ...sessions.map((s) => {
+      const li = el(
+        "li",
+        { className: s.session_id === sessionId ? "active" : "" },
+        el("span", { className: "title", textContent: s.title ?? s.latest_task_query ?? "New session" }),
+        el("span", { className: "meta", textContent: `${s.task_count} task${s.task_count === 1 ? "" : "s"} · ${shortTime(s.last_activity_at ?? s.created_at)}` }),
+      );
+      li.dataset.sessionId = s.session_id;
+      li.onclick = () => void selectSession(s.session_id);
+      return li;
+    }),
+  );
+}
+
+async function selectSession(id: string | null) {
+  sessionId = id;
+  if (id) localStorage.setItem(SESSION_PREF, id);
+  else localStorage.removeItem(SESSION_PREF);
+  for (const li of $("sessions").querySelectorAll<HTMLElement>("li")) li.classList.toggle("active", li.dataset.sessionId === id);
+  $("transcript").replaceChildren();
+  if (!id) {
+    $("transcript").append(el("p", { className: "muted", textContent: "A new session starts with your first question." }));
+    return;
+  }
+  const history = await getSessionHistory(id);
+  for (const t of history.tasks) renderStoredTurn(t);
+  // A task still running in this session (e.g. after a page reload) streams on where it stopped.
+  const live = history.tasks.find((t) => ["RUNNING", "QUEUED", "PAUSED"].includes(t.status.replace("TASK_STATUS_", "")));
+  if (live) await watch(live.workflow_id, turnOf(live.workflow_id)!, true);
+}
+
+// ---- chat: turns, streaming and control ------------------------------------------------------
+
+function addTurn(taskId: string, query: string) {
+  const turn = el("div", { className: "turn" }, el("div", { className: "q", textContent: query }), el("div", { className: "a" }), el("div", { className: "status" }));
+  turn.dataset.taskId = taskId;
+  $("transcript").querySelector("p.muted")?.remove();
+  $("transcript").append(turn);
+  return turn;
+}
+
+const turnOf = (taskId: string) => $("transcript").querySelector<HTMLElement>(`.turn[data-task-id="${CSS.escape(taskId)}"]`);
+
+function renderStoredTurn(t: TaskHistory) {
+  const turn = addTurn(t.workflow_id, t.query);
+  turn.querySelector(".a")!.textContent = t.result ?? t.error_message ?? "";
+  const status = t.status.replace("TASK_STATUS_", "");
+  turn.querySelector(".status")!.textContent = `${status.toLowerCase()} · ${t.total_tokens} tokens · ${usd(t.total_cost_usd)}`;
+}
+
+type ControlView = "running" | "pausing" | "paused" | "cancelling" | "cancelled" | "completed" | "failed";
+
+let current: { taskId: string; stream: TaskStream | null } | null = null;
+
+function setControl(state: ControlView) {
+  const pill = $("control-state");
+  pill.textContent = state;
+  pill.className = `pill ${state}`;
+  const active = ["running", "pausing", "paused"].includes(state);
+  $<HTMLButtonElement>("pause").disabled = state !== "running";
+  $<HTMLButtonElement>("resume").disabled = state !== "paused" && state !== "pausing";
+  $<HTMLButtonElement>("cancel").disabled = !active;
+}
+
+const CONTROL_EVENTS: Record<string, ControlView> = {
+  WORKFLOW_STARTED: "running",
+  WORKFLOW_PAUSING: "pausing",
+  WORKFLOW_PAUSED: "paused",
+  WORKFLOW_RESUMED: "running",
+  WORKFLOW_CANCELLING: "cancelling",
+  WORKFLOW_CANCELLED: "cancelled",
+  WORKFLOW_COMPLETED: "completed",
+  WORKFLOW_FAILED: "failed",
+};
+
+function logEvent(e: TaskEvent) {
+  if (e.type === "LLM_PARTIAL" || e.type === "LLM_PROMPT" || e.type === "STREAM_END") return;
+  const kind = e.type.startsWith("TOOL_") ? "tool" : e.type in CONTROL_EVENTS ? "control" : "";
+  const item = el("li", { className: kind }, el("b", { textContent: e.type }), e.message ?? "");
+  item.dataset.type = e.type;
+  $("events").append(item);
+  item.scrollIntoView({ block: "nearest" });
+}
+
+/** Renders one event of the watched task into its turn, the control bar and the event log. */
+function render(turn: HTMLElement, e: TaskEvent) {
+  const answer = turn.querySelector<HTMLElement>(".a")!;
+  if (e.type === "LLM_PROMPT" && answer.textContent) {
+    answer.textContent += "\n\n"; // another model call (after a tool) continues below
+  } else if (e.type === "LLM_PARTIAL") {
+    answer.classList.add("streaming");
+    answer.textContent += e.message ?? "";
+    $("transcript").scrollTop = $("transcript").scrollHeight;
+  } else if (e.type === "LLM_OUTPUT") {
+    answer.textContent = e.message ?? ""; // the whole text of that model call (or the final answer)
+  } else if (e.type === "ERROR_OCCURRED") {
+    answer.textContent ||= e.message ?? "failed";
+  }
+  if (e.type in CONTROL_EVENTS) setControl(CONTROL_EVENTS[e.type]);
+  logEvent(e);
+  if (e.type === "STREAM_END") {
+    answer.classList.remove("streaming");
+    void finishTurn(turn);
+  }
+}
+
+async function finishTurn(turn: HTMLElement) {
+  const task = await getTask(turn.dataset.taskId!);
+  const status = task.status.replace("TASK_STATUS_", "").toLowerCase();
+  const usage = task.usage;
+  turn.querySelector(".status")!.textContent = `${status} · ${task.model_used ?? "—"} · ${usage?.total_tokens ?? 0} tokens · ${usd(usage?.estimated_cost)}`;
+  void refreshSessions();
+}
+
+/** Shows a task in the control bar and streams its events (resuming after a reload by itself). */
+async function watch(task_id: string, turn: HTMLElement, resumed = false) {
+  current?.stream?.close();
+  const mine: NonNullable<typeof current> = { taskId: task_id, stream: null };
+  current = mine;
+  $("task-panel").hidden = false;
+  $("task-id").textContent = task_id;
+  $("events").replaceChildren();
+  const control = await getControlState(task_id);
+  setControl(control.is_cancelled ? "cancelling" : control.is_paused ? "paused" : "running");
+  if (resumed) logEvent({ workflow_id: task_id, type: "RESUMED_VIEW", message: "stream resumed after a reload", timestamp: "", seq: 0 });
+  const stream = await streamTask(task_id, { onEvent: (e) => render(turn, e) });
+  mine.stream = stream;
+  if (current !== mine) stream.close(); // another task was opened meanwhile
+}
+
+async function submit(e: Event) {
+  e.preventDefault();
+  clearNotice();
+  const query = $<HTMLTextAreaElement>("prompt").value.trim();
+  const provider = $<HTMLSelectElement>("provider").value;
+  const mode = $<HTMLSelectElement>("mode").value;
+  if (!query) return;
+  localStorage.setItem(PROVIDER_PREF, provider);
+  await refreshProviders();
+  const status = providers.find((p) => p.provider === provider);
+  if (!status?.ready) return needsKey(provider, status?.reason ?? undefined);
+  try {
+    const { task_id, session_id } = await submitTask({ query, session_id: sessionId, provider_override: provider, mode });
+    $<HTMLTextAreaElement>("prompt").value = "";
+    if (session_id !== sessionId) {
+      // A new session started with this task: remember it without reloading the transcript.
+      sessionId = session_id;
+      localStorage.setItem(SESSION_PREF, session_id);
+    }
+    await refreshSessions();
+    await watch(task_id, turnOf(task_id) ?? addTurn(task_id, query));
+  } catch (err) {
+    if (isShannonError(err, "provider_not_ready")) return needsKey(provider, err.message);
+    notice(`Could not submit: ${errorText(err)}`, "error");
+  }
+}
+
+/** The chosen provider cannot take a task: say why and open the keys page on it. */
+function needsKey(provider: string, reason?: string) {
+  const name = providers.find((p) => p.provider === provider)?.display_name ?? provider;
+  showPage("keys");
+  $<HTMLSelectElement>("key-provider").value = provider;
+  notice(`${name} needs an API key before it can answer${reason ? ` (${reason})` : ""}. Add one below, or pick the offline demo provider.`);
+}
+
+async function control(action: typeof pauseTask) {
+  if (!current) return;
+  try {
+    const r = await action(current.taskId);
+    if (!r.success) notice(r.message, "info"); // e.g. cancelling a task that has just finished
+  } catch (err) {
+    notice(errorText(err), "error");
+  }
+}
+
+// ---- history ---------------------------------------------------------------------------------
+
+async function refreshHistory() {
+  const { tasks } = await listTasks({ limit: 50 });
+  // The model is per task detail; fetch them together.
+  const details = await Promise.all(tasks.map((t) => getTask(t.task_id).catch(() => null)));
+  $("history-empty").hidden = tasks.length > 0;
+  $("history-table").querySelector("tbody")!.replaceChildren(
+    ...tasks.map((t, i) => {
+      const status = t.status.replace("TASK_STATUS_", "");
+      const row = el(
+        "tr",
+        {},
+        el("td", { textContent: shortTime(t.created_at) }),
+        el("td", { className: "query", textContent: t.query, title: t.query }),
+        el("td", { className: `status status-${status}`, textContent: status }),
+        el("td", {}, el("code", { textContent: details[i]?.model_used ?? "—" })),
+        el("td", { className: "num", textContent: String(t.total_token_usage?.total_tokens ?? 0) }),
+        el("td", { className: "num", textContent: usd(t.total_token_usage?.cost_usd) }),
+      );
+      row.dataset.taskId = t.task_id;
+      return row;
+    }),
+  );
+}
+
+// ---- HTTP listener ---------------------------------------------------------------------------
+
+function showListener(s: ListenerStatus) {
+  $<HTMLInputElement>("listener-toggle").checked = s.running;
+  $("listener-label").textContent = s.running ? "On" : "Off";
+  $("listener-details").hidden = !s.running;
+  $("listener-url").textContent = s.url ?? "";
+  $("listener-token").textContent = s.token ?? "";
+  $("listener-token-file").textContent = s.token_file ?? "";
+}
+
+const refreshListener = async () => showListener(await listenerStatus());
+
+async function toggleListener() {
+  const on = $<HTMLInputElement>("listener-toggle").checked;
+  try {
+    if (on) showListener(await listenerStart());
+    else {
+      await listenerStop();
+      await refreshListener();
+    }
+  } catch (err) {
+    notice(`Listener: ${errorText(err)}`, "error");
+    await refreshListener();
+  }
+}
+
+// ---- start-up --------------------------------------------------------------------------------
+
+async function start() {
+  for (const b of $("nav").querySelectorAll<HTMLButtonElement>("button")) b.onclick = () => showPage(b.dataset.page as Page);
+  $("composer").onsubmit = submit;
+  $("prompt").onkeydown = (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $<HTMLFormElement>("composer").requestSubmit();
+  };
+  $("new-session").onclick = () => void selectSession(null);
+  $("pause").onclick = () => void control(pauseTask);
+  $("resume").onclick = () => void control(resumeTask);
+  $("cancel").onclick = () => void control(cancelTask);
+  $("key-form").onsubmit = saveKey;
+  $("history-refresh").onclick = () => void refreshHistory();
+  $("listener-toggle").onchange = () => void toggleListener();
+  await events.taskStatusChanged.listen(() => {
+    if (!$("page-history").hidden) void refreshHistory();
+  });
+  await events.providerKeysChanged.listen(() => void refreshProviders());
+
+  await refreshProviders();
+  await refreshSessions();
+  try {
+    await selectSession(sessionId);
+  } catch {
+    await selectSession(null); // the remembered session was deleted
+  }
+  document.body.dataset.ready = "true";
+}
+
+start().catch((err) => notice(`Start-up failed: ${errorText(err)}`, "error"));
