@@ -209,6 +209,13 @@ export type PluginConfig = {
 	 *  completed step (default) or mark them `fail`ed.
 	 */
 	recovery: RecoveryPolicy,
+	/**
+	 *  Desktop mode: the listener starts with the app on the first free port of `desktop_ports`,
+	 *  for the Shannon desktop frontend (see `Builder::desktop_mode`).
+	 */
+	desktop_mode: boolean,
+	/**  Ports desktop mode tries, in order (the desktop frontend scans 1906–1915). */
+	desktop_ports: PortRange,
 };
 
 /**  A partial update: only the fields present change. `data_dir: ""` clears the override. */
@@ -220,6 +227,14 @@ export type PluginConfigUpdate = {
 	listener_port?: number | null,
 	listener_origins?: string[] | null,
 	recovery?: RecoveryPolicy | null,
+	desktop_mode?: boolean | null,
+	desktop_ports?: PortRange | null,
+};
+
+/**  An inclusive port range. */
+export type PortRange = {
+	first: number,
+	last: number,
 };
 
 /**  A stored provider key, masked. */
@@ -257,6 +272,10 @@ export type ProviderStatus = {
 	/**  A task on this provider can be submitted (a key is stored, or none is needed). */
 	ready: boolean,
 	masked_key: string | null,
+	/**  A key is stored and the provider can take tasks (the desktop frontend's `is_active`). */
+	is_active: boolean,
+	created_at: string | null,
+	last_used_at: string | null,
 	base_url: string | null,
 	/**  The offline demo provider: canned text, no network. */
 	offline_demo: boolean,

@@ -5,8 +5,9 @@
 #   script names the exact packages to install and exits 1.
 set -euo pipefail
 
-# Tauri links GTK and WebKitGTK even for MockRuntime tests; libdbus is for the full example app.
-PACKAGES=(build-essential pkg-config libwebkit2gtk-4.1-dev libdbus-1-dev)
+# Tauri links GTK and WebKitGTK even for MockRuntime tests; libdbus is for the full example app;
+# WebKitWebDriver and Xvfb drive the example app in a real webview for the end-to-end tests.
+PACKAGES=(build-essential pkg-config libwebkit2gtk-4.1-dev libdbus-1-dev webkit2gtk-driver xvfb)
 need_node=0
 [[ "${1:-}" == "--node" ]] && need_node=1
 

@@ -31,6 +31,35 @@ pub struct PluginConfig {
     /// What start-up does with tasks the last exit interrupted: `resume` them from their last
     /// completed step (default) or mark them `fail`ed.
     pub recovery: RecoveryPolicy,
+    /// Desktop mode: the listener starts with the app on the first free port of `desktop_ports`,
+    /// for the Shannon desktop frontend (see `Builder::desktop_mode`).
+    pub desktop_mode: bool,
+    /// Ports desktop mode tries, in order (the desktop frontend scans 1906–1915).
+    pub desktop_ports: PortRange,
+}
+
+/// An inclusive port range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl PortRange {
+    /// The ports the Shannon desktop frontend scans.
+    pub const DESKTOP: PortRange = PortRange {
+        first: 1906,
+        last: 1915,
+    };
+
+    pub fn validate(self) -> Result<Self> {
+        if self.first < 1024 || self.first > self.last || self.last - self.first > 1000 {
+            return Err(ShannonError::invalid(
+                "desktop_ports must be 1024..65535 with first <= last, at most 1000 ports",
+            ));
+        }
+        Ok(self)
+    }
 }
 
 impl Default for PluginConfig {
@@ -43,6 +72,8 @@ impl Default for PluginConfig {
             listener_port: 0,
             listener_origins: Vec::new(),
             recovery: RecoveryPolicy::Resume,
+            desktop_mode: false,
+            desktop_ports: PortRange::DESKTOP,
         }
     }
 }
@@ -58,6 +89,8 @@ pub struct PluginConfigUpdate {
     pub listener_port: Option<u16>,
     pub listener_origins: Option<Vec<String>>,
     pub recovery: Option<RecoveryPolicy>,
+    pub desktop_mode: Option<bool>,
+    pub desktop_ports: Option<PortRange>,
 }
 
 impl PluginConfig {
@@ -107,6 +140,12 @@ impl PluginConfig {
         }
         if let Some(r) = update.recovery {
             next.recovery = r;
+        }
+        if let Some(on) = update.desktop_mode {
+            next.desktop_mode = on;
+        }
+        if let Some(range) = update.desktop_ports {
+            next.desktop_ports = range.validate()?;
         }
         if let Some(port) = update.listener_port {
             if port != 0 && port < 1024 {

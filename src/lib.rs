@@ -1,10 +1,11 @@
 //! tauri-plugin-shannon: the Shannon multi-agent AI platform embedded in a Tauri v2 app.
 //!
-//! One core ([`core`], no Tauri import) and thin doors: typed IPC commands ([`ipc`]) and, later, a
-//! loopback HTTP listener. Add it with `.plugin(tauri_plugin_shannon::init())`.
+//! One core ([`core`], no Tauri import) and thin doors: typed IPC commands ([`ipc`]) and a loopback
+//! HTTP listener ([`http`]), which [`desktop`] mode starts for the Shannon desktop frontend. Add it with `.plugin(tauri_plugin_shannon::init())`.
 
 pub mod config;
 pub mod core;
+pub mod desktop;
 pub mod http;
 pub mod ipc;
 mod plugin;

@@ -9,7 +9,7 @@ use tauri::{Manager, Runtime};
 use tauri_specta::Event;
 use tokio::sync::{OnceCell, watch};
 
-use crate::config::{PluginConfig, PluginConfigUpdate, persisted};
+use crate::config::{PluginConfig, PluginConfigUpdate, PortRange, persisted};
 use crate::core::auth::Caller;
 use crate::core::crypto::SecretString;
 use crate::core::engine::EngineDefaults;
@@ -44,6 +44,18 @@ pub struct Shannon {
     on_open: Box<OnOpen>,
     /// The loopback HTTP listener, when running.
     listener: tokio::sync::Mutex<Option<crate::http::Listener>>,
+    /// The listener's token for this launch (the desktop init script hands it to the webview, so it
+    /// stays the same across listener restarts).
+    launch_token: String,
+    /// Builder options for the listener, merged with the configuration.
+    desktop: DesktopOptions,
+}
+
+#[derive(Debug, Clone, Default)]
+struct DesktopOptions {
+    enabled: bool,
+    ports: Option<PortRange>,
+    origins: Vec<String>,
 }
 
 impl Shannon {
@@ -138,19 +150,51 @@ impl Shannon {
 
     /// Starts the loopback listener (or returns the running one's status).
     pub async fn start_listener(&self, port: Option<u16>) -> Result<crate::http::ListenerStatus> {
+        let port = match port {
+            Some(p) => p,
+            None => self.config().await?.listener_port,
+        };
+        self.start_listener_with(port, None).await
+    }
+
+    /// Starts the listener on the first free port of `ports` (desktop mode).
+    pub async fn start_listener_on(
+        &self,
+        ports: std::ops::RangeInclusive<u16>,
+    ) -> Result<crate::http::ListenerStatus> {
+        self.start_listener_with(0, Some(ports)).await
+    }
+
+    /// Whether desktop mode is on (the builder option or the configuration).
+    pub async fn desktop_mode(&self) -> bool {
+        self.desktop.enabled || self.config().await.is_ok_and(|c| c.desktop_mode)
+    }
+
+    /// The builder's desktop port range, else the configured one.
+    pub(crate) fn desktop_ports_or(&self, configured: PortRange) -> PortRange {
+        self.desktop.ports.unwrap_or(configured)
+    }
+
+    async fn start_listener_with(
+        &self,
+        port: u16,
+        port_range: Option<std::ops::RangeInclusive<u16>>,
+    ) -> Result<crate::http::ListenerStatus> {
         let mut slot = self.listener.lock().await;
         if let Some(l) = slot.as_ref() {
             return Ok(l.status());
         }
         let config = self.config().await?;
-        let port = port.unwrap_or(config.listener_port);
         let core = self.core().await?.clone();
+        let mut extra_origins = config.listener_origins;
+        extra_origins.extend(self.desktop.origins.iter().cloned());
         let listener = crate::http::Listener::start(
             core,
             crate::http::ListenerOptions {
                 port,
-                extra_origins: config.listener_origins,
-                ..Default::default()
+                port_range,
+                extra_origins,
+                token: Some(self.launch_token.clone()),
             },
         )
         .await?;
@@ -200,6 +244,7 @@ impl<R: Runtime, T: Manager<R>> ShannonExt<R> for T {
 pub struct Builder {
     data_dir: Option<PathBuf>,
     register_store_plugin: bool,
+    desktop: DesktopOptions,
 }
 
 impl Default for Builder {
@@ -213,7 +258,34 @@ impl Builder {
         Self {
             data_dir: None,
             register_store_plugin: true,
+            desktop: DesktopOptions::default(),
         }
+    }
+
+    /// Desktop mode, for the Shannon desktop frontend: the HTTP listener starts with the app on the
+    /// first free port of 1906–1915 (see [`Builder::desktop_ports`]), answers `GET /ready`, emits
+    /// `server-port-selected`, `server-ready` and `server-state-change`, and the app's own webview
+    /// receives the per-launch token (as the frontend's `shannon_api_key`) through an init script.
+    /// Requests without that token, a JWT or an API key are still refused.
+    pub fn desktop_mode(mut self, enabled: bool) -> Self {
+        self.desktop.enabled = enabled;
+        self
+    }
+
+    /// Ports desktop mode tries, in order. Wins over the configured `desktop_ports`.
+    pub fn desktop_ports(mut self, ports: std::ops::RangeInclusive<u16>) -> Self {
+        self.desktop.ports = Some(PortRange {
+            first: *ports.start(),
+            last: *ports.end(),
+        });
+        self
+    }
+
+    /// An origin (e.g. a dev server `http://localhost:3000`) the listener accepts and, in desktop
+    /// mode, the init script hands the token to, besides the webview's own origins.
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.desktop.origins.push(origin.into());
+        self
     }
 
     /// Keeps the database and master key in `dir` instead of the app's local data dir (tests,
@@ -232,7 +304,17 @@ impl Builder {
 
     pub fn build<R: Runtime>(self) -> TauriPlugin<R> {
         let specta = ipc::specta_builder::<R>();
-        PluginBuilder::new(PLUGIN_NAME)
+        let launch_token = crate::http::new_token();
+        let mut plugin = PluginBuilder::new(PLUGIN_NAME);
+        if self.desktop.enabled {
+            let mut origins: Vec<String> = crate::http::WEBVIEW_ORIGINS
+                .iter()
+                .map(|o| o.to_string())
+                .collect();
+            origins.extend(self.desktop.origins.iter().cloned());
+            plugin = plugin.js_init_script(crate::desktop::init_script(&launch_token, &origins));
+        }
+        plugin
             .invoke_handler(specta.invoke_handler())
             .setup(move |app, _api| {
                 specta.mount_events(app);
@@ -263,6 +345,8 @@ impl Builder {
                     load_config: Box::new(move || persisted::load(&load)),
                     save_config: Box::new(move |c| persisted::save(&save, c)),
                     listener: tokio::sync::Mutex::new(None),
+                    launch_token: launch_token.clone(),
+                    desktop: self.desktop.clone(),
                     on_open: Box::new(move |core| {
                         let rx = core.subscribe_events();
                         tauri::async_runtime::spawn(forward_events(events.clone(), rx));
@@ -272,11 +356,15 @@ impl Builder {
                 let app = app.clone();
                 tauri::async_runtime::spawn(async move {
                     let shannon = app.shannon();
-                    if let Err(e) = shannon.core().await {
+                    let opened = shannon.core().await;
+                    if let Err(e) = &opened {
                         tracing::error!(error = %e, "the Shannon core failed to open");
-                        return;
                     }
-                    if shannon.config().await.is_ok_and(|c| c.listener_enabled)
+                    if shannon.desktop_mode().await {
+                        // Reports a core that did not open as a failed start.
+                        crate::desktop::start(app.clone()).await;
+                    } else if opened.is_ok()
+                        && shannon.config().await.is_ok_and(|c| c.listener_enabled)
                         && let Err(e) = shannon.start_listener(None).await
                     {
                         tracing::error!(error = %e, "the Shannon listener could not start");
@@ -287,7 +375,7 @@ impl Builder {
             .on_event(|app, event| {
                 if let tauri::RunEvent::Exit = event {
                     // Let open requests finish and remove the token file.
-                    tauri::async_runtime::block_on(app.shannon().stop_listener());
+                    tauri::async_runtime::block_on(crate::desktop::stop(app));
                 }
             })
             .build()

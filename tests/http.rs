@@ -297,9 +297,11 @@ async fn tasks_control_and_sse_as_the_cloud() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["task_id"], json!(wf));
     assert_eq!(body["status"], "STATUS_CODE_OK");
-    assert!(
-        body.get("workflow_id").is_none(),
-        "as the cloud: only in the header"
+    // Beyond the cloud's body, the fields the desktop frontend reads (contract/desktop-frontend.md).
+    assert_eq!(body["workflow_id"], json!(wf));
+    assert_eq!(
+        body["stream_url"],
+        json!(format!("/api/v1/stream/sse?workflow_id={wf}"))
     );
     let replay = s
         .post(
@@ -679,12 +681,65 @@ async fn users_keys_settings_and_ownership() {
             json!({"value": {"mode": "dark"}}),
         ))
         .await;
-    assert_eq!(
-        (status, saved["value"]["mode"].as_str()),
-        (StatusCode::OK, Some("dark"))
-    );
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(saved["setting_key"], "ui.theme");
+    assert_eq!(saved["setting_type"], "json");
+    assert_eq!(saved["encrypted"], false);
     let (_, got) = s.json(s.get("/api/v1/settings/ui.theme")).await;
-    assert_eq!(got["value"], json!({"mode": "dark"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(got["setting_value"].as_str().unwrap()).unwrap(),
+        json!({"mode": "dark"})
+    );
+    // The desktop frontend's form: value as text with its type; the list is a bare array.
+    for (key, value, kind) in [
+        ("ui.font_size", "14", "number"),
+        ("ui.compact", "true", "boolean"),
+        ("ui.language", "en", "string"),
+    ] {
+        let (status, saved) = s
+            .json(s.post(
+                "/api/v1/settings",
+                json!({"key": key, "value": value, "setting_type": kind}),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{saved}");
+        assert_eq!(
+            (
+                saved["setting_value"].as_str(),
+                saved["setting_type"].as_str()
+            ),
+            (Some(value), Some(kind))
+        );
+    }
+    let (_, all) = s.json(s.get("/api/v1/settings")).await;
+    let keys: Vec<&str> = all
+        .as_array()
+        .expect("a bare array")
+        .iter()
+        .map(|x| x["setting_key"].as_str().unwrap())
+        .collect();
+    for key in ["ui.theme", "ui.font_size", "ui.compact", "ui.language"] {
+        assert!(keys.contains(&key), "{keys:?}");
+    }
+    let (status, e) = s
+        .json(s.post(
+            "/api/v1/settings",
+            json!({"key": "ui.font_size", "value": "large", "setting_type": "number"}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let (_, kept) = s.json(s.get("/api/v1/settings/ui.font_size")).await;
+    assert_eq!(
+        kept["setting_value"], "14",
+        "a refused write changes nothing"
+    );
+    let (status, _) = s
+        .json(s.post(
+            "/api/v1/settings",
+            json!({"key": "secret", "value": "x", "encrypted": true}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, saved) = s
         .json(s.post(
             "/api/v1/settings/api-keys/openai",
@@ -920,4 +975,65 @@ async fn ws_reconnects_at_100_random_points_lose_and_repeat_nothing() {
         .json(s.get(&format!("/api/v1/tasks/{wf}/events?limit=200")))
         .await;
     assert_eq!(Value::Array(received), stored["events"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_document_covers_every_route_with_generated_schemas() {
+    let s = server().await;
+    // Public, like /health: clients fetch it before they have credentials.
+    let resp = s
+        .http
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let doc: Value = resp.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    // Every route the router serves is documented (read from the router's source).
+    let source = include_str!("../src/http/routes.rs");
+    let mut routed = Vec::new();
+    for chunk in source.split(".route(").skip(1) {
+        let path = chunk.trim_start().trim_start_matches('"');
+        let path = &path[..path.find('"').unwrap()];
+        routed.push(path.to_string());
+    }
+    assert!(routed.len() > 30, "{routed:?}");
+    for path in &routed {
+        assert!(paths.contains_key(path), "{path} is not in /openapi.json");
+    }
+    assert!(paths["/api/v1/tasks"].get("post").is_some());
+    assert!(paths["/api/v1/tasks"].get("get").is_some());
+    assert!(paths["/api/v1/sessions/{id}"].get("patch").is_some());
+    // Bodies are the Rust types, as schemas.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "SubmitTaskRequest",
+        "TaskDetails",
+        "TaskProgress",
+        "TaskOutput",
+        "ControlState",
+    ] {
+        assert!(
+            schemas.keys().any(|k| k.ends_with(name)),
+            "no {name} schema in {:?}",
+            schemas.keys().collect::<Vec<_>>()
+        );
+    }
+    let submit = schemas
+        .iter()
+        .find(|(k, _)| k.ends_with("SubmitTaskRequest"))
+        .unwrap()
+        .1;
+    assert!(submit["properties"].get("query").is_some());
+    // The document is served to the same Origin rules as every route.
+    let r = s
+        .http
+        .get(format!("{}/openapi.json", s.base))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

@@ -43,6 +43,10 @@ pub struct ProviderStatus {
     /// A task on this provider can be submitted (a key is stored, or none is needed).
     pub ready: bool,
     pub masked_key: Option<String>,
+    /// A key is stored and the provider can take tasks (the desktop frontend's `is_active`).
+    pub is_active: bool,
+    pub created_at: Option<String>,
+    pub last_used_at: Option<String>,
     pub base_url: Option<String>,
     /// The offline demo provider: canned text, no network.
     pub offline_demo: bool,
@@ -386,6 +390,9 @@ impl Core {
                     is_configured: key.is_some(),
                     ready: reason.is_none(),
                     masked_key: key.map(|k| k.masked_key.clone()),
+                    is_active: key.is_some() && reason.is_none(),
+                    created_at: key.map(|k| k.created_at.clone()),
+                    last_used_at: key.and_then(|k| k.last_used_at.clone()),
                     base_url,
                     offline_demo: spec.protocol == ProviderProtocol::OfflineDemo,
                     reason,

@@ -3,8 +3,10 @@
 //! loopback bind, a per-launch token, a Host allowlist (DNS rebinding), an Origin allowlist with
 //! strict CORS (never `*`), body limits, graceful shutdown.
 
+mod dto;
 mod error;
 mod openai;
+mod openapi;
 mod routes;
 mod sse;
 
@@ -42,6 +44,8 @@ pub const WEBVIEW_ORIGINS: &[&str] = &[
 pub struct ListenerOptions {
     /// 0 picks a free port.
     pub port: u16,
+    /// Try these ports in order and take the first free one (desktop mode); overrides `port`.
+    pub port_range: Option<std::ops::RangeInclusive<u16>>,
     /// Origins allowed besides the webview's (e.g. a dev server `http://localhost:1420`).
     pub extra_origins: Vec<String>,
     /// Use this token instead of a random one (tests, scripts); at least 32 characters.
@@ -103,17 +107,16 @@ impl Listener {
                     "a listener token needs at least 32 characters",
                 ));
             }
-            None => {
-                let mut raw = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut raw);
-                hex::encode(raw)
-            }
+            None => new_token(),
         };
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))
-            .await
-            .map_err(|e| {
-                ShannonError::Io(format!("cannot listen on 127.0.0.1:{}: {e}", options.port))
-            })?;
+        let listener = match options.port_range {
+            Some(range) => bind_first_free(range).await?,
+            None => tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))
+                .await
+                .map_err(|e| {
+                    ShannonError::Io(format!("cannot listen on 127.0.0.1:{}: {e}", options.port))
+                })?,
+        };
         let addr = listener.local_addr()?;
         let token_file = core.data_dir().join(TOKEN_FILE);
         write_private(&token_file, &token).await?;
@@ -174,6 +177,34 @@ impl Listener {
         let _ = tokio::fs::remove_file(&self.token_file).await;
         tracing::info!("Shannon listener stopped");
     }
+}
+
+/// A random 256-bit token, hex-encoded.
+pub fn new_token() -> String {
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    hex::encode(raw)
+}
+
+/// Binds the first port of `range` that is free on 127.0.0.1.
+async fn bind_first_free(range: std::ops::RangeInclusive<u16>) -> Result<tokio::net::TcpListener> {
+    let (first, last) = (*range.start(), *range.end());
+    let mut last_error = None;
+    for port in range {
+        match tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
+            Ok(l) => return Ok(l),
+            Err(e) => {
+                tracing::debug!(port, error = %e, "port taken, trying the next");
+                last_error = Some(e);
+            }
+        }
+    }
+    Err(ShannonError::Io(format!(
+        "no free port on 127.0.0.1 in {first}-{last}{}",
+        last_error
+            .map(|e| format!(" (last: {e})"))
+            .unwrap_or_default()
+    )))
 }
 
 async fn write_private(path: &std::path::Path, text: &str) -> Result<()> {

@@ -64,8 +64,9 @@ pub async fn models() -> Response {
     Json(json!({"object": "list", "data": data})).into_response()
 }
 
-#[derive(Deserialize)]
-struct ChatBody {
+/// `POST /v1/chat/completions` body (the OpenAI shape; `shannon_options` go to the task's context).
+#[derive(Deserialize, specta::Type)]
+pub(super) struct ChatBody {
     #[serde(default)]
     model: Option<String>,
     messages: Vec<ChatMessage>,
@@ -77,14 +78,14 @@ struct ChatBody {
     shannon_options: Option<Map<String, Value>>,
 }
 
-#[derive(Deserialize)]
-struct StreamOptions {
+#[derive(Deserialize, specta::Type)]
+pub(super) struct StreamOptions {
     #[serde(default)]
     include_usage: bool,
 }
 
-#[derive(Deserialize)]
-struct ChatMessage {
+#[derive(Deserialize, specta::Type)]
+pub(super) struct ChatMessage {
     role: String,
     #[serde(default)]
     content: Value,

@@ -11,9 +11,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{ApiError, AppState, sse};
+use super::dto::{
+    Ack, ControlRequest, Health, HealthChecks, LegacySubmitRequest, ProviderKeySaved, Readiness,
+    ReadinessChecks, RefreshRequest, RefreshedApiKey, RenameSessionRequest, SetProviderKeyRequest,
+    SetSettingRequest, TaskStreamStarted, TaskSubmitted, UserSetting,
+};
+use super::{ApiError, AppState, openapi, sse};
 use crate::core::auth::api_keys::CreateApiKeyRequest;
 use crate::core::auth::{Caller, LoginRequest, RegisterRequest};
 use crate::core::crypto::SecretString;
@@ -30,6 +35,9 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/readiness", get(readiness))
+        // The desktop frontend discovers the server by this route on its port range.
+        .route("/ready", get(readiness))
+        .route("/openapi.json", get(openapi::serve))
         .route("/api/v1/tasks", post(submit).get(list_tasks))
         .route("/api/v1/tasks/stream", post(submit_stream))
         .route("/api/v1/tasks/{id}", get(get_task))
@@ -39,6 +47,8 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/tasks/{id}/resume", post(resume))
         .route("/api/v1/tasks/{id}/cancel", post(cancel))
         .route("/api/v1/tasks/{id}/control-state", get(control_state))
+        .route("/api/v1/tasks/{id}/progress", get(progress))
+        .route("/api/v1/tasks/{id}/output", get(output))
         .route("/api/v1/stream/sse", get(sse::stream_sse))
         .route("/api/v1/stream/ws", get(sse::stream_ws))
         .route("/api/v1/sessions", get(list_sessions))
@@ -63,7 +73,10 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
             "/api/v1/auth/api-keys/{id}",
             axum::routing::delete(revoke_api_key),
         )
-        .route("/api/v1/settings", get(list_settings))
+        .route(
+            "/api/v1/settings",
+            get(list_settings).post(set_setting_body),
+        )
         .route(
             "/api/v1/settings/{key}",
             get(get_setting)
@@ -97,6 +110,19 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
             &format!("Invalid request body: {e}"),
         )
     })
+}
+
+fn parse_value<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_json::from_value(v).map_err(|e| {
+        ApiError::plain(
+            StatusCode::BAD_REQUEST,
+            &format!("Invalid request body: {e}"),
+        )
+    })
+}
+
+fn stream_url(workflow_id: &str) -> String {
+    format!("/api/v1/stream/sse?workflow_id={workflow_id}")
 }
 
 fn json_ok(status: StatusCode, v: impl serde::Serialize) -> Response {
@@ -133,7 +159,14 @@ fn page(q: &HashMap<String, String>, default: u32, max: u32) -> Result<(u32, u32
 async fn health() -> Response {
     json_ok(
         StatusCode::OK,
-        json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION"), "time": time::now(), "checks": {"gateway": "ok"}}),
+        Health {
+            status: "healthy".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            time: time::now(),
+            checks: HealthChecks {
+                gateway: "ok".into(),
+            },
+        },
     )
 }
 
@@ -151,7 +184,13 @@ async fn readiness(State(s): S) -> Response {
     };
     json_ok(
         status,
-        json!({"status": word, "time": time::now(), "checks": {"database": check}}),
+        Readiness {
+            status: word.into(),
+            time: time::now(),
+            checks: ReadinessChecks {
+                database: check.into(),
+            },
+        },
     )
 }
 
@@ -161,7 +200,14 @@ async fn submit_inner(
     headers: &HeaderMap,
     bytes: &Bytes,
 ) -> Result<crate::core::engine::tasks::SubmitTaskResponse, ApiError> {
-    let req: SubmitTaskRequest = body(bytes)?;
+    let raw: Value = body(bytes)?;
+    // The desktop frontend's legacy body is an alias of the cloud's, mapped onto the same task.
+    let req: SubmitTaskRequest = if LegacySubmitRequest::matches(&raw) {
+        let legacy: LegacySubmitRequest = parse_value(raw)?;
+        legacy.into_cloud()
+    } else {
+        parse_value(raw)?
+    };
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -187,7 +233,15 @@ async fn submit(State(s): S, Extension(who): Who, headers: HeaderMap, bytes: Byt
     let r = submit_inner(&s, &who, &headers, &bytes).await?;
     let mut resp = json_ok(
         StatusCode::OK,
-        json!({"task_id": r.task_id, "status": r.status, "message": r.message, "created_at": r.created_at}),
+        TaskSubmitted {
+            stream_url: stream_url(&r.workflow_id),
+            task_id: r.task_id,
+            workflow_id: r.workflow_id.clone(),
+            session_id: r.session_id.clone(),
+            status: r.status,
+            message: r.message,
+            created_at: r.created_at,
+        },
     );
     task_headers(
         &mut resp,
@@ -205,10 +259,14 @@ async fn submit_stream(
     bytes: Bytes,
 ) -> ApiResult {
     let r = submit_inner(&s, &who, &headers, &bytes).await?;
-    let url = format!("/api/v1/stream/sse?workflow_id={}", r.workflow_id);
+    let url = stream_url(&r.workflow_id);
     let mut resp = json_ok(
         StatusCode::CREATED,
-        json!({"workflow_id": r.workflow_id, "task_id": r.task_id, "stream_url": url}),
+        TaskStreamStarted {
+            workflow_id: r.workflow_id.clone(),
+            task_id: r.task_id,
+            stream_url: url.clone(),
+        },
     );
     task_headers(
         &mut resp,
@@ -268,7 +326,7 @@ async fn task_stream_redirect(
     Query(q): Q,
 ) -> ApiResult {
     let t = s.core.get_task(&who, &id).await?;
-    let mut url = format!("/api/v1/stream/sse?workflow_id={}", t.workflow_id);
+    let mut url = stream_url(&t.workflow_id);
     for key in ["types", "last_event_id"] {
         if let Some(v) = q.get(key) {
             let v: String = v
@@ -283,9 +341,9 @@ async fn task_stream_redirect(
 
 fn reason(bytes: &Bytes) -> Option<String> {
     // An empty or invalid body is ignored, as the cloud.
-    serde_json::from_slice::<Value>(bytes)
+    serde_json::from_slice::<ControlRequest>(bytes)
         .ok()
-        .and_then(|v| v.get("reason").and_then(Value::as_str).map(str::to_string))
+        .and_then(|r| r.reason)
 }
 
 async fn pause(
@@ -328,6 +386,20 @@ async fn control_state(State(s): S, Extension(who): Who, Path(id): Path<String>)
     Ok(json_ok(
         StatusCode::OK,
         s.core.control_state(&who, &id).await?,
+    ))
+}
+
+async fn progress(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.task_progress(&who, &id).await?,
+    ))
+}
+
+async fn output(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.task_output(&who, &id).await?,
     ))
 }
 
@@ -377,11 +449,10 @@ async fn rename_session(
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> ApiResult {
-    let v: Value = body(&bytes)?;
-    let title = v.get("title").and_then(Value::as_str).unwrap_or_default();
+    let req: RenameSessionRequest = body(&bytes)?;
     Ok(json_ok(
         StatusCode::OK,
-        s.core.rename_session(&who, &id, title).await?,
+        s.core.rename_session(&who, &id, &req.title).await?,
     ))
 }
 
@@ -405,11 +476,8 @@ async fn login(State(s): S, bytes: Bytes) -> ApiResult {
 }
 
 async fn refresh(State(s): S, bytes: Bytes) -> ApiResult {
-    let v: Value = body(&bytes)?;
-    let token = v
-        .get("refresh_token")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let req: RefreshRequest = body(&bytes)?;
+    let token = req.refresh_token.as_str();
     if token.is_empty() {
         return Err(ApiError::auth(crate::core::ShannonError::invalid(
             "refresh_token is required",
@@ -441,7 +509,10 @@ async fn refresh_key(State(s): S, Extension(who): Who) -> ApiResult {
     })?;
     Ok(json_ok(
         StatusCode::OK,
-        json!({"api_key": created.api_key, "previous_key_revoked": true}),
+        RefreshedApiKey {
+            api_key: created.api_key,
+            previous_key_revoked: true,
+        },
     ))
 }
 
@@ -470,29 +541,29 @@ async fn revoke_api_key(State(s): S, Extension(who): Who, Path(id): Path<String>
         .map_err(ApiError::auth)?;
     Ok(json_ok(
         StatusCode::OK,
-        json!({"success": true, "message": "API key revoked"}),
+        Ack {
+            success: true,
+            message: "API key revoked".into(),
+        },
     ))
 }
 
-fn setting_json(s: crate::core::settings::Setting) -> Value {
-    json!({"key": s.key, "value": serde_json::from_str::<Value>(&s.value).unwrap_or(Value::Null), "updated_at": s.updated_at})
-}
-
 async fn list_settings(State(s): S, Extension(who): Who) -> ApiResult {
-    let all: Vec<Value> = s
+    // A bare array, as the desktop frontend reads it.
+    let settings: Vec<UserSetting> = s
         .core
         .list_settings(&who)
         .await?
         .into_iter()
-        .map(setting_json)
+        .map(|x| UserSetting::new(&who.user_id, x))
         .collect();
-    Ok(json_ok(StatusCode::OK, json!({"settings": all})))
+    Ok(json_ok(StatusCode::OK, settings))
 }
 
 async fn get_setting(State(s): S, Extension(who): Who, Path(key): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
-        setting_json(s.core.get_setting(&who, &key).await?),
+        UserSetting::new(&who.user_id, s.core.get_setting(&who, &key).await?),
     ))
 }
 
@@ -511,7 +582,32 @@ async fn set_setting(
         other => other,
     };
     let saved = s.core.set_setting(&who, &key, &value.to_string()).await?;
-    Ok(json_ok(StatusCode::OK, setting_json(saved)))
+    Ok(json_ok(
+        StatusCode::OK,
+        UserSetting::new(&who.user_id, saved),
+    ))
+}
+
+/// The desktop frontend's `POST /api/v1/settings {key, value, setting_type?, encrypted?}`.
+async fn set_setting_body(State(s): S, Extension(who): Who, bytes: Bytes) -> ApiResult {
+    let req: SetSettingRequest = body(&bytes)?;
+    if req.encrypted {
+        return Err(ApiError::plain(
+            StatusCode::BAD_REQUEST,
+            "encrypted settings are not supported: store provider keys with POST /api/v1/settings/api-keys/{provider}",
+        ));
+    }
+    let value = req
+        .json_value()
+        .map_err(|e| ApiError::plain(StatusCode::BAD_REQUEST, &e))?;
+    let saved = s
+        .core
+        .set_setting(&who, &req.key, &value.to_string())
+        .await?;
+    Ok(json_ok(
+        StatusCode::OK,
+        UserSetting::new(&who.user_id, saved),
+    ))
 }
 
 async fn delete_setting(State(s): S, Extension(who): Who, Path(key): Path<String>) -> ApiResult {
@@ -530,15 +626,18 @@ async fn set_provider_key(
     Path(provider): Path<String>,
     bytes: Bytes,
 ) -> ApiResult {
-    let v: Value = body(&bytes)?;
-    let key = v.get("api_key").and_then(Value::as_str).unwrap_or_default();
+    let req: SetProviderKeyRequest = body(&bytes)?;
     let info = s
         .core
-        .set_provider_key(&who, &provider, &SecretString::new(key))
+        .set_provider_key(&who, &provider, &SecretString::new(req.api_key))
         .await?;
     Ok(json_ok(
         StatusCode::OK,
-        json!({"provider": info.provider, "masked_key": info.masked_key, "message": "API key saved"}),
+        ProviderKeySaved {
+            provider: info.provider,
+            masked_key: info.masked_key,
+            message: "API key saved".into(),
+        },
     ))
 }
 

@@ -50,7 +50,7 @@ pub fn frame(e: &TaskEvent) -> (String, String) {
             }
             ("thread.message.completed".into(), v.to_string())
         }
-        "ERROR_OCCURRED" => ("error".into(), serde_json::to_string(e).unwrap_or_default()),
+        "ERROR_OCCURRED" => ("error".into(), with_agent(e)),
         "STREAM_END" => ("done".into(), "[DONE]".into()),
         "WORKFLOW_PAUSING" => ("workflow.pausing".into(), base(json!({}))),
         "WORKFLOW_PAUSED" => ("workflow.paused".into(), base(json!({"checkpoint": payload("checkpoint")}))),
@@ -60,8 +60,17 @@ pub fn frame(e: &TaskEvent) -> (String, String) {
             "workflow.cancelled".into(),
             base(json!({"checkpoint": payload("checkpoint"), "was_paused": payload("was_paused").unwrap_or(json!(false))})),
         ),
-        other => (other.to_string(), serde_json::to_string(e).unwrap_or_default()),
+        other => (other.to_string(), with_agent(e)),
     }
+}
+
+/// The event as stored, with `agent_id` always present (the desktop frontend reads it on every event).
+fn with_agent(e: &TaskEvent) -> String {
+    let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.entry("agent_id").or_insert(Value::Null);
+    }
+    v.to_string()
 }
 
 /// Parses a resume id: a stored seq (`42`), or the cloud's stream-id form (`<n>-<m>`, the seq first).

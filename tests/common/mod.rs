@@ -19,7 +19,17 @@ pub struct TestApp {
     pub dir: TempDir,
     /// Every message sent on a `Channel`, as (channel id, JSON body), in send order.
     pub channel_messages: std::sync::mpsc::Receiver<(u32, Value)>,
+    /// The desktop-mode app events (`server-*`), as (name, payload), in emit order.
+    pub server_events: std::sync::mpsc::Receiver<(String, Value)>,
 }
+
+/// App-wide events desktop mode emits.
+pub const SERVER_EVENTS: &[&str] = &[
+    "server-port-selected",
+    "server-ready",
+    "server-state-change",
+    "server-log",
+];
 
 impl TestApp {
     /// An app whose webview may call every plugin command.
@@ -29,6 +39,14 @@ impl TestApp {
 
     /// An app whose webview may call only `allowed` (the rest fail the ACL check).
     pub fn with_allowed(allowed: &[&str]) -> Self {
+        Self::with_builder(allowed, |b| b)
+    }
+
+    /// An app whose plugin is configured by `configure` (on top of the temporary data dir).
+    pub fn with_builder(
+        allowed: &[&str],
+        configure: impl FnOnce(tauri_plugin_shannon::Builder) -> tauri_plugin_shannon::Builder,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut ctx = mock_context(noop_assets());
         ctx.config_mut().identifier = "dev.shannon.test".into();
@@ -40,7 +58,24 @@ impl TestApp {
         }
         let (tx, channel_messages) = std::sync::mpsc::channel();
         let tx = std::sync::Mutex::new(tx);
+        let (event_tx, server_events) = std::sync::mpsc::channel();
+        // A plugin registered first listens before the Shannon plugin's setup starts any work (the
+        // app's own setup hook would run too late, at `run`).
+        let recorder = tauri::plugin::Builder::<MockRuntime>::new("test-event-recorder")
+            .setup(move |app, _api| {
+                use tauri::Listener;
+                for name in SERVER_EVENTS {
+                    let tx = event_tx.clone();
+                    app.listen_any(*name, move |e| {
+                        let payload = serde_json::from_str(e.payload()).unwrap_or(Value::Null);
+                        let _ = tx.send((name.to_string(), payload));
+                    });
+                }
+                Ok(())
+            })
+            .build();
         let app = mock_builder()
+            .plugin(recorder)
             .channel_interceptor(move |_webview, callback, _index, body| {
                 let json: Value = match body {
                     tauri::ipc::InvokeResponseBody::Json(s) => serde_json::from_str(s).unwrap(),
@@ -50,8 +85,7 @@ impl TestApp {
                 true
             })
             .plugin(
-                tauri_plugin_shannon::Builder::new()
-                    .data_dir(dir.path().join("data"))
+                configure(tauri_plugin_shannon::Builder::new().data_dir(dir.path().join("data")))
                     .build(),
             )
             .build(ctx)
@@ -64,6 +98,7 @@ impl TestApp {
             webview,
             dir,
             channel_messages,
+            server_events,
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod models;
+pub mod progress;
 pub mod request;
 mod runner;
 pub mod sessions;

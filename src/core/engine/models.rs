@@ -5,6 +5,35 @@ use serde::Deserialize;
 
 use crate::core::llm::Usage;
 
+/// The provider a model name belongs to, for a task that names a model but no provider (as the
+/// cloud's LLM service routes by model). `None` when the name is not recognisably one provider's.
+pub fn provider_for_model(model: &str) -> Option<&'static str> {
+    let m = model.trim().to_ascii_lowercase();
+    if m.contains('/') {
+        return None; // OpenRouter-style `vendor/model` names go to the configured provider.
+    }
+    let by_prefix: &[(&str, &str)] = &[
+        ("gpt-", "openai"),
+        ("chatgpt-", "openai"),
+        ("o1", "openai"),
+        ("o3", "openai"),
+        ("o4", "openai"),
+        ("claude-", "anthropic"),
+        ("gemini-", "google"),
+        ("grok-", "xai"),
+        ("deepseek-", "deepseek"),
+        ("mistral-", "mistral"),
+        ("qwen-", "qwen"),
+        ("glm-", "zai"),
+        ("kimi-", "kimi"),
+        ("shannon-demo", "demo"),
+    ];
+    by_prefix
+        .iter()
+        .find(|(prefix, _)| m.starts_with(prefix))
+        .map(|(_, provider)| *provider)
+}
+
 /// `small | medium | large`, as the contract's `model_tier`.
 pub fn model_for_tier(provider: &str, tier: &str) -> &'static str {
     let (small, medium, large) = match provider {

@@ -49,6 +49,9 @@ pub(crate) struct ResumeState {
     pub warned_tokens: bool,
     pub warned_cost: bool,
     pub model_used: Option<String>,
+    /// Tool rounds so far (states saved before this field existed read as 0).
+    #[serde(default)]
+    pub tool_rounds: u32,
 }
 
 enum Stop {
@@ -321,6 +324,18 @@ impl Run {
             let response = self.call_model(&client, agent, &request).await?;
             self.state.iteration += 1;
             if response.tool_calls.is_empty() || !use_tools || last_round {
+                if self.state.tool_rounds > 0 {
+                    // This answer was written from the tools' observations.
+                    self.emit(
+                        "SYNTHESIS",
+                        agent,
+                        Some(format!(
+                            "Synthesized the answer from {} round(s) of tool results",
+                            self.state.tool_rounds
+                        )),
+                        Some(json!({"tool_rounds": self.state.tool_rounds, "iteration": self.state.iteration})),
+                    );
+                }
                 break response.text;
             }
             let mut assistant = ChatMessage::new(Role::Assistant, response.text.clone());
@@ -359,6 +374,17 @@ impl Run {
                 msg.tool_call_id = Some(call.id.clone());
                 self.state.messages.push(msg);
             }
+            self.state.tool_rounds += 1;
+            // The observations go back to the model, which reflects on them before its next step.
+            self.emit(
+                "REFLECTION",
+                agent,
+                Some(format!(
+                    "Reflecting on {} tool result(s) before the next step",
+                    response.tool_calls.len()
+                )),
+                Some(json!({"observations": response.tool_calls.len(), "iteration": self.state.iteration})),
+            );
             self.save_resume_state().await?;
         };
         self.emit(
@@ -374,6 +400,8 @@ impl Run {
             Some(answer.clone()),
             Some(json!({
                 "tokens_used": self.state.usage.total_tokens,
+                "input_tokens": self.state.usage.input_tokens,
+                "output_tokens": self.state.usage.output_tokens,
                 "model_used": self.state.model_used.clone().unwrap_or_else(|| self.spec.model.clone()),
                 "provider": self.spec.provider,
             })),

@@ -187,8 +187,23 @@ impl Core {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let explicit = plan.provider.is_some();
-        let wanted = plan.provider.clone().unwrap_or(defaults.provider.clone());
+        // A model named without a provider runs on that model's provider.
+        let inferred = plan
+            .provider
+            .is_none()
+            .then(|| {
+                plan.model_override
+                    .as_deref()
+                    .and_then(super::models::provider_for_model)
+            })
+            .flatten()
+            .map(str::to_string);
+        let explicit = plan.provider.is_some() || inferred.is_some();
+        let wanted = plan
+            .provider
+            .clone()
+            .or(inferred)
+            .unwrap_or(defaults.provider.clone());
         let spec = providers::lookup(&wanted)?;
         let status = self.provider_status(caller).await?;
         let ready = status
@@ -371,7 +386,7 @@ impl Core {
     }
 
     /// Loads a task row the caller owns (`not_found` otherwise, as the cloud's 404).
-    async fn owned_task(&self, caller: &Caller, id: &str) -> Result<TaskRow> {
+    pub(crate) async fn owned_task(&self, caller: &Caller, id: &str) -> Result<TaskRow> {
         validate_task_id(id)?;
         let (user, id) = (caller.user_id.clone(), id.to_string());
         self.store()
