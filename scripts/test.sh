@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, Rust tests (core, MockRuntime IPC, HTTP, crash and secrets tests, the
 # bindings staleness check), the openai Python package against the listener, and the guest-js package
-# (typecheck, build, Vitest).
+# (typecheck, build, Vitest), and the desktop example end to end in a real webview (scripts/e2e.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh --node
@@ -22,4 +22,7 @@ npm ci --no-audit --no-fund
 npm run typecheck
 npm run build
 npm test
+
+echo "==> end-to-end tests of the desktop example (WebKitGTK under Xvfb)"
+scripts/e2e.sh
 echo "==> all tests passed"

@@ -39,7 +39,7 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLEl
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const shortTime = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : "");
-const usd = (n: number | null | undefined) => (n == null ? "—" : `$${n.toFixed(n < 0.01 ? 5 : 4)}`);
+const usd = (n: number | null | undefined) => (n == null ? "—" : n === 0 ? "$0" : `$${n.toFixed(n < 0.01 ? 5 : 4)}`);
 
 function notice(text: string, kind: "warn" | "error" | "info" = "warn") {
   const n = $("notice");
@@ -183,9 +183,10 @@ const turnOf = (taskId: string) => $("transcript").querySelector<HTMLElement>(`.
 
 function renderStoredTurn(t: TaskHistory) {
   const turn = addTurn(t.workflow_id, t.query);
-  turn.querySelector(".a")!.textContent = t.result ?? t.error_message ?? "";
-  const status = t.status.replace("TASK_STATUS_", "");
-  turn.querySelector(".status")!.textContent = `${status.toLowerCase()} · ${t.total_tokens} tokens · ${usd(t.total_cost_usd)}`;
+  const status = t.status.replace("TASK_STATUS_", "").toLowerCase();
+  if (["running", "queued", "paused"].includes(status)) return; // its stream fills it in
+  turn.querySelector(".a")!.textContent = t.result ?? t.error_message ?? `(no answer: ${status})`;
+  turn.querySelector(".status")!.textContent = `${status} · ${t.total_tokens} tokens · ${usd(t.total_cost_usd)}`;
 }
 
 type ControlView = "running" | "pausing" | "paused" | "cancelling" | "cancelled" | "completed" | "failed";
@@ -262,7 +263,11 @@ async function watch(task_id: string, turn: HTMLElement, resumed = false) {
   $("events").replaceChildren();
   const control = await getControlState(task_id);
   setControl(control.is_cancelled ? "cancelling" : control.is_paused ? "paused" : "running");
-  if (resumed) logEvent({ workflow_id: task_id, type: "RESUMED_VIEW", message: "stream resumed after a reload", timestamp: "", seq: 0 });
+  if (resumed) {
+    // Not a task event: a note that the stream picks up after the last event this tab saw.
+    logEvent({ workflow_id: task_id, type: "STREAM_RESUMED", message: "after a page reload, from the last event seen", timestamp: "", seq: 0 });
+    turn.querySelector(".a")!.textContent = "… ";
+  }
   const stream = await streamTask(task_id, { onEvent: (e) => render(turn, e) });
   mine.stream = stream;
   if (current !== mine) stream.close(); // another task was opened meanwhile

@@ -1,0 +1,312 @@
+// End-to-end tests of the desktop example in a real WebKitGTK webview: tauri-driver (W3C WebDriver)
+// in front of WebKitWebDriver drives the release build, which talks to a fake OpenAI-compatible
+// provider. Run by scripts/e2e.sh under Xvfb. Each step saves a screenshot under
+// target/e2e-screenshots/.
+//
+// Environment: SHANNON_APP (the built binary), TAURI_DRIVER (the tauri-driver binary),
+// SHANNON_E2E_HOME (a temporary XDG home: the app's data lands there), SCREENSHOTS.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { MODEL, startFakeProvider } from "./fake-provider.mjs";
+
+const APP = process.env.SHANNON_APP;
+const DRIVER = process.env.TAURI_DRIVER ?? "tauri-driver";
+const SHOTS = process.env.SCREENSHOTS ?? "target/e2e-screenshots";
+const HOME = process.env.SHANNON_E2E_HOME;
+const PORT = Number(process.env.WEBDRIVER_PORT ?? 4444);
+const WD = `http://127.0.0.1:${PORT}`;
+const IDENTIFIER = "dev.shannon.example-app";
+const API_KEY = "sk-e2e-0123456789abcdef0123";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function assert(cond, message) {
+  if (!cond) throw new Error(`assertion failed: ${message}`);
+}
+
+// ---- W3C WebDriver over fetch ----------------------------------------------------------------
+
+let session = null;
+
+async function wd(method, path, body) {
+  const res = await fetch(`${WD}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok || json.value?.error) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json)}`);
+  return json.value;
+}
+const s = (path) => `/session/${session}${path}`;
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf"; // the W3C web element identifier
+
+async function find(css) {
+  const v = await wd("POST", s("/element"), { using: "css selector", value: css });
+  return v[ELEMENT];
+}
+const click = async (css) => wd("POST", s(`/element/${await find(css)}/click`), {});
+const type = async (css, text) => {
+  const id = await find(css);
+  await wd("POST", s(`/element/${id}/clear`), {});
+  await wd("POST", s(`/element/${id}/value`), { text });
+};
+const run = (script, ...args) => wd("POST", s("/execute/sync"), { script, args });
+const text = (css) => run("const e = document.querySelector(arguments[0]); return e ? e.textContent : null;", css);
+const visible = (css) => run("const e = document.querySelector(arguments[0]); return !!e && e.offsetParent !== null;", css);
+const select = (css, value) =>
+  run(
+    "const e = document.querySelector(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('change')); return e.value;",
+    css,
+    value,
+  );
+
+async function waitFor(what, fn, timeout = 20000) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+let shot = 0;
+async function screenshot(name) {
+  // Let the webview paint the last DOM changes first (two animation frames and a little slack).
+  await wd("POST", s("/execute/async"), {
+    script: "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 250)));",
+    args: [],
+  });
+  const png = await wd("GET", s("/screenshot"));
+  const file = join(SHOTS, `${String(++shot).padStart(2, "0")}-${name}.png`);
+  writeFileSync(file, Buffer.from(png, "base64"));
+  console.log(`   screenshot ${file}`);
+}
+
+// ---- the app's parts -------------------------------------------------------------------------
+
+const lastTurn = ".turn:last-of-type";
+const answer = () => text(`${lastTurn} .a`);
+const control = () => text("#control-state");
+const eventTypes = () => run("return [...document.querySelectorAll('#events li')].map((li) => li.dataset.type);");
+const ready = () => waitFor("the UI to start", () => run("return document.body.dataset.ready === 'true';"));
+
+const turnCount = () => run("return document.querySelectorAll('.turn').length;");
+
+/** Submits from the composer; with `expectTurn`, waits until the new task's turn is the one shown. */
+async function submit(prompt, { provider, mode, expectTurn = true }) {
+  const before = await turnCount();
+  await select("#provider", provider);
+  await select("#mode", mode);
+  await type("#prompt", prompt);
+  await click("#submit");
+  if (!expectTurn) return;
+  await waitFor("the new task's turn", async () => {
+    const shown = await run(
+      "const t = document.querySelector('.turn:last-of-type'); return t && t.dataset.taskId === document.getElementById('task-id').textContent && !document.getElementById('cancel').disabled;",
+    );
+    return shown && (await turnCount()) === before + 1;
+  });
+}
+
+// ---- steps -----------------------------------------------------------------------------------
+
+const fake = await startFakeProvider();
+const steps = [];
+const step = (name, fn) => steps.push({ name, fn });
+
+step("the app starts on the chat page", async () => {
+  await ready();
+  const providers = await run("return [...document.querySelectorAll('#provider option')].map((o) => o.value);");
+  assert(providers.includes("demo") && providers.includes("openai"), `providers listed: ${providers}`);
+  // The data went to the temporary XDG home, not the user's own.
+  const db = join(HOME, "data", IDENTIFIER, "shannon.sqlite3");
+  await waitFor(`the database at ${db}`, () => existsSync(db), 10000);
+  // Price the fake model through the real IPC, so the history shows a cost.
+  await run(
+    "return window.__TAURI_INTERNALS__.invoke('plugin:shannon|set_setting', { key: 'pricing', value: arguments[0] });",
+    JSON.stringify({ [MODEL]: { input: 2.5, output: 10 } }),
+  );
+  await screenshot("start");
+});
+
+step("submitting without a key shows a notice and opens the keys page", async () => {
+  await submit("Hello?", { provider: "openai", mode: "simple", expectTurn: false });
+  await waitFor("the keys page", () => visible("#page-keys"));
+  const n = await text("#notice");
+  assert(/needs an API key/.test(n), `notice: ${n}`);
+  assert((await run("return document.getElementById('key-provider').value;")) === "openai", "keys page opened on openai");
+  assert(fake.requests.length === 0, "nothing was sent to the provider");
+  await screenshot("needs-key");
+});
+
+step("add a key pointed at the fake provider", async () => {
+  await type("#key-value", API_KEY);
+  await type("#key-base-url", fake.url);
+  await click("#key-save");
+  await waitFor("openai ready", async () => (await text("tr[data-provider=openai] td:nth-child(2)")) === "ready");
+  const row = await text("tr[data-provider=openai]");
+  assert(row.includes(fake.url), `base URL shown: ${row}`);
+  assert(/\*{2,}/.test(row), `masked key shown: ${row}`);
+  const page = await run("return document.body.innerText;");
+  assert(!page.includes(API_KEY), "the full key is never shown");
+  await screenshot("key-added");
+});
+
+step("submit: tokens stream in, pause, resume, tools, completion", async () => {
+  await click("#nav-chat");
+  await submit("Please calculate 6 times 7 for me.", { provider: "openai", mode: "standard" });
+  const first = await waitFor("the first tokens", async () => {
+    const a = await answer();
+    return a && a.length > 0 && a;
+  });
+  const later = await waitFor("more tokens", async () => {
+    const a = await answer();
+    return a.length > first.length && a;
+  });
+  assert(later.startsWith(first), `tokens append: ${first} | ${later}`);
+  assert((await control()) === "running", "control state running");
+  await screenshot("streaming");
+
+  await click("#pause");
+  await waitFor("paused", async () => (await control()) === "paused", 20000);
+  assert((await eventTypes()).includes("WORKFLOW_PAUSED"), "WORKFLOW_PAUSED shown");
+  const seen = fake.requests.length;
+  await sleep(1500);
+  assert(fake.requests.length === seen && seen === 1, `no model call while paused (${fake.requests.length})`);
+  assert((await control()) === "paused", "still paused");
+  assert(await run("return document.getElementById('pause').disabled && !document.getElementById('resume').disabled;"), "buttons follow the state");
+  await screenshot("paused");
+
+  await click("#resume");
+  await waitFor("completed", async () => (await control()) === "completed", 30000);
+  const a = await answer();
+  assert(a.includes("42"), `answer has the tool's result: ${a}`);
+  const types = await eventTypes();
+  for (const t of ["WORKFLOW_RESUMED", "TOOL_INVOKED", "TOOL_OBSERVATION", "WORKFLOW_COMPLETED"]) assert(types.includes(t), `${t} shown: ${types}`);
+  assert(fake.requests.every((r) => r.authorization === `Bearer ${API_KEY}`), "the stored key reached the provider");
+  assert(fake.requests.length === 2, `two model calls (${fake.requests.length})`);
+  const status = await waitFor("usage on the turn", async () => {
+    const t = await text(`${lastTurn} .status`);
+    return t.includes(MODEL) && t;
+  });
+  assert(/[1-9]\d* tokens/.test(status), `tokens on the turn: ${status}`);
+  await screenshot("completed");
+});
+
+step("cancel another task mid-answer", async () => {
+  await submit("Tell me something long.", { provider: "openai", mode: "simple" });
+  await waitFor("tokens of the second task", async () => (await answer()).length > 30);
+  await click("#cancel");
+  await waitFor("cancelled", async () => (await control()) === "cancelled", 20000);
+  const last = fake.requests.at(-1);
+  await waitFor("the provider request aborted", () => last.aborted, 5000);
+  assert((await eventTypes()).includes("WORKFLOW_CANCELLED"), "WORKFLOW_CANCELLED shown");
+  await screenshot("cancelled");
+});
+
+step("a reload mid-answer resumes the stream", async () => {
+  const before = fake.requests.length;
+  await submit("One more long answer, please.", { provider: "openai", mode: "simple" });
+  await waitFor("tokens of the third task", async () => (await answer()).length > 30);
+  const taskId = await run("return document.querySelector('.turn:last-of-type').dataset.taskId;");
+  await wd("POST", s("/refresh"), {});
+  await ready();
+  await waitFor("the resumed stream", async () => (await eventTypes()).includes("STREAM_RESUMED"));
+  assert((await text("#task-id")) === taskId, "the running task is shown again");
+  await screenshot("reloaded-mid-answer");
+  await waitFor("completed after the reload", async () => (await control()) === "completed", 30000);
+  const a = await answer();
+  assert(a.split("Streaming one token").length - 1 === 6, `the whole answer after the reload: ${a.length} chars`);
+  assert(fake.requests.length === before + 1, "the reload did not restart the task");
+  await screenshot("completed-after-reload");
+});
+
+step("the HTTP listener switch shows its URL and token", async () => {
+  await click("#nav-listener");
+  await click("label.switch");
+  const url = await waitFor("the listener URL", async () => {
+    const u = await text("#listener-url");
+    return u && u.startsWith("http://127.0.0.1:") && u;
+  });
+  const token = await text("#listener-token");
+  assert(token.length >= 32, "token shown");
+  const res = await fetch(`${url}/api/v1/tasks`, { headers: { authorization: `Bearer ${token}` } });
+  assert(res.status === 200, `listener answers with the token: ${res.status}`);
+  const body = await res.json();
+  assert(body.tasks.length === 3, `the listener sees the app's tasks: ${body.tasks.length}`);
+  const denied = await fetch(`${url}/api/v1/tasks`);
+  assert(denied.status === 401, `and refuses without it: ${denied.status}`);
+  await screenshot("listener-on");
+  await click("label.switch");
+  await waitFor("the listener off", async () => (await text("#listener-label")) === "Off");
+});
+
+step("after a reload, the history lists every task with status, model, tokens and cost", async () => {
+  await wd("POST", s("/refresh"), {});
+  await ready();
+  const turns = await run("return document.querySelectorAll('.turn').length;");
+  assert(turns === 3, `the session's turns are back: ${turns}`);
+  await click("#nav-history");
+  const rows = await waitFor("three history rows", async () => {
+    const r = await run(
+      "return [...document.querySelectorAll('#history-table tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent));",
+    );
+    return r.length === 3 && r;
+  });
+  const statuses = rows.map((r) => r[2]).sort();
+  assert(JSON.stringify(statuses) === JSON.stringify(["CANCELLED", "COMPLETED", "COMPLETED"]), `statuses: ${statuses}`);
+  for (const r of rows.filter((r) => r[2] === "COMPLETED")) {
+    assert(r[3] === MODEL, `model: ${r}`);
+    assert(Number(r[4]) > 0, `tokens: ${r}`);
+    assert(/^\$0\.\d+$/.test(r[5]) && r[5] !== "$0.00000", `cost: ${r}`);
+  }
+  await screenshot("history");
+});
+
+step("delete the key", async () => {
+  await click("#nav-keys");
+  await click("[data-testid=delete-openai]");
+  await waitFor("openai not ready", async () => (await text("tr[data-provider=openai] td:nth-child(2)")) !== "ready");
+  await click("#nav-chat");
+  await submit("Hello again?", { provider: "openai", mode: "simple", expectTurn: false });
+  await waitFor("the keys page", () => visible("#page-keys"));
+  await screenshot("key-deleted");
+});
+
+// ---- run -------------------------------------------------------------------------------------
+
+rmSync(SHOTS, { recursive: true, force: true });
+mkdirSync(SHOTS, { recursive: true });
+const driver = spawn(DRIVER, ["--port", String(PORT), "--native-port", String(PORT + 1)], { stdio: ["ignore", "inherit", "inherit"] });
+let failed = false;
+try {
+  await waitFor("tauri-driver", async () => (await fetch(`${WD}/status`)).ok, 15000);
+  const created = await wd("POST", "/session", { capabilities: { alwaysMatch: { "tauri:options": { application: APP } } } });
+  session = created.sessionId;
+  for (const { name, fn } of steps) {
+    const t0 = Date.now();
+    try {
+      await fn();
+      console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+    } catch (e) {
+      failed = true;
+      console.log(`FAIL ${name}: ${e.message}`);
+      await screenshot(`FAILED-${name.replace(/\W+/g, "-")}`).catch(() => {});
+      console.log(await run("return document.body.innerText;").catch(() => "(no page text)"));
+      break;
+    }
+  }
+} finally {
+  if (session) await wd("DELETE", s("")).catch(() => {});
+  driver.kill();
+  fake.close();
+}
+console.log(`${readdirSync(SHOTS).length} screenshots in ${SHOTS}`);
+process.exit(failed ? 1 : 0);

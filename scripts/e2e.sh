@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# End-to-end tests of the desktop example (examples/shannon-app) in a real WebKitGTK webview:
+# builds the UI and the release app, installs tauri-driver into target/tools if missing, and runs
+# examples/shannon-app/e2e/run.mjs under Xvfb against a fake OpenAI-compatible provider.
+# Screenshots of every step land in target/e2e-screenshots/. Called by scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh --node
+
+[[ -d node_modules ]] || npm ci --no-audit --no-fund
+node examples/shannon-app/e2e/readme-lines.mjs
+echo "==> e2e: UI bundle"
+npm run --silent build:app
+echo "==> e2e: release build of shannon-app"
+cargo build --locked --release -p shannon-app
+
+driver=target/tools/bin/tauri-driver
+if [[ ! -x $driver ]]; then
+  echo "==> e2e: installing tauri-driver 2.1.0 into target/tools"
+  cargo install tauri-driver --locked --version 2.1.0 --root target/tools
+fi
+
+# A throwaway home: the app's database, master key, configuration and WebKit storage go there.
+home=$(mktemp -d)
+trap 'rm -rf "$home"' EXIT
+mkdir -p "$home/data" "$home/config" "$home/cache"
+
+echo "==> e2e: WebDriver tests under Xvfb"
+HOME="$home" XDG_DATA_HOME="$home/data" XDG_CONFIG_HOME="$home/config" XDG_CACHE_HOME="$home/cache" \
+  SHANNON_E2E_HOME="$home" SHANNON_APP="$PWD/target/release/shannon-app" TAURI_DRIVER="$PWD/$driver" \
+  SCREENSHOTS="$PWD/target/e2e-screenshots" \
+  xvfb-run -a -s "-screen 0 1280x900x24" node examples/shannon-app/e2e/run.mjs
