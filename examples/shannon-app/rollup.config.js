@@ -1,6 +1,6 @@
 // Bundles the example's UI (ui/main.ts on the guest-js package) into dist/, which the app embeds.
 // Run from the repository root: `npm run build:app`.
-import { readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import typescript from "@rollup/plugin-typescript";
 
@@ -31,8 +31,33 @@ const staticFiles = {
   },
 };
 
+/**
+ * Rollup writes to a staging dir; only files whose content changed are copied into dist/, so an
+ * unchanged UI does not make Cargo rebuild the app that embeds dist/ (it compares mtimes).
+ */
+const staging = here("../../node_modules/.cache/shannon-app-ui");
+const syncDist = {
+  name: "sync-dist",
+  writeBundle() {
+    const dist = here("dist");
+    mkdirSync(dist, { recursive: true });
+    const fresh = readdirSync(staging);
+    for (const f of fresh) {
+      const next = readFileSync(`${staging}/${f}`);
+      let same = false;
+      try {
+        same = readFileSync(`${dist}/${f}`).equals(next);
+      } catch {
+        // not there yet
+      }
+      if (!same) copyFileSync(`${staging}/${f}`, `${dist}/${f}`);
+    }
+    for (const f of readdirSync(dist)) if (!fresh.includes(f)) rmSync(`${dist}/${f}`, { recursive: true });
+  },
+};
+
 export default {
   input: here("ui/main.ts"),
-  output: { dir: here("dist"), format: "esm", entryFileNames: "main.js", sourcemap: false },
-  plugins: [resolvePackages, typescript({ tsconfig: here("tsconfig.json") }), staticFiles],
+  output: { dir: staging, format: "esm", entryFileNames: "main.js", sourcemap: false },
+  plugins: [resolvePackages, typescript({ tsconfig: here("tsconfig.json"), outDir: staging }), staticFiles, syncDist],
 };
