@@ -387,6 +387,8 @@ export type ShannonError =
 { kind: "invalid_json"; message: string } | 
 /**  A provider name outside the supported catalogue. */
 { kind: "unknown_provider"; message: string } | { kind: "not_found"; message: string } | { kind: "conflict"; message: string } | { kind: "payload_too_large"; message: string } | 
+/**  A per-user limit is reached (e.g. the number of schedules). */
+{ kind: "rate_limited"; message: string } | 
 /**  Wrong e-mail/username or password. */
 { kind: "invalid_credentials" } | 
 /**  A token that is malformed, badly signed, of the wrong type or algorithm, or revoked. */

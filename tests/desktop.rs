@@ -99,6 +99,9 @@ impl Frontend {
     async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None).await
     }
+    async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
@@ -538,5 +541,219 @@ fn a_model_without_a_key_blocks_the_submission_with_a_clear_error() {
         let id = ok["task_id"].as_str().unwrap();
         let t = fe.wait_status(id, "TASK_STATUS_COMPLETED").await;
         assert_eq!(t["provider"], "demo");
+    });
+}
+
+#[test]
+fn every_route_of_the_frontend_table_answers_in_its_shape() {
+    let (app, _first, _last, _taken) = desktop_app();
+    let (ready, _) = wait_event(&app.server_events, "server-ready");
+    let key = app.ok("listener_status", json!({}))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let base = ready["url"].as_str().unwrap().to_string();
+        let fe = Frontend {
+            http: client(),
+            base: base.clone(),
+            key,
+        };
+
+        // A task in a session, then the session routes.
+        let (_, sub) = fe
+            .post(
+                "/api/v1/tasks",
+                json!({"prompt": "Hello", "session_id": "desk-1"}),
+            )
+            .await;
+        let id = sub["task_id"].as_str().unwrap().to_string();
+        fe.wait_status(&id, "TASK_STATUS_COMPLETED").await;
+        let (s, list) = fe.get("/api/v1/tasks?limit=5&offset=0").await;
+        assert_eq!(s, 200);
+        assert_eq!(list["total_count"], 1);
+        assert_eq!(list["tasks"][0]["task_id"], id.as_str());
+        let (s, sessions) = fe.get("/api/v1/sessions?limit=20&offset=0").await;
+        assert_eq!(s, 200);
+        let session_id = sessions["sessions"][0]["session_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(sessions["total_count"], 1);
+        let (s, one) = fe.get(&format!("/api/v1/sessions/{session_id}")).await;
+        assert_eq!((s, one["session_id"].as_str()), (200, Some(session_id.as_str())));
+        let (s, history) = fe
+            .get(&format!("/api/v1/sessions/{session_id}/history"))
+            .await;
+        assert_eq!(s, 200);
+        assert_eq!(history["tasks"][0]["workflow_id"], id.as_str());
+        let (s, turns) = fe
+            .get(&format!(
+                "/api/v1/sessions/{session_id}/events?limit=10&offset=0&include_payload=true"
+            ))
+            .await;
+        assert_eq!(s, 200);
+        let events = turns["turns"][0]["events"].as_array().unwrap();
+        let with_payload = events
+            .iter()
+            .find(|e| e.get("payload").is_some())
+            .expect("an event with its payload");
+        assert!(
+            with_payload["payload"].is_string(),
+            "payload is a JSON string: {with_payload}"
+        );
+
+        // Settings: POST, GET one, list, DELETE; API keys: POST, list, DELETE.
+        let (s, _) = fe
+            .post(
+                "/api/v1/settings",
+                json!({"key": "default_model", "value": "gpt-4.1", "setting_type": "string"}),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (_, got) = fe.get("/api/v1/settings/default_model").await;
+        assert_eq!(got["setting_value"], "gpt-4.1");
+        let (s, _) = fe.delete("/api/v1/settings/default_model").await;
+        assert_eq!(s, 204);
+        let (s, _) = fe.get("/api/v1/settings/default_model").await;
+        assert_eq!(s, 404);
+        let (s, _) = fe
+            .post(
+                "/api/v1/settings/api-keys/anthropic",
+                json!({"api_key": "sk-ant-0000000000000000abcd"}),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (_, keys) = fe.get("/api/v1/settings/api-keys").await;
+        let anthropic = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["provider"] == "anthropic")
+            .unwrap();
+        assert_eq!(anthropic["is_configured"], true);
+        assert_eq!(anthropic["is_active"], true);
+        assert!(anthropic["created_at"].is_string());
+        assert!(anthropic.get("last_used_at").is_some());
+        let (s, _) = fe.delete("/api/v1/settings/api-keys/anthropic").await;
+        assert_eq!(s, 204);
+
+        // Schedules: every cloud route.
+        let (s, created) = fe
+            .post(
+                "/api/v1/schedules",
+                json!({"name": "Daily brief", "cron_expression": "0 9 * * 1-5",
+                       "timezone": "Europe/Paris", "task_query": "Brief me",
+                       "task_context": {"role": "analysis"}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{created}");
+        assert_eq!(created["message"], "Schedule created successfully");
+        let sid = created["schedule_id"].as_str().unwrap().to_string();
+        let (s, listed) = fe.get("/api/v1/schedules?page=1&page_size=10").await;
+        assert_eq!(s, 200);
+        assert_eq!(listed["total_count"], 1);
+        assert_eq!(listed["schedules"][0]["schedule_id"], sid.as_str());
+        let (s, info) = fe.get(&format!("/api/v1/schedules/{sid}")).await;
+        assert_eq!(s, 200);
+        assert_eq!(info["status"], "ACTIVE");
+        assert_eq!(info["next_run_at"], created["next_run_at"]);
+        let (s, updated) = fe
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/schedules/{sid}"),
+                Some(json!({"name": "Weekday brief"})),
+            )
+            .await;
+        assert_eq!((s, updated["success"].as_bool()), (200, Some(true)));
+        let (s, _) = fe
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/schedules/{sid}"),
+                Some(json!({"timezone": ""})),
+            )
+            .await;
+        assert_eq!(s, 400);
+        let (s, _) = fe
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/schedules/{sid}"),
+                Some(json!({"cron_expression": "*/5 * * * *"})),
+            )
+            .await;
+        assert_eq!(s, 400, "every 5 minutes is under the 60-minute minimum");
+        let (_, info) = fe.get(&format!("/api/v1/schedules/{sid}")).await;
+        assert_eq!(info["name"], "Weekday brief");
+        assert_eq!(info["cron_expression"], "0 9 * * 1-5", "a refused update changes nothing");
+        let (s, paused) = fe
+            .post(&format!("/api/v1/schedules/{sid}/pause"), json!({}))
+            .await;
+        assert_eq!((s, paused["message"].as_str()), (200, Some("Schedule paused")));
+        let (s, resumed) = fe
+            .post(&format!("/api/v1/schedules/{sid}/resume"), json!({}))
+            .await;
+        assert_eq!(s, 200);
+        assert!(resumed["next_run_at"].is_string());
+        let (s, runs) = fe.get(&format!("/api/v1/schedules/{sid}/runs")).await;
+        assert_eq!((s, runs["total_count"].as_u64()), (200, Some(0)));
+        let (s, e) = fe.get("/api/v1/schedules/not-a-uuid").await;
+        assert_eq!(s, 400, "{e}");
+
+        // Auth: register, login, refresh, me; another user sees none of the above.
+        let reg = fe
+            .http
+            .post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reg.status(), StatusCode::CREATED);
+        let login: Value = fe
+            .http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": "ada@example.com", "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = login["access_token"].as_str().unwrap().to_string();
+        let refreshed: Value = fe
+            .http
+            .post(format!("{base}/api/v1/auth/refresh"))
+            .json(&json!({"refresh_token": login["refresh_token"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(refreshed["access_token"].is_string());
+        let ada = |path: &str| {
+            fe.http
+                .get(format!("{base}{path}"))
+                .bearer_auth(&access)
+        };
+        let me: Value = ada("/api/v1/auth/me").send().await.unwrap().json().await.unwrap();
+        assert_eq!(me["username"], "ada");
+        for path in [
+            format!("/api/v1/schedules/{sid}"),
+            format!("/api/v1/tasks/{id}"),
+            format!("/api/v1/tasks/{id}/progress"),
+            format!("/api/v1/tasks/{id}/output"),
+            format!("/api/v1/sessions/{session_id}"),
+        ] {
+            let r = ada(&path).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+
+        let (s, deleted) = fe.delete(&format!("/api/v1/schedules/{sid}")).await;
+        assert_eq!((s, deleted["message"].as_str()), (200, Some("Schedule deleted successfully")));
+        let (s, _) = fe.get(&format!("/api/v1/schedules/{sid}")).await;
+        assert_eq!(s, 404);
+        let (_, empty) = fe.get("/api/v1/schedules").await;
+        assert!(empty.get("schedules").is_none(), "omitempty: {empty}");
     });
 }

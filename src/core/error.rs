@@ -24,6 +24,9 @@ pub enum ShannonError {
     Conflict(String),
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
+    /// A per-user limit is reached (e.g. the number of schedules).
+    #[error("{0}")]
+    RateLimited(String),
     /// Wrong e-mail/username or password.
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -74,6 +77,7 @@ impl ShannonError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::RateLimited(_) => "rate_limited",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidToken => "invalid_token",
             Self::TokenExpired => "token_expired",

@@ -37,6 +37,8 @@ pub struct CoreConfig {
     pub recovery: RecoveryPolicy,
     /// Sizes of the in-memory event replay rings.
     pub rings: engine::events::RingConfig,
+    /// Schedule limits (the cloud's defaults) and how often the scheduler looks for due runs.
+    pub schedules: engine::schedules::ScheduleLimits,
 }
 
 impl CoreConfig {
@@ -47,6 +49,7 @@ impl CoreConfig {
             defaults: EngineDefaults::default(),
             recovery: RecoveryPolicy::default(),
             rings: engine::events::RingConfig::default(),
+            schedules: engine::schedules::ScheduleLimits::default(),
         }
     }
 }
@@ -99,6 +102,7 @@ impl Core {
             defaults,
             recovery,
             rings,
+            schedules,
         } = config;
         store::blocking({
             let dir = data_dir.clone();
@@ -117,7 +121,7 @@ impl Core {
                 keys: RwLock::new(keys),
                 jwt,
                 secret_lock: tokio::sync::RwLock::new(()),
-                engine: Engine::new(hub, defaults, recovery),
+                engine: Engine::new(hub, defaults, recovery, schedules),
                 events,
             }),
         };
@@ -125,6 +129,7 @@ impl Core {
         if recovered > 0 {
             tracing::info!(tasks = recovered, policy = ?recovery, "recovered tasks interrupted by an exit");
         }
+        core.start_scheduler();
         Ok(core)
     }
 

@@ -71,6 +71,7 @@ fn status_of(e: &ShannonError) -> StatusCode {
         ShannonError::NotFound(_) => StatusCode::NOT_FOUND,
         ShannonError::Conflict(_) => StatusCode::CONFLICT,
         ShannonError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        ShannonError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         ShannonError::InvalidCredentials
         | ShannonError::InvalidToken
         | ShannonError::TokenExpired

@@ -16,6 +16,9 @@ use super::openai::ChatBody;
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
+use crate::core::engine::schedules::{
+    ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
+};
 use crate::core::engine::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
 };
@@ -50,6 +53,12 @@ fn types() -> Types {
         .register::<SessionTurns>()
         .register::<RenameSessionRequest>()
         .register::<SessionRenamed>()
+        .register::<ScheduleRequest>()
+        .register::<ScheduleCreated>()
+        .register::<ScheduleAck>()
+        .register::<ScheduleInfo>()
+        .register::<ScheduleList>()
+        .register::<ScheduleRunList>()
         .register::<RegisterRequest>()
         .register::<LoginRequest>()
         .register::<AuthResponse>()
@@ -84,6 +93,11 @@ fn authed(op: Operation, tag: &'static str) -> Operation {
 fn task_op(op: Operation) -> Operation {
     authed(op.path_param::<String>("id"), "tasks")
         .response::<ErrorBody>(404, "No such task for this user")
+}
+
+fn schedule_op(op: Operation) -> Operation {
+    authed(op.path_param::<String>("id"), "schedules")
+        .response::<ErrorBody>(404, "No such schedule for this user")
 }
 
 fn operations() -> Vec<Operation> {
@@ -193,6 +207,41 @@ fn operations() -> Vec<Operation> {
             .query_param::<u32>("offset")
             .query_param::<bool>("include_payload")
             .response::<SessionTurns>(200, "Turns"),
+        authed(Operation::post("/api/v1/schedules"), "schedules")
+            .summary("Create a cron schedule (5 fields, IANA time zone)")
+            .request_body::<ScheduleRequest>()
+            .response::<ScheduleCreated>(201, "Created, ACTIVE")
+            .response::<ErrorBody>(400, "Invalid cron, time zone, budget or interval")
+            .response::<ErrorBody>(429, "Schedule limit reached"),
+        authed(Operation::get("/api/v1/schedules"), "schedules")
+            .summary("List schedules")
+            .query_param::<u32>("page")
+            .query_param::<u32>("page_size")
+            .query_param::<String>("status")
+            .response::<ScheduleList>(200, "A page of schedules"),
+        schedule_op(Operation::get("/api/v1/schedules/{id}"))
+            .summary("Get a schedule")
+            .response::<ScheduleInfo>(200, "The schedule"),
+        schedule_op(Operation::put("/api/v1/schedules/{id}"))
+            .summary("Update the fields sent")
+            .request_body::<ScheduleRequest>()
+            .response::<ScheduleAck>(200, "Updated"),
+        schedule_op(Operation::delete("/api/v1/schedules/{id}"))
+            .summary("Delete a schedule")
+            .response::<ScheduleAck>(200, "Deleted"),
+        schedule_op(Operation::get("/api/v1/schedules/{id}/runs"))
+            .summary("Runs of a schedule, newest first")
+            .query_param::<u32>("page")
+            .query_param::<u32>("page_size")
+            .response::<ScheduleRunList>(200, "A page of runs"),
+        schedule_op(Operation::post("/api/v1/schedules/{id}/pause"))
+            .summary("Pause a schedule")
+            .request_body::<ControlRequest>()
+            .response::<ScheduleAck>(200, "Paused"),
+        schedule_op(Operation::post("/api/v1/schedules/{id}/resume"))
+            .summary("Resume a schedule")
+            .request_body::<ControlRequest>()
+            .response::<ScheduleAck>(200, "Resumed, with the next run"),
         Operation::post("/api/v1/auth/register")
             .tag("auth")
             .summary("Create a local user")

@@ -23,6 +23,7 @@ use crate::core::auth::api_keys::CreateApiKeyRequest;
 use crate::core::auth::{Caller, LoginRequest, RegisterRequest};
 use crate::core::crypto::SecretString;
 use crate::core::engine::SubmitTaskRequest;
+use crate::core::engine::schedules::ScheduleRequest;
 use crate::core::engine::tasks::ListTasksQuery;
 use crate::core::time;
 
@@ -60,6 +61,19 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/sessions/{id}/history", get(session_history))
         .route("/api/v1/sessions/{id}/events", get(session_events))
+        .route(
+            "/api/v1/schedules",
+            post(create_schedule).get(list_schedules),
+        )
+        .route(
+            "/api/v1/schedules/{id}",
+            get(get_schedule)
+                .put(update_schedule)
+                .delete(delete_schedule),
+        )
+        .route("/api/v1/schedules/{id}/runs", get(schedule_runs))
+        .route("/api/v1/schedules/{id}/pause", post(pause_schedule))
+        .route("/api/v1/schedules/{id}/resume", post(resume_schedule))
         .route("/api/v1/auth/register", post(register))
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/refresh", post(refresh))
@@ -459,6 +473,86 @@ async fn rename_session(
 async fn delete_session(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
     s.core.delete_session(&who, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `page`/`page_size` as numbers; anything invalid falls back to the defaults, as the cloud.
+fn schedule_page(q: &HashMap<String, String>) -> (Option<u32>, Option<u32>) {
+    (
+        q.get("page").and_then(|v| v.parse().ok()),
+        q.get("page_size").and_then(|v| v.parse().ok()),
+    )
+}
+
+async fn create_schedule(State(s): S, Extension(who): Who, bytes: Bytes) -> ApiResult {
+    let req: ScheduleRequest = body(&bytes)?;
+    Ok(json_ok(
+        StatusCode::CREATED,
+        s.core.create_schedule(&who, req).await?,
+    ))
+}
+
+async fn list_schedules(State(s): S, Extension(who): Who, Query(q): Q) -> ApiResult {
+    let (page, size) = schedule_page(&q);
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core
+            .list_schedules(&who, page, size, q.get("status").cloned())
+            .await?,
+    ))
+}
+
+async fn get_schedule(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.get_schedule(&who, &id).await?,
+    ))
+}
+
+async fn update_schedule(
+    State(s): S,
+    Extension(who): Who,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let req: ScheduleRequest = body(&bytes)?;
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.update_schedule(&who, &id, req).await?,
+    ))
+}
+
+async fn pause_schedule(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.pause_schedule(&who, &id).await?,
+    ))
+}
+
+async fn resume_schedule(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.resume_schedule(&who, &id).await?,
+    ))
+}
+
+async fn delete_schedule(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.delete_schedule(&who, &id).await?,
+    ))
+}
+
+async fn schedule_runs(
+    State(s): S,
+    Extension(who): Who,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult {
+    let (page, size) = schedule_page(&q);
+    Ok(json_ok(
+        StatusCode::OK,
+        s.core.schedule_runs(&who, &id, page, size).await?,
+    ))
 }
 
 async fn register(State(s): S, bytes: Bytes) -> ApiResult {

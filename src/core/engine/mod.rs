@@ -6,6 +6,7 @@ pub mod models;
 pub mod progress;
 pub mod request;
 mod runner;
+pub mod schedules;
 pub mod sessions;
 pub mod subscribe;
 pub mod tasks;
@@ -64,6 +65,9 @@ pub struct Engine {
     pub(crate) runs: Mutex<HashMap<String, RunControl>>,
     pub(crate) defaults: RwLock<EngineDefaults>,
     pub(crate) recovery: RecoveryPolicy,
+    pub(crate) schedule_limits: schedules::ScheduleLimits,
+    /// Wakes the scheduler loop when a schedule changes.
+    pub(crate) scheduler_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -79,12 +83,15 @@ impl Engine {
         hub: Arc<EventHub>,
         defaults: EngineDefaults,
         recovery: RecoveryPolicy,
+        schedule_limits: schedules::ScheduleLimits,
     ) -> Self {
         Self {
             hub,
             runs: Mutex::new(HashMap::new()),
             defaults: RwLock::new(defaults),
             recovery,
+            schedule_limits,
+            scheduler_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -1,0 +1,161 @@
+//! Schedules in the core: validation as the cloud, and the scheduler firing a due schedule into a
+//! task (with the schedule's context), pausing and resuming it.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tauri_plugin_shannon::core::engine::schedules::{ScheduleLimits, ScheduleRequest};
+use tauri_plugin_shannon::core::{Caller, ShannonError};
+use tauri_plugin_shannon::{Core, CoreConfig};
+
+async fn core(dir: &tempfile::TempDir) -> Core {
+    let mut config = CoreConfig::new(dir.path());
+    config.schedules = ScheduleLimits {
+        min_interval: Duration::from_secs(120),
+        max_per_user: 2,
+        poll: Duration::from_millis(50),
+        ..ScheduleLimits::default()
+    };
+    Core::open(config).await.unwrap()
+}
+
+fn request(cron: &str) -> ScheduleRequest {
+    let mut ctx = Map::new();
+    ctx.insert("role".into(), json!("analysis"));
+    ctx.insert("force_research".into(), json!("\u{0}json:false"));
+    ScheduleRequest {
+        name: Some("Morning brief".into()),
+        cron_expression: Some(cron.into()),
+        timezone: Some("Europe/Paris".into()),
+        task_query: Some("Summarise the news".into()),
+        task_context: Some(ctx),
+        max_budget_per_run_usd: Some(0.5),
+        ..ScheduleRequest::default()
+    }
+}
+
+/// Makes the schedule due now, as if its time had come while the app was closed.
+async fn make_due(core: &Core, id: &str) {
+    let id = id.to_string();
+    core.store()
+        .write(move |tx| {
+            tx.execute(
+                "UPDATE schedules SET next_run_at = '2000-01-01T00:00:00Z' WHERE id = ?1",
+                [id],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_due_schedule_fires_a_task_and_pausing_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = core(&dir).await;
+    let me = Caller::embedded();
+    let created = core
+        .create_schedule(&me, request("*/5 * * * *"))
+        .await
+        .unwrap();
+    assert!(!created.next_run_at.is_empty());
+    let id = created.schedule_id;
+    make_due(&core, &id).await;
+
+    let run = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let runs = core.schedule_runs(&me, &id, None, None).await.unwrap();
+            if let Some(r) = runs.runs.first()
+                && r.status == "COMPLETED"
+            {
+                return r.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the due schedule never ran to completion");
+    assert_eq!(run.query, "Summarise the news");
+    let task = core.get_task(&me, &run.workflow_id).await.unwrap();
+    assert_eq!(task.status, "TASK_STATUS_COMPLETED");
+    let ctx = task.context.unwrap();
+    assert_eq!(ctx["trigger_type"], "schedule");
+    assert_eq!(ctx["schedule_id"], json!(id));
+    assert_eq!(ctx["max_budget_usd"], 0.5);
+    assert_eq!(ctx["force_research"], false, "JSON-prefixed values decoded");
+
+    let info = core.get_schedule(&me, &id).await.unwrap();
+    assert_eq!((info.total_runs, info.successful_runs), (1, 1));
+    assert!(info.last_run_at.is_some());
+    let next = info.next_run_at.unwrap();
+    assert!(next.as_str() > "2026", "moved on to a future run: {next}");
+    assert_eq!(info.task_context["force_research"], "false");
+
+    // Paused: no next run, and a due time does not fire it.
+    core.pause_schedule(&me, &id).await.unwrap();
+    make_due(&core, &id).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let paused = core.get_schedule(&me, &id).await.unwrap();
+    assert_eq!(paused.status, "PAUSED");
+    assert_eq!(paused.total_runs, 1);
+    let resumed = core.resume_schedule(&me, &id).await.unwrap();
+    assert!(resumed.next_run_at.is_some());
+    // Deleted: gone for its owner.
+    core.delete_schedule(&me, &id).await.unwrap();
+    assert!(matches!(
+        core.get_schedule(&me, &id).await,
+        Err(ShannonError::NotFound(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validation_and_limits_follow_the_cloud() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = core(&dir).await;
+    let me = Caller::embedded();
+    let msg = |e: ShannonError| e.to_string();
+    let e = core
+        .create_schedule(&me, request("* * * * *"))
+        .await
+        .map_err(msg)
+        .unwrap_err();
+    assert!(e.contains("at least 2 minutes"), "{e}");
+    let e = core
+        .create_schedule(&me, request("0 9 * * * *"))
+        .await
+        .map_err(msg)
+        .unwrap_err();
+    assert!(e.contains("invalid cron expression"), "{e}");
+    let mut over_budget = request("0 9 * * 1-5");
+    over_budget.max_budget_per_run_usd = Some(11.0);
+    let e = core
+        .create_schedule(&me, over_budget)
+        .await
+        .map_err(msg)
+        .unwrap_err();
+    assert!(e.contains("budget exceeds limit"), "{e}");
+    let mut nameless = request("0 9 * * 1-5");
+    nameless.name = None;
+    let e = core
+        .create_schedule(&me, nameless)
+        .await
+        .map_err(msg)
+        .unwrap_err();
+    assert!(e.contains("schedule name required"), "{e}");
+    // The per-user limit (2 here).
+    for _ in 0..2 {
+        core.create_schedule(&me, request("0 9 * * 1-5"))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        core.create_schedule(&me, request("0 9 * * 1-5")).await,
+        Err(ShannonError::RateLimited(_))
+    ));
+    let list = core.list_schedules(&me, None, None, None).await.unwrap();
+    assert_eq!(list.total_count, 2);
+    let as_json: Value = serde_json::to_value(&list.schedules[0]).unwrap();
+    // Go's omitempty: zero counters are left out.
+    assert!(as_json.get("total_runs").is_none(), "{as_json}");
+    assert_eq!(as_json["status"], "ACTIVE");
+}
