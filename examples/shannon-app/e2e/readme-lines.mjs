@@ -6,8 +6,9 @@ import { readFileSync } from "node:fs";
 const readme = readFileSync("README.md", "utf8");
 const start = readme.indexOf("## Embedding in your Tauri app");
 if (start < 0) throw new Error("README.md has no 'Embedding in your Tauri app' section");
-const end = readme.indexOf("\n## ", start + 1);
-const section = readme.slice(start, end < 0 ? undefined : end);
+// The section ends at the next heading (## or ###).
+const end = readme.slice(start + 1).search(/\n###? /) + start + 1;
+const section = readme.slice(start, end <= start ? undefined : end);
 const blocks = [...section.matchAll(/```\w*\n([\s\S]*?)```/g)].map((m) => m[1].split("\n"));
 if (blocks.length < 4) throw new Error(`expected 4 code blocks, found ${blocks.length}`);
 let missing = 0;
