@@ -473,13 +473,6 @@ fn the_desktop_frontend_sequence_streams_renders_and_controls_tasks() {
             )
             .await;
         let a = a["task_id"].as_str().unwrap().to_string();
-        let (_, b) = fe
-            .post(
-                "/api/v1/tasks",
-                json!({"prompt": "Write another long answer", "model": "gpt-4.1-mini"}),
-            )
-            .await;
-        let b = b["task_id"].as_str().unwrap().to_string();
         fe.wait_status(&a, "TASK_STATUS_RUNNING").await;
         let (s, r) = fe
             .post(
@@ -493,10 +486,35 @@ fn the_desktop_frontend_sequence_streams_renders_and_controls_tasks() {
         let (_, cs) = fe.get(&format!("/api/v1/tasks/{a}/control-state")).await;
         assert_eq!(cs["is_paused"], true);
         assert_eq!(cs["pause_reason"], "coffee");
+        // The run stops at its next checkpoint, after the streaming model call.
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let (_, ev) = fe.get(&format!("/api/v1/tasks/{a}/events?limit=200")).await;
+                let paused = ev["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["type"] == "WORKFLOW_PAUSED");
+                if paused {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the task never reached a checkpoint while paused");
         let (s, r) = fe
             .post(&format!("/api/v1/tasks/{a}/resume"), json!({}))
             .await;
         assert_eq!(s, 202, "{r}");
+        let (_, b) = fe
+            .post(
+                "/api/v1/tasks",
+                json!({"prompt": "Write another long answer", "model": "gpt-4.1-mini"}),
+            )
+            .await;
+        let b = b["task_id"].as_str().unwrap().to_string();
+        fe.wait_status(&b, "TASK_STATUS_RUNNING").await;
         let (s, _) = fe
             .post(&format!("/api/v1/tasks/{b}/cancel"), json!({}))
             .await;
@@ -507,6 +525,19 @@ fn the_desktop_frontend_sequence_streams_renders_and_controls_tasks() {
         assert_eq!(out["output"], "");
         let done = fe.wait_status(&a, "TASK_STATUS_COMPLETED").await;
         assert!(done["result"].as_str().unwrap().starts_with("word word"));
+        // Its stream, replayed from the start, shows the pause with its checkpoint and the resume.
+        let replay = fe.stream(&a).await;
+        let names: Vec<&str> = replay.iter().map(|(n, _)| n.as_str()).collect();
+        let paused = &replay
+            .iter()
+            .find(|(n, _)| n == "workflow.paused")
+            .unwrap_or_else(|| panic!("no workflow.paused in {names:?}"))
+            .1;
+        assert!(paused["checkpoint"].is_string(), "{paused}");
+        assert_eq!(paused["workflow_id"], a.as_str());
+        for wanted in ["workflow.pausing", "workflow.resumed", "done"] {
+            assert!(names.contains(&wanted), "no {wanted} in {names:?}");
+        }
         let (_, list) = fe.get("/api/v1/tasks?limit=10&offset=0").await;
         assert_eq!(list["total_count"], 3);
     });
