@@ -158,6 +158,20 @@ impl Frontend {
     }
 }
 
+/// Waits for `server-ready` and returns a client with the launch token the app's webview receives.
+fn frontend_of(app: &TestApp) -> Frontend {
+    let (ready, _) = wait_event(&app.server_events, "server-ready");
+    let key = app.ok("listener_status", json!({}))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Frontend {
+        http: client(),
+        base: ready["url"].as_str().unwrap().to_string(),
+        key,
+    }
+}
+
 /// Starts an app in desktop mode on a range whose first two ports are taken, and finds the server
 /// the way the frontend does.
 fn desktop_app() -> (TestApp, u16, u16, Vec<TcpListener>) {
@@ -290,20 +304,11 @@ fn a_range_with_every_port_taken_is_reported_not_panicked() {
 #[test]
 fn the_desktop_frontend_sequence_streams_renders_and_controls_tasks() {
     let (app, first, last, _taken) = desktop_app();
-    wait_event(&app.server_events, "server-ready");
-    let key = app.ok("listener_status", json!({}))["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fe = frontend_of(&app);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let http = client();
-        let port = discover(&http, first, last).await.expect("discovered");
-        let fe = Frontend {
-            http,
-            base: format!("http://localhost:{port}"),
-            key,
-        };
+        let port = discover(&fe.http, first, last).await.expect("discovered");
+        assert_eq!(fe.base, format!("http://localhost:{port}"));
         let fake = FakeProvider::start().await;
 
         // Settings page: point OpenAI at the fake and store a key; the list is a bare array.
@@ -546,18 +551,9 @@ fn the_desktop_frontend_sequence_streams_renders_and_controls_tasks() {
 #[test]
 fn a_model_without_a_key_blocks_the_submission_with_a_clear_error() {
     let (app, _first, _last, _taken) = desktop_app();
-    let (ready, _) = wait_event(&app.server_events, "server-ready");
-    let key = app.ok("listener_status", json!({}))["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fe = frontend_of(&app);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let fe = Frontend {
-            http: client(),
-            base: ready["url"].as_str().unwrap().to_string(),
-            key,
-        };
         let (s, e) = fe
             .post(
                 "/api/v1/tasks",
@@ -578,19 +574,10 @@ fn a_model_without_a_key_blocks_the_submission_with_a_clear_error() {
 #[test]
 fn every_route_of_the_frontend_table_answers_in_its_shape() {
     let (app, _first, _last, _taken) = desktop_app();
-    let (ready, _) = wait_event(&app.server_events, "server-ready");
-    let key = app.ok("listener_status", json!({}))["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fe = frontend_of(&app);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let base = ready["url"].as_str().unwrap().to_string();
-        let fe = Frontend {
-            http: client(),
-            base: base.clone(),
-            key,
-        };
+        let base = fe.base.clone();
 
         // A task in a session, then the session routes.
         let (_, sub) = fe
