@@ -62,6 +62,10 @@ export const commands = {
 	pauseTask: (taskId: string, reason: string | null) => typedError<ControlResponse, ShannonError>(__TAURI_INVOKE("plugin:shannon|pause_task", { taskId, reason })),
 	resumeTask: (taskId: string, reason: string | null) => typedError<ControlResponse, ShannonError>(__TAURI_INVOKE("plugin:shannon|resume_task", { taskId, reason })),
 	cancelTask: (taskId: string, reason: string | null) => typedError<ControlResponse, ShannonError>(__TAURI_INVOKE("plugin:shannon|cancel_task", { taskId, reason })),
+	/**  Steps derived from the task's events, with tokens, cost, elapsed and estimated remaining time. */
+	getTaskProgress: (taskId: string) => typedError<TaskProgress, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_task_progress", { taskId })),
+	/**  The answer (empty until the task completes), tokens and cost. */
+	getTaskOutput: (taskId: string) => typedError<TaskOutput, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_task_output", { taskId })),
 	/**
 	 *  Streams a task's events into `on_event` (ordered): the stored events after `last_event_id`, then
 	 *  live ones until STREAM_END. `types` keeps only those event types; `coalesce` merges consecutive
@@ -69,6 +73,18 @@ export const commands = {
 	 *  dropped on the JavaScript side.
 	 */
 	subscribeTask: (taskId: string, lastEventId: number | null, types: string[] | null, coalesce: boolean | null, onEvent: Channel<TaskEvent>) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|subscribe_task", { taskId, lastEventId, types, coalesce, onEvent })),
+	/**  A cron schedule (5 fields, IANA time zone) that submits `task_query` at each fire time. */
+	createSchedule: (request: ScheduleRequest) => typedError<ScheduleCreated, ShannonError>(__TAURI_INVOKE("plugin:shannon|create_schedule", { request })),
+	/**  `status`: `ACTIVE`, `PAUSED`, or anything else for all. */
+	listSchedules: (page: number | null, pageSize: number | null, status: string | null) => typedError<ScheduleList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_schedules", { page, pageSize, status })),
+	getSchedule: (scheduleId: string) => typedError<ScheduleInfo, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_schedule", { scheduleId })),
+	/**  Changes only the fields sent. */
+	updateSchedule: (scheduleId: string, request: ScheduleRequest) => typedError<ScheduleAck, ShannonError>(__TAURI_INVOKE("plugin:shannon|update_schedule", { scheduleId, request })),
+	pauseSchedule: (scheduleId: string) => typedError<ScheduleAck, ShannonError>(__TAURI_INVOKE("plugin:shannon|pause_schedule", { scheduleId })),
+	resumeSchedule: (scheduleId: string) => typedError<ScheduleAck, ShannonError>(__TAURI_INVOKE("plugin:shannon|resume_schedule", { scheduleId })),
+	deleteSchedule: (scheduleId: string) => typedError<ScheduleAck, ShannonError>(__TAURI_INVOKE("plugin:shannon|delete_schedule", { scheduleId })),
+	/**  The tasks a schedule started, newest first. */
+	getScheduleRuns: (scheduleId: string, page: number | null, pageSize: number | null) => typedError<ScheduleRunList, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_schedule_runs", { scheduleId, page, pageSize })),
 	/**
 	 *  Starts the loopback HTTP listener on `port` (default: the configured one; 0 picks a free port).
 	 *  The status carries the per-launch token.
@@ -237,6 +253,15 @@ export type PortRange = {
 	last: number,
 };
 
+/**  One step of a task, as the frontend's `subtasks` list shows it. */
+export type ProgressStep = {
+	id: string,
+	description: string,
+	/**  `pending | running | completed | failed | cancelled`. */
+	status: string,
+	agent_id?: string | null,
+};
+
 /**  A stored provider key, masked. */
 export type ProviderKeyInfo = {
 	provider: string,
@@ -307,6 +332,97 @@ export type RotationReport = {
 	provider_keys: number,
 	/**  Plugin-wide secrets re-encrypted (JWT secret, check value). */
 	secrets: number,
+};
+
+/**  Update, pause, resume and delete acknowledgements. */
+export type ScheduleAck = {
+	success: boolean,
+	message: string,
+	next_run_at?: string | null,
+};
+
+/**  `201` body of a create. */
+export type ScheduleCreated = {
+	schedule_id: string,
+	message: string,
+	/**  RFC 3339, or empty when there is no next run. */
+	next_run_at: string,
+};
+
+/**  A schedule. As the cloud's Go encoding, empty and zero fields are left out. */
+export type ScheduleInfo = {
+	schedule_id: string,
+	name: string,
+	description?: string,
+	cron_expression: string,
+	timezone: string,
+	task_query: string,
+	/**  Values as text (the cloud's `map<string,string>`). */
+	task_context?: { [key in string]: string },
+	max_budget_per_run_usd?: number | null,
+	timeout_seconds: number,
+	/**  `ACTIVE | PAUSED`. */
+	status: string,
+	created_at: string,
+	updated_at: string,
+	last_run_at?: string | null,
+	next_run_at?: string | null,
+	total_runs?: number,
+	successful_runs?: number,
+	failed_runs?: number,
+};
+
+/**  `GET /api/v1/schedules` (an empty list leaves `schedules` and `total_count` out, as the cloud). */
+export type ScheduleList = {
+	schedules?: ScheduleInfo[],
+	total_count?: number,
+	page: number,
+	page_size: number,
+};
+
+/**  `POST /api/v1/schedules` (and, all optional, `PUT /api/v1/schedules/{id}`). */
+export type ScheduleRequest = {
+	name?: string | null,
+	description?: string | null,
+	/**  Five fields: minute, hour, day of month, month, day of week. */
+	cron_expression?: string | null,
+	/**  IANA name; default `UTC`. */
+	timezone?: string | null,
+	task_query?: string | null,
+	/**
+	 *  The runs' task context. Values may be strings carrying `"\u0000json:"` + JSON, as the cloud's
+	 *  clients send non-string values.
+	 */
+	task_context?: { [key in string]: Value } | null,
+	max_budget_per_run_usd?: number | null,
+	timeout_seconds?: number | null,
+	/**  PUT only: an empty `task_context` clears the context only with this set. */
+	clear_task_context?: boolean,
+};
+
+/**  One run of a schedule: the task it started. */
+export type ScheduleRun = {
+	workflow_id: string,
+	query: string,
+	/**  The task's status (`RUNNING`, `COMPLETED`, …), or `UNKNOWN` when no task started. */
+	status: string,
+	result?: string | null,
+	error_message?: string | null,
+	model_used?: string | null,
+	provider?: string | null,
+	total_tokens: number,
+	total_cost_usd: number | null,
+	duration_ms?: number | null,
+	triggered_at: string,
+	started_at?: string | null,
+	completed_at?: string | null,
+};
+
+export type ScheduleRunList = {
+	runs: ScheduleRun[],
+	total_count: number,
+	page: number,
+	page_size: number,
 };
 
 /**  A string that must not leak: redacted in `Debug`, never `Display`ed or serialized, wiped on drop. */
@@ -502,6 +618,38 @@ export type TaskHistory = {
 export type TaskList = {
 	tasks: TaskSummary[],
 	total_count: number,
+};
+
+/**  `GET /api/v1/tasks/{id}/output`. */
+export type TaskOutput = {
+	task_id: string,
+	/**  The answer; empty until the task completes. */
+	output: string,
+	/**  `TASK_STATUS_*`. */
+	status: string,
+	tokens_used: number,
+	cost_usd: number | null,
+	completed_at?: string | null,
+};
+
+/**  `GET /api/v1/tasks/{id}/progress`. */
+export type TaskProgress = {
+	task_id: string,
+	workflow_id: string,
+	/**  `TASK_STATUS_*`. */
+	status: string,
+	progress_percent: number | null,
+	current_step: string,
+	total_steps: number,
+	completed_steps: number,
+	elapsed_time_ms: number,
+	/**  From the average pace of the completed steps; absent once the task has ended. */
+	estimated_remaining_ms?: number | null,
+	subtasks: ProgressStep[],
+	tokens_used: number,
+	cost_usd: number | null,
+	current_agent?: string | null,
+	last_updated: string,
 };
 
 /**  A task's status changed (`TASK_STATUS_*`): for task lists and badges without a stream open. */

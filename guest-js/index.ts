@@ -12,6 +12,7 @@ import {
   type RegisterRequest,
   type LoginRequest,
   type CreateApiKeyRequest,
+  type ScheduleRequest,
 } from "./bindings";
 
 export * from "./bindings";
@@ -145,6 +146,22 @@ export const getControlState = (taskId: string) => unwrap(commands.getControlSta
 export const pauseTask = (taskId: string, reason?: string) => unwrap(commands.pauseTask(taskId, reason ?? null));
 export const resumeTask = (taskId: string, reason?: string) => unwrap(commands.resumeTask(taskId, reason ?? null));
 export const cancelTask = (taskId: string, reason?: string) => unwrap(commands.cancelTask(taskId, reason ?? null));
+export const getTaskProgress = (taskId: string) => unwrap(commands.getTaskProgress(taskId));
+export const getTaskOutput = (taskId: string) => unwrap(commands.getTaskOutput(taskId));
+
+// ---- schedules -------------------------------------------------------------------------------
+
+export const createSchedule = (request: ScheduleRequest) => unwrap(commands.createSchedule(request));
+export const listSchedules = (opts: { page?: number; pageSize?: number; status?: "ACTIVE" | "PAUSED" | "ALL" } = {}) =>
+  unwrap(commands.listSchedules(opts.page ?? null, opts.pageSize ?? null, opts.status ?? null));
+export const getSchedule = (scheduleId: string) => unwrap(commands.getSchedule(scheduleId));
+export const updateSchedule = (scheduleId: string, request: ScheduleRequest) =>
+  unwrap(commands.updateSchedule(scheduleId, request));
+export const pauseSchedule = (scheduleId: string) => unwrap(commands.pauseSchedule(scheduleId));
+export const resumeSchedule = (scheduleId: string) => unwrap(commands.resumeSchedule(scheduleId));
+export const deleteSchedule = (scheduleId: string) => unwrap(commands.deleteSchedule(scheduleId));
+export const getScheduleRuns = (scheduleId: string, page?: number, pageSize?: number) =>
+  unwrap(commands.getScheduleRuns(scheduleId, page ?? null, pageSize ?? null));
 
 // ---- sessions --------------------------------------------------------------------------------
 

@@ -557,6 +557,12 @@ fn tasks_and_sessions_through_ipc() {
     };
     assert!(task["result"].as_str().unwrap().contains("Hello over IPC"));
     assert_eq!(task["provider"], "demo");
+    let progress = t.ok("get_task_progress", json!({"taskId": id}));
+    assert_eq!(progress["progress_percent"], 100.0);
+    assert_eq!(progress["completed_steps"], progress["total_steps"]);
+    let output = t.ok("get_task_output", json!({"taskId": id}));
+    assert_eq!(output["output"], task["result"]);
+    assert_eq!(output["status"], "TASK_STATUS_COMPLETED");
 
     let list = t.ok("list_tasks", json!({"query": {"limit": 10}}));
     assert_eq!(list["total_count"], 1);
@@ -820,4 +826,54 @@ fn channel_resubscribes_at_100_random_points_lose_and_repeat_nothing() {
         json!({"taskId": id, "limit": 200, "offset": null}),
     );
     assert_eq!(serde_json::Value::Array(received), stored["events"]);
+}
+
+#[test]
+fn schedules_through_ipc() {
+    let t = TestApp::new();
+    let e = t.err(
+        "create_schedule",
+        json!({"request": {"name": "n", "cron_expression": "*/5 * * * *", "task_query": "q"}}),
+        "invalid_request",
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 60 minutes")
+    );
+    let created = t.ok(
+        "create_schedule",
+        json!({"request": {"name": "Weekly digest", "cron_expression": "0 8 * * 1",
+                           "timezone": "America/New_York", "task_query": "Digest the week"}}),
+    );
+    let id = created["schedule_id"].as_str().unwrap().to_string();
+    assert!(!created["next_run_at"].as_str().unwrap().is_empty());
+    let list = t.ok(
+        "list_schedules",
+        json!({"page": null, "pageSize": null, "status": "ACTIVE"}),
+    );
+    assert_eq!(list["total_count"], 1);
+    let updated = t.ok(
+        "update_schedule",
+        json!({"scheduleId": id, "request": {"task_query": "Digest the month"}}),
+    );
+    assert_eq!(updated["success"], true);
+    let info = t.ok("get_schedule", json!({"scheduleId": id}));
+    assert_eq!(info["task_query"], "Digest the month");
+    assert_eq!(info["timezone"], "America/New_York");
+    t.ok("pause_schedule", json!({"scheduleId": id}));
+    assert_eq!(
+        t.ok("get_schedule", json!({"scheduleId": id}))["status"],
+        "PAUSED"
+    );
+    let resumed = t.ok("resume_schedule", json!({"scheduleId": id}));
+    assert!(resumed["next_run_at"].is_string());
+    let runs = t.ok(
+        "get_schedule_runs",
+        json!({"scheduleId": id, "page": null, "pageSize": null}),
+    );
+    assert_eq!(runs["total_count"], 0);
+    t.ok("delete_schedule", json!({"scheduleId": id}));
+    t.err("get_schedule", json!({"scheduleId": id}), "not_found");
 }

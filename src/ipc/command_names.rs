@@ -39,7 +39,18 @@ pub const COMMANDS: &[&str] = &[
     "pause_task",
     "resume_task",
     "cancel_task",
+    "get_task_progress",
+    "get_task_output",
     "subscribe_task",
+    // schedules
+    "create_schedule",
+    "list_schedules",
+    "get_schedule",
+    "update_schedule",
+    "pause_schedule",
+    "resume_schedule",
+    "delete_schedule",
+    "get_schedule_runs",
     // HTTP listener
     "listener_start",
     "listener_stop",
