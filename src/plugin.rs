@@ -149,12 +149,17 @@ impl Shannon {
     }
 
     /// Starts the loopback listener (or returns the running one's status).
+    /// Without a port, desktop mode uses its port range and otherwise the configured port.
     pub async fn start_listener(&self, port: Option<u16>) -> Result<crate::http::ListenerStatus> {
-        let port = match port {
-            Some(p) => p,
-            None => self.config().await?.listener_port,
-        };
-        self.start_listener_with(port, None).await
+        let config = self.config().await?;
+        match port {
+            Some(p) => self.start_listener_with(p, None).await,
+            None if self.desktop_mode().await => {
+                let range = self.desktop_ports_or(config.desktop_ports);
+                self.start_listener_on(range.first..=range.last).await
+            }
+            None => self.start_listener_with(config.listener_port, None).await,
+        }
     }
 
     /// Starts the listener on the first free port of `ports` (desktop mode).

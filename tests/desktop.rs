@@ -270,6 +270,14 @@ fn desktop_mode_starts_on_the_first_free_port_and_announces_it() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
+        // Stopped and started again from the webview, it comes back on the range with the same token.
+        app.ok("listener_stop", json!({}));
+        assert!(
+            !tauri_plugin_shannon::desktop::is_embedded_api_running(app.app.handle().clone()).await
+        );
+        let again = app.ok("listener_start", json!({"port": null}));
+        assert_eq!(again["port"], json!(port));
+        assert_eq!(again["token"], json!(token));
     });
 }
 
