@@ -243,6 +243,23 @@ step("the HTTP listener switch shows its URL and token", async () => {
   assert(body.tasks.length === 3, `the listener sees the app's tasks: ${body.tasks.length}`);
   const denied = await fetch(`${url}/api/v1/tasks`);
   assert(denied.status === 401, `and refuses without it: ${denied.status}`);
+  // From the webview itself (its real Origin header): the listener's CORS allowlist and desktop mode's
+  // token init script both rely on the webview's origin being one the plugin knows.
+  const fromWebview = await wd("POST", s("/execute/async"), {
+    script:
+      "const [u, t, done] = arguments; fetch(u + '/api/v1/tasks', { headers: { authorization: 'Bearer ' + t } })" +
+      ".then((r) => done({ status: r.status, origin: window.location.origin }))" +
+      ".catch((e) => done({ error: String(e), origin: window.location.origin }));",
+    args: [url, token],
+  });
+  const knownOrigins = ["tauri://localhost", "http://tauri.localhost", "https://tauri.localhost"];
+  assert(knownOrigins.includes(fromWebview.origin), `the webview's origin is a known one: ${fromWebview.origin}`);
+  assert(fromWebview.status === 200, `the webview reaches the listener: ${JSON.stringify(fromWebview)}`);
+  const check = await waitFor("the page's own check", async () => {
+    const t = await text("#listener-check");
+    return t && t !== "checking…" && t;
+  });
+  assert(check === "answers as embedded_user", `the listener page reaches it from the webview: ${check}`);
   await screenshot("listener-on");
   await click("label.switch");
   await waitFor("the listener off", async () => (await text("#listener-label")) === "Off");

@@ -353,6 +353,20 @@ function showListener(s: ListenerStatus) {
   $("listener-url").textContent = s.url ?? "";
   $("listener-token").textContent = s.token ?? "";
   $("listener-token-file").textContent = s.token_file ?? "";
+  if (s.running && s.url && s.token) void checkListener(s.url, s.token);
+}
+
+/** Calls the listener from this webview (its real Origin and CORS path) and shows who it answers as. */
+async function checkListener(url: string, token: string) {
+  const out = $("listener-check");
+  out.textContent = "checking…";
+  try {
+    const res = await fetch(`${url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${token}` } });
+    const body = await res.json();
+    out.textContent = res.ok ? `answers as ${body.username}` : `HTTP ${res.status}: ${body.error ?? ""}`;
+  } catch (err) {
+    out.textContent = `unreachable: ${errorText(err)}`;
+  }
 }
 
 const refreshListener = async () => showListener(await listenerStatus());
