@@ -677,6 +677,25 @@ impl Core {
             if budget > 0.0 {
                 ctx.insert("max_budget_usd".into(), budget.into());
             }
+            // The run is recorded and the schedule moved on before the task starts, so a crash in
+            // between leaves an UNKNOWN run rather than firing the same time twice.
+            let (run_id, fired_at) = (uuid::Uuid::new_v4().to_string(), time::format(now));
+            let (schedule_id, run) = (id.clone(), run_id.clone());
+            self.store()
+                .write(move |tx| {
+                    tx.execute(
+                        "INSERT INTO schedule_runs (id, schedule_id, status, triggered_at)
+                         VALUES (?1, ?2, 'UNKNOWN', ?3)",
+                        params![run, schedule_id, fired_at],
+                    )?;
+                    tx.execute(
+                        "UPDATE schedules SET last_run_at = ?2, next_run_at = ?3, total_runs = total_runs + 1
+                         WHERE id = ?1",
+                        params![schedule_id, fired_at, next],
+                    )?;
+                    Ok(())
+                })
+                .await?;
             let submitted = self
                 .submit_task(
                     &caller,
@@ -695,21 +714,14 @@ impl Core {
                     (None, Some(e.to_string()))
                 }
             };
-            let (run_id, fired_at) = (uuid::Uuid::new_v4().to_string(), time::format(now));
-            let schedule_id = id.clone();
-            let wf = workflow_id.clone();
+            let (schedule_id, wf) = (id.clone(), workflow_id.clone());
             self.store()
                 .write(move |tx| {
                     tx.execute(
-                        "INSERT INTO schedule_runs (id, schedule_id, workflow_id, status, triggered_at, started_at, error)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-                        params![run_id, schedule_id, wf,
-                                if error.is_some() { "FAILED" } else { "RUNNING" }, fired_at, error],
-                    )?;
-                    tx.execute(
-                        "UPDATE schedules SET last_run_at = ?2, next_run_at = ?3, total_runs = total_runs + 1
+                        "UPDATE schedule_runs SET workflow_id = ?2, status = ?3, started_at = ?4, error = ?5
                          WHERE id = ?1",
-                        params![schedule_id, fired_at, next],
+                        params![run_id, wf, if error.is_some() { "FAILED" } else { "RUNNING" },
+                                time::now(), error],
                     )?;
                     if wf.is_some() {
                         tx.execute(
