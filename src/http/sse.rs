@@ -66,6 +66,10 @@ pub fn frame(e: &TaskEvent) -> (String, String) {
 
 /// The event as stored, with `agent_id` always present (the desktop frontend reads it on every event).
 fn with_agent(e: &TaskEvent) -> String {
+    if e.agent_id.is_some() {
+        // The common case, serialized straight to text (this runs once per event per subscriber).
+        return serde_json::to_string(e).unwrap_or_default();
+    }
     let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.entry("agent_id").or_insert(Value::Null);
