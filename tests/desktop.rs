@@ -143,6 +143,19 @@ impl Frontend {
             .collect()
     }
 
+    /// Submits the legacy body on OpenAI and waits until the task runs.
+    async fn submit_running(&self, prompt: &str) -> String {
+        let (_, sub) = self
+            .post(
+                "/api/v1/tasks",
+                json!({"prompt": prompt, "model": "gpt-4.1-mini"}),
+            )
+            .await;
+        let id = sub["task_id"].as_str().unwrap().to_string();
+        self.wait_status(&id, "TASK_STATUS_RUNNING").await;
+        id
+    }
+
     async fn wait_status(&self, id: &str, wanted: &str) -> Value {
         tokio::time::timeout(Duration::from_secs(60), async {
             loop {
@@ -479,14 +492,7 @@ fn the_desktop_frontend_sequence_streams_renders_and_controls_tasks() {
         fake.set_fallback(Scripted::Stream(
             Reply::text(vec!["word "; 60]).delay(Duration::from_millis(40)),
         ));
-        let (_, a) = fe
-            .post(
-                "/api/v1/tasks",
-                json!({"prompt": "Write a long answer", "model": "gpt-4.1-mini"}),
-            )
-            .await;
-        let a = a["task_id"].as_str().unwrap().to_string();
-        fe.wait_status(&a, "TASK_STATUS_RUNNING").await;
+        let a = fe.submit_running("Write a long answer").await;
         let (s, r) = fe
             .post(
                 &format!("/api/v1/tasks/{a}/pause"),
@@ -520,14 +526,7 @@ fn the_desktop_frontend_sequence_streams_renders_and_controls_tasks() {
             .post(&format!("/api/v1/tasks/{a}/resume"), json!({}))
             .await;
         assert_eq!(s, 202, "{r}");
-        let (_, b) = fe
-            .post(
-                "/api/v1/tasks",
-                json!({"prompt": "Write another long answer", "model": "gpt-4.1-mini"}),
-            )
-            .await;
-        let b = b["task_id"].as_str().unwrap().to_string();
-        fe.wait_status(&b, "TASK_STATUS_RUNNING").await;
+        let b = fe.submit_running("Write another long answer").await;
         let (s, _) = fe
             .post(&format!("/api/v1/tasks/{b}/cancel"), json!({}))
             .await;
