@@ -307,7 +307,32 @@ impl Builder {
         self
     }
 
+    /// `SHANNON_DESKTOP_MODE=1` (with an optional `SHANNON_DESKTOP_PORTS=first-last`) turns desktop
+    /// mode on without a code change: to serve the desktop frontend from an existing app, and for tests.
+    fn desktop_from_env(mut self) -> Self {
+        if std::env::var("SHANNON_DESKTOP_MODE").is_ok_and(|v| v == "1" || v == "true") {
+            self.desktop.enabled = true;
+        }
+        if let Ok(ports) = std::env::var("SHANNON_DESKTOP_PORTS") {
+            let parsed = ports
+                .split_once('-')
+                .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+                .map(|(first, last)| PortRange { first, last }.validate());
+            match parsed {
+                Some(Ok(range)) => self.desktop.ports = Some(range),
+                _ => {
+                    tracing::warn!(%ports, "SHANNON_DESKTOP_PORTS must be first-last, e.g. 1906-1915")
+                }
+            }
+        }
+        self
+    }
+
     pub fn build<R: Runtime>(self) -> TauriPlugin<R> {
+        self.desktop_from_env().build_plugin()
+    }
+
+    fn build_plugin<R: Runtime>(self) -> TauriPlugin<R> {
         let specta = ipc::specta_builder::<R>();
         let launch_token = crate::http::new_token();
         let mut plugin = PluginBuilder::new(PLUGIN_NAME);

@@ -6,7 +6,8 @@
 // Environment: SHANNON_APP (the built binary), TAURI_DRIVER (the tauri-driver binary),
 // SHANNON_E2E_HOME (a temporary XDG home: the app's data lands there), SCREENSHOTS.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { MODEL, startFakeProvider } from "./fake-provider.mjs";
 
@@ -45,7 +46,17 @@ async function find(css) {
   const v = await wd("POST", s("/element"), { using: "css selector", value: css });
   return v[ELEMENT];
 }
-const click = async (css) => wd("POST", s(`/element/${await find(css)}/click`), {});
+/** Finds and clicks; a list re-rendered between the two (a stale element) is looked up again. */
+async function click(css) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await wd("POST", s(`/element/${await find(css)}/click`), {});
+    } catch (e) {
+      if (attempt >= 5 || !String(e.message).includes("stale element")) throw e;
+      await sleep(100);
+    }
+  }
+}
 const type = async (css, text) => {
   const id = await find(css);
   await wd("POST", s(`/element/${id}/clear`), {});
@@ -297,32 +308,103 @@ step("delete the key", async () => {
   await screenshot("key-deleted");
 });
 
+// ---- desktop mode, in a second launch of the same app -----------------------------------------
+
+// The Shannon desktop frontend's range is 1906-1915; a high range keeps the test off real ports.
+const DESKTOP_FIRST = 41906;
+const DESKTOP_LAST = 41915;
+const desktopSteps = [];
+
+desktopSteps.push({
+  name: "desktop mode: the webview gets the launch token and finds the server like the desktop frontend",
+  fn: async () => {
+    await waitFor("the UI to start", () => run("return document.body.dataset.ready === 'true';"));
+    const tokenFile = join(HOME, "data", IDENTIFIER, "listener.token");
+    const token = await waitFor("the listener token file", () => existsSync(tokenFile) && readFileSync(tokenFile, "utf8"));
+    // The init script handed the token to the app's own page.
+    const stored = await run("return window.localStorage.getItem('shannon_api_key');");
+    assert(stored === token, "localStorage.shannon_api_key is the launch token");
+    // Discovery as the frontend does it: GET /ready on each port, 1 s each; the first port is taken.
+    const found = await wd("POST", s("/execute/async"), {
+      script: `const [first, last, done] = arguments;
+        (async () => {
+          for (let port = first; port <= last; port++) {
+            try {
+              const r = await fetch('http://127.0.0.1:' + port + '/ready', { signal: AbortSignal.timeout(1000) });
+              const body = await r.json();
+              if (r.ok && (body.status === 'ready' || body.status === 'ok')) return port;
+            } catch (e) {}
+          }
+          return null;
+        })().then(done);`,
+      args: [DESKTOP_FIRST, DESKTOP_LAST],
+    });
+    assert(found === DESKTOP_FIRST + 1, `the server answers /ready on the first free port: ${found}`);
+    // The frontend's own request: X-API-Key from localStorage, from the webview's origin.
+    const tasks = await wd("POST", s("/execute/async"), {
+      script: `const [port, done] = arguments;
+        fetch('http://127.0.0.1:' + port + '/api/v1/tasks?limit=10&offset=0',
+              { headers: { 'X-API-Key': window.localStorage.getItem('shannon_api_key') } })
+          .then(async (r) => done({ status: r.status, body: await r.json() }))
+          .catch((e) => done({ error: String(e) }));`,
+      args: [found],
+    });
+    assert(tasks.status === 200, `the frontend's request is accepted: ${JSON.stringify(tasks)}`);
+    assert(tasks.body.total_count === 3, `it sees the app's tasks: ${tasks.body.total_count}`);
+    // Another local client without the token is refused.
+    const other = await fetch(`http://127.0.0.1:${found}/api/v1/tasks`);
+    assert(other.status === 401, `a client without credentials is refused: ${other.status}`);
+    await screenshot("desktop-mode");
+  },
+});
+
 // ---- run -------------------------------------------------------------------------------------
+
+/** Starts tauri-driver (with `env` added to this process's), opens the app, runs `steps`, closes. */
+async function launch(env, list) {
+  const driver = spawn(DRIVER, ["--port", String(PORT), "--native-port", String(PORT + 1)], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, ...env },
+  });
+  const exited = new Promise((r) => driver.once("exit", r));
+  try {
+    await waitFor("tauri-driver", async () => (await fetch(`${WD}/status`)).ok, 15000);
+    const created = await wd("POST", "/session", { capabilities: { alwaysMatch: { "tauri:options": { application: APP } } } });
+    session = created.sessionId;
+    for (const { name, fn } of list) {
+      const t0 = Date.now();
+      try {
+        await fn();
+        console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+      } catch (e) {
+        console.log(`FAIL ${name}: ${e.message}`);
+        await screenshot(`FAILED-${name.replace(/\W+/g, "-")}`).catch(() => {});
+        console.log(await run("return document.body.innerText;").catch(() => "(no page text)"));
+        return false;
+      }
+    }
+    return true;
+  } finally {
+    if (session) await wd("DELETE", s("")).catch(() => {});
+    session = null;
+    driver.kill();
+    await exited;
+  }
+}
 
 rmSync(SHOTS, { recursive: true, force: true });
 mkdirSync(SHOTS, { recursive: true });
-const driver = spawn(DRIVER, ["--port", String(PORT), "--native-port", String(PORT + 1)], { stdio: ["ignore", "inherit", "inherit"] });
+// Another program holds the first port of the desktop range.
+const squatter = createServer().listen(DESKTOP_FIRST, "127.0.0.1");
 let failed = false;
 try {
-  await waitFor("tauri-driver", async () => (await fetch(`${WD}/status`)).ok, 15000);
-  const created = await wd("POST", "/session", { capabilities: { alwaysMatch: { "tauri:options": { application: APP } } } });
-  session = created.sessionId;
-  for (const { name, fn } of steps) {
-    const t0 = Date.now();
-    try {
-      await fn();
-      console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-    } catch (e) {
-      failed = true;
-      console.log(`FAIL ${name}: ${e.message}`);
-      await screenshot(`FAILED-${name.replace(/\W+/g, "-")}`).catch(() => {});
-      console.log(await run("return document.body.innerText;").catch(() => "(no page text)"));
-      break;
-    }
+  failed = !(await launch({}, steps));
+  if (!failed) {
+    const desktopEnv = { SHANNON_DESKTOP_MODE: "1", SHANNON_DESKTOP_PORTS: `${DESKTOP_FIRST}-${DESKTOP_LAST}` };
+    failed = !(await launch(desktopEnv, desktopSteps));
   }
 } finally {
-  if (session) await wd("DELETE", s("")).catch(() => {});
-  driver.kill();
+  squatter.close();
   fake.close();
 }
 console.log(`${readdirSync(SHOTS).length} screenshots in ${SHOTS}`);
