@@ -262,6 +262,21 @@ fn not_found() -> ShannonError {
     ShannonError::NotFound("Schedule not found".into())
 }
 
+/// A schedule whose next run is due, as the scheduler reads it.
+struct DueSchedule {
+    id: String,
+    user_id: String,
+    tenant_id: String,
+    cron_expression: String,
+    timezone: String,
+    query: String,
+    budget: f64,
+    timeout_seconds: u32,
+    context: String,
+}
+
+/// The run counters are counted from `schedule_runs` and the tasks they started (the table's own
+/// counter columns are left unused), so they cannot drift from the runs.
 const COLUMNS: &str = "s.id, s.name, s.description, s.cron_expression, s.timezone, s.task_query, s.task_context,
      s.max_budget_per_run_usd, s.timeout_seconds, s.status, s.created_at, s.updated_at, s.last_run_at, s.next_run_at,
      (SELECT count(*) FROM schedule_runs r WHERE r.schedule_id = s.id),
@@ -623,18 +638,7 @@ impl Core {
     async fn fire_due_schedules(&self) -> Result<Option<DateTime<Utc>>> {
         let now = Utc::now();
         let stamp = time::format(now);
-        type Due = (
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            f64,
-            u32,
-            String,
-        );
-        let due: Vec<Due> = self
+        let due: Vec<DueSchedule> = self
             .store()
             .read(move |c| {
                 let mut stmt = c.prepare(
@@ -645,23 +649,34 @@ impl Core {
                 )?;
                 let rows = stmt
                     .query_map([stamp], |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                            r.get(7)?,
-                            r.get(8)?,
-                        ))
+                        Ok(DueSchedule {
+                            id: r.get(0)?,
+                            user_id: r.get(1)?,
+                            tenant_id: r.get(2)?,
+                            cron_expression: r.get(3)?,
+                            timezone: r.get(4)?,
+                            query: r.get(5)?,
+                            budget: r.get(6)?,
+                            timeout_seconds: r.get(7)?,
+                            context: r.get(8)?,
+                        })
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(rows)
             })
             .await?;
-        for (id, user, tenant, expression, tz, query, budget, timeout, context) in due {
+        for DueSchedule {
+            id,
+            user_id: user,
+            tenant_id: tenant,
+            cron_expression: expression,
+            timezone: tz,
+            query,
+            budget,
+            timeout_seconds: timeout,
+            context,
+        } in due
+        {
             let next = CronIn::parse(&expression, &tz)
                 .ok()
                 .and_then(|c| c.next_after(now))
@@ -689,8 +704,7 @@ impl Core {
                         params![run, schedule_id, fired_at],
                     )?;
                     tx.execute(
-                        "UPDATE schedules SET last_run_at = ?2, next_run_at = ?3, total_runs = total_runs + 1
-                         WHERE id = ?1",
+                        "UPDATE schedules SET last_run_at = ?2, next_run_at = ?3 WHERE id = ?1",
                         params![schedule_id, fired_at, next],
                     )?;
                     Ok(())
