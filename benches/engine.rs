@@ -9,6 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use tauri_plugin_shannon::core::engine::EventType;
 use tauri_plugin_shannon::core::engine::events::{EventHub, TaskEvent, insert_events};
 use tauri_plugin_shannon::core::store::Store;
 use tokio::sync::broadcast;
@@ -70,7 +71,7 @@ fn bench_engine(c: &mut Criterion) {
             for _ in 0..TOKENS {
                 hub.emit(
                     "task-bench",
-                    "LLM_PARTIAL",
+                    EventType::LlmPartial,
                     Some("simple-agent"),
                     Some("token ".into()),
                     None,
@@ -115,7 +116,7 @@ fn bench_engine(c: &mut Criterion) {
                 for _ in 0..EVENTS {
                     hub.emit(
                         "task-bench",
-                        "TOOL_OBSERVATION",
+                        EventType::ToolObservation,
                         Some("react-agent"),
                         Some("token ".into()),
                         None,

@@ -199,7 +199,7 @@ async fn run() -> Result<(), ShannonError> {
         "provider_override": provider,
     }))?;
     let submitted = core.submit_task(&me, request, None).await?;
-    let mut events = core.subscribe_task(&me, &submitted.task_id).await?;
+    let mut events = core.live_events(&me, &submitted.task_id).await?;
     println!("task {}\n\n> {query}\n", submitted.task_id);
     let mut streamed = String::new();
     let mut out = std::io::stdout();

@@ -15,7 +15,7 @@ use crate::core::crypto::SecretString;
 use crate::core::engine::EngineDefaults;
 use crate::core::error::{Result, ShannonError};
 use crate::core::{Core, CoreConfig, CoreEvent};
-use crate::ipc::{self, events};
+use crate::ipc;
 
 /// The runtime name: commands are `plugin:shannon|<name>`, permissions `shannon:<id>`.
 pub const PLUGIN_NAME: &str = "shannon";
@@ -420,22 +420,9 @@ async fn forward_events<R: Runtime>(
     use tokio::sync::broadcast::error::RecvError;
     loop {
         let result = match rx.recv().await {
-            Ok(CoreEvent::SettingsChanged { user_id, key }) => {
-                events::SettingsChanged { user_id, key }.emit(&app)
-            }
-            Ok(CoreEvent::ProviderKeysChanged { user_id, provider }) => {
-                events::ProviderKeysChanged { user_id, provider }.emit(&app)
-            }
-            Ok(CoreEvent::TaskStatusChanged {
-                user_id,
-                task_id,
-                status,
-            }) => events::TaskStatusChanged {
-                user_id,
-                task_id,
-                status,
-            }
-            .emit(&app),
+            Ok(CoreEvent::SettingsChanged(e)) => e.emit(&app),
+            Ok(CoreEvent::ProviderKeysChanged(e)) => e.emit(&app),
+            Ok(CoreEvent::TaskStatusChanged(e)) => e.emit(&app),
             Err(RecvError::Lagged(n)) => {
                 tracing::debug!(skipped = n, "core notifications lagged");
                 continue;

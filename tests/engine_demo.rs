@@ -67,7 +67,7 @@ async fn simple_task_follows_the_contract_order_with_contiguous_seq() {
         sub.task_id
             .starts_with("task-00000000-0000-0000-0000-000000000002-")
     );
-    let mut rx = core.subscribe_task(&me, &sub.task_id).await.unwrap();
+    let mut rx = core.live_events(&me, &sub.task_id).await.unwrap();
     let live = until_end(&mut rx).await;
     assert!(
         live.iter()
@@ -78,7 +78,7 @@ async fn simple_task_follows_the_contract_order_with_contiguous_seq() {
     );
 
     let stored = core
-        .task_events(&me, &sub.task_id, Some(200), None)
+        .get_task_events(&me, &sub.task_id, Some(200), None)
         .await
         .unwrap()
         .events;
@@ -142,7 +142,7 @@ async fn sessions_remember_earlier_turns_and_get_a_title() {
         )
         .await
         .unwrap();
-    let mut rx = core.subscribe_task(&me, &first.task_id).await.unwrap();
+    let mut rx = core.live_events(&me, &first.task_id).await.unwrap();
     until_end(&mut rx).await;
     let second = core
         .submit_task(
@@ -156,7 +156,7 @@ async fn sessions_remember_earlier_turns_and_get_a_title() {
         first.session_id, second.session_id,
         "same session by external id"
     );
-    let mut rx = core.subscribe_task(&me, &second.task_id).await.unwrap();
+    let mut rx = core.live_events(&me, &second.task_id).await.unwrap();
     until_end(&mut rx).await;
     // The demo provider reports how many earlier messages it was given.
     let t2 = core.get_task(&me, &second.task_id).await.unwrap();
@@ -169,11 +169,11 @@ async fn sessions_remember_earlier_turns_and_get_a_title() {
     assert_eq!(s.title.as_deref(), Some("My name is Ada."));
     assert_eq!(s.context["external_id"], "chat-1");
     assert!(s.tokens_used > 0);
-    let h = core.session_history(&me, &s.session_id).await.unwrap();
+    let h = core.get_session_history(&me, &s.session_id).await.unwrap();
     assert_eq!(h.total, 2);
     assert_eq!(h.tasks[0].query, "My name is Ada.");
     let turns = core
-        .session_turns(&me, "chat-1", None, None, true)
+        .get_session_events(&me, "chat-1", None, None, true)
         .await
         .unwrap();
     assert_eq!(turns.count, 2);
@@ -256,7 +256,7 @@ async fn pause_resume_and_cancel_at_checkpoints() {
         )
         .await
         .unwrap();
-    let mut rx = core.subscribe_task(&me, &sub.task_id).await.unwrap();
+    let mut rx = core.live_events(&me, &sub.task_id).await.unwrap();
     wait_for(&mut rx, "LLM_PARTIAL").await;
     core.pause_task(&me, &sub.task_id, Some("coffee".into()))
         .await
@@ -268,7 +268,7 @@ async fn pause_resume_and_cancel_at_checkpoints() {
             .to_string(),
         "task is already paused"
     );
-    let state = core.control_state(&me, &sub.task_id).await.unwrap();
+    let state = core.get_control_state(&me, &sub.task_id).await.unwrap();
     assert!(state.is_paused && !state.is_cancelled);
     assert_eq!(state.pause_reason, "coffee");
     assert_eq!(state.paused_by, me.user_id);
@@ -320,7 +320,7 @@ async fn pause_resume_and_cancel_at_checkpoints() {
         )
         .await
         .unwrap();
-    let mut rx = core.subscribe_task(&me, &sub.task_id).await.unwrap();
+    let mut rx = core.live_events(&me, &sub.task_id).await.unwrap();
     wait_for(&mut rx, "LLM_PARTIAL").await;
     let c = core
         .cancel_task(&me, &sub.task_id, Some("changed my mind".into()))
@@ -342,7 +342,7 @@ async fn pause_resume_and_cancel_at_checkpoints() {
     );
     let task = core.get_task(&me, &sub.task_id).await.unwrap();
     assert_eq!(task.status, "TASK_STATUS_CANCELLED");
-    let state = core.control_state(&me, &sub.task_id).await.unwrap();
+    let state = core.get_control_state(&me, &sub.task_id).await.unwrap();
     assert!(state.is_cancelled);
     assert_eq!(state.cancel_reason, "changed my mind");
 
@@ -355,7 +355,7 @@ async fn pause_resume_and_cancel_at_checkpoints() {
         )
         .await
         .unwrap();
-    let mut rx = core.subscribe_task(&me, &sub.task_id).await.unwrap();
+    let mut rx = core.live_events(&me, &sub.task_id).await.unwrap();
     wait_for(&mut rx, "LLM_PARTIAL").await;
     core.pause_task(&me, &sub.task_id, None).await.unwrap();
     wait_for(&mut rx, "WORKFLOW_PAUSED").await;
@@ -421,7 +421,7 @@ async fn submission_validation_idempotency_and_listing() {
         .unwrap();
     assert_ne!(a.task_id, c.task_id);
     for id in [&a.task_id, &c.task_id] {
-        let mut rx = core.subscribe_task(&me, id).await.unwrap();
+        let mut rx = core.live_events(&me, id).await.unwrap();
         // The task may already be done; then the stored stream shows it.
         let done = tokio::time::timeout(Duration::from_secs(60), async {
             loop {
@@ -487,13 +487,13 @@ async fn submission_validation_idempotency_and_listing() {
         "not_found"
     );
     let page = core
-        .task_events(&me, &a.task_id, Some(2), Some(1))
+        .get_task_events(&me, &a.task_id, Some(2), Some(1))
         .await
         .unwrap();
     assert_eq!(page.count, 2);
     assert_eq!(page.events[0].seq, 2);
     assert_eq!(
-        core.task_events(&me, &a.task_id, Some(201), None)
+        core.get_task_events(&me, &a.task_id, Some(201), None)
             .await
             .unwrap_err()
             .code(),
@@ -518,7 +518,7 @@ async fn complex_mode_is_routed_as_standard_and_says_so() {
     let events = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let events = core
-                .task_events(&me, &sub.task_id, Some(200), None)
+                .get_task_events(&me, &sub.task_id, Some(200), None)
                 .await
                 .unwrap()
                 .events;

@@ -62,7 +62,7 @@ impl Rig {
             loop {
                 let events = self
                     .core
-                    .task_events(&self.me, id, Some(200), None)
+                    .get_task_events(&self.me, id, Some(200), None)
                     .await
                     .unwrap()
                     .events;
@@ -307,7 +307,7 @@ async fn cancel_in_the_middle_of_a_slow_stream() {
     let id = r
         .submit(json!({"query": "q", "provider_override": "openai"}))
         .await;
-    let mut rx = r.core.subscribe_task(&r.me, &id).await.unwrap();
+    let mut rx = r.core.live_events(&r.me, &id).await.unwrap();
     wait_for(&mut rx, "LLM_PARTIAL").await;
     r.core.cancel_task(&r.me, &id, None).await.unwrap();
     let cancelled = wait_for(&mut rx, "WORKFLOW_CANCELLED").await;
@@ -325,7 +325,7 @@ async fn pause_mid_stream_then_resume_to_completion_and_cancel_while_paused() {
     let id = r
         .submit(json!({"query": "q", "provider_override": "anthropic"}))
         .await;
-    let mut rx = r.core.subscribe_task(&r.me, &id).await.unwrap();
+    let mut rx = r.core.live_events(&r.me, &id).await.unwrap();
     wait_for(&mut rx, "LLM_PARTIAL").await;
     r.core.pause_task(&r.me, &id, None).await.unwrap();
     let paused = wait_for(&mut rx, "WORKFLOW_PAUSED").await;
@@ -341,7 +341,7 @@ async fn pause_mid_stream_then_resume_to_completion_and_cancel_while_paused() {
     let id = r
         .submit(json!({"query": "q", "provider_override": "anthropic"}))
         .await;
-    let mut rx = r.core.subscribe_task(&r.me, &id).await.unwrap();
+    let mut rx = r.core.live_events(&r.me, &id).await.unwrap();
     wait_for(&mut rx, "LLM_PARTIAL").await;
     r.core.pause_task(&r.me, &id, None).await.unwrap();
     wait_for(&mut rx, "WORKFLOW_PAUSED").await;

@@ -28,7 +28,7 @@ async fn recovery_child() {
     let req: SubmitTaskRequest =
         serde_json::from_value(json!({"query": query, "session_id": "crash"})).unwrap();
     let sub = core.submit_task(&me, req, None).await.unwrap();
-    let mut rx = core.subscribe_task(&me, &sub.task_id).await.unwrap();
+    let mut rx = core.live_events(&me, &sub.task_id).await.unwrap();
     let mut partials = 0;
     while partials < 10 {
         if rx.recv().await.unwrap().event_type == "LLM_PARTIAL" {

@@ -28,7 +28,7 @@ async fn reconnecting_at_100_random_points_loses_and_repeats_nothing() {
     let mut reconnects = 0;
     let done = tokio::time::timeout(Duration::from_secs(120), async {
         'outer: loop {
-            let mut sub = core.stream_task(&me, &id, last, None).await.unwrap();
+            let mut sub = core.subscribe_task(&me, &id, last, None).await.unwrap();
             reconnects += 1;
             // Take a few events (partials included), then drop the subscription.
             let take = 1 + rng.next(3);
@@ -51,7 +51,7 @@ async fn reconnecting_at_100_random_points_loses_and_repeats_nothing() {
     assert!(done.is_ok(), "the stream never ended");
     assert!(reconnects >= 100, "only {reconnects} reconnects");
     let stored = core
-        .task_events(&me, &id, Some(200), None)
+        .get_task_events(&me, &id, Some(200), None)
         .await
         .unwrap()
         .events;

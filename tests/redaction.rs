@@ -85,14 +85,14 @@ async fn secrets_never_reach_debug_display_or_logs() {
     let login = core.login(login).await.unwrap();
     secrets.push(login.refresh_token.clone());
     let pair = core
-        .refresh(&SecretString::new(login.refresh_token.clone()))
+        .refresh_token(&SecretString::new(login.refresh_token.clone()))
         .await
         .unwrap();
     secrets.push(pair.access_token.clone());
     secrets.push(pair.refresh_token.clone());
     debug.push(format!("{pair:?}"));
     let reuse = core
-        .refresh(&SecretString::new(login.refresh_token.clone()))
+        .refresh_token(&SecretString::new(login.refresh_token.clone()))
         .await
         .unwrap_err();
     debug.push(format!("{reuse:?} {reuse}"));

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use tauri_plugin_shannon::core::engine::schedules::{ScheduleLimits, ScheduleRequest, ScheduleRun};
+use tauri_plugin_shannon::core::schedules::{ScheduleLimits, ScheduleRequest, ScheduleRun};
 use tauri_plugin_shannon::core::{Caller, ShannonError};
 use tauri_plugin_shannon::{Core, CoreConfig};
 
@@ -53,7 +53,7 @@ async fn make_due(core: &Core, id: &str) {
 async fn completed_run(core: &Core, me: &Caller, id: &str) -> ScheduleRun {
     tokio::time::timeout(Duration::from_secs(30), async {
         loop {
-            let runs = core.schedule_runs(me, id, None, None).await.unwrap();
+            let runs = core.get_schedule_runs(me, id, None, None).await.unwrap();
             if let Some(r) = runs.runs.first()
                 && r.status == "COMPLETED"
             {

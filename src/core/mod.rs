@@ -7,15 +7,16 @@ pub mod engine;
 pub mod error;
 pub mod llm;
 pub mod providers;
+pub mod schedules;
 pub mod secrets;
 pub mod settings;
 pub mod store;
 pub mod time;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 pub use auth::{AuthMethod, Caller};
@@ -23,7 +24,7 @@ pub use crypto::SecretString;
 pub use error::{Result, ShannonError};
 
 use crypto::KeyManager;
-use engine::{Engine, EngineDefaults, EventHub, RecoveryPolicy};
+use engine::{Engine, EngineDefaults, EventHub, RecoveryPolicy, TaskStatus};
 use store::{DATABASE_FILE, Store};
 
 /// What the core needs to start.
@@ -38,7 +39,7 @@ pub struct CoreConfig {
     /// Sizes of the in-memory event replay rings.
     pub rings: engine::events::RingConfig,
     /// Schedule limits (the cloud's defaults) and how often the scheduler looks for due runs.
-    pub schedules: engine::schedules::ScheduleLimits,
+    pub schedules: schedules::ScheduleLimits,
 }
 
 impl CoreConfig {
@@ -49,29 +50,41 @@ impl CoreConfig {
             defaults: EngineDefaults::default(),
             recovery: RecoveryPolicy::default(),
             rings: engine::events::RingConfig::default(),
-            schedules: engine::schedules::ScheduleLimits::default(),
+            schedules: schedules::ScheduleLimits::default(),
         }
     }
 }
 
-/// Low-rate notifications the doors forward to their clients (Tauri events, later SSE).
+/// Low-rate notifications the doors forward to their clients (Tauri events, later SSE). Each payload
+/// is its own type, defined once here; the IPC door makes them typed Tauri events.
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CoreEvent {
-    SettingsChanged {
-        user_id: String,
-        key: String,
-    },
-    ProviderKeysChanged {
-        user_id: String,
-        provider: String,
-    },
-    /// A task's status changed; `status` is `TASK_STATUS_*`.
-    TaskStatusChanged {
-        user_id: String,
-        task_id: String,
-        status: String,
-    },
+    SettingsChanged(SettingsChanged),
+    ProviderKeysChanged(ProviderKeysChanged),
+    TaskStatusChanged(TaskStatusChanged),
+}
+
+/// A user setting was written or deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct SettingsChanged {
+    pub user_id: String,
+    pub key: String,
+}
+
+/// A provider API key was stored or deleted (the key itself is never sent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct ProviderKeysChanged {
+    pub user_id: String,
+    pub provider: String,
+}
+
+/// A task's status changed (`TASK_STATUS_*`): for task lists and badges without a stream open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct TaskStatusChanged {
+    pub user_id: String,
+    pub task_id: String,
+    pub status: String,
 }
 
 /// The embedded Shannon service. Cheap to clone.
@@ -90,7 +103,18 @@ struct Inner {
     /// none of them can pair a ciphertext with the wrong master key.
     secret_lock: tokio::sync::RwLock<()>,
     engine: Engine,
+    scheduler: schedules::SchedulerState,
     events: broadcast::Sender<CoreEvent>,
+}
+
+/// A handle that does not keep the core alive: for background loops that must end with it.
+#[derive(Debug, Clone)]
+pub(crate) struct WeakCore(Weak<Inner>);
+
+impl WeakCore {
+    pub fn upgrade(&self) -> Option<Core> {
+        self.0.upgrade().map(|inner| Core { inner })
+    }
 }
 
 impl Core {
@@ -121,11 +145,15 @@ impl Core {
                 keys: RwLock::new(keys),
                 jwt,
                 secret_lock: tokio::sync::RwLock::new(()),
-                engine: Engine::new(hub, defaults, recovery, schedules),
+                engine: Engine::new(hub, defaults, recovery),
+                scheduler: schedules::SchedulerState {
+                    limits: schedules,
+                    ..Default::default()
+                },
                 events,
             }),
         };
-        let recovered = engine::runner_recover(&core, recovery).await?;
+        let recovered = engine::recover(&core, recovery).await?;
         if recovered > 0 {
             tracing::info!(tasks = recovered, policy = ?recovery, "recovered tasks interrupted by an exit");
         }
@@ -135,6 +163,14 @@ impl Core {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    pub(crate) fn scheduler(&self) -> &schedules::SchedulerState {
+        &self.inner.scheduler
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakCore {
+        WeakCore(Arc::downgrade(&self.inner))
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -174,12 +210,12 @@ impl Core {
         self.inner.events.subscribe()
     }
 
-    pub(crate) fn notify_task_status(&self, user_id: &str, task_id: &str, db_status: &str) {
-        self.notify(CoreEvent::TaskStatusChanged {
+    pub(crate) fn notify_task_status(&self, user_id: &str, task_id: &str, status: TaskStatus) {
+        self.notify(CoreEvent::TaskStatusChanged(TaskStatusChanged {
             user_id: user_id.to_string(),
             task_id: task_id.to_string(),
-            status: format!("TASK_STATUS_{db_status}"),
-        });
+            status: status.api().to_string(),
+        }));
     }
 
     pub(crate) fn notify(&self, event: CoreEvent) {

@@ -140,10 +140,10 @@ impl Core {
                 Ok(())
             })
             .await?;
-        self.notify(CoreEvent::SettingsChanged {
+        self.notify(CoreEvent::SettingsChanged(crate::core::SettingsChanged {
             user_id: caller.user_id.clone(),
             key: key.to_string(),
-        });
+        }));
         Ok(setting)
     }
 
@@ -162,10 +162,10 @@ impl Core {
         if n == 0 {
             return Err(ShannonError::NotFound(format!("setting {key}")));
         }
-        self.notify(CoreEvent::SettingsChanged {
+        self.notify(CoreEvent::SettingsChanged(crate::core::SettingsChanged {
             user_id: caller.user_id.clone(),
             key: key.to_string(),
-        });
+        }));
         Ok(())
     }
 
@@ -225,10 +225,12 @@ impl Core {
             })
             .await?;
         tracing::info!(provider = spec.id, "stored a provider API key");
-        self.notify(CoreEvent::ProviderKeysChanged {
-            user_id: caller.user_id.clone(),
-            provider: spec.id.to_string(),
-        });
+        self.notify(CoreEvent::ProviderKeysChanged(
+            crate::core::ProviderKeysChanged {
+                user_id: caller.user_id.clone(),
+                provider: spec.id.to_string(),
+            },
+        ));
         Ok(info)
     }
 
@@ -302,10 +304,12 @@ impl Core {
             )));
         }
         tracing::info!(provider = spec.id, "deleted a provider API key");
-        self.notify(CoreEvent::ProviderKeysChanged {
-            user_id: caller.user_id.clone(),
-            provider: spec.id.to_string(),
-        });
+        self.notify(CoreEvent::ProviderKeysChanged(
+            crate::core::ProviderKeysChanged {
+                user_id: caller.user_id.clone(),
+                provider: spec.id.to_string(),
+            },
+        ));
         Ok(())
     }
 

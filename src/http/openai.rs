@@ -187,7 +187,7 @@ pub async fn chat_completions(
     };
     let sub = match state
         .core
-        .stream_task(&caller, &submitted.task_id, None, None)
+        .subscribe_task(&caller, &submitted.task_id, None, None)
         .await
     {
         Ok(s) => s,

@@ -15,17 +15,16 @@ use super::dto::*;
 use super::openai::ChatBody;
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
+use crate::core::engine::control::{ControlResponse, ControlState};
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
-use crate::core::engine::schedules::{
-    ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
-};
 use crate::core::engine::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
 };
-use crate::core::engine::tasks::{
-    ControlResponse, ControlState, TaskDetails, TaskEventsPage, TaskList,
-};
+use crate::core::engine::tasks::{TaskDetails, TaskEventsPage, TaskList};
 use crate::core::engine::{SubmitTaskRequest, TaskEvent};
+use crate::core::schedules::{
+    ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
+};
 use crate::core::settings::ProviderStatus;
 
 /// Every body type the document names.

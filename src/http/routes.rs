@@ -23,8 +23,8 @@ use crate::core::auth::api_keys::CreateApiKeyRequest;
 use crate::core::auth::{Caller, LoginRequest, RegisterRequest};
 use crate::core::crypto::SecretString;
 use crate::core::engine::SubmitTaskRequest;
-use crate::core::engine::schedules::ScheduleRequest;
 use crate::core::engine::tasks::ListTasksQuery;
+use crate::core::schedules::ScheduleRequest;
 use crate::core::time;
 
 type S = State<Arc<AppState>>;
@@ -213,7 +213,7 @@ async fn submit_inner(
     who: &Caller,
     headers: &HeaderMap,
     bytes: &Bytes,
-) -> Result<crate::core::engine::tasks::SubmitTaskResponse, ApiError> {
+) -> Result<crate::core::engine::submit::SubmitTaskResponse, ApiError> {
     let raw: Value = body(bytes)?;
     // The desktop frontend's legacy body is an alias of the cloud's, mapped onto the same task.
     let req: SubmitTaskRequest = if LegacySubmitRequest::matches(&raw) {
@@ -328,7 +328,7 @@ async fn task_events(
     Ok(json_ok(
         StatusCode::OK,
         s.core
-            .task_events(&who, &id, Some(limit), Some(offset))
+            .get_task_events(&who, &id, Some(limit), Some(offset))
             .await?,
     ))
 }
@@ -399,21 +399,21 @@ async fn cancel(
 async fn control_state(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
-        s.core.control_state(&who, &id).await?,
+        s.core.get_control_state(&who, &id).await?,
     ))
 }
 
 async fn progress(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
-        s.core.task_progress(&who, &id).await?,
+        s.core.get_task_progress(&who, &id).await?,
     ))
 }
 
 async fn output(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
-        s.core.task_output(&who, &id).await?,
+        s.core.get_task_output(&who, &id).await?,
     ))
 }
 
@@ -437,7 +437,7 @@ async fn get_session(State(s): S, Extension(who): Who, Path(id): Path<String>) -
 async fn session_history(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
-        s.core.session_history(&who, &id).await?,
+        s.core.get_session_history(&who, &id).await?,
     ))
 }
 
@@ -452,7 +452,7 @@ async fn session_events(
     Ok(json_ok(
         StatusCode::OK,
         s.core
-            .session_turns(&who, &id, Some(limit), Some(offset), payload)
+            .get_session_events(&who, &id, Some(limit), Some(offset), payload)
             .await?,
     ))
 }
@@ -551,7 +551,7 @@ async fn schedule_runs(
     let (page, size) = schedule_page(&q);
     Ok(json_ok(
         StatusCode::OK,
-        s.core.schedule_runs(&who, &id, page, size).await?,
+        s.core.get_schedule_runs(&who, &id, page, size).await?,
     ))
 }
 
@@ -579,7 +579,7 @@ async fn refresh(State(s): S, bytes: Bytes) -> ApiResult {
     }
     let pair = s
         .core
-        .refresh(&SecretString::new(token))
+        .refresh_token(&SecretString::new(token))
         .await
         .map_err(ApiError::auth)?;
     Ok(json_ok(StatusCode::OK, pair))

@@ -120,7 +120,7 @@ async fn subscribe(
     });
     let sub = state
         .core
-        .stream_task(caller, wf, last, types)
+        .subscribe_task(caller, wf, last, types)
         .await
         .map_err(|e| Box::new(ApiError::from(e).into_response()))?;
     Ok((wf.clone(), sub))

@@ -8,19 +8,18 @@ use crate::config::{PluginConfig, PluginConfigUpdate};
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
 use crate::core::crypto::SecretString;
+use crate::core::engine::control::{ControlResponse, ControlState};
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
-use crate::core::engine::schedules::{
-    ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
-};
 use crate::core::engine::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
 };
-use crate::core::engine::tasks::{
-    ControlResponse, ControlState, ListTasksQuery, SubmitTaskResponse, TaskDetails, TaskEventsPage,
-    TaskList,
-};
-use crate::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
+use crate::core::engine::submit::SubmitTaskResponse;
+use crate::core::engine::tasks::{ListTasksQuery, TaskDetails, TaskEventsPage, TaskList};
+use crate::core::engine::{EventType, SubmitTaskRequest, TaskEvent, TaskSubscription};
 use crate::core::error::ShannonError;
+use crate::core::schedules::{
+    ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
+};
 use crate::core::secrets::RotationReport;
 use crate::core::settings::{ProviderKeyInfo, ProviderStatus, Setting};
 use crate::http::ListenerStatus;
@@ -132,7 +131,7 @@ pub async fn refresh_token(
     state: State<'_, Shannon>,
     refresh_token: SecretString,
 ) -> Res<TokenPair> {
-    let pair = state.core().await?.refresh(&refresh_token).await?;
+    let pair = state.core().await?.refresh_token(&refresh_token).await?;
     state.set_signed_in(Some(SecretString::new(pair.access_token.clone())));
     Ok(pair)
 }
@@ -254,14 +253,14 @@ pub async fn get_task_events(
     offset: Option<u32>,
 ) -> Res<TaskEventsPage> {
     let (core, caller) = state.resolve().await?;
-    core.task_events(&caller, &task_id, limit, offset).await
+    core.get_task_events(&caller, &task_id, limit, offset).await
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn get_control_state(state: State<'_, Shannon>, task_id: String) -> Res<ControlState> {
     let (core, caller) = state.resolve().await?;
-    core.control_state(&caller, &task_id).await
+    core.get_control_state(&caller, &task_id).await
 }
 
 #[tauri::command]
@@ -302,7 +301,7 @@ pub async fn cancel_task(
 #[specta::specta]
 pub async fn get_task_progress(state: State<'_, Shannon>, task_id: String) -> Res<TaskProgress> {
     let (core, caller) = state.resolve().await?;
-    core.task_progress(&caller, &task_id).await
+    core.get_task_progress(&caller, &task_id).await
 }
 
 /// The answer (empty until the task completes), tokens and cost.
@@ -310,7 +309,7 @@ pub async fn get_task_progress(state: State<'_, Shannon>, task_id: String) -> Re
 #[specta::specta]
 pub async fn get_task_output(state: State<'_, Shannon>, task_id: String) -> Res<TaskOutput> {
     let (core, caller) = state.resolve().await?;
-    core.task_output(&caller, &task_id).await
+    core.get_task_output(&caller, &task_id).await
 }
 
 // ---- schedules ---------------------------------------------------------------------------------
@@ -389,7 +388,7 @@ pub async fn get_schedule_runs(
     page_size: Option<u32>,
 ) -> Res<ScheduleRunList> {
     let (core, caller) = state.resolve().await?;
-    core.schedule_runs(&caller, &schedule_id, page, page_size)
+    core.get_schedule_runs(&caller, &schedule_id, page, page_size)
         .await
 }
 
@@ -421,7 +420,7 @@ pub async fn get_session_history(
     session_id: String,
 ) -> Res<SessionHistory> {
     let (core, caller) = state.resolve().await?;
-    core.session_history(&caller, &session_id).await
+    core.get_session_history(&caller, &session_id).await
 }
 
 /// Turns with their events (`limit` 1..100 turns, default 10).
@@ -435,7 +434,7 @@ pub async fn get_session_events(
     include_payload: Option<bool>,
 ) -> Res<SessionTurns> {
     let (core, caller) = state.resolve().await?;
-    core.session_turns(
+    core.get_session_events(
         &caller,
         &session_id,
         limit,
@@ -482,7 +481,7 @@ pub async fn subscribe_task(
 ) -> Res<()> {
     let (core, caller) = state.resolve().await?;
     let sub = core
-        .stream_task(&caller, &task_id, last_event_id, types)
+        .subscribe_task(&caller, &task_id, last_event_id, types)
         .await?;
     tauri::async_runtime::spawn(forward(sub, on_event, coalesce.unwrap_or(false)));
     Ok(())
@@ -507,7 +506,7 @@ async fn forward(mut sub: TaskSubscription, channel: Channel<TaskEvent>, coalesc
             _ => sub.next().await,
         };
         let Some(event) = next else { break };
-        if coalesce && event.event_type == "LLM_PARTIAL" {
+        if coalesce && event.is(EventType::LlmPartial) {
             match held.as_mut() {
                 Some(h) if h.agent_id == event.agent_id => {
                     let more = event.message.unwrap_or_default();

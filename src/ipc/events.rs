@@ -1,25 +1,16 @@
-//! Low-rate, app-wide Tauri events (`plugin:shannon:<kebab-name>`), typed through tauri-specta.
+//! Low-rate, app-wide Tauri events (`plugin:shannon:<kebab-name>`), typed through tauri-specta. The
+//! payloads are the core's notification types; this door only names them as events.
 
-use serde::{Deserialize, Serialize};
+pub use crate::core::{ProviderKeysChanged, SettingsChanged, TaskStatusChanged};
 
-/// A user setting was written or deleted.
-#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
-pub struct SettingsChanged {
-    pub user_id: String,
-    pub key: String,
+impl tauri_specta::Event for SettingsChanged {
+    const NAME: &'static str = "settings-changed";
 }
 
-/// A provider API key was stored or deleted (the key itself is never sent).
-#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
-pub struct ProviderKeysChanged {
-    pub user_id: String,
-    pub provider: String,
+impl tauri_specta::Event for ProviderKeysChanged {
+    const NAME: &'static str = "provider-keys-changed";
 }
 
-/// A task's status changed (`TASK_STATUS_*`): for task lists and badges without a stream open.
-#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
-pub struct TaskStatusChanged {
-    pub user_id: String,
-    pub task_id: String,
-    pub status: String,
+impl tauri_specta::Event for TaskStatusChanged {
+    const NAME: &'static str = "task-status-changed";
 }

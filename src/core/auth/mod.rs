@@ -376,7 +376,7 @@ impl Core {
 
     /// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a used one
     /// again revokes every refresh token of that user (it was probably stolen).
-    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenPair> {
+    pub async fn refresh_token(&self, refresh_token: &SecretString) -> Result<TokenPair> {
         let claims = self
             .jwt()
             .verify(refresh_token.expose(), TokenType::Refresh)

@@ -1,13 +1,20 @@
 //! The task engine: submission, execution (simple and standard tool loop), control at checkpoints,
-//! usage and budgets, sessions, and crash recovery.
+//! usage and budgets, sessions, the step journal, and crash recovery. The task life cycle (status,
+//! event types, the end of a task) lives in [`lifecycle`].
 
+mod budget;
+pub mod control;
 pub mod events;
+pub mod journal;
+pub mod lifecycle;
 pub mod models;
 pub mod progress;
+mod recovery;
 pub mod request;
+mod run_setup;
 mod runner;
-pub mod schedules;
 pub mod sessions;
+pub mod submit;
 pub mod subscribe;
 pub mod tasks;
 pub mod tools;
@@ -20,8 +27,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use events::{EventHub, TaskEvent};
+pub use lifecycle::{EventType, TaskStatus};
+pub(crate) use recovery::recover;
 pub use request::SubmitTaskRequest;
-pub(crate) use runner::recover as runner_recover;
 pub use subscribe::TaskSubscription;
 
 /// What start-up does with tasks a crash or exit left RUNNING or PAUSED.
@@ -65,9 +73,6 @@ pub struct Engine {
     pub(crate) runs: Mutex<HashMap<String, RunControl>>,
     pub(crate) defaults: RwLock<EngineDefaults>,
     pub(crate) recovery: RecoveryPolicy,
-    pub(crate) schedule_limits: schedules::ScheduleLimits,
-    /// Wakes the scheduler loop when a schedule changes.
-    pub(crate) scheduler_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -83,15 +88,12 @@ impl Engine {
         hub: Arc<EventHub>,
         defaults: EngineDefaults,
         recovery: RecoveryPolicy,
-        schedule_limits: schedules::ScheduleLimits,
     ) -> Self {
         Self {
             hub,
             runs: Mutex::new(HashMap::new()),
             defaults: RwLock::new(defaults),
             recovery,
-            schedule_limits,
-            scheduler_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::events::{TaskEvent, read_events};
+use super::lifecycle::{EventType, TaskStatus};
 use super::tasks::TaskRow;
 use crate::core::Core;
 use crate::core::auth::Caller;
@@ -77,8 +78,8 @@ fn step(id: String, description: String, status: &str, agent: Option<&str>) -> P
 
 /// Builds the step list from the events, in order: context, one step per model call and tool call,
 /// the final answer, completion. Steps not reached yet are listed as pending.
-fn steps_of(events: &[TaskEvent], db_status: &str) -> Vec<ProgressStep> {
-    let ended = matches!(db_status, "COMPLETED" | "FAILED" | "CANCELLED" | "TIMEOUT");
+fn steps_of(events: &[TaskEvent], status: TaskStatus) -> Vec<ProgressStep> {
+    let ended = status.is_terminal();
     let finish = |s: &mut ProgressStep| {
         if s.status == "running" {
             s.status = "completed".into();
@@ -110,14 +111,17 @@ fn steps_of(events: &[TaskEvent], db_status: &str) -> Vec<ProgressStep> {
     // reflected on tool results, and to end with its LLM_OUTPUT.
     for e in events {
         let agent = e.agent_id.as_deref();
-        match e.event_type.as_str() {
-            "WORKFLOW_STARTED" | "ERROR_RECOVERY" => finish(&mut steps[0]),
-            "AGENT_STARTED" | "REFLECTION" | "LLM_PROMPT" if !calling(&steps) => {
+        let Some(kind) = e.kind() else { continue };
+        match kind {
+            EventType::WorkflowStarted | EventType::ErrorRecovery => finish(&mut steps[0]),
+            EventType::AgentStarted | EventType::Reflection | EventType::LlmPrompt
+                if !calling(&steps) =>
+            {
                 finish(&mut steps[0]);
                 model_call(&mut steps, &mut calls, "running", agent);
             }
-            "LLM_OUTPUT" if agent == Some("final_output") => answered = true,
-            "LLM_OUTPUT" => {
+            EventType::LlmOutput if agent == Some("final_output") => answered = true,
+            EventType::LlmOutput => {
                 if calling(&steps) {
                     let last = steps.len() - 1;
                     finish(&mut steps[last]);
@@ -125,7 +129,7 @@ fn steps_of(events: &[TaskEvent], db_status: &str) -> Vec<ProgressStep> {
                     model_call(&mut steps, &mut calls, "completed", agent);
                 }
             }
-            "TOOL_INVOKED" => {
+            EventType::ToolInvoked => {
                 tools += 1;
                 let tool = e
                     .payload
@@ -140,7 +144,7 @@ fn steps_of(events: &[TaskEvent], db_status: &str) -> Vec<ProgressStep> {
                     agent,
                 ));
             }
-            "TOOL_OBSERVATION" => {
+            EventType::ToolObservation => {
                 let ok = e
                     .payload
                     .as_ref()
@@ -161,11 +165,11 @@ fn steps_of(events: &[TaskEvent], db_status: &str) -> Vec<ProgressStep> {
         answer_status,
         None,
     ));
-    let done_status = match db_status {
-        "COMPLETED" => "completed",
-        "FAILED" | "TIMEOUT" => "failed",
-        "CANCELLED" => "cancelled",
-        _ => "pending",
+    let done_status = match status {
+        TaskStatus::Completed => "completed",
+        TaskStatus::Failed | TaskStatus::Timeout => "failed",
+        TaskStatus::Cancelled => "cancelled",
+        TaskStatus::Queued | TaskStatus::Running | TaskStatus::Paused => "pending",
     };
     steps.push(step(
         "complete".into(),
@@ -176,14 +180,14 @@ fn steps_of(events: &[TaskEvent], db_status: &str) -> Vec<ProgressStep> {
     if ended {
         for s in &mut steps {
             if s.status == "running" || s.status == "pending" {
-                s.status = if db_status == "COMPLETED" {
+                s.status = if status == TaskStatus::Completed {
                     "completed".into()
                 } else {
                     "cancelled".into()
                 };
             }
         }
-    } else if db_status == "RUNNING" || db_status == "PAUSED" {
+    } else if matches!(status, TaskStatus::Running | TaskStatus::Paused) {
         // The first step not finished is the one in progress.
         if let Some(s) = steps
             .iter_mut()
@@ -212,7 +216,7 @@ pub(crate) fn progress_of(
     usage: (u32, f64),
     now: DateTime<Utc>,
 ) -> TaskProgress {
-    let subtasks = steps_of(events, &row.status);
+    let subtasks = steps_of(events, row.status);
     let total = subtasks.len() as u32;
     let completed = subtasks.iter().filter(|s| s.status == "completed").count() as u32;
     let ended = row.completed_at.is_some();
@@ -223,7 +227,7 @@ pub(crate) fn progress_of(
         .or_else(|| parse(&row.created_at));
     let end = row.completed_at.as_deref().and_then(parse).unwrap_or(now);
     let elapsed = start.map_or(0, |s| (end - s).num_milliseconds());
-    let percent = if row.status == "COMPLETED" {
+    let percent = if row.status == TaskStatus::Completed {
         100.0
     } else if total == 0 {
         0.0
@@ -251,7 +255,7 @@ pub(crate) fn progress_of(
     TaskProgress {
         task_id: row.workflow_id.clone(),
         workflow_id: row.workflow_id.clone(),
-        status: format!("TASK_STATUS_{}", row.status),
+        status: row.status.api().to_string(),
         progress_percent: percent,
         current_step,
         total_steps: total,
@@ -283,7 +287,7 @@ impl Core {
         Ok((calls.max(row.total_tokens), cost.max(row.cost_usd)))
     }
 
-    pub async fn task_progress(&self, caller: &Caller, id: &str) -> Result<TaskProgress> {
+    pub async fn get_task_progress(&self, caller: &Caller, id: &str) -> Result<TaskProgress> {
         let row = self.owned_task(caller, id).await?;
         self.engine().hub.flush().await;
         let wf = row.workflow_id.clone();
@@ -295,17 +299,17 @@ impl Core {
         Ok(progress_of(&row, &events, usage, Utc::now()))
     }
 
-    pub async fn task_output(&self, caller: &Caller, id: &str) -> Result<TaskOutput> {
+    pub async fn get_task_output(&self, caller: &Caller, id: &str) -> Result<TaskOutput> {
         let row = self.owned_task(caller, id).await?;
         let (tokens_used, cost_usd) = self.usage_so_far(&row).await?;
         Ok(TaskOutput {
             task_id: row.workflow_id.clone(),
-            output: if row.status == "COMPLETED" {
+            output: if row.status == TaskStatus::Completed {
                 row.result.clone().unwrap_or_default()
             } else {
                 String::new()
             },
-            status: format!("TASK_STATUS_{}", row.status),
+            status: row.status.api().to_string(),
             tokens_used,
             cost_usd,
             completed_at: row.completed_at.clone(),
@@ -358,7 +362,7 @@ mod tests {
             ),
             ev(7, "REFLECTION", "react-agent", None),
         ];
-        let steps = steps_of(&events, "RUNNING");
+        let steps = steps_of(&events, TaskStatus::Running);
         assert_eq!(
             statuses(&steps),
             vec![
@@ -380,14 +384,14 @@ mod tests {
             ev(1, "WORKFLOW_STARTED", "orchestrator", None),
             ev(2, "AGENT_STARTED", "simple-agent", None),
         ];
-        let cancelled = steps_of(&events, "CANCELLED");
+        let cancelled = steps_of(&events, TaskStatus::Cancelled);
         assert!(
             cancelled
                 .iter()
                 .all(|s| s.status == "completed" || s.status == "cancelled")
         );
         assert_eq!(cancelled.last().unwrap().status, "cancelled");
-        let done = steps_of(&events, "COMPLETED");
+        let done = steps_of(&events, TaskStatus::Completed);
         assert!(done.iter().all(|s| s.status == "completed"));
     }
 }

@@ -1,32 +1,34 @@
-//! Executes one task: the `simple` call or the `standard` model/tool loop, with checkpoints before every
-//! model and tool call, streaming deltas as LLM_PARTIAL, usage and budgets, and the terminal events.
-//! Also start-up recovery of tasks a crash left behind.
+//! Runs one task: the `simple` call or the `standard` model/tool loop, with checkpoints before every
+//! model and tool call, streamed deltas as LLM_PARTIAL, usage and budgets, and one journal entry per
+//! completed step, so a resumed run repeats nothing it finished. The end is [`lifecycle::finish`].
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::RunControl;
+use super::budget::Budgets;
+use super::events::{NewEvent, UsageRow, clip as truncate, clip_params as sanitize};
+use super::journal::{Journal, StepKey, StepKind};
+use super::lifecycle::{self, EventType, Outcome, TaskEnd, TaskStatus};
 use super::models::{cost_usd, price_of};
-use super::request::{Mode, SubmitTaskRequest, TaskPlan};
+use super::request::{Mode, TaskPlan};
+use super::run_setup;
 use super::sessions::title_from;
 use super::tools::ToolBox;
-use super::{RecoveryPolicy, RunControl};
-use crate::core::auth::{AuthMethod, Caller};
-use crate::core::error::{Result, ShannonError};
-use crate::core::llm::{
-    ChatMessage, ChatRequest, ChatResponse, LlmError, ProviderClient, ProviderTarget, Role, Usage,
-};
-use crate::core::providers;
+use crate::core::auth::Caller;
+use crate::core::error::ShannonError;
+use crate::core::llm::{ChatMessage, ChatRequest, LlmError, ProviderClient, Role, ToolCall, Usage};
 use crate::core::{Core, time};
 
 /// Everything a run needs; built by submit or by recovery.
 pub(crate) struct RunSpec {
     pub caller: Caller,
+    /// The internal task id (`tasks.id`), which keys the journal and token usage.
     pub task_id: String,
     pub workflow_id: String,
     pub session_id: String,
@@ -34,24 +36,26 @@ pub(crate) struct RunSpec {
     pub provider: String,
     pub model: String,
     pub fallback_note: Option<String>,
-    pub resume: Option<ResumeState>,
+    /// Restarted after a crash: completed steps come from the journal.
+    pub resuming: bool,
     pub start_paused: bool,
 }
 
-/// The last completed step, saved after every model call and tool result so a restarted app can
-/// continue from there.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct ResumeState {
-    pub messages: Vec<ChatMessage>,
-    pub iteration: u32,
-    pub usage: Usage,
-    pub cost_usd: f64,
-    pub warned_tokens: bool,
-    pub warned_cost: bool,
-    pub model_used: Option<String>,
-    /// Tool rounds so far (states saved before this field existed read as 0).
-    #[serde(default)]
-    pub tool_rounds: u32,
+/// A completed model call, as journaled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ModelStep {
+    text: String,
+    tool_calls: Vec<ToolCall>,
+    usage: Usage,
+    model: String,
+    cost_usd: f64,
+}
+
+/// A completed tool call, as journaled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ToolStep {
+    output: String,
+    success: bool,
 }
 
 enum Stop {
@@ -68,7 +72,8 @@ impl From<ShannonError> for Stop {
     }
 }
 
-const BUDGET_WARNING_PERCENT: f64 = 80.0;
+/// Attempts at the terminal write before the run leaves the task to the next start's recovery.
+const FINISH_ATTEMPTS: u32 = 4;
 
 pub(crate) fn spawn(core: Core, spec: RunSpec) {
     let control = RunControl {
@@ -83,14 +88,13 @@ pub(crate) fn spawn(core: Core, spec: RunSpec) {
     tokio::spawn(async move {
         let wf = spec.workflow_id.clone();
         let mut run = Run::new(core.clone(), spec, control);
-        run.run().await;
+        let outcome = run.outcome().await;
+        run.finish(outcome).await;
         core.engine()
             .runs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&wf);
-        core.engine().hub.flush().await;
-        core.engine().hub.close_stream(&wf);
     });
 }
 
@@ -99,131 +103,127 @@ struct Run {
     spec: RunSpec,
     control: RunControl,
     pause_rx: watch::Receiver<bool>,
-    state: ResumeState,
+    journal: Journal,
+    messages: Vec<ChatMessage>,
+    calls: u32,
+    tool_rounds: u32,
+    usage: Usage,
+    cost_usd: f64,
+    model_used: Option<String>,
+    budgets: Budgets,
     started: Instant,
 }
 
 impl Run {
     fn new(core: Core, spec: RunSpec, control: RunControl) -> Self {
         let pause_rx = control.pause.subscribe();
-        let state = spec.resume.clone().unwrap_or_default();
+        let budgets = Budgets::new(spec.plan.token_budget, spec.plan.cost_budget_usd);
         Self {
             core,
             spec,
             control,
             pause_rx,
-            state,
+            journal: Journal::default(),
+            messages: Vec::new(),
+            calls: 0,
+            tool_rounds: 0,
+            usage: Usage::default(),
+            cost_usd: 0.0,
+            model_used: None,
+            budgets,
             started: Instant::now(),
         }
     }
 
-    fn emit(&self, event_type: &str, agent: &str, message: Option<String>, payload: Option<Value>) {
-        self.core.engine().hub.emit(
+    /// Emits an event, unless the run is retracing journaled steps whose events are stored already.
+    fn emit(&self, t: EventType, agent: &str, message: String, payload: Option<Value>) {
+        if !self.journal.is_replaying() {
+            self.announce(t, agent, message, payload);
+        }
+    }
+
+    /// Emits an event even while replaying (recovery and control events).
+    fn announce(&self, t: EventType, agent: &str, message: String, payload: Option<Value>) {
+        let hub = &self.core.engine().hub;
+        hub.emit(
             &self.spec.workflow_id,
-            event_type,
+            t,
             Some(agent),
-            message,
+            Some(message),
             payload,
         );
     }
 
-    async fn run(&mut self) {
-        let outcome = self.execute().await;
-        let wf = self.spec.workflow_id.clone();
-        match outcome {
-            Ok(answer) => {
-                if let Err(e) = self.store_completion(&answer).await {
-                    tracing::error!(workflow_id = %wf, error = %e, "could not store a task's result");
-                }
-                self.core
-                    .notify_task_status(&self.spec.caller.user_id, &wf, "COMPLETED");
-                self.emit(
-                    "WORKFLOW_COMPLETED",
-                    "orchestrator",
-                    Some("All done".into()),
-                    None,
-                );
-            }
+    async fn outcome(&mut self) -> Outcome {
+        match self.execute().await {
+            Ok(answer) => Outcome::Completed { answer },
             Err(Stop::Cancelled {
                 checkpoint,
                 was_paused,
-            }) => {
-                let _ = self.store_end("CANCELLED", None).await;
-                self.core
-                    .notify_task_status(&self.spec.caller.user_id, &wf, "CANCELLED");
-                let mut payload = json!({"checkpoint": checkpoint});
-                if was_paused {
-                    payload["was_paused"] = json!(true);
-                }
-                let reason = self.cancel_reason().await;
-                let message = if reason.is_empty() {
-                    "Cancelled".to_string()
-                } else {
-                    format!("Cancelled: {reason}")
-                };
-                self.emit(
-                    "WORKFLOW_CANCELLED",
-                    "orchestrator",
-                    Some(message),
-                    Some(payload),
-                );
-            }
+            }) => Outcome::Cancelled {
+                checkpoint,
+                was_paused: Some(was_paused),
+            },
             Err(Stop::Failed(message)) => {
-                tracing::warn!(workflow_id = %wf, error = %message, "task failed");
-                let _ = self.store_end("FAILED", Some(&message)).await;
-                self.core
-                    .notify_task_status(&self.spec.caller.user_id, &wf, "FAILED");
-                self.emit(
-                    "ERROR_OCCURRED",
-                    "orchestrator",
-                    Some(message.clone()),
-                    Some(json!({"error": message})),
-                );
-                self.emit("WORKFLOW_FAILED", "orchestrator", Some(message), None);
+                tracing::warn!(workflow_id = %self.spec.workflow_id, error = %message, "task failed");
+                Outcome::Failed { message }
             }
         }
-        self.emit("STREAM_END", "orchestrator", Some("Done".into()), None);
     }
 
-    async fn cancel_reason(&self) -> String {
-        let wf = self.spec.workflow_id.clone();
-        self.core
-            .store()
-            .read(move |c| {
-                Ok(c.query_row(
-                    "SELECT coalesce(cancel_reason, '') FROM workflow_control WHERE workflow_id = ?1",
-                    [wf],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .unwrap_or_default())
-            })
-            .await
-            .unwrap_or_default()
+    /// Ends the task; a store that keeps failing (a full disk) leaves it to the next start.
+    async fn finish(&self, outcome: Outcome) {
+        let completed = matches!(outcome, Outcome::Completed { .. });
+        let end = TaskEnd {
+            workflow_id: self.spec.workflow_id.clone(),
+            user_id: self.spec.caller.user_id.clone(),
+            provider: Some(self.spec.provider.clone()),
+            model: completed.then(|| self.spec.model.clone()),
+            duration_ms: Some(self.started.elapsed().as_millis() as i64),
+            session_title: completed.then(|| title_from(&self.spec.plan.query)),
+        };
+        let mut delay = Duration::from_millis(500);
+        for attempt in 1..=FINISH_ATTEMPTS {
+            match lifecycle::finish(&self.core, &end, outcome.clone()).await {
+                Ok(_) => return,
+                Err(e) if attempt < FINISH_ATTEMPTS => {
+                    tracing::warn!(workflow_id = %end.workflow_id, error = %e, attempt, "could not store a task's end; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(workflow_id = %end.workflow_id, error = %e,
+                        "could not store a task's end; the next start will settle it");
+                }
+            }
+        }
+        let hub = &self.core.engine().hub;
+        hub.flush().await;
+        hub.close_stream(&self.spec.workflow_id);
     }
 
     /// Stops here when cancelled; waits here while paused (announcing WORKFLOW_PAUSED once).
     async fn checkpoint(&mut self, name: &str) -> Result<(), Stop> {
+        let cancelled = |was_paused| Stop::Cancelled {
+            checkpoint: name.into(),
+            was_paused,
+        };
         if self.control.cancel.is_cancelled() {
-            return Err(Stop::Cancelled {
-                checkpoint: name.into(),
-                was_paused: false,
-            });
+            return Err(cancelled(false));
         }
         if !*self.pause_rx.borrow_and_update() {
             return Ok(());
         }
-        self.emit(
-            "WORKFLOW_PAUSED",
+        let payload = json!({"checkpoint": name});
+        self.announce(
+            EventType::WorkflowPaused,
             "orchestrator",
-            Some("Paused".into()),
-            Some(json!({"checkpoint": name})),
+            "Paused".into(),
+            Some(payload),
         );
         loop {
             tokio::select! {
-                _ = self.control.cancel.cancelled() => {
-                    return Err(Stop::Cancelled { checkpoint: name.into(), was_paused: true });
-                }
+                _ = self.control.cancel.cancelled() => return Err(cancelled(true)),
                 changed = self.pause_rx.changed() => {
                     if changed.is_err() || !*self.pause_rx.borrow_and_update() {
                         return Ok(());
@@ -233,321 +233,220 @@ impl Run {
         }
     }
 
-    async fn execute(&mut self) -> Result<String, Stop> {
-        let resuming = self.spec.resume.is_some();
-        self.mark_running().await?;
-        if resuming {
-            self.emit(
-                "ERROR_RECOVERY",
+    async fn start(&mut self) -> Result<Mode, Stop> {
+        let (wf, now) = (self.spec.workflow_id.clone(), time::now());
+        let status = self
+            .core
+            .store()
+            .write(move |tx| lifecycle::begin_run(tx, &wf, &now))
+            .await?;
+        let status = if *self.pause_rx.borrow() {
+            TaskStatus::Paused
+        } else {
+            status
+        };
+        let user = &self.spec.caller.user_id;
+        self.core
+            .notify_task_status(user, &self.spec.workflow_id, status);
+        self.journal =
+            Journal::load(&self.core, &self.spec.task_id, &self.spec.workflow_id).await?;
+        if self.spec.resuming {
+            let done = self.journal.count(StepKind::ModelCall);
+            self.announce(
+                EventType::ErrorRecovery,
                 "orchestrator",
-                Some(format!(
-                    "Resuming after the app restarted, from step {}",
-                    self.state.iteration + 1
-                )),
-                Some(json!({"iteration": self.state.iteration})),
+                format!("Resuming after the app restarted, from step {}", done + 1),
+                Some(json!({"iteration": done, "journaled_steps": self.journal.pending()})),
             );
         } else {
+            let payload = json!({"task_context": self.spec.plan.context});
             self.emit(
-                "WORKFLOW_STARTED",
+                EventType::WorkflowStarted,
                 "orchestrator",
-                Some("Starting up".into()),
-                Some(json!({"task_context": self.spec.plan.context})),
+                "Starting up".into(),
+                Some(payload),
             );
         }
         if let Some(note) = self.spec.fallback_note.clone() {
-            self.emit(
-                "PROGRESS",
-                "orchestrator",
-                Some(note),
-                Some(json!({"provider": "demo", "offline_demo": true})),
-            );
+            let payload = json!({"provider": "demo", "offline_demo": true});
+            self.emit(EventType::Progress, "orchestrator", note, Some(payload));
         }
         let requested = self.spec.plan.requested_mode;
-        let mode = match requested {
-            Mode::Simple => Mode::Simple,
-            Mode::Standard => Mode::Standard,
+        Ok(match requested {
+            Mode::Simple | Mode::Standard => requested,
             Mode::Complex | Mode::Supervisor => {
                 self.emit(
-                    "PROGRESS",
+                    EventType::Progress,
                     "orchestrator",
-                    Some(format!(
+                    format!(
                         "The {} strategy is not available in the embedded engine yet; running as standard",
                         requested.as_str()
-                    )),
+                    ),
                     Some(json!({"requested_mode": requested.as_str(), "effective_mode": "standard"})),
                 );
                 Mode::Standard
             }
-        };
-        let client = self.client().await?;
+        })
+    }
+
+    async fn execute(&mut self) -> Result<String, Stop> {
+        let mode = self.start().await?;
+        let client = run_setup::provider_client(&self.core, &self.spec).await?;
         self.checkpoint("pre_execution").await?;
         let agent = if mode == Mode::Simple {
             "simple-agent"
         } else {
             "react-agent"
         };
-        self.emit("AGENT_STARTED", agent, Some("Agent started".into()), None);
-        self.emit(
-            "AGENT_THINKING",
-            agent,
-            Some(format!(
-                "Thinking: {}",
-                truncate(&self.spec.plan.query, 200)
-            )),
-            None,
-        );
-        if self.state.messages.is_empty() {
-            self.state.messages = self.initial_messages().await?;
-        }
-        let mut toolbox = self.toolbox().await;
+        self.emit(EventType::AgentStarted, agent, "Agent started".into(), None);
+        let thinking = format!("Thinking: {}", truncate(&self.spec.plan.query, 200));
+        self.emit(EventType::AgentThinking, agent, thinking, None);
+        self.messages = self.context().await?;
+        let mut toolbox = run_setup::toolbox(&self.core, &self.spec).await;
         let use_tools = mode == Mode::Standard && !toolbox.is_empty();
-        let max_iterations = if mode == Mode::Simple {
+        let max_calls = if mode == Mode::Simple {
             1
         } else {
             self.spec.plan.max_iterations
         };
         let answer = loop {
-            let last_round = self.state.iteration + 1 >= max_iterations;
+            let last_round = self.calls + 1 >= max_calls;
             self.checkpoint("pre_llm_call").await?;
-            let request = ChatRequest {
-                model: self.spec.model.clone(),
-                messages: self.state.messages.clone(),
-                // The last allowed round gets no tools, so the model has to answer.
-                tools: if use_tools && !last_round {
-                    toolbox.specs()
-                } else {
-                    Vec::new()
-                },
-                temperature: self.spec.plan.temperature,
-                max_tokens: self.spec.plan.max_tokens,
+            // The last allowed round gets no tools, so the model has to answer.
+            let tools = if use_tools && !last_round {
+                toolbox.specs()
+            } else {
+                Vec::new()
             };
-            let response = self.call_model(&client, agent, &request).await?;
-            self.state.iteration += 1;
-            if response.tool_calls.is_empty() || !use_tools || last_round {
-                if self.state.tool_rounds > 0 {
-                    // This answer was written from the tools' observations.
+            let key = StepKey::new("call", self.calls + 1);
+            let step = self.model_step(&client, agent, &key, tools).await?;
+            if step.tool_calls.is_empty() || !use_tools || last_round {
+                if self.tool_rounds > 0 {
                     self.emit(
-                        "SYNTHESIS",
+                        EventType::Synthesis,
                         agent,
-                        Some(format!(
+                        format!(
                             "Synthesized the answer from {} round(s) of tool results",
-                            self.state.tool_rounds
-                        )),
-                        Some(json!({"tool_rounds": self.state.tool_rounds, "iteration": self.state.iteration})),
+                            self.tool_rounds
+                        ),
+                        Some(json!({"tool_rounds": self.tool_rounds, "iteration": self.calls})),
                     );
                 }
-                break response.text;
+                break step.text;
             }
-            let mut assistant = ChatMessage::new(Role::Assistant, response.text.clone());
-            assistant.tool_calls = response.tool_calls.clone();
-            self.state.messages.push(assistant);
-            for call in &response.tool_calls {
+            let mut assistant = ChatMessage::new(Role::Assistant, step.text.clone());
+            assistant.tool_calls = step.tool_calls.clone();
+            self.messages.push(assistant);
+            for (i, call) in step.tool_calls.iter().enumerate() {
                 self.checkpoint("pre_tool_call").await?;
-                let params: Value = serde_json::from_str(&call.arguments)
-                    .unwrap_or(Value::String(call.arguments.clone()));
-                self.emit(
-                    "TOOL_INVOKED",
-                    agent,
-                    Some(format!(
-                        "Calling {} with {}",
-                        call.name,
-                        truncate(&call.arguments, 200)
-                    )),
-                    Some(json!({"tool": call.name, "params": sanitize(&params), "role": agent})),
-                );
-                let (outcome, cached) = toolbox.call(&call.name, &call.arguments);
-                self.emit(
-                    "TOOL_OBSERVATION",
-                    agent,
-                    Some(truncate(&outcome.output, 2000)),
-                    Some(json!({"tool": call.name, "success": outcome.success, "output": truncate(&outcome.output, 2000), "cached": cached})),
-                );
-                if !outcome.success {
-                    self.emit(
-                        "TOOL_ERROR",
-                        agent,
-                        Some(truncate(&outcome.output, 500)),
-                        Some(json!({"tool": call.name, "error": truncate(&outcome.output, 500)})),
-                    );
-                }
-                let mut msg = ChatMessage::new(Role::Tool, outcome.output);
+                let result = self
+                    .tool_step(&mut toolbox, agent, &key.then("tool", i), call)
+                    .await?;
+                let mut msg = ChatMessage::new(Role::Tool, result.output);
                 msg.tool_call_id = Some(call.id.clone());
-                self.state.messages.push(msg);
+                self.messages.push(msg);
             }
-            self.state.tool_rounds += 1;
+            self.tool_rounds += 1;
             // The observations go back to the model, which reflects on them before its next step.
             self.emit(
-                "REFLECTION",
+                EventType::Reflection,
                 agent,
-                Some(format!(
+                format!(
                     "Reflecting on {} tool result(s) before the next step",
-                    response.tool_calls.len()
-                )),
-                Some(json!({"observations": response.tool_calls.len(), "iteration": self.state.iteration})),
+                    step.tool_calls.len()
+                ),
+                Some(json!({"observations": step.tool_calls.len(), "iteration": self.calls})),
             );
-            self.save_resume_state().await?;
         };
         self.emit(
-            "AGENT_COMPLETED",
+            EventType::AgentCompleted,
             agent,
-            Some("Agent finished".into()),
+            "Agent finished".into(),
             None,
         );
         self.checkpoint("pre_completion").await?;
+        let model = self
+            .model_used
+            .clone()
+            .unwrap_or_else(|| self.spec.model.clone());
         self.emit(
-            "LLM_OUTPUT",
+            EventType::LlmOutput,
             "final_output",
-            Some(answer.clone()),
+            answer.clone(),
             Some(json!({
-                "tokens_used": self.state.usage.total_tokens,
-                "input_tokens": self.state.usage.input_tokens,
-                "output_tokens": self.state.usage.output_tokens,
-                "model_used": self.state.model_used.clone().unwrap_or_else(|| self.spec.model.clone()),
-                "provider": self.spec.provider,
+                "tokens_used": self.usage.total_tokens, "input_tokens": self.usage.input_tokens,
+                "output_tokens": self.usage.output_tokens, "model_used": model, "provider": self.spec.provider,
             })),
         );
         Ok(answer)
     }
 
-    async fn mark_running(&self) -> Result<(), Stop> {
-        let (wf, now) = (self.spec.workflow_id.clone(), time::now());
-        self.core
-            .store()
-            .write(move |tx| {
-                tx.execute(
-                    "UPDATE tasks SET status = CASE WHEN status = 'PAUSED' THEN 'PAUSED' ELSE 'RUNNING' END,
-                            started_at = coalesce(started_at, ?2), updated_at = ?2
-                     WHERE workflow_id = ?1",
-                    params![wf, now],
-                )?;
-                Ok(())
-            })
+    /// The conversation the run starts from, journaled so a resumed run sees the same one.
+    async fn context(&mut self) -> Result<Vec<ChatMessage>, Stop> {
+        let key = StepKey::named("context");
+        if let Some(messages) = self.journal.replay(&key)? {
+            return Ok(messages);
+        }
+        let messages = run_setup::initial_messages(&self.core, &self.spec).await?;
+        self.journal
+            .record(
+                &self.core,
+                &key,
+                StepKind::Context,
+                &messages,
+                Vec::new(),
+                None,
+            )
             .await?;
-        let status = if *self.pause_rx.borrow() {
-            "PAUSED"
-        } else {
-            "RUNNING"
-        };
-        self.core
-            .notify_task_status(&self.spec.caller.user_id, &self.spec.workflow_id, status);
-        Ok(())
-    }
-
-    async fn client(&self) -> Result<ProviderClient, Stop> {
-        let spec = providers::lookup(&self.spec.provider)?;
-        let caller = &self.spec.caller;
-        let api_key = self.core.provider_key(caller, spec.id).await?;
-        if spec.requires_key && api_key.is_none() {
-            return Err(Stop::Failed(format!(
-                "no API key is configured for {}; add one and submit again",
-                spec.display_name
-            )));
-        }
-        if api_key.is_some() {
-            let _ = self.core.mark_provider_key_used(caller, spec.id).await;
-        }
-        let base_url = match self
-            .core
-            .get_setting(caller, &providers::base_url_setting(spec.id))
-            .await
-        {
-            Ok(s) => serde_json::from_str::<String>(&s.value).ok(),
-            Err(_) => None,
-        }
-        .or_else(|| spec.default_base_url.map(str::to_string))
-        .unwrap_or_default();
-        ProviderClient::new(ProviderTarget {
-            provider: spec.id.to_string(),
-            protocol: spec.protocol,
-            base_url,
-            api_key,
-            retry: Default::default(),
-            timeouts: Default::default(),
-        })
-        .map_err(|e| Stop::Failed(e.to_string()))
-    }
-
-    async fn initial_messages(&self) -> Result<Vec<ChatMessage>, Stop> {
-        let mut messages = Vec::new();
-        if let Some(system) = &self.spec.plan.system_prompt {
-            messages.push(ChatMessage::new(Role::System, system.clone()));
-        }
-        let (session, wf, window) = (
-            self.spec.session_id.clone(),
-            self.spec.workflow_id.clone(),
-            self.spec.plan.history_window as usize,
-        );
-        // Earlier completed turns of the session, newest last, within the history window.
-        let history: Vec<(String, String)> = self
-            .core
-            .store()
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT query, result FROM tasks WHERE session_id = ?1 AND workflow_id != ?2
-                       AND status = 'COMPLETED' AND result IS NOT NULL
-                     ORDER BY created_at DESC, rowid DESC LIMIT ?3",
-                )?;
-                let rows = stmt
-                    .query_map(params![session, wf, window.div_ceil(2) as u32], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
-            })
-            .await?;
-        let mut turns: Vec<ChatMessage> = history
-            .into_iter()
-            .rev()
-            .flat_map(|(q, a)| {
-                [
-                    ChatMessage::new(Role::User, q),
-                    ChatMessage::new(Role::Assistant, a),
-                ]
-            })
-            .collect();
-        if turns.len() > window {
-            turns.drain(..turns.len() - window);
-        }
-        messages.extend(turns);
-        messages.push(ChatMessage::new(Role::User, self.spec.plan.query.clone()));
         Ok(messages)
     }
 
-    async fn toolbox(&self) -> ToolBox {
-        let caller = &self.spec.caller;
-        let from_setting = |value: Option<String>| -> Vec<String> {
-            value
-                .and_then(|v| serde_json::from_str::<Vec<String>>(&v).ok())
-                .unwrap_or_default()
+    /// One model call: from the journal when an earlier run completed it, else streamed from the
+    /// provider and journaled with its LLM_OUTPUT event and token usage before it is acted on.
+    async fn model_step(
+        &mut self,
+        client: &ProviderClient,
+        agent: &str,
+        key: &StepKey,
+        tools: Vec<crate::core::llm::ToolSpec>,
+    ) -> Result<ModelStep, Stop> {
+        let step = match self.journal.replay::<ModelStep>(key)? {
+            Some(step) => step,
+            None => self.call_model(client, agent, key, tools).await?,
         };
-        let allow = self
-            .core
-            .get_setting(caller, "tools.allow")
-            .await
-            .ok()
-            .map(|s| s.value);
-        let block = self
-            .core
-            .get_setting(caller, "tools.block")
-            .await
-            .ok()
-            .map(|s| s.value);
-        let mut blocked = from_setting(block);
-        blocked.extend(self.spec.plan.tools_block.iter().cloned());
-        let allowed = self
-            .spec
-            .plan
-            .tools_allow
-            .clone()
-            .or_else(|| allow.map(|a| from_setting(Some(a))));
-        ToolBox::new(allowed.as_deref(), &blocked)
+        self.calls += 1;
+        self.usage.add(&step.usage);
+        self.cost_usd += step.cost_usd;
+        self.model_used = Some(step.model.clone());
+        let decision = self.budgets.check(self.usage.total_tokens, self.cost_usd);
+        for w in decision.warnings {
+            self.emit(
+                EventType::BudgetThreshold,
+                "budget-manager",
+                w.message,
+                Some(w.payload),
+            );
+        }
+        match decision.exceeded {
+            Some(reason) => Err(Stop::Failed(reason)),
+            None => Ok(step),
+        }
     }
 
     async fn call_model(
         &mut self,
         client: &ProviderClient,
         agent: &str,
-        request: &ChatRequest,
-    ) -> Result<ChatResponse, Stop> {
+        key: &StepKey,
+        tools: Vec<crate::core::llm::ToolSpec>,
+    ) -> Result<ModelStep, Stop> {
+        let request = ChatRequest {
+            model: self.spec.model.clone(),
+            messages: self.messages.clone(),
+            tools,
+            temperature: self.spec.plan.temperature,
+            max_tokens: self.spec.plan.max_tokens,
+        };
         let prompt = request
             .messages
             .iter()
@@ -555,26 +454,17 @@ impl Run {
             .find(|m| m.role == Role::User)
             .map(|m| truncate(&m.content, 5000))
             .unwrap_or_default();
-        self.emit(
-            "LLM_PROMPT",
-            agent,
-            Some(prompt),
-            Some(json!({"provider": self.spec.provider, "model": request.model})),
-        );
+        let payload = json!({"provider": self.spec.provider, "model": request.model});
+        self.emit(EventType::LlmPrompt, agent, prompt, Some(payload));
         let hub = self.core.engine().hub.clone();
         let (wf, agent_id) = (self.spec.workflow_id.clone(), agent.to_string());
         let mut on_delta = |delta: &str| {
-            hub.emit(
-                &wf,
-                "LLM_PARTIAL",
-                Some(&agent_id),
-                Some(delta.to_string()),
-                None,
-            );
+            let text = Some(delta.to_string());
+            hub.emit(&wf, EventType::LlmPartial, Some(&agent_id), text, None);
         };
         let started = Instant::now();
         let response = client
-            .stream_chat(request, &mut on_delta, &self.control.cancel)
+            .stream_chat(&request, &mut on_delta, &self.control.cancel)
             .await
             .map_err(|e| match e {
                 LlmError::Cancelled => Stop::Cancelled {
@@ -591,7 +481,7 @@ impl Run {
         let model = if response.model.is_empty() {
             request.model.clone()
         } else {
-            response.model.clone()
+            response.model
         };
         let overrides = self
             .core
@@ -601,424 +491,81 @@ impl Run {
             .and_then(|s| serde_json::from_str::<Value>(&s.value).ok());
         let price = price_of(&model, overrides.as_ref());
         let cost = cost_usd(&usage, price);
-        self.record_usage(agent, &model, &usage, cost).await?;
-        self.emit(
-            "LLM_OUTPUT",
-            agent,
-            Some(truncate(&response.text, 10_000)),
-            Some(json!({
+        let output = NewEvent::new(EventType::LlmOutput, agent, truncate(&response.text, 10_000))
+            .with_payload(json!({
                 "tokens_used": usage.total_tokens, "model_used": model, "provider": self.spec.provider,
                 "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": cost,
                 "duration_ms": duration_ms, "role": agent, "cache_read_tokens": usage.cache_read_tokens,
                 "cache_creation_tokens": usage.cache_creation_tokens, "priced": price.is_some(),
-            })),
-        );
-        self.state.model_used = Some(model);
-        self.check_budgets()?;
-        Ok(response)
+            }));
+        let step = ModelStep {
+            text: response.text,
+            tool_calls: response.tool_calls,
+            usage,
+            model: model.clone(),
+            cost_usd: cost,
+        };
+        let row = UsageRow {
+            agent_id: agent.to_string(),
+            provider: self.spec.provider.clone(),
+            model,
+            usage,
+            cost_usd: cost,
+        };
+        self.journal
+            .record(
+                &self.core,
+                key,
+                StepKind::ModelCall,
+                &step,
+                vec![output],
+                Some(row),
+            )
+            .await?;
+        Ok(step)
     }
 
-    async fn record_usage(
+    /// One tool call: from the journal, else run and journaled with its observation events.
+    async fn tool_step(
         &mut self,
+        toolbox: &mut ToolBox,
         agent: &str,
-        model: &str,
-        usage: &Usage,
-        cost: f64,
-    ) -> Result<(), Stop> {
-        let s = &mut self.state;
-        s.usage.input_tokens += usage.input_tokens;
-        s.usage.output_tokens += usage.output_tokens;
-        s.usage.total_tokens += usage.total_tokens;
-        s.usage.cache_read_tokens += usage.cache_read_tokens;
-        s.usage.cache_creation_tokens += usage.cache_creation_tokens;
-        s.cost_usd += cost;
-        let row = (
-            self.spec.task_id.clone(),
-            agent.to_string(),
-            self.spec.provider.clone(),
-            model.to_string(),
-            *usage,
-            cost,
+        key: &StepKey,
+        call: &ToolCall,
+    ) -> Result<ToolStep, Stop> {
+        if let Some(step) = self.journal.replay::<ToolStep>(key)? {
+            return Ok(step);
+        }
+        let params: Value =
+            serde_json::from_str(&call.arguments).unwrap_or(Value::String(call.arguments.clone()));
+        self.emit(
+            EventType::ToolInvoked,
+            agent,
+            format!(
+                "Calling {} with {}",
+                call.name,
+                truncate(&call.arguments, 200)
+            ),
+            Some(json!({"tool": call.name, "params": sanitize(&params), "role": agent})),
         );
-        self.core
-            .store()
-            .write(move |tx| {
-                let (task, agent, provider, model, u, cost) = row;
-                tx.execute(
-                    "INSERT INTO token_usage (task_id, agent_id, provider, model, input_tokens, output_tokens, total_tokens,
-                        cache_read_tokens, cache_creation_tokens, cost_usd, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    params![
-                        task, agent, provider, model, u.input_tokens as i64, u.output_tokens as i64,
-                        u.total_tokens as i64, u.cache_read_tokens as i64, u.cache_creation_tokens as i64,
-                        cost, time::now()
-                    ],
-                )?;
-                Ok(())
-            })
+        let (outcome, cached) = toolbox.call(&call.name, &call.arguments);
+        let shown = truncate(&outcome.output, 2000);
+        let mut events = vec![NewEvent::new(EventType::ToolObservation, agent, shown.clone())
+            .with_payload(json!({"tool": call.name, "success": outcome.success, "output": shown, "cached": cached}))];
+        if !outcome.success {
+            let error = truncate(&outcome.output, 500);
+            events.push(
+                NewEvent::new(EventType::ToolError, agent, error.clone())
+                    .with_payload(json!({"tool": call.name, "error": error})),
+            );
+        }
+        let step = ToolStep {
+            output: outcome.output,
+            success: outcome.success,
+        };
+        self.journal
+            .record(&self.core, key, StepKind::ToolCall, &step, events, None)
             .await?;
-        self.save_resume_state().await
-    }
-
-    /// BUDGET_THRESHOLD once past 80 %; a clear failure once over the budget.
-    fn check_budgets(&mut self) -> Result<(), Stop> {
-        let used = self.state.usage.total_tokens;
-        if let Some(budget) = self.spec.plan.token_budget {
-            let pct = used as f64 * 100.0 / budget as f64;
-            if pct >= BUDGET_WARNING_PERCENT && !self.state.warned_tokens {
-                self.state.warned_tokens = true;
-                self.emit(
-                    "BUDGET_THRESHOLD",
-                    "budget-manager",
-                    Some(format!("Task budget at {pct:.1}% (threshold: {BUDGET_WARNING_PERCENT}%)")),
-                    Some(json!({"usage_percent": pct, "threshold_percent": BUDGET_WARNING_PERCENT, "tokens_used": used,
-                                "tokens_budget": budget, "level": "warning", "budget_type": "task"})),
-                );
-            }
-            if used > budget {
-                return Err(Stop::Failed(format!(
-                    "token budget exceeded: the task used {used} tokens of its {budget}-token budget"
-                )));
-            }
-        }
-        if let Some(budget) = self.spec.plan.cost_budget_usd {
-            let cost = self.state.cost_usd;
-            let pct = cost * 100.0 / budget;
-            if pct >= BUDGET_WARNING_PERCENT && !self.state.warned_cost {
-                self.state.warned_cost = true;
-                self.emit(
-                    "BUDGET_THRESHOLD",
-                    "budget-manager",
-                    Some(format!("Task cost budget at {pct:.1}% (threshold: {BUDGET_WARNING_PERCENT}%)")),
-                    Some(json!({"usage_percent": pct, "threshold_percent": BUDGET_WARNING_PERCENT, "cost_usd": cost,
-                                "cost_budget_usd": budget, "level": "warning", "budget_type": "cost"})),
-                );
-            }
-            if cost > budget {
-                return Err(Stop::Failed(format!(
-                    "cost budget exceeded: the task cost ${cost:.4} of its ${budget:.4} budget"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    async fn save_resume_state(&self) -> Result<(), Stop> {
-        let state = serde_json::to_value(&self.state).map_err(ShannonError::from)?;
-        let wf = self.spec.workflow_id.clone();
-        self.core
-            .store()
-            .write(move |tx| {
-                tx.execute(
-                    "UPDATE tasks SET metadata = json_set(metadata, '$.resume_state', json(?2)),
-                            last_checkpoint = ?3, updated_at = ?4 WHERE workflow_id = ?1",
-                    params![
-                        wf,
-                        state.to_string(),
-                        format!("iteration {}", state["iteration"]),
-                        time::now()
-                    ],
-                )?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
-    }
-
-    async fn store_completion(&self, answer: &str) -> Result<()> {
-        let s = self.state.clone();
-        let spec = (
-            self.spec.workflow_id.clone(),
-            self.spec.session_id.clone(),
-            self.spec.plan.query.clone(),
-            self.spec.provider.clone(),
-            s.model_used
-                .clone()
-                .unwrap_or_else(|| self.spec.model.clone()),
-            answer.to_string(),
-            self.started.elapsed().as_millis() as i64,
-        );
-        self.core
-            .store()
-            .write(move |tx| {
-                let (wf, session, query, provider, model, answer, ms) = spec;
-                let now = time::now();
-                tx.execute(
-                    "UPDATE tasks SET status = 'COMPLETED', result = ?2, model_used = ?3, provider = ?4,
-                        input_tokens = ?5, output_tokens = ?6, total_tokens = ?7, cache_read_tokens = ?8,
-                        cache_creation_tokens = ?9, cost_usd = ?10, completed_at = ?11, updated_at = ?11,
-                        duration_ms = ?12, metadata = json_remove(metadata, '$.resume_state')
-                     WHERE workflow_id = ?1",
-                    params![
-                        wf, answer, model, provider, s.usage.input_tokens as i64, s.usage.output_tokens as i64,
-                        s.usage.total_tokens as i64, s.usage.cache_read_tokens as i64,
-                        s.usage.cache_creation_tokens as i64, s.cost_usd, now, ms
-                    ],
-                )?;
-                let title = title_from(&query);
-                tx.execute(
-                    "UPDATE sessions SET tokens_used = tokens_used + ?2, total_cost_usd = total_cost_usd + ?3,
-                        updated_at = ?4,
-                        title = coalesce(title, ?5),
-                        context = CASE WHEN json_extract(context, '$.title') IS NULL
-                                       THEN json_set(context, '$.title', ?5) ELSE context END
-                     WHERE id = ?1",
-                    params![session, s.usage.total_tokens as i64, s.cost_usd, now, title],
-                )?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn store_end(&self, status: &'static str, error: Option<&str>) -> Result<()> {
-        let s = self.state.clone();
-        let args = (
-            self.spec.workflow_id.clone(),
-            self.spec.session_id.clone(),
-            error.map(str::to_string),
-            self.spec.provider.clone(),
-            s.model_used.clone(),
-            self.started.elapsed().as_millis() as i64,
-        );
-        self.core
-            .store()
-            .write(move |tx| {
-                let (wf, session, error, provider, model, ms) = args;
-                let now = time::now();
-                tx.execute(
-                    "UPDATE tasks SET status = ?2, error_message = ?3, provider = ?4, model_used = ?5,
-                        input_tokens = ?6, output_tokens = ?7, total_tokens = ?8, cost_usd = ?9,
-                        completed_at = ?10, updated_at = ?10, duration_ms = ?11,
-                        metadata = json_remove(metadata, '$.resume_state')
-                     WHERE workflow_id = ?1",
-                    params![
-                        wf, status, error, provider, model, s.usage.input_tokens as i64,
-                        s.usage.output_tokens as i64, s.usage.total_tokens as i64, s.cost_usd, now, ms
-                    ],
-                )?;
-                tx.execute(
-                    "UPDATE workflow_control SET is_paused = 0, updated_at = ?2 WHERE workflow_id = ?1",
-                    params![wf, now],
-                )?;
-                tx.execute(
-                    "UPDATE sessions SET tokens_used = tokens_used + ?2, total_cost_usd = total_cost_usd + ?3, updated_at = ?4 WHERE id = ?1",
-                    params![session, s.usage.total_tokens as i64, s.cost_usd, now],
-                )?;
-                Ok(())
-            })
-            .await
-    }
-}
-
-/// Settles a cancel for a task with no live run in this process.
-pub(crate) async fn finish_cancelled_without_run(
-    core: &Core,
-    workflow_id: &str,
-    reason: &str,
-) -> Result<()> {
-    let wf = workflow_id.to_string();
-    let (last_seq, was_paused) = core
-        .store()
-        .write(move |tx| {
-            let now = time::now();
-            let was_paused: bool = tx
-                .query_row("SELECT status = 'PAUSED' FROM tasks WHERE workflow_id = ?1", [&wf], |r| r.get(0))
-                .optional()?
-                .unwrap_or(false);
-            tx.execute(
-                "UPDATE tasks SET status = 'CANCELLED', completed_at = ?2, updated_at = ?2
-                 WHERE workflow_id = ?1 AND status NOT IN ('COMPLETED','FAILED','CANCELLED','TIMEOUT')",
-                params![wf, now],
-            )?;
-            let seq: u32 = tx.query_row(
-                "SELECT coalesce(max(seq), 0) FROM task_events WHERE workflow_id = ?1",
-                [&wf],
-                |r| r.get(0),
-            )?;
-            Ok((seq, was_paused))
-        })
-        .await?;
-    let hub = &core.engine().hub;
-    hub.open_stream(workflow_id, last_seq);
-    let message = if reason.is_empty() {
-        "Cancelled".to_string()
-    } else {
-        format!("Cancelled: {reason}")
-    };
-    let mut payload = json!({"checkpoint": "not_running"});
-    if was_paused {
-        payload["was_paused"] = json!(true);
-    }
-    hub.emit(
-        workflow_id,
-        "WORKFLOW_CANCELLED",
-        Some("orchestrator"),
-        Some(message),
-        Some(payload),
-    );
-    hub.emit(
-        workflow_id,
-        "STREAM_END",
-        Some("orchestrator"),
-        Some("Done".into()),
-        None,
-    );
-    hub.flush().await;
-    hub.close_stream(workflow_id);
-    Ok(())
-}
-
-/// Start-up recovery: nothing a crash left RUNNING, QUEUED or PAUSED stays that way.
-pub(crate) async fn recover(core: &Core, policy: RecoveryPolicy) -> Result<u32> {
-    struct Orphan {
-        task_id: String,
-        workflow_id: String,
-        user_id: String,
-        tenant_id: String,
-        session_id: Option<String>,
-        query: String,
-        mode: String,
-        context: String,
-        metadata: String,
-        is_paused: bool,
-        is_cancelled: bool,
-        last_seq: u32,
-    }
-    let orphans: Vec<Orphan> = core
-        .store()
-        .read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT t.id, t.workflow_id, t.user_id, u.tenant_id, t.session_id, t.query, t.mode, t.context, t.metadata,
-                        coalesce(w.is_paused, 0), coalesce(w.is_cancelled, 0),
-                        (SELECT coalesce(max(seq), 0) FROM task_events e WHERE e.workflow_id = t.workflow_id)
-                 FROM tasks t JOIN users u ON u.id = t.user_id
-                 LEFT JOIN workflow_control w ON w.workflow_id = t.workflow_id
-                 WHERE t.status IN ('QUEUED', 'RUNNING', 'PAUSED') ORDER BY t.created_at",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(Orphan {
-                    task_id: r.get(0)?,
-                    workflow_id: r.get(1)?,
-                    user_id: r.get(2)?,
-                    tenant_id: r.get(3)?,
-                    session_id: r.get(4)?,
-                    query: r.get(5)?,
-                    mode: r.get(6)?,
-                    context: r.get(7)?,
-                    metadata: r.get(8)?,
-                    is_paused: r.get(9)?,
-                    is_cancelled: r.get(10)?,
-                    last_seq: r.get(11)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await?;
-    let count = orphans.len() as u32;
-    for o in orphans {
-        let hub = &core.engine().hub;
-        hub.open_stream(&o.workflow_id, o.last_seq);
-        if o.is_cancelled {
-            finish_cancelled_without_run(core, &o.workflow_id, "").await?;
-            continue;
-        }
-        let metadata: Value = serde_json::from_str(&o.metadata).unwrap_or_else(|_| json!({}));
-        let plan = serde_json::from_str::<serde_json::Map<String, Value>>(&o.context)
-            .ok()
-            .map(|context| SubmitTaskRequest {
-                query: o.query.clone(),
-                context,
-                mode: Some(o.mode.clone()),
-                ..Default::default()
-            })
-            .and_then(|r| r.into_plan().ok());
-        let resumable =
-            policy == RecoveryPolicy::Resume && plan.is_some() && o.session_id.is_some();
-        if !resumable {
-            let reason = "interrupted: the app exited while the task was running".to_string();
-            let (wf, r) = (o.workflow_id.clone(), reason.clone());
-            core.store()
-                .write(move |tx| {
-                    let now = time::now();
-                    tx.execute(
-                        "UPDATE tasks SET status = 'FAILED', error_message = ?2, completed_at = ?3, updated_at = ?3,
-                            metadata = json_remove(metadata, '$.resume_state') WHERE workflow_id = ?1",
-                        params![wf, r, now],
-                    )?;
-                    Ok(())
-                })
-                .await?;
-            hub.emit(
-                &o.workflow_id,
-                "ERROR_OCCURRED",
-                Some("orchestrator"),
-                Some(reason.clone()),
-                Some(json!({"error": reason})),
-            );
-            hub.emit(
-                &o.workflow_id,
-                "WORKFLOW_FAILED",
-                Some("orchestrator"),
-                Some(reason),
-                None,
-            );
-            hub.emit(
-                &o.workflow_id,
-                "STREAM_END",
-                Some("orchestrator"),
-                Some("Done".into()),
-                None,
-            );
-            hub.flush().await;
-            hub.close_stream(&o.workflow_id);
-            continue;
-        }
-        let resume: Option<ResumeState> = metadata
-            .get("resume_state")
-            .and_then(|v| serde_json::from_value(v.clone()).ok());
-        let text = |k: &str| metadata.get(k).and_then(Value::as_str).map(str::to_string);
-        tracing::info!(workflow_id = %o.workflow_id, paused = o.is_paused, "resuming a task interrupted by an exit");
-        spawn(
-            core.clone(),
-            RunSpec {
-                caller: Caller {
-                    user_id: o.user_id,
-                    tenant_id: o.tenant_id,
-                    method: AuthMethod::Embedded,
-                },
-                task_id: o.task_id,
-                workflow_id: o.workflow_id,
-                session_id: o.session_id.unwrap_or_default(),
-                plan: plan.expect("checked above"),
-                provider: text("requested_provider").unwrap_or_else(|| "demo".into()),
-                model: text("requested_model").unwrap_or_else(|| "shannon-demo".into()),
-                fallback_note: None,
-                resume: Some(resume.unwrap_or_default()),
-                start_paused: o.is_paused,
-            },
-        );
-    }
-    Ok(count)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max).collect();
-        t.push('…');
-        t
-    }
-}
-
-/// Tool parameters for events: strings capped at 500 characters, as the cloud.
-fn sanitize(v: &Value) -> Value {
-    match v {
-        Value::String(s) => Value::String(truncate(s, 500)),
-        Value::Array(a) => Value::Array(a.iter().map(sanitize).collect()),
-        Value::Object(o) => {
-            Value::Object(o.iter().map(|(k, v)| (k.clone(), sanitize(v))).collect())
-        }
-        other => other.clone(),
+        Ok(step)
     }
 }

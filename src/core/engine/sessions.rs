@@ -1,10 +1,13 @@
 //! Sessions: created on first use, owned by a user, addressed by internal UUID or the client's id.
 
+use std::sync::LazyLock;
+
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::events::read_events;
+use super::lifecycle::{EventType, TaskStatus};
 use super::request::TaskPlan;
 use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
@@ -199,16 +202,22 @@ fn is_zero_width(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}')
 }
 
-const SUMMARY_SQL: &str = "
+static SUMMARY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "
 SELECT s.id, s.user_id, s.title, s.token_budget, s.tokens_used, s.total_cost_usd, s.created_at, s.updated_at,
        s.expires_at, s.context,
        (SELECT count(*) FROM tasks t WHERE t.session_id = s.id),
-       (SELECT count(*) FROM tasks t WHERE t.session_id = s.id AND t.status = 'COMPLETED'),
-       (SELECT count(*) FROM tasks t WHERE t.session_id = s.id AND t.status IN ('FAILED', 'TIMEOUT')),
+       (SELECT count(*) FROM tasks t WHERE t.session_id = s.id AND t.status = '{completed}'),
+       (SELECT count(*) FROM tasks t WHERE t.session_id = s.id AND t.status IN ({failed})),
        (SELECT max(t.completed_at) FROM tasks t WHERE t.session_id = s.id),
        (SELECT t.query FROM tasks t WHERE t.session_id = s.id ORDER BY t.created_at DESC LIMIT 1),
        (SELECT t.status FROM tasks t WHERE t.session_id = s.id ORDER BY t.created_at DESC LIMIT 1)
-FROM sessions s";
+FROM sessions s",
+        completed = TaskStatus::Completed.db(),
+        failed = TaskStatus::sql_list([TaskStatus::Failed, TaskStatus::Timeout]),
+    )
+});
 
 fn read_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary> {
     let token_budget: u32 = r.get(3)?;
@@ -283,8 +292,9 @@ impl Core {
                     |r| r.get(0),
                 )?;
                 let mut stmt = c.prepare_cached(&format!(
-                    "{SUMMARY_SQL} WHERE s.user_id = ?1 AND s.deleted_at IS NULL
-                     ORDER BY s.created_at DESC, s.rowid DESC LIMIT ?2 OFFSET ?3"
+                    "{} WHERE s.user_id = ?1 AND s.deleted_at IS NULL
+                     ORDER BY s.created_at DESC, s.rowid DESC LIMIT ?2 OFFSET ?3",
+                    *SUMMARY_SQL
                 ))?;
                 let sessions = stmt
                     .query_map(params![user, limit, offset], read_summary)?
@@ -305,8 +315,9 @@ impl Core {
             .read(move |c| {
                 c.query_row(
                     &format!(
-                        "{SUMMARY_SQL} WHERE s.user_id = ?1 AND s.deleted_at IS NULL AND (s.id = ?2 OR s.external_id = ?2)
-                         ORDER BY s.created_at DESC LIMIT 1"
+                        "{} WHERE s.user_id = ?1 AND s.deleted_at IS NULL AND (s.id = ?2 OR s.external_id = ?2)
+                         ORDER BY s.created_at DESC LIMIT 1",
+                        *SUMMARY_SQL
                     ),
                     params![user, id],
                     read_summary,
@@ -318,7 +329,7 @@ impl Core {
     }
 
     /// Every task of the session, oldest first.
-    pub async fn session_history(&self, caller: &Caller, id: &str) -> Result<SessionHistory> {
+    pub async fn get_session_history(&self, caller: &Caller, id: &str) -> Result<SessionHistory> {
         let session = self.get_session(caller, id).await?;
         let sid = session.session_id.clone();
         let tasks = self
@@ -327,12 +338,14 @@ impl Core {
                 let mut stmt = c.prepare_cached(
                     "SELECT t.id, t.workflow_id, t.query, t.status, t.mode, t.result, t.error_message, t.total_tokens,
                             t.cost_usd, t.duration_ms, coalesce(t.started_at, t.created_at), t.completed_at, t.metadata,
-                            (SELECT count(*) FROM task_events e WHERE e.workflow_id = t.workflow_id AND e.type = 'TOOL_INVOKED'),
+                            (SELECT count(*) FROM task_events e WHERE e.workflow_id = t.workflow_id AND e.type = ?2),
                             (SELECT count(DISTINCT e.agent_id) FROM task_events e WHERE e.workflow_id = t.workflow_id
-                               AND e.type = 'AGENT_STARTED')
+                               AND e.type = ?3)
                      FROM tasks t WHERE t.session_id = ?1 ORDER BY coalesce(t.started_at, t.created_at), t.rowid",
                 )?;
-                let rows = stmt.query_map([sid], |r| {
+                let rows = stmt.query_map(
+                    params![sid, EventType::ToolInvoked.as_str(), EventType::AgentStarted.as_str()],
+                    |r| {
                     let mut metadata: Value =
                         serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_else(|_| json!({}));
                     if let Some(m) = metadata.as_object_mut() {
@@ -367,7 +380,7 @@ impl Core {
     }
 
     /// Turns (one per task) with their events; `limit` 1..100 turns (default 10).
-    pub async fn session_turns(
+    pub async fn get_session_events(
         &self,
         caller: &Caller,
         id: &str,
@@ -403,7 +416,7 @@ impl Core {
                     let fallback = events
                         .iter()
                         .find(|e| {
-                            e.event_type == "LLM_OUTPUT" && e.agent_id.as_deref() != Some("title_generator")
+                            e.is(EventType::LlmOutput) && e.agent_id.as_deref() != Some("title_generator")
                         })
                         .and_then(|e| e.message.clone());
                     let mut agents: Vec<String> = events.iter().filter_map(|e| e.agent_id.clone()).collect();

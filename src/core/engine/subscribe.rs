@@ -8,6 +8,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::TaskEvent;
 use super::events::read_events;
+use super::lifecycle::EventType;
 use crate::core::Core;
 use crate::core::auth::Caller;
 use crate::core::error::Result;
@@ -37,7 +38,7 @@ impl std::fmt::Debug for TaskSubscription {
 impl Core {
     /// Events of a task the caller owns, from after `last_event_id` (a stored `seq`; `None` = from the
     /// start), optionally only of `types`.
-    pub async fn stream_task(
+    pub async fn subscribe_task(
         &self,
         caller: &Caller,
         id: &str,
@@ -109,7 +110,7 @@ impl TaskSubscription {
     pub async fn next(&mut self) -> Option<TaskEvent> {
         loop {
             if let Some(e) = self.pending.pop_front() {
-                if e.event_type == "STREAM_END" {
+                if e.is(EventType::StreamEnd) {
                     self.ended = true;
                     self.pending.clear();
                 }

@@ -68,6 +68,17 @@ pub struct Usage {
     pub cache_creation_tokens: u64,
 }
 
+impl Usage {
+    /// Adds another call's usage to this total.
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.total_tokens += other.total_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_creation_tokens += other.cache_creation_tokens;
+    }
+}
+
 /// The complete result of one streamed model call.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChatResponse {

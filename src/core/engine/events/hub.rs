@@ -1,59 +1,18 @@
-//! Task events: the cloud's event object, per-task sequence numbers, live fan-out and batched
-//! persistence (never one transaction per token).
-//!
-//! Persisted events get `seq` 1, 2, 3… per task with no gap. Transient events (LLM_PARTIAL,
-//! LLM_PROMPT) are broadcast live only and carry the seq of the last persisted event before them.
+//! The hub: numbers events per task, fans them out to live subscribers, keeps recent stored events
+//! in memory for replay, and hands stored events and completed steps to the writer.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use rusqlite::params;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::core::error::Result;
+use super::writer::{PersistMsg, StepRecord, persist_loop};
+use super::{EventType, NewEvent, TaskEvent};
+use crate::core::error::{Result, ShannonError};
 use crate::core::store::Store;
 use crate::core::time;
 
-/// Event types that are streamed live but never stored (as the cloud).
-pub fn is_transient(event_type: &str) -> bool {
-    matches!(
-        event_type,
-        "LLM_PARTIAL" | "LLM_PROMPT" | "HEARTBEAT" | "PING"
-    )
-}
-
-/// One event, in the cloud's shape (contract §5.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
-pub struct TaskEvent {
-    pub workflow_id: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload: Option<serde_json::Value>,
-    pub timestamp: String,
-    pub seq: u32,
-}
-
-impl TaskEvent {
-    pub fn is_transient(&self) -> bool {
-        is_transient(&self.event_type)
-    }
-}
-
-const BATCH_MAX: usize = 256;
-const BATCH_INTERVAL: Duration = Duration::from_millis(50);
 const LIVE_CAPACITY: usize = 4096;
-
-enum PersistMsg {
-    Event(TaskEvent),
-    Flush(oneshot::Sender<()>),
-}
 
 /// Limits of the in-memory replay rings (stored events only; partials are never replayed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,33 +165,77 @@ impl EventHub {
     pub fn emit(
         &self,
         workflow_id: &str,
-        event_type: &str,
+        event_type: EventType,
         agent_id: Option<&str>,
         message: Option<String>,
         payload: Option<serde_json::Value>,
     ) -> TaskEvent {
+        let new = NewEvent {
+            event_type,
+            agent_id: agent_id.map(str::to_string),
+            message,
+            payload,
+        };
         let mut guard = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        let s = &mut *guard;
+        let event = self.publish(&mut guard, workflow_id, new);
+        if !event_type.is_transient() {
+            // The writer outlives every emitter; a send error only happens during shutdown.
+            let _ = self.persist.send(PersistMsg::Event(event.clone()));
+        }
+        event
+    }
+
+    /// Emits a completed step's events and hands them to the writer together with the step's journal
+    /// record, and returns once all of them are stored in one transaction.
+    pub(crate) async fn commit_step(
+        &self,
+        workflow_id: &str,
+        events: Vec<NewEvent>,
+        step: StepRecord,
+    ) -> Result<()> {
+        let (done, committed) = oneshot::channel();
+        {
+            let mut guard = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+            let events: Vec<TaskEvent> = events
+                .into_iter()
+                .map(|e| self.publish(&mut guard, workflow_id, e))
+                .filter(|e| !e.is_transient())
+                .collect();
+            // Sent under the lock, so the writer sees them in seq order with every other event.
+            self.persist
+                .send(PersistMsg::Step {
+                    events,
+                    step: Box::new(step),
+                    done,
+                })
+                .map_err(|_| ShannonError::Internal("the event writer has stopped".into()))?;
+        }
+        committed
+            .await
+            .map_err(|_| ShannonError::Internal("the event writer has stopped".into()))?
+    }
+
+    /// Numbers an event, keeps it in the task's ring when stored, and broadcasts it. Runs under the
+    /// streams lock, so live subscribers see events in seq order.
+    fn publish(&self, s: &mut Streams, workflow_id: &str, new: NewEvent) -> TaskEvent {
         let stream = s
             .live
             .entry(workflow_id.to_string())
             .or_insert_with(|| Self::new_stream(0));
-        let transient = is_transient(event_type);
+        let transient = new.event_type.is_transient();
         if !transient {
             stream.last_seq += 1;
         }
         let event = TaskEvent {
             workflow_id: workflow_id.to_string(),
-            event_type: event_type.to_string(),
-            agent_id: agent_id.map(str::to_string),
-            message,
-            payload,
+            event_type: new.event_type.as_str().to_string(),
+            agent_id: new.agent_id,
+            message: new.message,
+            payload: new.payload,
             timestamp: time::now(),
             seq: stream.last_seq,
         };
         if !transient {
-            // The writer outlives every emitter; a send error only happens during shutdown.
-            let _ = self.persist.send(PersistMsg::Event(event.clone()));
             let size = approx_bytes(&event);
             stream.ring.events.push_back(event.clone());
             stream.ring.bytes += size;
@@ -253,7 +256,6 @@ impl EventHub {
                 }
             }
         }
-        // Sent under the lock so live subscribers see events in seq order.
         let _ = stream.live.send(event.clone());
         event
     }
@@ -307,94 +309,6 @@ impl EventHub {
     }
 }
 
-async fn persist_loop(store: Store, mut rx: mpsc::UnboundedReceiver<PersistMsg>) {
-    let mut batch: Vec<TaskEvent> = Vec::new();
-    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
-    loop {
-        let first = match rx.recv().await {
-            Some(m) => m,
-            None => return,
-        };
-        let deadline = tokio::time::Instant::now() + BATCH_INTERVAL;
-        let mut next = Some(first);
-        // Gather until the batch is full, a flush is asked for, or the interval ends.
-        loop {
-            match next.take() {
-                Some(PersistMsg::Event(e)) => batch.push(e),
-                Some(PersistMsg::Flush(w)) => {
-                    waiters.push(w);
-                    break;
-                }
-                None => {}
-            }
-            if batch.len() >= BATCH_MAX {
-                break;
-            }
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(m)) => next = Some(m),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        if !batch.is_empty() {
-            let events = std::mem::take(&mut batch);
-            let n = events.len();
-            if let Err(e) = store.write(move |tx| insert_events(tx, &events)).await {
-                tracing::error!(error = %e, events = n, "could not store task events");
-            }
-        }
-        for w in waiters.drain(..) {
-            let _ = w.send(());
-        }
-    }
-}
-
-/// Inserts events in one transaction (also the benchmark's subject).
-pub fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[TaskEvent]) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO task_events (workflow_id, seq, type, agent_id, message, payload, timestamp)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    for e in events {
-        stmt.execute(params![
-            e.workflow_id,
-            e.seq,
-            e.event_type,
-            e.agent_id,
-            e.message,
-            e.payload.as_ref().map(|p| p.to_string()),
-            e.timestamp,
-        ])?;
-    }
-    Ok(())
-}
-
-/// Reads stored events of a task in seq order.
-pub fn read_events(
-    conn: &rusqlite::Connection,
-    workflow_id: &str,
-    after_seq: u32,
-    limit: u32,
-    offset: u32,
-) -> Result<Vec<TaskEvent>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT workflow_id, type, agent_id, message, payload, timestamp, seq FROM task_events
-         WHERE workflow_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3 OFFSET ?4",
-    )?;
-    let rows = stmt.query_map(params![workflow_id, after_seq, limit, offset], |r| {
-        let payload: Option<String> = r.get(4)?;
-        Ok(TaskEvent {
-            workflow_id: r.get(0)?,
-            event_type: r.get(1)?,
-            agent_id: r.get(2)?,
-            message: r.get(3)?,
-            payload: payload.and_then(|p| serde_json::from_str(&p).ok()),
-            timestamp: r.get(5)?,
-            seq: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,9 +330,21 @@ mod tests {
         };
         let hub = EventHub::with_rings(store, rings);
         for _ in 0..8 {
-            hub.emit("w1", "PROGRESS", Some("a"), Some("step".into()), None);
+            hub.emit(
+                "w1",
+                EventType::Progress,
+                Some("a"),
+                Some("step".into()),
+                None,
+            );
         }
-        hub.emit("w1", "LLM_PARTIAL", Some("a"), Some("x".into()), None);
+        hub.emit(
+            "w1",
+            EventType::LlmPartial,
+            Some("a"),
+            Some("x".into()),
+            None,
+        );
         assert_eq!(seqs(hub.replay_after("w1", 2)), None, "seq 3 was evicted");
         assert_eq!(seqs(hub.replay_after("w1", 3)), Some(vec![4, 5, 6, 7, 8]));
         assert_eq!(seqs(hub.replay_after("w1", 8)), Some(vec![]));
@@ -428,7 +354,7 @@ mod tests {
             Some(vec![7, 8]),
             "kept after the run"
         );
-        hub.emit("w2", "PROGRESS", None, None, None);
+        hub.emit("w2", EventType::Progress, None, None, None);
         hub.close_stream("w2");
         assert_eq!(
             seqs(hub.replay_after("w1", 6)),
@@ -451,7 +377,7 @@ mod tests {
             },
         );
         for _ in 0..50 {
-            hub.emit("w3", "PROGRESS", None, Some("x".repeat(100)), None);
+            hub.emit("w3", EventType::Progress, None, Some("x".repeat(100)), None);
         }
         let kept = seqs(hub.replay_after("w3", 49)).unwrap();
         assert_eq!(kept, vec![50]);

@@ -1,0 +1,249 @@
+//! Control of a running task (contract §7): pause and resume at checkpoints, cancel, and the stored
+//! control state.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::RunControl;
+use super::lifecycle::{self, Ended, EventType, Outcome, TaskEnd, TaskStatus};
+use crate::core::auth::Caller;
+use crate::core::error::{Result, ShannonError};
+use crate::core::{Core, time};
+
+/// `GET /api/v1/tasks/{id}/control-state`: every key always present, strings possibly empty.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct ControlState {
+    pub is_paused: bool,
+    pub is_cancelled: bool,
+    pub paused_at: String,
+    pub pause_reason: String,
+    pub paused_by: String,
+    pub cancel_reason: String,
+    pub cancelled_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct ControlResponse {
+    pub success: bool,
+    pub message: String,
+    pub task_id: String,
+}
+
+impl Core {
+    pub async fn get_control_state(&self, caller: &Caller, id: &str) -> Result<ControlState> {
+        let row = self.owned_task(caller, id).await?;
+        let wf = row.workflow_id;
+        self.store()
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT is_paused, is_cancelled, paused_at, pause_reason, paused_by, cancel_reason, cancelled_by
+                     FROM workflow_control WHERE workflow_id = ?1",
+                    [wf],
+                    |r| {
+                        Ok(ControlState {
+                            is_paused: r.get(0)?,
+                            is_cancelled: r.get(1)?,
+                            paused_at: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                            pause_reason: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                            paused_by: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                            cancel_reason: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                            cancelled_by: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                        })
+                    },
+                )
+                .optional()?
+                .unwrap_or_default())
+            })
+            .await
+    }
+
+    /// Asks a running task to pause at its next checkpoint.
+    pub async fn pause_task(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<ControlResponse> {
+        self.set_paused(caller, id, true, reason).await
+    }
+
+    pub async fn resume_task(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<ControlResponse> {
+        self.set_paused(caller, id, false, reason).await
+    }
+
+    /// Pause and resume: the contract's state checks, the persisted control state and task status,
+    /// the announcing event, then the signal to the run.
+    async fn set_paused(
+        &self,
+        caller: &Caller,
+        id: &str,
+        pause: bool,
+        reason: Option<String>,
+    ) -> Result<ControlResponse> {
+        let verb = if pause { "pause" } else { "resume" };
+        let row = self.owned_task(caller, id).await?;
+        if row.status.is_terminal() {
+            return Err(ShannonError::InvalidState(format!(
+                "cannot {verb} {} task",
+                row.status.word()
+            )));
+        }
+        let control = self.run_control_or_err(&row.workflow_id)?;
+        match (pause, *control.pause.borrow()) {
+            (true, true) => {
+                return Err(ShannonError::InvalidState("task is already paused".into()));
+            }
+            (false, false) => return Err(ShannonError::InvalidState("task is not paused".into())),
+            _ => {}
+        }
+        let reason = clean_reason(reason);
+        let (wf, by, r) = (
+            row.workflow_id.clone(),
+            caller.user_id.clone(),
+            reason.clone(),
+        );
+        self.store()
+            .write(move |tx| {
+                let now = time::now();
+                if pause {
+                    tx.execute(
+                        "UPDATE workflow_control SET is_paused = 1, paused_at = ?2, pause_reason = ?3, paused_by = ?4, updated_at = ?2 WHERE workflow_id = ?1",
+                        params![wf, now, r, by],
+                    )?;
+                    let from = [TaskStatus::Queued, TaskStatus::Running];
+                    lifecycle::move_status(tx, &wf, &from, TaskStatus::Paused, &now)?;
+                } else {
+                    tx.execute(
+                        "UPDATE workflow_control SET is_paused = 0, updated_at = ?2 WHERE workflow_id = ?1",
+                        params![wf, now],
+                    )?;
+                    let from = [TaskStatus::Paused];
+                    lifecycle::move_status(tx, &wf, &from, TaskStatus::Running, &now)?;
+                }
+                Ok(())
+            })
+            .await?;
+        let (event, text, message) = if pause {
+            (EventType::WorkflowPausing, "Pausing", "Pause signal sent")
+        } else {
+            (EventType::WorkflowResumed, "Resuming", "Resume signal sent")
+        };
+        self.engine().hub.emit(
+            &row.workflow_id,
+            event,
+            Some("orchestrator"),
+            Some(with_reason(text, &reason)),
+            None,
+        );
+        control.pause.send_replace(pause);
+        self.notify_task_status(
+            &caller.user_id,
+            &row.workflow_id,
+            if pause {
+                TaskStatus::Paused
+            } else {
+                TaskStatus::Running
+            },
+        );
+        Ok(ControlResponse {
+            success: true,
+            message: message.into(),
+            task_id: row.workflow_id,
+        })
+    }
+
+    /// Cancels a running or paused task; it stops at its next checkpoint or between streamed chunks.
+    /// A finished task is left alone and the answer says so (`success: false`), as the cloud.
+    pub async fn cancel_task(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<ControlResponse> {
+        let row = self.owned_task(caller, id).await?;
+        if row.status.is_terminal() {
+            return Ok(already_ended(row.workflow_id, row.status));
+        }
+        let reason = clean_reason(reason);
+        let (wf, by, r) = (
+            row.workflow_id.clone(),
+            caller.user_id.clone(),
+            reason.clone(),
+        );
+        self.store()
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE workflow_control SET is_cancelled = 1, cancel_reason = ?2, cancelled_by = ?3, updated_at = ?4 WHERE workflow_id = ?1",
+                    params![wf, r, by, time::now()],
+                )?;
+                Ok(())
+            })
+            .await?;
+        match self.engine().run_control(&row.workflow_id) {
+            Some(control) => {
+                self.engine().hub.emit(
+                    &row.workflow_id,
+                    EventType::WorkflowCancelling,
+                    Some("orchestrator"),
+                    Some(with_reason("Cancelling", &reason)),
+                    None,
+                );
+                control.cancel.cancel();
+            }
+            None => {
+                // No live run (it ended just now, or never restarted): settle the row directly.
+                let end = TaskEnd {
+                    workflow_id: row.workflow_id.clone(),
+                    user_id: caller.user_id.clone(),
+                    ..Default::default()
+                };
+                let cancelled = Outcome::Cancelled {
+                    checkpoint: "not_running".into(),
+                    was_paused: None,
+                };
+                if let Ended::Already(status) = lifecycle::finish(self, &end, cancelled).await? {
+                    return Ok(already_ended(row.workflow_id, status));
+                }
+            }
+        }
+        Ok(ControlResponse {
+            success: true,
+            message: "Task cancelled successfully".into(),
+            task_id: row.workflow_id,
+        })
+    }
+
+    fn run_control_or_err(&self, workflow_id: &str) -> Result<RunControl> {
+        self.engine()
+            .run_control(workflow_id)
+            .ok_or_else(|| ShannonError::InvalidState("task is not running in this process".into()))
+    }
+}
+
+fn clean_reason(reason: Option<String>) -> String {
+    reason
+        .map(|r| r.trim().chars().take(500).collect())
+        .unwrap_or_default()
+}
+
+fn with_reason(verb: &str, reason: &str) -> String {
+    if reason.is_empty() {
+        verb.to_string()
+    } else {
+        format!("{verb}: {reason}")
+    }
+}
+
+/// The cloud's answer to a cancel of a finished task: still accepted, `success: false`.
+fn already_ended(task_id: String, status: TaskStatus) -> ControlResponse {
+    ControlResponse {
+        success: false,
+        message: format!("Failed to cancel task: task is already {}", status.word()),
+        task_id,
+    }
+}

@@ -1,0 +1,124 @@
+//! What a run needs before its first model call: the provider client with the user's key and base
+//! URL, the conversation it starts from (system prompt, the session's earlier turns, the query), and
+//! its tools after the user's and the task's allow and block lists.
+
+use rusqlite::params;
+
+use super::lifecycle::TaskStatus;
+use super::runner::RunSpec;
+use super::tools::ToolBox;
+use crate::core::Core;
+use crate::core::error::{Result, ShannonError};
+use crate::core::llm::{ChatMessage, ProviderClient, ProviderTarget, Role};
+use crate::core::providers;
+
+/// The client for the run's provider; a provider that needs a key and has none is a clear failure.
+pub(crate) async fn provider_client(core: &Core, spec: &RunSpec) -> Result<ProviderClient> {
+    let provider = providers::lookup(&spec.provider)?;
+    let caller = &spec.caller;
+    let api_key = core.provider_key(caller, provider.id).await?;
+    if provider.requires_key && api_key.is_none() {
+        // InvalidState keeps the message as it is: it becomes the task's error text.
+        return Err(ShannonError::InvalidState(format!(
+            "no API key is configured for {}; add one and submit again",
+            provider.display_name
+        )));
+    }
+    if api_key.is_some() {
+        // Advisory (the keys page's "last used"): a failure here must not stop the task.
+        if let Err(e) = core.mark_provider_key_used(caller, provider.id).await {
+            tracing::debug!(error = %e, "could not note a provider key's use");
+        }
+    }
+    let base_url = match core
+        .get_setting(caller, &providers::base_url_setting(provider.id))
+        .await
+    {
+        Ok(s) => serde_json::from_str::<String>(&s.value).ok(),
+        Err(_) => None,
+    }
+    .or_else(|| provider.default_base_url.map(str::to_string))
+    .unwrap_or_default();
+    ProviderClient::new(ProviderTarget {
+        provider: provider.id.to_string(),
+        protocol: provider.protocol,
+        base_url,
+        api_key,
+        retry: Default::default(),
+        timeouts: Default::default(),
+    })
+    .map_err(|e| ShannonError::InvalidState(e.to_string()))
+}
+
+/// System prompt, the session's earlier completed turns (newest last, within the history window)
+/// and the query.
+pub(crate) async fn initial_messages(core: &Core, spec: &RunSpec) -> Result<Vec<ChatMessage>> {
+    let mut messages = Vec::new();
+    if let Some(system) = &spec.plan.system_prompt {
+        messages.push(ChatMessage::new(Role::System, system.clone()));
+    }
+    let (session, wf, window) = (
+        spec.session_id.clone(),
+        spec.workflow_id.clone(),
+        spec.plan.history_window as usize,
+    );
+    let history: Vec<(String, String)> = core
+        .store()
+        .read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT query, result FROM tasks WHERE session_id = ?1 AND workflow_id != ?2
+                   AND status = ?4 AND result IS NOT NULL
+                 ORDER BY created_at DESC, rowid DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    session,
+                    wf,
+                    window.div_ceil(2) as u32,
+                    TaskStatus::Completed.db()
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    let mut turns: Vec<ChatMessage> = history
+        .into_iter()
+        .rev()
+        .flat_map(|(q, a)| {
+            [
+                ChatMessage::new(Role::User, q),
+                ChatMessage::new(Role::Assistant, a),
+            ]
+        })
+        .collect();
+    if turns.len() > window {
+        turns.drain(..turns.len() - window);
+    }
+    messages.extend(turns);
+    messages.push(ChatMessage::new(Role::User, spec.plan.query.clone()));
+    Ok(messages)
+}
+
+/// The built-in tools minus the user's block list (`tools.block`) and the task's, limited to the
+/// task's allow list, else the user's (`tools.allow`).
+pub(crate) async fn toolbox(core: &Core, spec: &RunSpec) -> ToolBox {
+    let caller = &spec.caller;
+    let list = |value: Option<String>| -> Vec<String> {
+        value
+            .and_then(|v| serde_json::from_str::<Vec<String>>(&v).ok())
+            .unwrap_or_default()
+    };
+    let setting = |key: &'static str| async move {
+        core.get_setting(caller, key).await.ok().map(|s| s.value)
+    };
+    let allow = setting("tools.allow").await;
+    let mut blocked = list(setting("tools.block").await);
+    blocked.extend(spec.plan.tools_block.iter().cloned());
+    let allowed = spec
+        .plan
+        .tools_allow
+        .clone()
+        .or_else(|| allow.map(|a| list(Some(a))));
+    ToolBox::new(allowed.as_deref(), &blocked)
+}

@@ -1,0 +1,265 @@
+//! Submission: validation into a plan, the provider and model it runs on, the stored task row, the
+//! idempotency replay, and the run's start.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::lifecycle::{EventType, TaskStatus};
+use super::models::model_for_tier;
+use super::request::{SubmitTaskRequest, TaskPlan};
+use super::runner::{self, RunSpec};
+use super::sessions::ensure_session;
+use crate::core::auth::Caller;
+use crate::core::error::{Result, ShannonError};
+use crate::core::providers;
+use crate::core::{Core, time};
+
+/// Submit response (contract §3.3). `workflow_id` and `session_id` are also sent as headers by HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct SubmitTaskResponse {
+    pub task_id: String,
+    pub workflow_id: String,
+    pub session_id: String,
+    /// `STATUS_CODE_OK`.
+    pub status: String,
+    pub message: String,
+    pub created_at: String,
+    /// True when an `Idempotency-Key` matched an earlier submission and this is its replay.
+    pub idempotent_replay: bool,
+}
+
+/// Which provider and model a plan runs on, and why.
+pub(crate) struct ProviderChoice {
+    pub provider: String,
+    pub model: String,
+    /// Set when the default provider had no key and the offline demo was used instead.
+    pub fallback_note: Option<String>,
+}
+
+impl Core {
+    pub(crate) async fn choose_provider(
+        &self,
+        caller: &Caller,
+        plan: &TaskPlan,
+    ) -> Result<ProviderChoice> {
+        let defaults = self
+            .engine()
+            .defaults
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        // A model named without a provider runs on that model's provider.
+        let inferred = plan
+            .provider
+            .is_none()
+            .then(|| {
+                plan.model_override
+                    .as_deref()
+                    .and_then(super::models::provider_for_model)
+            })
+            .flatten()
+            .map(str::to_string);
+        let explicit = plan.provider.is_some() || inferred.is_some();
+        let wanted = plan
+            .provider
+            .clone()
+            .or(inferred)
+            .unwrap_or(defaults.provider.clone());
+        let spec = providers::lookup(&wanted)?;
+        let status = self.provider_status(caller).await?;
+        let ready = status
+            .iter()
+            .find(|s| s.provider == spec.id)
+            .is_some_and(|s| s.ready);
+        let (provider, fallback_note) = if ready {
+            (spec.id.to_string(), None)
+        } else if explicit {
+            return Err(ShannonError::ProviderNotReady(
+                status
+                    .iter()
+                    .find(|s| s.provider == spec.id)
+                    .and_then(|s| s.reason.clone())
+                    .unwrap_or_else(|| format!("{} is not configured", spec.id)),
+            ));
+        } else {
+            (
+                "demo".to_string(),
+                Some(format!(
+                    "No API key is configured for {}: answering with the offline demo provider (canned text, no model is called).",
+                    spec.display_name
+                )),
+            )
+        };
+        let model = if provider == "demo" {
+            model_for_tier("demo", "medium").to_string()
+        } else if let Some(m) = &plan.model_override {
+            m.clone()
+        } else if let Some(tier) = &plan.model_tier {
+            model_for_tier(&provider, tier).to_string()
+        } else if provider == defaults.provider
+            && let Some(m) = defaults.model
+        {
+            m
+        } else {
+            model_for_tier(&provider, "medium").to_string()
+        };
+        Ok(ProviderChoice {
+            provider,
+            model,
+            fallback_note,
+        })
+    }
+
+    /// Submits a task and starts it. With an idempotency key, a repeat of the same submission by the
+    /// same user within 24 h returns the first response instead of starting another task.
+    pub async fn submit_task(
+        &self,
+        caller: &Caller,
+        req: SubmitTaskRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<SubmitTaskResponse> {
+        let cache_key = idempotency_key.map(|k| {
+            let body = serde_json::to_string(&req).unwrap_or_default();
+            let digest = Sha256::digest(format!("{k}\n{}\nsubmit_task\n{body}", caller.user_id));
+            hex::encode(&digest[..16])
+        });
+        if let Some(key) = cache_key.clone() {
+            let user = caller.user_id.clone();
+            let cached: Option<Vec<u8>> = self
+                .store()
+                .read(move |c| {
+                    Ok(c.query_row(
+                        "SELECT body FROM idempotency_records WHERE cache_key = ?1 AND user_id = ?2 AND expires_at > ?3",
+                        params![key, user, time::now()],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
+                })
+                .await?;
+            if let Some(body) = cached {
+                let mut resp: SubmitTaskResponse = serde_json::from_slice(&body).map_err(|e| {
+                    ShannonError::Internal(format!("stored idempotent response: {e}"))
+                })?;
+                resp.idempotent_replay = true;
+                return Ok(resp);
+            }
+        }
+
+        let plan = req.into_plan()?;
+        let choice = self.choose_provider(caller, &plan).await?;
+        let task_id = uuid::Uuid::new_v4().to_string();
+        let workflow_id = format!(
+            "task-{}-{}-{}",
+            caller.user_id,
+            time::unix_now(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let now = time::now();
+        let mut metadata = Map::new();
+        metadata.insert("task_context".into(), Value::Object(plan.context.clone()));
+        metadata.insert("requested_provider".into(), json!(choice.provider));
+        metadata.insert("requested_model".into(), json!(choice.model));
+        let row = (
+            task_id.clone(),
+            workflow_id.clone(),
+            caller.user_id.clone(),
+            plan.clone(),
+            now.clone(),
+            Value::Object(metadata).to_string(),
+        );
+        let session_id = self
+            .store()
+            .write(move |tx| {
+                let (task_id, workflow_id, user, plan, now, metadata) = row;
+                let session = ensure_session(tx, &user, plan.session_id.as_deref(), &plan, &now)?;
+                tx.execute(
+                    "INSERT INTO tasks (id, workflow_id, user_id, session_id, query, mode, status, context, metadata, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?7, ?8, ?9, ?9)",
+                    params![
+                        task_id,
+                        workflow_id,
+                        user,
+                        session,
+                        plan.query,
+                        plan.requested_mode.as_str(),
+                        Value::Object(plan.context.clone()).to_string(),
+                        metadata,
+                        now,
+                        TaskStatus::Queued.db()
+                    ],
+                )?;
+                tx.execute(
+                    "INSERT INTO workflow_control (workflow_id, updated_at) VALUES (?1, ?2)",
+                    params![workflow_id, now],
+                )?;
+                Ok(session)
+            })
+            .await?;
+        let hub = &self.engine().hub;
+        hub.open_stream(&workflow_id, 0);
+        hub.emit(
+            &workflow_id,
+            EventType::DataProcessing,
+            Some("orchestrator"),
+            Some("Gathering context".into()),
+            None,
+        );
+        let response = SubmitTaskResponse {
+            task_id: workflow_id.clone(),
+            workflow_id: workflow_id.clone(),
+            session_id: session_id.clone(),
+            status: "STATUS_CODE_OK".into(),
+            message: format!("Task submitted successfully. Session: {session_id}"),
+            created_at: now.clone(),
+            idempotent_replay: false,
+        };
+        if let Some(key) = cache_key {
+            let body = serde_json::to_vec(&response)?;
+            let user = caller.user_id.clone();
+            let expires = time::format(chrono::Utc::now() + chrono::Duration::hours(24));
+            self.store()
+                .write(move |tx| {
+                    tx.execute("DELETE FROM idempotency_records WHERE expires_at <= ?1", [time::now()])?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO idempotency_records (cache_key, user_id, method, path, status_code, body, created_at, expires_at)
+                         VALUES (?1, ?2, 'CALL', 'submit_task', 200, ?3, ?4, ?5)",
+                        params![key, user, body, time::now(), expires],
+                    )?;
+                    Ok(())
+                })
+                .await?;
+        }
+        runner::spawn(
+            self.clone(),
+            RunSpec {
+                caller: caller.clone(),
+                task_id,
+                workflow_id,
+                session_id,
+                plan,
+                provider: choice.provider,
+                model: choice.model,
+                fallback_note: choice.fallback_note,
+                resuming: false,
+                start_paused: false,
+            },
+        );
+        Ok(response)
+    }
+
+    /// Changes the provider and model used when a submission names none.
+    pub fn set_engine_defaults(&self, provider: &str, model: Option<String>) -> Result<()> {
+        let spec = providers::lookup(provider)?;
+        *self
+            .engine()
+            .defaults
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = super::EngineDefaults {
+            provider: spec.id.to_string(),
+            model,
+        };
+        Ok(())
+    }
+}

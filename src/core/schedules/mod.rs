@@ -1,0 +1,497 @@
+//! Cron schedules (contract §8): 5-field cron expressions in an IANA time zone, each firing a task
+//! with the schedule's query and context. A scheduler loop in the core fires the schedules that are
+//! due; a run missed while the app was closed fires once at the next start.
+//!
+//! [`types`] holds the bodies, [`cron`] the expressions, the operations live here, and
+//! [`scheduler`] is the loop that fires due runs; it holds the core only through a weak handle.
+
+mod cron;
+mod scheduler;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Map, Value};
+
+use crate::core::auth::Caller;
+use crate::core::engine::TaskStatus;
+use crate::core::error::{Result, ShannonError};
+use crate::core::{Core, time};
+use cron::CronIn;
+pub use types::*;
+
+/// Limits from the cloud's defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScheduleLimits {
+    /// Shortest allowed gap between two runs (`SCHEDULE_MIN_INTERVAL_MINS`).
+    pub min_interval: Duration,
+    /// Schedules per user (`SCHEDULE_MAX_PER_USER`).
+    pub max_per_user: u32,
+    /// Largest `max_budget_per_run_usd` (`SCHEDULE_MAX_BUDGET_USD`).
+    pub max_budget_usd: f64,
+    /// Longest wait between two looks at the due schedules (a change wakes the loop at once).
+    pub poll: Duration,
+}
+
+impl Default for ScheduleLimits {
+    fn default() -> Self {
+        Self {
+            min_interval: Duration::from_secs(60 * 60),
+            max_per_user: 50,
+            max_budget_usd: 10.0,
+            poll: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The scheduler's shared state: its limits and the bell that wakes it when a schedule changes.
+#[derive(Debug, Default)]
+pub(crate) struct SchedulerState {
+    pub limits: ScheduleLimits,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+/// A schedule's status: firing, paused, or soft-deleted.
+pub(crate) const ACTIVE: &str = "ACTIVE";
+pub(crate) const PAUSED: &str = "PAUSED";
+pub(crate) const DELETED: &str = "DELETED";
+
+/// A run's status before its task started (or when none could start), as the cloud's.
+pub(crate) const RUN_NOT_STARTED: &str = "UNKNOWN";
+
+/// Prefix the cloud's clients put before JSON-encoded non-string context values.
+const JSON_PREFIX: &str = "\u{0}json:";
+
+/// Decodes the clients' `"\u0000json:"` strings back to JSON values.
+fn decode_context(ctx: Map<String, Value>) -> Map<String, Value> {
+    ctx.into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) if s.starts_with(JSON_PREFIX) => {
+                    serde_json::from_str(&s[JSON_PREFIX.len()..]).unwrap_or(Value::String(s))
+                }
+                other => other,
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+fn context_as_text(ctx: &str) -> BTreeMap<String, String> {
+    let map: Map<String, Value> = serde_json::from_str(ctx).unwrap_or_default();
+    map.into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, text)
+        })
+        .collect()
+}
+
+fn validate_budget(budget: f64, limits: &ScheduleLimits) -> Result<f64> {
+    if !(0.0..=limits.max_budget_usd).contains(&budget) || budget.is_nan() {
+        return Err(ShannonError::invalid(format!(
+            "budget exceeds limit: max_budget_per_run_usd must be between 0 and {}",
+            limits.max_budget_usd
+        )));
+    }
+    Ok(budget)
+}
+
+fn validate_id(id: &str) -> Result<()> {
+    uuid::Uuid::parse_str(id)
+        .map(|_| ())
+        .map_err(|_| ShannonError::invalid("invalid schedule ID"))
+}
+
+fn not_found() -> ShannonError {
+    ShannonError::NotFound("Schedule not found".into())
+}
+
+/// The run counters are counted from `schedule_runs` and the tasks they started (the table's own
+/// counter columns are left unused), so they cannot drift from the runs.
+static COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "s.id, s.name, s.description, s.cron_expression, s.timezone, s.task_query, s.task_context,
+     s.max_budget_per_run_usd, s.timeout_seconds, s.status, s.created_at, s.updated_at, s.last_run_at, s.next_run_at,
+     (SELECT count(*) FROM schedule_runs r WHERE r.schedule_id = s.id),
+     (SELECT count(*) FROM schedule_runs r JOIN tasks t ON t.workflow_id = r.workflow_id
+        WHERE r.schedule_id = s.id AND t.status = '{completed}'),
+     (SELECT count(*) FROM schedule_runs r LEFT JOIN tasks t ON t.workflow_id = r.workflow_id
+        WHERE r.schedule_id = s.id AND (t.status IN ({unsuccessful}) OR r.error IS NOT NULL))",
+        completed = TaskStatus::Completed.db(),
+        unsuccessful = TaskStatus::sql_list([TaskStatus::Failed, TaskStatus::Cancelled, TaskStatus::Timeout]),
+    )
+});
+
+fn read_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleInfo> {
+    Ok(ScheduleInfo {
+        schedule_id: r.get(0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        cron_expression: r.get(3)?,
+        timezone: r.get(4)?,
+        task_query: r.get(5)?,
+        task_context: context_as_text(&r.get::<_, String>(6)?),
+        max_budget_per_run_usd: r.get(7)?,
+        timeout_seconds: r.get(8)?,
+        status: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+        last_run_at: r.get(12)?,
+        next_run_at: r.get(13)?,
+        total_runs: r.get(14)?,
+        successful_runs: r.get(15)?,
+        failed_runs: r.get(16)?,
+    })
+}
+
+fn page_of(page: Option<u32>, page_size: Option<u32>, default: u32) -> (u32, u32) {
+    // Invalid values fall back to the defaults, as the cloud.
+    let page = page.filter(|p| *p >= 1).unwrap_or(1);
+    let size = page_size
+        .filter(|s| (1..=100).contains(s))
+        .unwrap_or(default);
+    (page, size)
+}
+
+impl Core {
+    pub(crate) fn schedule_limits(&self) -> ScheduleLimits {
+        self.scheduler().limits
+    }
+
+    pub async fn create_schedule(
+        &self,
+        caller: &Caller,
+        req: ScheduleRequest,
+    ) -> Result<ScheduleCreated> {
+        let limits = self.schedule_limits();
+        let name = req.name.unwrap_or_default().trim().to_string();
+        if name.is_empty() {
+            return Err(ShannonError::invalid("schedule name required"));
+        }
+        let query = req.task_query.unwrap_or_default().trim().to_string();
+        if query.is_empty() {
+            return Err(ShannonError::invalid("task query required"));
+        }
+        let expression = req.cron_expression.unwrap_or_default().trim().to_string();
+        let timezone = req.timezone.unwrap_or_else(|| "UTC".into());
+        let cron = CronIn::parse(&expression, &timezone)?;
+        let now = Utc::now();
+        cron.check_interval(limits.min_interval, now)?;
+        let budget = validate_budget(req.max_budget_per_run_usd.unwrap_or(0.0), &limits)?;
+        let timeout = req.timeout_seconds.filter(|t| *t > 0).unwrap_or(3600);
+        let context = Value::Object(decode_context(req.task_context.unwrap_or_default()));
+        let next = cron.next_after(now).map(time::format);
+        let id = uuid::Uuid::new_v4().to_string();
+        let (user, stamp, description) = (
+            caller.user_id.clone(),
+            time::format(now),
+            req.description.unwrap_or_default(),
+        );
+        let (row_id, next_at) = (id.clone(), next.clone());
+        self.store()
+            .write(move |tx| {
+                let count: u32 = tx.query_row(
+                    "SELECT count(*) FROM schedules WHERE user_id = ?1 AND status != 'DELETED'",
+                    [&user],
+                    |r| r.get(0),
+                )?;
+                if count >= limits.max_per_user {
+                    return Err(ShannonError::RateLimited(format!(
+                        "schedule limit reached: at most {} schedules per user",
+                        limits.max_per_user
+                    )));
+                }
+                tx.execute(
+                    "INSERT INTO schedules (id, user_id, name, description, cron_expression, timezone, task_query,
+                        task_context, max_budget_per_run_usd, timeout_seconds, status, created_at, updated_at, next_run_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'ACTIVE', ?11, ?11, ?12)",
+                    params![row_id, user, name, description, expression, timezone, query,
+                            context.to_string(), budget, timeout, stamp, next_at],
+                )?;
+                Ok(())
+            })
+            .await?;
+        self.scheduler().wake.notify_one();
+        Ok(ScheduleCreated {
+            schedule_id: id,
+            message: "Schedule created successfully".into(),
+            next_run_at: next.unwrap_or_default(),
+        })
+    }
+
+    pub async fn get_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleInfo> {
+        validate_id(id)?;
+        let (user, id) = (caller.user_id.clone(), id.to_string());
+        self.store()
+            .read(move |c| {
+                c.query_row(
+                    &format!(
+                        "SELECT {} FROM schedules s WHERE s.id = ?1 AND s.user_id = ?2 AND s.status != 'DELETED'",
+                        *COLUMNS
+                    ),
+                    params![id, user],
+                    read_info,
+                )
+                .optional()?
+                .ok_or_else(not_found)
+            })
+            .await
+    }
+
+    /// `status`: `ACTIVE`, `PAUSED`, anything else means all.
+    pub async fn list_schedules(
+        &self,
+        caller: &Caller,
+        page: Option<u32>,
+        page_size: Option<u32>,
+        status: Option<String>,
+    ) -> Result<ScheduleList> {
+        let (page, page_size) = page_of(page, page_size, 50);
+        let status = status
+            .map(|s| s.to_ascii_uppercase())
+            .filter(|s| s == ACTIVE || s == PAUSED);
+        let user = caller.user_id.clone();
+        self.store()
+            .read(move |c| {
+                let filter = "FROM schedules s WHERE s.user_id = ?1 AND s.status != 'DELETED' AND (?2 IS NULL OR s.status = ?2)";
+                let total: u32 = c.query_row(
+                    &format!("SELECT count(*) {filter}"),
+                    params![user, status],
+                    |r| r.get(0),
+                )?;
+                let mut stmt = c.prepare(&format!(
+                    "SELECT {} {filter} ORDER BY s.created_at DESC, s.id LIMIT ?3 OFFSET ?4",
+                    *COLUMNS
+                ))?;
+                let schedules = stmt
+                    .query_map(
+                        params![user, status, page_size, (page - 1) * page_size],
+                        read_info,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(ScheduleList {
+                    schedules,
+                    total_count: total,
+                    page,
+                    page_size,
+                })
+            })
+            .await
+    }
+
+    pub async fn update_schedule(
+        &self,
+        caller: &Caller,
+        id: &str,
+        req: ScheduleRequest,
+    ) -> Result<ScheduleAck> {
+        let current = self.get_schedule(caller, id).await?;
+        let limits = self.schedule_limits();
+        if req.timezone.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ShannonError::invalid("invalid timezone: empty"));
+        }
+        let name = match req.name {
+            Some(n) if n.trim().is_empty() => {
+                return Err(ShannonError::invalid("schedule name required"));
+            }
+            Some(n) => n.trim().to_string(),
+            None => current.name,
+        };
+        let query = match req.task_query {
+            Some(q) if q.trim().is_empty() => {
+                return Err(ShannonError::invalid("task query required"));
+            }
+            Some(q) => q.trim().to_string(),
+            None => current.task_query,
+        };
+        let expression = req
+            .cron_expression
+            .map(|e| e.trim().to_string())
+            .unwrap_or(current.cron_expression);
+        let timezone = req.timezone.unwrap_or(current.timezone);
+        let cron = CronIn::parse(&expression, &timezone)?;
+        let now = Utc::now();
+        cron.check_interval(limits.min_interval, now)?;
+        let budget = validate_budget(
+            req.max_budget_per_run_usd
+                .unwrap_or(current.max_budget_per_run_usd),
+            &limits,
+        )?;
+        let timeout = req
+            .timeout_seconds
+            .filter(|t| *t > 0)
+            .unwrap_or(current.timeout_seconds);
+        let description = req.description.unwrap_or(current.description);
+        // A non-empty context replaces; an empty one clears only with clear_task_context.
+        let context = match req.task_context {
+            Some(c) if !c.is_empty() => Some(Value::Object(decode_context(c)).to_string()),
+            _ if req.clear_task_context => Some("{}".to_string()),
+            _ => None,
+        };
+        let active = current.status == ACTIVE;
+        let next = active
+            .then(|| cron.next_after(now))
+            .flatten()
+            .map(time::format);
+        let (user, id, stamp, next_at) = (
+            caller.user_id.clone(),
+            id.to_string(),
+            time::format(now),
+            next.clone(),
+        );
+        self.store()
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE schedules SET name = ?3, description = ?4, cron_expression = ?5, timezone = ?6,
+                        task_query = ?7, task_context = coalesce(?8, task_context), max_budget_per_run_usd = ?9,
+                        timeout_seconds = ?10, updated_at = ?11, next_run_at = ?12
+                     WHERE id = ?1 AND user_id = ?2 AND status != 'DELETED'",
+                    params![id, user, name, description, expression, timezone, query, context,
+                            budget, timeout, stamp, next_at],
+                )?;
+                Ok(())
+            })
+            .await?;
+        self.scheduler().wake.notify_one();
+        Ok(ScheduleAck {
+            success: true,
+            message: "Schedule updated successfully".into(),
+            next_run_at: next,
+        })
+    }
+
+    async fn set_schedule_status(
+        &self,
+        caller: &Caller,
+        id: &str,
+        status: &'static str,
+    ) -> Result<Option<String>> {
+        let current = self.get_schedule(caller, id).await?;
+        let next = if status == ACTIVE {
+            CronIn::parse(&current.cron_expression, &current.timezone)?
+                .next_after(Utc::now())
+                .map(time::format)
+        } else {
+            None
+        };
+        let (user, id, next_at) = (caller.user_id.clone(), id.to_string(), next.clone());
+        self.store()
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE schedules SET status = ?3, next_run_at = ?4, updated_at = ?5
+                     WHERE id = ?1 AND user_id = ?2 AND status != 'DELETED'",
+                    params![id, user, status, next_at, time::now()],
+                )?;
+                Ok(())
+            })
+            .await?;
+        self.scheduler().wake.notify_one();
+        Ok(next)
+    }
+
+    pub async fn pause_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleAck> {
+        self.set_schedule_status(caller, id, PAUSED).await?;
+        Ok(ScheduleAck {
+            success: true,
+            message: "Schedule paused".into(),
+            next_run_at: None,
+        })
+    }
+
+    pub async fn resume_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleAck> {
+        let next = self.set_schedule_status(caller, id, ACTIVE).await?;
+        Ok(ScheduleAck {
+            success: true,
+            message: "Schedule resumed".into(),
+            next_run_at: next,
+        })
+    }
+
+    /// Soft delete: the schedule stops and disappears; its runs' tasks stay in the task list.
+    pub async fn delete_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleAck> {
+        self.set_schedule_status(caller, id, DELETED).await?;
+        Ok(ScheduleAck {
+            success: true,
+            message: "Schedule deleted successfully".into(),
+            next_run_at: None,
+        })
+    }
+
+    pub async fn get_schedule_runs(
+        &self,
+        caller: &Caller,
+        id: &str,
+        page: Option<u32>,
+        page_size: Option<u32>,
+    ) -> Result<ScheduleRunList> {
+        self.get_schedule(caller, id).await?;
+        let (page, page_size) = page_of(page, page_size, 20);
+        let id = id.to_string();
+        self.store()
+            .read(move |c| {
+                let total: u32 = c.query_row(
+                    "SELECT count(*) FROM schedule_runs WHERE schedule_id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )?;
+                let mut stmt = c.prepare(
+                    "SELECT coalesce(r.workflow_id, ''), coalesce(t.query, s.task_query), coalesce(t.status, ?4),
+                            t.result, coalesce(t.error_message, r.error), t.model_used, t.provider,
+                            coalesce(t.total_tokens, 0), coalesce(t.cost_usd, 0), t.duration_ms,
+                            r.triggered_at, t.started_at, t.completed_at
+                     FROM schedule_runs r JOIN schedules s ON s.id = r.schedule_id
+                     LEFT JOIN tasks t ON t.workflow_id = r.workflow_id
+                     WHERE r.schedule_id = ?1 ORDER BY r.triggered_at DESC, r.rowid DESC LIMIT ?2 OFFSET ?3",
+                )?;
+                let runs = stmt
+                    .query_map(params![id, page_size, (page - 1) * page_size, RUN_NOT_STARTED], |r| {
+                        Ok(ScheduleRun {
+                            workflow_id: r.get(0)?,
+                            query: r.get(1)?,
+                            status: r.get(2)?,
+                            result: r.get(3)?,
+                            error_message: r.get(4)?,
+                            model_used: r.get(5)?,
+                            provider: r.get(6)?,
+                            total_tokens: r.get(7)?,
+                            total_cost_usd: r.get(8)?,
+                            duration_ms: r.get(9)?,
+                            triggered_at: r.get(10)?,
+                            started_at: r.get(11)?,
+                            completed_at: r.get(12)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(ScheduleRunList {
+                    runs,
+                    total_count: total,
+                    page,
+                    page_size,
+                })
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_prefixed_context_values_are_decoded() {
+        let mut ctx = Map::new();
+        ctx.insert("force_research".into(), "\u{0}json:true".into());
+        ctx.insert("role".into(), "analysis".into());
+        let d = decode_context(ctx);
+        assert_eq!(d["force_research"], Value::Bool(true));
+        assert_eq!(d["role"], "analysis");
+    }
+}

@@ -1,0 +1,212 @@
+//! The scheduler loop: fires every due schedule as a task, moves its next run on, and cancels a run
+//! that outlives its timeout. It holds the core only through a weak handle, so it ends with the core.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+use serde_json::{Map, Value};
+
+use super::cron::CronIn;
+use crate::core::auth::{AuthMethod, Caller};
+use crate::core::engine::{SubmitTaskRequest, TaskStatus};
+use crate::core::error::Result;
+use crate::core::{Core, WeakCore, time};
+
+/// A schedule whose next run is due, as the scheduler reads it.
+struct DueSchedule {
+    id: String,
+    user_id: String,
+    tenant_id: String,
+    cron_expression: String,
+    timezone: String,
+    query: String,
+    budget: f64,
+    timeout_seconds: u32,
+    context: String,
+}
+
+impl Core {
+    /// Fires every active schedule whose next run is due, and moves its next run on. Returns the
+    /// time of the nearest next run, for the loop to sleep until.
+    pub(super) async fn fire_due_schedules(&self) -> Result<Option<DateTime<Utc>>> {
+        let now = Utc::now();
+        let stamp = time::format(now);
+        let due: Vec<DueSchedule> = self
+            .store()
+            .read(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT s.id, s.user_id, coalesce(u.tenant_id, ''), s.cron_expression, s.timezone, s.task_query,
+                            s.max_budget_per_run_usd, s.timeout_seconds, s.task_context
+                     FROM schedules s LEFT JOIN users u ON u.id = s.user_id
+                     WHERE s.status = 'ACTIVE' AND s.next_run_at IS NOT NULL AND s.next_run_at <= ?1",
+                )?;
+                let rows = stmt
+                    .query_map([stamp], |r| {
+                        Ok(DueSchedule {
+                            id: r.get(0)?,
+                            user_id: r.get(1)?,
+                            tenant_id: r.get(2)?,
+                            cron_expression: r.get(3)?,
+                            timezone: r.get(4)?,
+                            query: r.get(5)?,
+                            budget: r.get(6)?,
+                            timeout_seconds: r.get(7)?,
+                            context: r.get(8)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await?;
+        for DueSchedule {
+            id,
+            user_id: user,
+            tenant_id: tenant,
+            cron_expression: expression,
+            timezone: tz,
+            query,
+            budget,
+            timeout_seconds: timeout,
+            context,
+        } in due
+        {
+            let next = CronIn::parse(&expression, &tz)
+                .ok()
+                .and_then(|c| c.next_after(now))
+                .map(time::format);
+            let caller = Caller {
+                user_id: user,
+                tenant_id: tenant,
+                method: AuthMethod::Embedded,
+            };
+            let mut ctx: Map<String, Value> = serde_json::from_str(&context).unwrap_or_default();
+            ctx.insert("trigger_type".into(), "schedule".into());
+            ctx.insert("schedule_id".into(), id.clone().into());
+            if budget > 0.0 {
+                ctx.insert("max_budget_usd".into(), budget.into());
+            }
+            // The run is recorded and the schedule moved on before the task starts, so a crash in
+            // between leaves an UNKNOWN run rather than firing the same time twice.
+            let (run_id, fired_at) = (uuid::Uuid::new_v4().to_string(), time::format(now));
+            let (schedule_id, run) = (id.clone(), run_id.clone());
+            self.store()
+                .write(move |tx| {
+                    tx.execute(
+                        "INSERT INTO schedule_runs (id, schedule_id, status, triggered_at)
+                         VALUES (?1, ?2, ?4, ?3)",
+                        params![run, schedule_id, fired_at, super::RUN_NOT_STARTED],
+                    )?;
+                    tx.execute(
+                        "UPDATE schedules SET last_run_at = ?2, next_run_at = ?3 WHERE id = ?1",
+                        params![schedule_id, fired_at, next],
+                    )?;
+                    Ok(())
+                })
+                .await?;
+            let submitted = self
+                .submit_task(
+                    &caller,
+                    SubmitTaskRequest {
+                        query,
+                        context: ctx,
+                        ..SubmitTaskRequest::default()
+                    },
+                    None,
+                )
+                .await;
+            let (workflow_id, error) = match &submitted {
+                Ok(r) => (Some(r.workflow_id.clone()), None),
+                Err(e) => {
+                    tracing::warn!(schedule_id = %id, error = %e, "a scheduled run could not start");
+                    (None, Some(e.to_string()))
+                }
+            };
+            let (schedule_id, wf) = (id.clone(), workflow_id.clone());
+            self.store()
+                .write(move |tx| {
+                    tx.execute(
+                        "UPDATE schedule_runs SET workflow_id = ?2, status = ?3, started_at = ?4, error = ?5
+                         WHERE id = ?1",
+                        params![run_id, wf, if error.is_some() { TaskStatus::Failed.db() } else { TaskStatus::Running.db() },
+                                time::now(), error],
+                    )?;
+                    if wf.is_some() {
+                        tx.execute(
+                            "UPDATE tasks SET trigger_type = 'schedule', schedule_id = ?2 WHERE workflow_id = ?1",
+                            params![wf, schedule_id],
+                        )?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            if let Some(wf) = workflow_id {
+                self.cancel_after_timeout(caller, wf, Duration::from_secs(u64::from(timeout)));
+            }
+        }
+        let nearest: Option<String> = self
+            .store()
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT min(next_run_at) FROM schedules WHERE status = 'ACTIVE'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await?;
+        Ok(nearest.and_then(|t| {
+            DateTime::parse_from_rfc3339(&t)
+                .ok()
+                .map(|d| d.with_timezone(&Utc))
+        }))
+    }
+
+    /// A run that outlives its schedule's `timeout_seconds` is cancelled.
+    fn cancel_after_timeout(&self, caller: Caller, workflow_id: String, timeout: Duration) {
+        let weak = self.downgrade();
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let Some(core) = weak.upgrade() else { return };
+            let running = core
+                .get_task(&caller, &workflow_id)
+                .await
+                .is_ok_and(|t| t.completed_at.is_none());
+            if running {
+                let reason = format!("schedule timeout after {} s", timeout.as_secs());
+                let _ = core.cancel_task(&caller, &workflow_id, Some(reason)).await;
+            }
+        });
+    }
+
+    /// Starts the scheduler loop; it ends when the core is dropped.
+    /// Starts the scheduler loop; it ends when the core is dropped.
+    pub(crate) fn start_scheduler(&self) {
+        spawn_scheduler(self.downgrade());
+    }
+}
+
+fn spawn_scheduler(weak: WeakCore) {
+    tokio::spawn(async move {
+        loop {
+            let Some(core) = weak.upgrade() else { return };
+            let poll = core.schedule_limits().poll;
+            let wait = match core.fire_due_schedules().await {
+                Ok(Some(next)) => (next - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(poll),
+                Ok(None) => poll,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the scheduler could not read the due schedules");
+                    poll
+                }
+            };
+            let wake = core.scheduler().wake.clone();
+            drop(core); // Hold only the weak reference while sleeping.
+            tokio::select! {
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+                _ = wake.notified() => {}
+            }
+        }
+    });
+}
