@@ -5,24 +5,21 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::RunControl;
 use super::budget::Budgets;
-use super::events::{NewEvent, UsageRow, clip as truncate, clip_params as sanitize};
+use super::events::clip as truncate;
 use super::journal::{Journal, StepKey, StepKind};
 use super::lifecycle::{self, EventType, Outcome, TaskEnd, TaskStatus};
-use super::models::{cost_usd, price_of};
 use super::request::{Mode, TaskPlan};
 use super::run_setup;
 use super::sessions::title_from;
-use super::tools::ToolBox;
 use crate::core::auth::Caller;
 use crate::core::error::ShannonError;
-use crate::core::llm::{ChatMessage, ChatRequest, LlmError, ProviderClient, Role, ToolCall, Usage};
+use crate::core::llm::{ChatMessage, Role, Usage};
 use crate::core::{Core, time};
 
 /// Everything a run needs; built by submit or by recovery.
@@ -41,24 +38,7 @@ pub(crate) struct RunSpec {
     pub start_paused: bool,
 }
 
-/// A completed model call, as journaled.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ModelStep {
-    text: String,
-    tool_calls: Vec<ToolCall>,
-    usage: Usage,
-    model: String,
-    cost_usd: f64,
-}
-
-/// A completed tool call, as journaled.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ToolStep {
-    output: String,
-    success: bool,
-}
-
-enum Stop {
+pub(super) enum Stop {
     Cancelled {
         checkpoint: String,
         was_paused: bool,
@@ -98,20 +78,20 @@ pub(crate) fn spawn(core: Core, spec: RunSpec) {
     });
 }
 
-struct Run {
-    core: Core,
-    spec: RunSpec,
-    control: RunControl,
-    pause_rx: watch::Receiver<bool>,
-    journal: Journal,
-    messages: Vec<ChatMessage>,
-    calls: u32,
-    tool_rounds: u32,
-    usage: Usage,
-    cost_usd: f64,
-    model_used: Option<String>,
-    budgets: Budgets,
-    started: Instant,
+pub(super) struct Run {
+    pub(super) core: Core,
+    pub(super) spec: RunSpec,
+    pub(super) control: RunControl,
+    pub(super) pause_rx: watch::Receiver<bool>,
+    pub(super) journal: Journal,
+    pub(super) messages: Vec<ChatMessage>,
+    pub(super) calls: u32,
+    pub(super) tool_rounds: u32,
+    pub(super) usage: Usage,
+    pub(super) cost_usd: f64,
+    pub(super) model_used: Option<String>,
+    pub(super) budgets: Budgets,
+    pub(super) started: Instant,
 }
 
 impl Run {
@@ -136,7 +116,7 @@ impl Run {
     }
 
     /// Emits an event, unless the run is retracing journaled steps whose events are stored already.
-    fn emit(&self, t: EventType, agent: &str, message: String, payload: Option<Value>) {
+    pub(super) fn emit(&self, t: EventType, agent: &str, message: String, payload: Option<Value>) {
         if !self.journal.is_replaying() {
             self.announce(t, agent, message, payload);
         }
@@ -399,173 +379,5 @@ impl Run {
             )
             .await?;
         Ok(messages)
-    }
-
-    /// One model call: from the journal when an earlier run completed it, else streamed from the
-    /// provider and journaled with its LLM_OUTPUT event and token usage before it is acted on.
-    async fn model_step(
-        &mut self,
-        client: &ProviderClient,
-        agent: &str,
-        key: &StepKey,
-        tools: Vec<crate::core::llm::ToolSpec>,
-    ) -> Result<ModelStep, Stop> {
-        let step = match self.journal.replay::<ModelStep>(key)? {
-            Some(step) => step,
-            None => self.call_model(client, agent, key, tools).await?,
-        };
-        self.calls += 1;
-        self.usage.add(&step.usage);
-        self.cost_usd += step.cost_usd;
-        self.model_used = Some(step.model.clone());
-        let decision = self.budgets.check(self.usage.total_tokens, self.cost_usd);
-        for w in decision.warnings {
-            self.emit(
-                EventType::BudgetThreshold,
-                "budget-manager",
-                w.message,
-                Some(w.payload),
-            );
-        }
-        match decision.exceeded {
-            Some(reason) => Err(Stop::Failed(reason)),
-            None => Ok(step),
-        }
-    }
-
-    async fn call_model(
-        &mut self,
-        client: &ProviderClient,
-        agent: &str,
-        key: &StepKey,
-        tools: Vec<crate::core::llm::ToolSpec>,
-    ) -> Result<ModelStep, Stop> {
-        let request = ChatRequest {
-            model: self.spec.model.clone(),
-            messages: self.messages.clone(),
-            tools,
-            temperature: self.spec.plan.temperature,
-            max_tokens: self.spec.plan.max_tokens,
-        };
-        let prompt = request
-            .messages
-            .iter()
-            .rev()
-            .find(|m| m.role == Role::User)
-            .map(|m| truncate(&m.content, 5000))
-            .unwrap_or_default();
-        let payload = json!({"provider": self.spec.provider, "model": request.model});
-        self.emit(EventType::LlmPrompt, agent, prompt, Some(payload));
-        let hub = self.core.engine().hub.clone();
-        let (wf, agent_id) = (self.spec.workflow_id.clone(), agent.to_string());
-        let mut on_delta = |delta: &str| {
-            let text = Some(delta.to_string());
-            hub.emit(&wf, EventType::LlmPartial, Some(&agent_id), text, None);
-        };
-        let started = Instant::now();
-        let response = client
-            .stream_chat(&request, &mut on_delta, &self.control.cancel)
-            .await
-            .map_err(|e| match e {
-                LlmError::Cancelled => Stop::Cancelled {
-                    checkpoint: "llm_stream".into(),
-                    was_paused: false,
-                },
-                other => Stop::Failed(format!("{} call failed: {other}", self.spec.provider)),
-            })?;
-        let duration_ms = started.elapsed().as_millis() as u64;
-        let mut usage = response.usage;
-        if usage.total_tokens == 0 {
-            usage.total_tokens = usage.input_tokens + usage.output_tokens;
-        }
-        let model = if response.model.is_empty() {
-            request.model.clone()
-        } else {
-            response.model
-        };
-        let overrides = self
-            .core
-            .get_setting(&self.spec.caller, "pricing")
-            .await
-            .ok()
-            .and_then(|s| serde_json::from_str::<Value>(&s.value).ok());
-        let price = price_of(&model, overrides.as_ref());
-        let cost = cost_usd(&usage, price);
-        let output = NewEvent::new(EventType::LlmOutput, agent, truncate(&response.text, 10_000))
-            .with_payload(json!({
-                "tokens_used": usage.total_tokens, "model_used": model, "provider": self.spec.provider,
-                "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": cost,
-                "duration_ms": duration_ms, "role": agent, "cache_read_tokens": usage.cache_read_tokens,
-                "cache_creation_tokens": usage.cache_creation_tokens, "priced": price.is_some(),
-            }));
-        let step = ModelStep {
-            text: response.text,
-            tool_calls: response.tool_calls,
-            usage,
-            model: model.clone(),
-            cost_usd: cost,
-        };
-        let row = UsageRow {
-            agent_id: agent.to_string(),
-            provider: self.spec.provider.clone(),
-            model,
-            usage,
-            cost_usd: cost,
-        };
-        self.journal
-            .record(
-                &self.core,
-                key,
-                StepKind::ModelCall,
-                &step,
-                vec![output],
-                Some(row),
-            )
-            .await?;
-        Ok(step)
-    }
-
-    /// One tool call: from the journal, else run and journaled with its observation events.
-    async fn tool_step(
-        &mut self,
-        toolbox: &mut ToolBox,
-        agent: &str,
-        key: &StepKey,
-        call: &ToolCall,
-    ) -> Result<ToolStep, Stop> {
-        if let Some(step) = self.journal.replay::<ToolStep>(key)? {
-            return Ok(step);
-        }
-        let params: Value =
-            serde_json::from_str(&call.arguments).unwrap_or(Value::String(call.arguments.clone()));
-        self.emit(
-            EventType::ToolInvoked,
-            agent,
-            format!(
-                "Calling {} with {}",
-                call.name,
-                truncate(&call.arguments, 200)
-            ),
-            Some(json!({"tool": call.name, "params": sanitize(&params), "role": agent})),
-        );
-        let (outcome, cached) = toolbox.call(&call.name, &call.arguments);
-        let shown = truncate(&outcome.output, 2000);
-        let mut events = vec![NewEvent::new(EventType::ToolObservation, agent, shown.clone())
-            .with_payload(json!({"tool": call.name, "success": outcome.success, "output": shown, "cached": cached}))];
-        if !outcome.success {
-            let error = truncate(&outcome.output, 500);
-            events.push(
-                NewEvent::new(EventType::ToolError, agent, error.clone())
-                    .with_payload(json!({"tool": call.name, "error": error})),
-            );
-        }
-        let step = ToolStep {
-            output: outcome.output,
-            success: outcome.success,
-        };
-        self.journal
-            .record(&self.core, key, StepKind::ToolCall, &step, events, None)
-            .await?;
-        Ok(step)
     }
 }

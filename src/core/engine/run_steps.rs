@@ -1,0 +1,203 @@
+//! The two kinds of step a run takes, each journaled before the run acts on it: a model call
+//! (streamed as LLM_PARTIAL, stored with its LLM_OUTPUT and token usage) and a tool call (stored
+//! with its observation). A step an earlier run completed is taken from the journal instead.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::events::{NewEvent, UsageRow, clip as truncate, clip_params as sanitize};
+use super::journal::{StepKey, StepKind};
+use super::lifecycle::EventType;
+use super::models::{cost_usd, price_of};
+use super::runner::{Run, Stop};
+use super::tools::ToolBox;
+use crate::core::llm::{ChatRequest, LlmError, ProviderClient, Role, ToolCall, ToolSpec, Usage};
+
+/// A completed model call, as journaled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct ModelStep {
+    pub text: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub usage: Usage,
+    pub model: String,
+    pub cost_usd: f64,
+}
+
+/// A completed tool call, as journaled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct ToolStep {
+    pub output: String,
+    pub success: bool,
+}
+
+impl Run {
+    /// One model call: from the journal when an earlier run completed it, else streamed from the
+    /// provider and journaled with its LLM_OUTPUT event and token usage before it is acted on.
+    pub(super) async fn model_step(
+        &mut self,
+        client: &ProviderClient,
+        agent: &str,
+        key: &StepKey,
+        tools: Vec<ToolSpec>,
+    ) -> Result<ModelStep, Stop> {
+        let step = match self.journal.replay::<ModelStep>(key)? {
+            Some(step) => step,
+            None => self.call_model(client, agent, key, tools).await?,
+        };
+        self.calls += 1;
+        self.usage.add(&step.usage);
+        self.cost_usd += step.cost_usd;
+        self.model_used = Some(step.model.clone());
+        let decision = self.budgets.check(self.usage.total_tokens, self.cost_usd);
+        for w in decision.warnings {
+            self.emit(
+                EventType::BudgetThreshold,
+                "budget-manager",
+                w.message,
+                Some(w.payload),
+            );
+        }
+        match decision.exceeded {
+            Some(reason) => Err(Stop::Failed(reason)),
+            None => Ok(step),
+        }
+    }
+
+    async fn call_model(
+        &mut self,
+        client: &ProviderClient,
+        agent: &str,
+        key: &StepKey,
+        tools: Vec<ToolSpec>,
+    ) -> Result<ModelStep, Stop> {
+        let request = ChatRequest {
+            model: self.spec.model.clone(),
+            messages: self.messages.clone(),
+            tools,
+            temperature: self.spec.plan.temperature,
+            max_tokens: self.spec.plan.max_tokens,
+        };
+        let prompt = request
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| truncate(&m.content, 5000))
+            .unwrap_or_default();
+        let payload = json!({"provider": self.spec.provider, "model": request.model});
+        self.emit(EventType::LlmPrompt, agent, prompt, Some(payload));
+        let hub = self.core.engine().hub.clone();
+        let (wf, agent_id) = (self.spec.workflow_id.clone(), agent.to_string());
+        let mut on_delta = |delta: &str| {
+            let text = Some(delta.to_string());
+            hub.emit(&wf, EventType::LlmPartial, Some(&agent_id), text, None);
+        };
+        let started = Instant::now();
+        let response = client
+            .stream_chat(&request, &mut on_delta, &self.control.cancel)
+            .await
+            .map_err(|e| match e {
+                LlmError::Cancelled => Stop::Cancelled {
+                    checkpoint: "llm_stream".into(),
+                    was_paused: false,
+                },
+                other => Stop::Failed(format!("{} call failed: {other}", self.spec.provider)),
+            })?;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let mut usage = response.usage;
+        if usage.total_tokens == 0 {
+            usage.total_tokens = usage.input_tokens + usage.output_tokens;
+        }
+        let model = if response.model.is_empty() {
+            request.model.clone()
+        } else {
+            response.model
+        };
+        let overrides = self
+            .core
+            .get_setting(&self.spec.caller, "pricing")
+            .await
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(&s.value).ok());
+        let price = price_of(&model, overrides.as_ref());
+        let cost = cost_usd(&usage, price);
+        let output = NewEvent::new(EventType::LlmOutput, agent, truncate(&response.text, 10_000))
+            .with_payload(json!({
+                "tokens_used": usage.total_tokens, "model_used": model, "provider": self.spec.provider,
+                "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": cost,
+                "duration_ms": duration_ms, "role": agent, "cache_read_tokens": usage.cache_read_tokens,
+                "cache_creation_tokens": usage.cache_creation_tokens, "priced": price.is_some(),
+            }));
+        let step = ModelStep {
+            text: response.text,
+            tool_calls: response.tool_calls,
+            usage,
+            model: model.clone(),
+            cost_usd: cost,
+        };
+        let row = UsageRow {
+            agent_id: agent.to_string(),
+            provider: self.spec.provider.clone(),
+            model,
+            usage,
+            cost_usd: cost,
+        };
+        self.journal
+            .record(
+                &self.core,
+                key,
+                StepKind::ModelCall,
+                &step,
+                vec![output],
+                Some(row),
+            )
+            .await?;
+        Ok(step)
+    }
+
+    /// One tool call: from the journal, else run and journaled with its observation events.
+    pub(super) async fn tool_step(
+        &mut self,
+        toolbox: &mut ToolBox,
+        agent: &str,
+        key: &StepKey,
+        call: &ToolCall,
+    ) -> Result<ToolStep, Stop> {
+        if let Some(step) = self.journal.replay::<ToolStep>(key)? {
+            return Ok(step);
+        }
+        let params: Value =
+            serde_json::from_str(&call.arguments).unwrap_or(Value::String(call.arguments.clone()));
+        self.emit(
+            EventType::ToolInvoked,
+            agent,
+            format!(
+                "Calling {} with {}",
+                call.name,
+                truncate(&call.arguments, 200)
+            ),
+            Some(json!({"tool": call.name, "params": sanitize(&params), "role": agent})),
+        );
+        let (outcome, cached) = toolbox.call(&call.name, &call.arguments);
+        let shown = truncate(&outcome.output, 2000);
+        let mut events = vec![NewEvent::new(EventType::ToolObservation, agent, shown.clone())
+            .with_payload(json!({"tool": call.name, "success": outcome.success, "output": shown, "cached": cached}))];
+        if !outcome.success {
+            let error = truncate(&outcome.output, 500);
+            events.push(
+                NewEvent::new(EventType::ToolError, agent, error.clone())
+                    .with_payload(json!({"tool": call.name, "error": error})),
+            );
+        }
+        let step = ToolStep {
+            output: outcome.output,
+            success: outcome.success,
+        };
+        self.journal
+            .record(&self.core, key, StepKind::ToolCall, &step, events, None)
+            .await?;
+        Ok(step)
+    }
+}

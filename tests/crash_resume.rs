@@ -1,0 +1,275 @@
+//! The step journal across a real crash: the headless example in serve mode runs a standard task
+//! with three tool rounds against a fake provider that counts requests; the process is killed with
+//! SIGKILL while its third model call is in flight, restarted on the same data dir, and the task
+//! finishes with the provider seeing only the calls not yet journaled (the one in flight, repeated,
+//! and the last one). The answer, token totals and model breakdown equal an uninterrupted run's; no
+//! token-usage row is duplicated and event seqs stay contiguous.
+
+#[path = "support/fake_provider.rs"]
+mod fake_provider;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use fake_provider::{FakeProvider, FakeUsage, Reply, Scripted};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use tauri_plugin_shannon::core::store::DATABASE_FILE;
+
+const TOKEN: &str = "crash-resume-test-token-0123456789abcdef";
+
+fn headless_binary() -> PathBuf {
+    // target/debug/deps/<this test> → target/debug/examples/headless (cargo test builds examples).
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/headless");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test`, which builds the examples",
+        bin.display()
+    );
+    bin
+}
+
+/// A running headless server; killed with SIGKILL (and reaped) when dropped.
+struct Server(Child);
+
+impl Server {
+    fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The headless server on a data dir, and the URL it listens on.
+fn serve(data: &Path, provider_url: &str) -> (Server, String) {
+    static LAUNCHES: AtomicU32 = AtomicU32::new(0);
+    let n = LAUNCHES.fetch_add(1, Ordering::Relaxed);
+    let log = data.join(format!("serve-{n}.log"));
+    let out = std::fs::File::create(&log).unwrap();
+    let server = Server(
+        Command::new(headless_binary())
+            .arg("--data-dir")
+            .arg(data)
+            .args(["serve", "--port", "0", "--token", TOKEN])
+            .args(["--provider", "openai", "--base-url", provider_url])
+            .env("OPENAI_API_KEY", "sk-test-crash-resume")
+            .stdout(out)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(url) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Shannon listening on "))
+        {
+            return (server, url.trim().to_string());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not start: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn tool_round(n: u64, expression: &str) -> Scripted {
+    Scripted::Stream(
+        Reply::text([format!("Let me compute step {n}.")])
+            .tool_call(
+                &format!("call_{n}"),
+                "calculator",
+                [json!({"expression": expression}).to_string()],
+            )
+            .usage(FakeUsage::new(100 * n, 10 * n)),
+    )
+}
+
+fn final_answer() -> Scripted {
+    Scripted::Stream(
+        Reply::text(["The results are ", "4, 9 and 6."]).usage(FakeUsage::new(400, 40)),
+    )
+}
+
+async fn submit(client: &reqwest::Client, url: &str) -> String {
+    let body = json!({"query": "Compute 2+2, 3*3 and 10-4 with the calculator, one at a time.", "mode": "standard"});
+    let resp: Value = client
+        .post(format!("{url}/api/v1/tasks"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    resp["task_id"].as_str().unwrap().to_string()
+}
+
+async fn wait_completed(client: &reqwest::Client, url: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(resp) = client
+            .get(format!("{url}/api/v1/tasks/{id}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            && let Ok(task) = resp.json::<Value>().await
+        {
+            let status = task["status"].as_str().unwrap_or_default();
+            if status == "TASK_STATUS_COMPLETED" {
+                return task;
+            }
+            assert!(
+                !status.ends_with("FAILED") && !status.ends_with("CANCELLED"),
+                "{task}"
+            );
+        }
+        assert!(Instant::now() < deadline, "the task did not complete");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn wait_requests(fake: &FakeProvider, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fake.requests().len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "the provider saw {} requests",
+            fake.requests().len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// What must match between the crashed and the uninterrupted run.
+fn outcome(task: &Value) -> Value {
+    json!({
+        "result": task["result"],
+        "usage": task["usage"],
+        "total_tokens": task["metadata"]["total_tokens"],
+        "model_breakdown": task["metadata"]["model_breakdown"],
+    })
+}
+
+fn stored(data: &Path, workflow_id: &str) -> (Vec<u32>, Vec<String>) {
+    let db = Connection::open(data.join(DATABASE_FILE)).unwrap();
+    let seqs = db
+        .prepare("SELECT seq FROM task_events WHERE workflow_id = ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([workflow_id], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<Vec<u32>, _>>()
+        .unwrap();
+    let usage_steps = db
+        .prepare(
+            "SELECT u.step_key FROM token_usage u JOIN tasks t ON t.id = u.task_id
+             WHERE t.workflow_id = ?1 ORDER BY u.id",
+        )
+        .unwrap()
+        .query_map([workflow_id], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<Vec<String>, _>>()
+        .unwrap();
+    (seqs, usage_steps)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_killed_mid_call_resumes_from_its_journal_without_repeating_finished_steps() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+
+    // The uninterrupted run, for comparison.
+    let calm = FakeProvider::start().await;
+    for s in [
+        tool_round(1, "2+2"),
+        tool_round(2, "3*3"),
+        tool_round(3, "10-4"),
+        final_answer(),
+    ] {
+        calm.push(s);
+    }
+    let calm_dir = tempfile::tempdir().unwrap();
+    let (server, url) = serve(calm_dir.path(), &format!("{}/v1", calm.base_url()));
+    let id = submit(&client, &url).await;
+    let expected = outcome(&wait_completed(&client, &url, &id).await);
+    server.kill();
+    assert_eq!(calm.requests().len(), 4);
+
+    // The crashed run: the third call hangs until the process is killed.
+    let fake = FakeProvider::start().await;
+    fake.push(tool_round(1, "2+2")).push(tool_round(2, "3*3"));
+    fake.push(Scripted::Delayed(
+        Duration::from_secs(600),
+        Box::new(tool_round(3, "10-4")),
+    ));
+    fake.push(tool_round(3, "10-4")).push(final_answer());
+    let dir = tempfile::tempdir().unwrap();
+    let provider_url = format!("{}/v1", fake.base_url());
+    let (server, url) = serve(dir.path(), &provider_url);
+    let id = submit(&client, &url).await;
+    wait_requests(&fake, 3).await;
+    server.kill(); // SIGKILL, with the third model call in flight
+
+    let (server, url) = serve(dir.path(), &provider_url);
+    let task = wait_completed(&client, &url, &id).await;
+    server.kill();
+
+    let requests = fake.requests();
+    assert_eq!(
+        requests.len(),
+        5,
+        "two calls before the crash, the one in flight, then two after"
+    );
+    assert_eq!(
+        requests[3].body["messages"], requests[2].body["messages"],
+        "after the restart the provider sees the call that was in flight, with the same conversation"
+    );
+    let tool_results = |i: usize| {
+        requests[i].body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .count()
+    };
+    assert_eq!(
+        (tool_results(3), tool_results(4)),
+        (2, 3),
+        "no tool ran twice"
+    );
+    assert_eq!(
+        outcome(&task),
+        expected,
+        "the same answer, totals and breakdown as without the crash"
+    );
+    assert_eq!(task["metadata"]["total_tokens"], 1100);
+
+    let (seqs, usage_steps) = stored(dir.path(), &id);
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u32).collect::<Vec<_>>(),
+        "contiguous event seqs"
+    );
+    assert_eq!(
+        usage_steps,
+        ["call/1", "call/2", "call/3", "call/4"],
+        "one usage row per model call"
+    );
+}
