@@ -201,14 +201,14 @@ describe.each(cases)("%s", (_name, call, cmd, args) => {
   });
 });
 
-describe("streamTask", () => {
+describe("subscribeTask", () => {
   it("subscribes with a Channel and the resume point", async () => {
     const calls: { cmd: string; args: Record<string, unknown> }[] = [];
     mockIPC((cmd, args) => {
       calls.push({ cmd, args: (args ?? {}) as Record<string, unknown> });
       return null;
     });
-    const stream = await api.streamTask("task-1", { onEvent: () => {}, lastEventId: 4, types: ["STREAM_END"], coalesce: true });
+    const stream = await api.subscribeTask("task-1", { onEvent: () => {}, lastEventId: 4, types: ["STREAM_END"], coalesce: true });
     expect(calls[0].cmd).toBe("plugin:shannon|subscribe_task");
     expect(calls[0].args).toMatchObject({ taskId: "task-1", lastEventId: 4, types: ["STREAM_END"], coalesce: true });
     expect(calls[0].args.onEvent).toBeDefined();
@@ -216,9 +216,13 @@ describe("streamTask", () => {
     stream.close();
     await stream.done;
   });
+
+  it("keeps the old name streamTask as a deprecated alias for one release", () => {
+    expect(api.streamTask).toBe(api.subscribeTask);
+  });
 });
 
-describe("streamTask resume across reloads", () => {
+describe("subscribeTask resume across reloads", () => {
   type Sub = { args: Record<string, unknown>; send: (message: unknown) => void };
 
   // Records each subscribe_task call and lets the test push ordered Channel messages into it.
@@ -249,11 +253,11 @@ describe("streamTask resume across reloads", () => {
     };
   }
 
-  it("a second streamTask (after a reload) resumes after the last stored event seen", async () => {
+  it("a second subscribeTask (after a reload) resumes after the last stored event seen", async () => {
     const subs = subscriptions();
     const storage = memoryStorage();
     const seen: string[] = [];
-    const first = await api.streamTask("task-1", { onEvent: (e) => seen.push(e.type), storage });
+    const first = await api.subscribeTask("task-1", { onEvent: (e) => seen.push(e.type), storage });
     expect(subs[0].args.lastEventId).toBeNull();
     subs[0].send(ev("WORKFLOW_STARTED", 1));
     subs[0].send(ev("LLM_PROMPT", 1));
@@ -264,24 +268,24 @@ describe("streamTask resume across reloads", () => {
     expect(api.storedLastEventId("task-1", storage)).toBe(2);
     first.close(); // the page goes away
 
-    const second = await api.streamTask("task-1", { onEvent: () => {}, storage });
+    const second = await api.subscribeTask("task-1", { onEvent: () => {}, storage });
     expect(subs[1].args.lastEventId).toBe(2);
     expect(second.lastEventId()).toBe(2);
     // Other tasks have their own resume points.
-    await api.streamTask("task-2", { onEvent: () => {}, storage });
+    await api.subscribeTask("task-2", { onEvent: () => {}, storage });
     expect(subs[2].args.lastEventId).toBeNull();
   });
 
   it("forgets the resume point after STREAM_END, so a later call replays the whole stream", async () => {
     const subs = subscriptions();
     const storage = memoryStorage();
-    const stream = await api.streamTask("task-1", { onEvent: () => {}, storage });
+    const stream = await api.subscribeTask("task-1", { onEvent: () => {}, storage });
     subs[0].send(ev("WORKFLOW_COMPLETED", 7));
     expect(storage.map.get(api.resumeKey("task-1"))).toBe("7");
     subs[0].send(ev("STREAM_END", 8));
     await stream.done;
     expect(storage.map.size).toBe(0);
-    await api.streamTask("task-1", { onEvent: () => {}, storage });
+    await api.subscribeTask("task-1", { onEvent: () => {}, storage });
     expect(subs[1].args.lastEventId).toBeNull();
   });
 
@@ -289,9 +293,9 @@ describe("streamTask resume across reloads", () => {
     const subs = subscriptions();
     const storage = memoryStorage();
     storage.setItem(api.resumeKey("task-1"), "5");
-    await api.streamTask("task-1", { onEvent: () => {}, storage, lastEventId: 3 });
+    await api.subscribeTask("task-1", { onEvent: () => {}, storage, lastEventId: 3 });
     expect(subs[0].args.lastEventId).toBe(3);
-    const off = await api.streamTask("task-1", { onEvent: () => {}, storage: null });
+    const off = await api.subscribeTask("task-1", { onEvent: () => {}, storage: null });
     expect(subs[1].args.lastEventId).toBeNull();
     subs[1].send(ev("WORKFLOW_STARTED", 9));
     expect(off.lastEventId()).toBe(9);
@@ -301,13 +305,13 @@ describe("streamTask resume across reloads", () => {
   it("uses sessionStorage by default and ignores a corrupt stored value", async () => {
     const subs = subscriptions();
     sessionStorage.clear();
-    await api.streamTask("task-1", { onEvent: () => {} });
+    await api.subscribeTask("task-1", { onEvent: () => {} });
     subs[0].send(ev("WORKFLOW_STARTED", 4));
     expect(sessionStorage.getItem(api.resumeKey("task-1"))).toBe("4");
-    await api.streamTask("task-1", { onEvent: () => {} });
+    await api.subscribeTask("task-1", { onEvent: () => {} });
     expect(subs[1].args.lastEventId).toBe(4);
     sessionStorage.setItem(api.resumeKey("task-1"), "not a number");
-    await api.streamTask("task-1", { onEvent: () => {} });
+    await api.subscribeTask("task-1", { onEvent: () => {} });
     expect(subs[2].args.lastEventId).toBeNull();
     sessionStorage.clear();
   });

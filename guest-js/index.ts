@@ -182,7 +182,7 @@ export const listenerStatus = () => unwrap(commands.listenerStatus());
 
 // ---- streaming -------------------------------------------------------------------------------
 
-export interface StreamTaskOptions {
+export interface SubscribeTaskOptions {
   /** Called for every event, in order (LLM_PARTIAL deltas included). */
   onEvent: (event: TaskEvent) => void;
   /** Resume after this stored `seq` (events up to it are not sent again). */
@@ -192,17 +192,17 @@ export interface StreamTaskOptions {
   /** Merge LLM_PARTIAL deltas arriving within one frame (16 ms) into one event. */
   coalesce?: boolean;
   /**
-   * Where the last seen `seq` of each task is kept, so that calling `streamTask` again after a page
+   * Where the last seen `seq` of each task is kept, so that calling `subscribeTask` again after a page
    * reload resumes where the stream stopped instead of replaying it (when `lastEventId` is not given).
    * Default: `sessionStorage` (per tab) when there is one; `null` turns this off.
    */
   storage?: ResumeStorage | null;
 }
 
-/** The part of the Web Storage API `streamTask` uses to remember resume points. */
+/** The part of the Web Storage API `subscribeTask` uses to remember resume points. */
 export type ResumeStorage = Pick<Storage, "getItem" | "setItem" | "removeItem">;
 
-/** The storage key under which `streamTask` remembers a task's last seen `seq`. */
+/** The storage key under which `subscribeTask` remembers a task's last seen `seq`. */
 export const resumeKey = (taskId: string) => `tauri-plugin-shannon:last-event-id:${taskId}`;
 
 function defaultStorage(): ResumeStorage | null {
@@ -213,7 +213,7 @@ function defaultStorage(): ResumeStorage | null {
   }
 }
 
-/** The resume point `streamTask` remembered for a task, if any. */
+/** The resume point `subscribeTask` remembered for a task, if any. */
 export function storedLastEventId(taskId: string, storage: ResumeStorage | null = defaultStorage()): number | undefined {
   const text = storage?.getItem(resumeKey(taskId));
   const n = text == null ? NaN : Number(text);
@@ -231,10 +231,10 @@ export interface TaskStream {
 
 /**
  * Streams a task's events over an ordered Tauri Channel, resumable from `lastEventId`. Without
- * `lastEventId`, it resumes after the last event a previous `streamTask` call for this task delivered
+ * `lastEventId`, it resumes after the last event a previous `subscribeTask` call for this task delivered
  * (remembered in `options.storage`, sessionStorage by default, and forgotten after STREAM_END).
  */
-export async function streamTask(taskId: string, options: StreamTaskOptions): Promise<TaskStream> {
+export async function subscribeTask(taskId: string, options: SubscribeTaskOptions): Promise<TaskStream> {
   const storage = options.storage === undefined ? defaultStorage() : options.storage;
   const remember = (seq: number) => {
     try {
@@ -279,3 +279,9 @@ export async function streamTask(taskId: string, options: StreamTaskOptions): Pr
     },
   };
 }
+
+/** @deprecated Renamed `SubscribeTaskOptions` (one name per operation); this alias goes in the next release. */
+export type StreamTaskOptions = SubscribeTaskOptions;
+
+/** @deprecated Renamed `subscribeTask`, as the IPC command and the core call it; this alias goes in the next release. */
+export const streamTask = subscribeTask;

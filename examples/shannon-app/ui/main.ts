@@ -18,7 +18,7 @@ import {
   resumeTask,
   setProviderKey,
   setSetting,
-  streamTask,
+  subscribeTask,
   submitTask,
   type ListenerStatus,
   type ProviderStatus,
@@ -268,7 +268,7 @@ async function watch(task_id: string, turn: HTMLElement, resumed = false) {
     logEvent({ workflow_id: task_id, type: "STREAM_RESUMED", message: "after a page reload, from the last event seen", timestamp: "", seq: 0 });
     turn.querySelector(".a")!.textContent = "… ";
   }
-  const stream = await streamTask(task_id, { onEvent: (e) => render(turn, e) });
+  const stream = await subscribeTask(task_id, { onEvent: (e) => render(turn, e) });
   mine.stream = stream;
   if (current !== mine) stream.close(); // another task was opened meanwhile
 }
