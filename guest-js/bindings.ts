@@ -553,6 +553,8 @@ export type SubmitTaskResponse = {
 	created_at: string,
 	/**  True when an `Idempotency-Key` matched an earlier submission and this is its replay. */
 	idempotent_replay: boolean,
+	/**  Where the task's events stream (the HTTP door's SSE route). */
+	stream_url: string,
 };
 
 /**  `GET /api/v1/tasks/{id}` (contract §3.3). Unlike the cloud, `created_at`/`updated_at` are real. */

@@ -45,19 +45,6 @@ pub struct Readiness {
     pub checks: ReadinessChecks,
 }
 
-/// `POST /api/v1/tasks` → 200. The cloud's fields plus the ones the desktop frontend reads
-/// (`workflow_id`, `stream_url`); `workflow_id` equals `task_id`.
-#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
-pub struct TaskSubmitted {
-    pub task_id: String,
-    pub workflow_id: String,
-    pub session_id: String,
-    pub status: String,
-    pub message: String,
-    pub created_at: String,
-    pub stream_url: String,
-}
-
 /// `POST /api/v1/tasks/stream` → 201.
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 pub struct TaskStreamStarted {

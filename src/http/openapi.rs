@@ -20,6 +20,7 @@ use crate::core::engine::progress::{TaskOutput, TaskProgress};
 use crate::core::engine::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
 };
+use crate::core::engine::submit::SubmitTaskResponse;
 use crate::core::engine::tasks::{TaskDetails, TaskEventsPage, TaskList};
 use crate::core::engine::{SubmitTaskRequest, TaskEvent};
 use crate::core::schedules::{
@@ -35,7 +36,7 @@ fn types() -> Types {
         .register::<Readiness>()
         .register::<SubmitTaskRequest>()
         .register::<LegacySubmitRequest>()
-        .register::<TaskSubmitted>()
+        .register::<SubmitTaskResponse>()
         .register::<TaskStreamStarted>()
         .register::<TaskList>()
         .register::<TaskDetails>()
@@ -129,7 +130,7 @@ fn operations() -> Vec<Operation> {
             .summary("Submit a task (the cloud body, or the desktop frontend's legacy body with `prompt`)")
             .header_param::<String>("Idempotency-Key")
             .request_body::<SubmitTaskRequest>()
-            .response::<TaskSubmitted>(200, "Submitted; headers X-Workflow-ID and X-Session-ID")
+            .response::<SubmitTaskResponse>(200, "Submitted; headers X-Workflow-ID and X-Session-ID")
             .response::<ErrorBody>(400, "Invalid body"),
         authed(Operation::get("/api/v1/tasks"), "tasks")
             .summary("List tasks")

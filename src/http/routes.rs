@@ -16,13 +16,14 @@ use serde_json::Value;
 use super::dto::{
     Ack, ControlRequest, Health, HealthChecks, LegacySubmitRequest, ProviderKeySaved, Readiness,
     ReadinessChecks, RefreshRequest, RefreshedApiKey, RenameSessionRequest, SetProviderKeyRequest,
-    SetSettingRequest, TaskStreamStarted, TaskSubmitted, UserSetting,
+    SetSettingRequest, TaskStreamStarted, UserSetting,
 };
 use super::{ApiError, AppState, openapi, sse};
 use crate::core::auth::api_keys::CreateApiKeyRequest;
 use crate::core::auth::{Caller, LoginRequest, RegisterRequest};
 use crate::core::crypto::SecretString;
 use crate::core::engine::SubmitTaskRequest;
+use crate::core::engine::submit::stream_url;
 use crate::core::engine::tasks::ListTasksQuery;
 use crate::core::schedules::ScheduleRequest;
 use crate::core::time;
@@ -135,10 +136,6 @@ fn parse_value<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
     })
 }
 
-fn stream_url(workflow_id: &str) -> String {
-    format!("/api/v1/stream/sse?workflow_id={workflow_id}")
-}
-
 fn json_ok(status: StatusCode, v: impl serde::Serialize) -> Response {
     (status, Json(v)).into_response()
 }
@@ -245,18 +242,7 @@ fn task_headers(resp: &mut Response, workflow: &str, session: &str, replay: bool
 
 async fn submit(State(s): S, Extension(who): Who, headers: HeaderMap, bytes: Bytes) -> ApiResult {
     let r = submit_inner(&s, &who, &headers, &bytes).await?;
-    let mut resp = json_ok(
-        StatusCode::OK,
-        TaskSubmitted {
-            stream_url: stream_url(&r.workflow_id),
-            task_id: r.task_id,
-            workflow_id: r.workflow_id.clone(),
-            session_id: r.session_id.clone(),
-            status: r.status,
-            message: r.message,
-            created_at: r.created_at,
-        },
-    );
+    let mut resp = json_ok(StatusCode::OK, &r);
     task_headers(
         &mut resp,
         &r.workflow_id,
@@ -273,13 +259,13 @@ async fn submit_stream(
     bytes: Bytes,
 ) -> ApiResult {
     let r = submit_inner(&s, &who, &headers, &bytes).await?;
-    let url = stream_url(&r.workflow_id);
+    let url = r.stream_url.clone();
     let mut resp = json_ok(
         StatusCode::CREATED,
         TaskStreamStarted {
             workflow_id: r.workflow_id.clone(),
             task_id: r.task_id,
-            stream_url: url.clone(),
+            stream_url: r.stream_url,
         },
     );
     task_headers(

@@ -28,6 +28,13 @@ pub struct SubmitTaskResponse {
     pub created_at: String,
     /// True when an `Idempotency-Key` matched an earlier submission and this is its replay.
     pub idempotent_replay: bool,
+    /// Where the task's events stream (the HTTP door's SSE route).
+    pub stream_url: String,
+}
+
+/// The SSE URL of a workflow's events.
+pub fn stream_url(workflow_id: &str) -> String {
+    format!("/api/v1/stream/sse?workflow_id={workflow_id}")
 }
 
 /// Which provider and model a plan runs on, and why.
@@ -214,6 +221,7 @@ impl Core {
             message: format!("Task submitted successfully. Session: {session_id}"),
             created_at: now.clone(),
             idempotent_replay: false,
+            stream_url: stream_url(&workflow_id),
         };
         if let Some(key) = cache_key {
             let body = serde_json::to_vec(&response)?;
