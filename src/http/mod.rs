@@ -5,6 +5,7 @@
 
 mod dto;
 mod error;
+mod extract;
 mod openai;
 mod openapi;
 mod routes;

@@ -4,17 +4,17 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use futures_util::stream;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
+use super::extract::{ApiJson, Authed, BodyRejection};
 use crate::core::ShannonError;
 use crate::core::auth::Caller;
 use crate::core::engine::{SubmitTaskRequest, TaskSubscription};
@@ -156,19 +156,21 @@ fn to_task(body: &ChatBody, session: Option<String>) -> Option<SubmitTaskRequest
 
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
+    Authed(caller): Authed,
     headers: HeaderMap,
-    bytes: Bytes,
+    body: Result<ApiJson<ChatBody>, BodyRejection>,
 ) -> Response {
-    let body: ChatBody = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => {
+    // Bad bodies get OpenAI's error shape here, not the cloud's.
+    let body = match body {
+        Ok(ApiJson(b)) => b,
+        Err(BodyRejection::Invalid(e)) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 &format!("invalid body: {e}"),
             );
         }
+        Err(unreadable) => return unreadable.into_response(),
     };
     let session = headers
         .get("x-session-id")

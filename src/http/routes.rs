@@ -4,13 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
-use serde::de::DeserializeOwned;
+use axum::{Json, Router};
 use serde_json::Value;
 
 use super::dto::{
@@ -18,6 +16,7 @@ use super::dto::{
     ReadinessChecks, RefreshRequest, RefreshedApiKey, RenameSessionRequest, SetProviderKeyRequest,
     SetSettingRequest, TaskStreamStarted, UserSetting,
 };
+use super::extract::{ApiJson, Authed, JsonOrDefault, from_value};
 use super::{ApiError, AppState, openapi, sse};
 use crate::core::auth::api_keys::CreateApiKeyRequest;
 use crate::core::auth::{Caller, LoginRequest, RegisterRequest};
@@ -29,7 +28,6 @@ use crate::core::schedules::ScheduleRequest;
 use crate::core::time;
 
 type S = State<Arc<AppState>>;
-type Who = Extension<Caller>;
 type Q = Query<HashMap<String, String>>;
 type ApiResult = Result<Response, ApiError>;
 
@@ -112,30 +110,6 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Parses a JSON body with the cloud's 400 message.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    let text = if bytes.iter().all(u8::is_ascii_whitespace) {
-        &b"{}"[..]
-    } else {
-        bytes
-    };
-    serde_json::from_slice(text).map_err(|e| {
-        ApiError::plain(
-            StatusCode::BAD_REQUEST,
-            &format!("Invalid request body: {e}"),
-        )
-    })
-}
-
-fn parse_value<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
-    serde_json::from_value(v).map_err(|e| {
-        ApiError::plain(
-            StatusCode::BAD_REQUEST,
-            &format!("Invalid request body: {e}"),
-        )
-    })
-}
-
 fn json_ok(status: StatusCode, v: impl serde::Serialize) -> Response {
     (status, Json(v)).into_response()
 }
@@ -209,15 +183,13 @@ async fn submit_inner(
     s: &AppState,
     who: &Caller,
     headers: &HeaderMap,
-    bytes: &Bytes,
+    raw: Value,
 ) -> Result<crate::core::engine::submit::SubmitTaskResponse, ApiError> {
-    let raw: Value = body(bytes)?;
     // The desktop frontend's legacy body is an alias of the cloud's, mapped onto the same task.
     let req: SubmitTaskRequest = if LegacySubmitRequest::matches(&raw) {
-        let legacy: LegacySubmitRequest = parse_value(raw)?;
-        legacy.into_cloud()
+        from_value::<LegacySubmitRequest>(raw)?.into_cloud()
     } else {
-        parse_value(raw)?
+        from_value(raw)?
     };
     let key = headers
         .get("idempotency-key")
@@ -240,8 +212,13 @@ fn task_headers(resp: &mut Response, workflow: &str, session: &str, replay: bool
     }
 }
 
-async fn submit(State(s): S, Extension(who): Who, headers: HeaderMap, bytes: Bytes) -> ApiResult {
-    let r = submit_inner(&s, &who, &headers, &bytes).await?;
+async fn submit(
+    State(s): S,
+    Authed(who): Authed,
+    headers: HeaderMap,
+    ApiJson(raw): ApiJson<Value>,
+) -> ApiResult {
+    let r = submit_inner(&s, &who, &headers, raw).await?;
     let mut resp = json_ok(StatusCode::OK, &r);
     task_headers(
         &mut resp,
@@ -254,11 +231,11 @@ async fn submit(State(s): S, Extension(who): Who, headers: HeaderMap, bytes: Byt
 
 async fn submit_stream(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     headers: HeaderMap,
-    bytes: Bytes,
+    ApiJson(raw): ApiJson<Value>,
 ) -> ApiResult {
-    let r = submit_inner(&s, &who, &headers, &bytes).await?;
+    let r = submit_inner(&s, &who, &headers, raw).await?;
     let url = r.stream_url.clone();
     let mut resp = json_ok(
         StatusCode::CREATED,
@@ -280,7 +257,7 @@ async fn submit_stream(
     Ok(resp)
 }
 
-async fn list_tasks(State(s): S, Extension(who): Who, Query(q): Q) -> ApiResult {
+async fn list_tasks(State(s): S, Authed(who): Authed, Query(q): Q) -> ApiResult {
     let (limit, offset) = page(&q, 20, 100)?;
     let query = ListTasksQuery {
         limit: Some(limit),
@@ -294,7 +271,7 @@ async fn list_tasks(State(s): S, Extension(who): Who, Query(q): Q) -> ApiResult 
     ))
 }
 
-async fn get_task(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn get_task(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     let t = s.core.get_task(&who, &id).await?;
     let wf = t.workflow_id.clone();
     let mut resp = json_ok(StatusCode::OK, t);
@@ -306,7 +283,7 @@ async fn get_task(State(s): S, Extension(who): Who, Path(id): Path<String>) -> A
 
 async fn task_events(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(id): Path<String>,
     Query(q): Q,
 ) -> ApiResult {
@@ -321,7 +298,7 @@ async fn task_events(
 
 async fn task_stream_redirect(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(id): Path<String>,
     Query(q): Q,
 ) -> ApiResult {
@@ -339,71 +316,64 @@ async fn task_stream_redirect(
     Ok(Redirect::temporary(&url).into_response())
 }
 
-fn reason(bytes: &Bytes) -> Option<String> {
-    // An empty or invalid body is ignored, as the cloud.
-    serde_json::from_slice::<ControlRequest>(bytes)
-        .ok()
-        .and_then(|r| r.reason)
-}
-
 async fn pause(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(id): Path<String>,
-    bytes: Bytes,
+    JsonOrDefault(control): JsonOrDefault<ControlRequest>,
 ) -> ApiResult {
     Ok(json_ok(
         StatusCode::ACCEPTED,
-        s.core.pause_task(&who, &id, reason(&bytes)).await?,
+        s.core.pause_task(&who, &id, control.reason).await?,
     ))
 }
 
 async fn resume(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(id): Path<String>,
-    bytes: Bytes,
+    JsonOrDefault(control): JsonOrDefault<ControlRequest>,
 ) -> ApiResult {
     Ok(json_ok(
         StatusCode::ACCEPTED,
-        s.core.resume_task(&who, &id, reason(&bytes)).await?,
+        s.core.resume_task(&who, &id, control.reason).await?,
     ))
 }
 
 async fn cancel(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(id): Path<String>,
-    bytes: Bytes,
+    JsonOrDefault(control): JsonOrDefault<ControlRequest>,
 ) -> ApiResult {
     Ok(json_ok(
         StatusCode::ACCEPTED,
-        s.core.cancel_task(&who, &id, reason(&bytes)).await?,
+        s.core.cancel_task(&who, &id, control.reason).await?,
     ))
 }
 
-async fn control_state(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn control_state(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.get_control_state(&who, &id).await?,
     ))
 }
 
-async fn progress(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn progress(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.get_task_progress(&who, &id).await?,
     ))
 }
 
-async fn output(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn output(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.get_task_output(&who, &id).await?,
     ))
 }
 
-async fn list_sessions(State(s): S, Extension(who): Who, Query(q): Q) -> ApiResult {
+async fn list_sessions(State(s): S, Authed(who): Authed, Query(q): Q) -> ApiResult {
     // Invalid paging silently falls back to the defaults here, as the cloud.
     let limit = q.get("limit").and_then(|v| v.parse().ok());
     let offset = q.get("offset").and_then(|v| v.parse().ok());
@@ -413,14 +383,14 @@ async fn list_sessions(State(s): S, Extension(who): Who, Query(q): Q) -> ApiResu
     ))
 }
 
-async fn get_session(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn get_session(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.get_session(&who, &id).await?,
     ))
 }
 
-async fn session_history(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn session_history(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.get_session_history(&who, &id).await?,
@@ -429,7 +399,7 @@ async fn session_history(State(s): S, Extension(who): Who, Path(id): Path<String
 
 async fn session_events(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(id): Path<String>,
     Query(q): Q,
 ) -> ApiResult {
@@ -445,18 +415,17 @@ async fn session_events(
 
 async fn rename_session(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(id): Path<String>,
-    bytes: Bytes,
+    ApiJson(req): ApiJson<RenameSessionRequest>,
 ) -> ApiResult {
-    let req: RenameSessionRequest = body(&bytes)?;
     Ok(json_ok(
         StatusCode::OK,
         s.core.rename_session(&who, &id, &req.title).await?,
     ))
 }
 
-async fn delete_session(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn delete_session(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     s.core.delete_session(&who, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -469,15 +438,18 @@ fn schedule_page(q: &HashMap<String, String>) -> (Option<u32>, Option<u32>) {
     )
 }
 
-async fn create_schedule(State(s): S, Extension(who): Who, bytes: Bytes) -> ApiResult {
-    let req: ScheduleRequest = body(&bytes)?;
+async fn create_schedule(
+    State(s): S,
+    Authed(who): Authed,
+    ApiJson(req): ApiJson<ScheduleRequest>,
+) -> ApiResult {
     Ok(json_ok(
         StatusCode::CREATED,
         s.core.create_schedule(&who, req).await?,
     ))
 }
 
-async fn list_schedules(State(s): S, Extension(who): Who, Query(q): Q) -> ApiResult {
+async fn list_schedules(State(s): S, Authed(who): Authed, Query(q): Q) -> ApiResult {
     let (page, size) = schedule_page(&q);
     Ok(json_ok(
         StatusCode::OK,
@@ -487,7 +459,7 @@ async fn list_schedules(State(s): S, Extension(who): Who, Query(q): Q) -> ApiRes
     ))
 }
 
-async fn get_schedule(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn get_schedule(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.get_schedule(&who, &id).await?,
@@ -496,32 +468,31 @@ async fn get_schedule(State(s): S, Extension(who): Who, Path(id): Path<String>) 
 
 async fn update_schedule(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(id): Path<String>,
-    bytes: Bytes,
+    ApiJson(req): ApiJson<ScheduleRequest>,
 ) -> ApiResult {
-    let req: ScheduleRequest = body(&bytes)?;
     Ok(json_ok(
         StatusCode::OK,
         s.core.update_schedule(&who, &id, req).await?,
     ))
 }
 
-async fn pause_schedule(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn pause_schedule(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.pause_schedule(&who, &id).await?,
     ))
 }
 
-async fn resume_schedule(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn resume_schedule(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.resume_schedule(&who, &id).await?,
     ))
 }
 
-async fn delete_schedule(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn delete_schedule(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.delete_schedule(&who, &id).await?,
@@ -530,7 +501,7 @@ async fn delete_schedule(State(s): S, Extension(who): Who, Path(id): Path<String
 
 async fn schedule_runs(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(id): Path<String>,
     Query(q): Q,
 ) -> ApiResult {
@@ -541,22 +512,19 @@ async fn schedule_runs(
     ))
 }
 
-async fn register(State(s): S, bytes: Bytes) -> ApiResult {
-    let req: RegisterRequest = body(&bytes)?;
+async fn register(State(s): S, ApiJson(req): ApiJson<RegisterRequest>) -> ApiResult {
     let r = s.core.register(req).await.map_err(ApiError::auth)?;
     Ok(json_ok(StatusCode::CREATED, r))
 }
 
-async fn login(State(s): S, bytes: Bytes) -> ApiResult {
-    let req: LoginRequest = body(&bytes)?;
+async fn login(State(s): S, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.login(req).await.map_err(ApiError::auth)?,
     ))
 }
 
-async fn refresh(State(s): S, bytes: Bytes) -> ApiResult {
-    let req: RefreshRequest = body(&bytes)?;
+async fn refresh(State(s): S, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult {
     let token = req.refresh_token.as_str();
     if token.is_empty() {
         return Err(ApiError::auth(crate::core::ShannonError::invalid(
@@ -571,14 +539,14 @@ async fn refresh(State(s): S, bytes: Bytes) -> ApiResult {
     Ok(json_ok(StatusCode::OK, pair))
 }
 
-async fn me(State(s): S, Extension(who): Who) -> ApiResult {
+async fn me(State(s): S, Authed(who): Authed) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.me(&who).await.map_err(ApiError::auth)?,
     ))
 }
 
-async fn refresh_key(State(s): S, Extension(who): Who) -> ApiResult {
+async fn refresh_key(State(s): S, Authed(who): Authed) -> ApiResult {
     let created = s.core.refresh_api_key(&who).await.map_err(|e| match e {
         crate::core::ShannonError::InvalidRequest(_) => ApiError::auth_code(
             StatusCode::BAD_REQUEST,
@@ -596,15 +564,18 @@ async fn refresh_key(State(s): S, Extension(who): Who) -> ApiResult {
     ))
 }
 
-async fn list_api_keys(State(s): S, Extension(who): Who) -> ApiResult {
+async fn list_api_keys(State(s): S, Authed(who): Authed) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         s.core.list_api_keys(&who).await.map_err(ApiError::auth)?,
     ))
 }
 
-async fn create_api_key(State(s): S, Extension(who): Who, bytes: Bytes) -> ApiResult {
-    let req: CreateApiKeyRequest = body(&bytes)?;
+async fn create_api_key(
+    State(s): S,
+    Authed(who): Authed,
+    ApiJson(req): ApiJson<CreateApiKeyRequest>,
+) -> ApiResult {
     Ok(json_ok(
         StatusCode::CREATED,
         s.core
@@ -614,7 +585,7 @@ async fn create_api_key(State(s): S, Extension(who): Who, bytes: Bytes) -> ApiRe
     ))
 }
 
-async fn revoke_api_key(State(s): S, Extension(who): Who, Path(id): Path<String>) -> ApiResult {
+async fn revoke_api_key(State(s): S, Authed(who): Authed, Path(id): Path<String>) -> ApiResult {
     s.core
         .revoke_api_key(&who, &id)
         .await
@@ -628,7 +599,7 @@ async fn revoke_api_key(State(s): S, Extension(who): Who, Path(id): Path<String>
     ))
 }
 
-async fn list_settings(State(s): S, Extension(who): Who) -> ApiResult {
+async fn list_settings(State(s): S, Authed(who): Authed) -> ApiResult {
     // A bare array, as the desktop frontend reads it.
     let settings: Vec<UserSetting> = s
         .core
@@ -640,7 +611,7 @@ async fn list_settings(State(s): S, Extension(who): Who) -> ApiResult {
     Ok(json_ok(StatusCode::OK, settings))
 }
 
-async fn get_setting(State(s): S, Extension(who): Who, Path(key): Path<String>) -> ApiResult {
+async fn get_setting(State(s): S, Authed(who): Authed, Path(key): Path<String>) -> ApiResult {
     Ok(json_ok(
         StatusCode::OK,
         UserSetting::new(&who.user_id, s.core.get_setting(&who, &key).await?),
@@ -650,11 +621,10 @@ async fn get_setting(State(s): S, Extension(who): Who, Path(key): Path<String>) 
 /// Body `{"value": <any JSON>}` (or the bare JSON value).
 async fn set_setting(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(key): Path<String>,
-    bytes: Bytes,
+    ApiJson(v): ApiJson<Value>,
 ) -> ApiResult {
-    let v: Value = body(&bytes)?;
     let value = match v {
         Value::Object(mut o) if o.len() == 1 && o.contains_key("value") => {
             o.remove("value").unwrap_or(Value::Null)
@@ -669,8 +639,11 @@ async fn set_setting(
 }
 
 /// The desktop frontend's `POST /api/v1/settings {key, value, setting_type?, encrypted?}`.
-async fn set_setting_body(State(s): S, Extension(who): Who, bytes: Bytes) -> ApiResult {
-    let req: SetSettingRequest = body(&bytes)?;
+async fn set_setting_body(
+    State(s): S,
+    Authed(who): Authed,
+    ApiJson(req): ApiJson<SetSettingRequest>,
+) -> ApiResult {
     if req.encrypted {
         return Err(ApiError::plain(
             StatusCode::BAD_REQUEST,
@@ -690,23 +663,22 @@ async fn set_setting_body(State(s): S, Extension(who): Who, bytes: Bytes) -> Api
     ))
 }
 
-async fn delete_setting(State(s): S, Extension(who): Who, Path(key): Path<String>) -> ApiResult {
+async fn delete_setting(State(s): S, Authed(who): Authed, Path(key): Path<String>) -> ApiResult {
     s.core.delete_setting(&who, &key).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// A bare array, as the desktop frontend reads it.
-async fn list_provider_keys(State(s): S, Extension(who): Who) -> ApiResult {
+async fn list_provider_keys(State(s): S, Authed(who): Authed) -> ApiResult {
     Ok(json_ok(StatusCode::OK, s.core.provider_status(&who).await?))
 }
 
 async fn set_provider_key(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(provider): Path<String>,
-    bytes: Bytes,
+    ApiJson(req): ApiJson<SetProviderKeyRequest>,
 ) -> ApiResult {
-    let req: SetProviderKeyRequest = body(&bytes)?;
     let info = s
         .core
         .set_provider_key(&who, &provider, &SecretString::new(req.api_key))
@@ -723,7 +695,7 @@ async fn set_provider_key(
 
 async fn delete_provider_key(
     State(s): S,
-    Extension(who): Who,
+    Authed(who): Authed,
     Path(provider): Path<String>,
 ) -> ApiResult {
     s.core.delete_provider_key(&who, &provider).await?;

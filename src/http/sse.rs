@@ -6,7 +6,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -15,6 +14,7 @@ use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use serde_json::{Value, json};
 
+use super::extract::Authed;
 use super::{ApiError, AppState};
 use crate::core::auth::Caller;
 use crate::core::engine::tasks::validate_task_id;
@@ -128,7 +128,7 @@ async fn subscribe(
 
 pub async fn stream_sse(
     State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
+    Authed(caller): Authed,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -170,7 +170,7 @@ fn events(sub: TaskSubscription, preamble: Event) -> impl Stream<Item = Result<E
 /// stays open after STREAM_END until the client closes it.
 pub async fn stream_ws(
     State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
+    Authed(caller): Authed,
     Query(q): Query<HashMap<String, String>>,
     ws: axum::extract::ws::WebSocketUpgrade,
 ) -> Response {
