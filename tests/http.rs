@@ -148,6 +148,33 @@ async fn security_layers() {
         (status, body["error"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("Invalid token"))
     );
+    // Unknown paths and methods answer 401 before 404 or 405, except on public paths.
+    let unknown =
+        |method: reqwest::Method, path: &str| s.http.request(method, format!("{}{path}", s.base));
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/nope"),
+        (reqwest::Method::DELETE, "/api/v1/tasks"),
+    ] {
+        let resp = unknown(method.clone(), path).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+    let resp = unknown(reqwest::Method::GET, "/api/v1/nope")
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = unknown(reqwest::Method::DELETE, "/api/v1/tasks")
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let resp = unknown(reqwest::Method::POST, "/health")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     // ?token= works only on stream routes.
     let (status, _) = s
         .json(s.http.get(format!("{}/api/v1/tasks?token={TOKEN}", s.base)))

@@ -6,6 +6,7 @@
 mod dto;
 mod error;
 mod extract;
+mod layers;
 mod openai;
 mod openapi;
 mod routes;
@@ -15,16 +16,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
-use crate::core::auth::{AuthMethod, Caller};
 use crate::core::{Core, Result, ShannonError};
 
 pub use error::ApiError;
@@ -129,9 +124,7 @@ impl Listener {
             port: addr.port(),
             origins,
         });
-        let app = routes::router(state.clone())
-            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), guard));
+        let app = routes::router(state);
         let (shutdown, mut rx) = watch::channel(false);
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -227,151 +220,4 @@ async fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
         Ok(())
     })
     .await
-}
-
-/// Host and Origin checks, CORS, and authentication, in front of every route.
-async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let headers = req.headers().clone();
-    // DNS rebinding: only loopback names with our port.
-    let host_ok = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| {
-            let p = state.port;
-            [
-                format!("127.0.0.1:{p}"),
-                format!("localhost:{p}"),
-                format!("[::1]:{p}"),
-            ]
-            .iter()
-            .any(|allowed| h.eq_ignore_ascii_case(allowed))
-        });
-    if !host_ok {
-        return ApiError::plain(StatusCode::FORBIDDEN, "Host not allowed").into_response();
-    }
-    let origin = headers
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .map(str::to_string);
-    if let Some(o) = &origin
-        && !state.origins.iter().any(|a| a == o)
-    {
-        return ApiError::plain(StatusCode::FORBIDDEN, "Origin not allowed").into_response();
-    }
-    // Refuse an announced oversized body at once instead of reading it first.
-    let announced = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return ApiError::plain(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
-            .into_response();
-    }
-    if req.method() == Method::OPTIONS {
-        let mut resp = StatusCode::NO_CONTENT.into_response();
-        cors(resp.headers_mut(), origin.as_deref(), true);
-        return resp;
-    }
-    let path = req.uri().path().to_string();
-    let public = matches!(
-        path.as_str(),
-        "/health" | "/readiness" | "/ready" | "/openapi.json"
-    ) || matches!(
-        path.as_str(),
-        "/api/v1/auth/register" | "/api/v1/auth/login" | "/api/v1/auth/refresh"
-    );
-    if !public {
-        match authenticate(&state, &headers, req.uri(), &path).await {
-            Ok(caller) => {
-                req.extensions_mut().insert(caller);
-            }
-            Err(resp) => {
-                let mut resp = *resp;
-                cors(resp.headers_mut(), origin.as_deref(), false);
-                return resp;
-            }
-        }
-    }
-    let mut resp = next.run(req).await;
-    cors(resp.headers_mut(), origin.as_deref(), false);
-    resp
-}
-
-fn cors(headers: &mut HeaderMap, origin: Option<&str>, preflight: bool) {
-    let Some(origin) = origin.and_then(|o| HeaderValue::from_str(o).ok()) else {
-        return;
-    };
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("X-Workflow-ID, X-Session-ID, X-Shannon-Session-ID, Link"),
-    );
-    if preflight {
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, PATCH, PUT, DELETE, OPTIONS"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static(
-                "Content-Type, Authorization, X-API-Key, Idempotency-Key, Last-Event-ID, Cache-Control",
-            ),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("3600"),
-        );
-    }
-}
-
-/// Bearer / X-API-Key, or `?token=` / `?api_key=` on stream GETs only (as the cloud). The per-launch
-/// token acts as the embedded user; anything else must be a valid JWT or Shannon API key.
-async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &axum::http::Uri,
-    path: &str,
-) -> std::result::Result<Caller, Box<Response>> {
-    let header_token = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| {
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| {
-                    let (scheme, rest) = v.split_once(' ')?;
-                    scheme
-                        .eq_ignore_ascii_case("bearer")
-                        .then(|| rest.trim().to_string())
-                })
-        });
-    let query_token = || {
-        if !path.starts_with("/api/v1/stream/") {
-            return None;
-        }
-        let q =
-            axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(uri)
-                .ok()?
-                .0;
-        q.get("api_key").or_else(|| q.get("token")).cloned()
-    };
-    let Some(token) = header_token.or_else(query_token).filter(|t| !t.is_empty()) else {
-        return Err(Box::new(
-            ApiError::unauthorized("Authentication required").into_response(),
-        ));
-    };
-    if bool::from(token.as_bytes().ct_eq(state.token.as_bytes())) {
-        return Ok(Caller {
-            method: AuthMethod::LaunchToken,
-            ..Caller::embedded()
-        });
-    }
-    state
-        .core
-        .authenticate(&token)
-        .await
-        .map_err(|_| Box::new(ApiError::unauthorized("Invalid token").into_response()))
 }

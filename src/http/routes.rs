@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,7 +18,7 @@ use super::dto::{
     SetSettingRequest, TaskStreamStarted, UserSetting,
 };
 use super::extract::{ApiJson, Authed, JsonOrDefault, from_value};
-use super::{ApiError, AppState, openapi, sse};
+use super::{ApiError, AppState, MAX_BODY_BYTES, layers, openapi, sse};
 use crate::core::auth::api_keys::CreateApiKeyRequest;
 use crate::core::auth::{Caller, LoginRequest, RegisterRequest};
 use crate::core::crypto::SecretString;
@@ -31,13 +32,22 @@ type S = State<Arc<AppState>>;
 type Q = Query<HashMap<String, String>>;
 type ApiResult = Result<Response, ApiError>;
 
+/// The routes inside the door's layers. A request meets the layers in the order listed (axum runs
+/// the last `.layer` first): Host, Origin, announced body size, CORS, then authentication.
 pub(super) fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let public = Router::new()
         .route("/health", get(health))
         .route("/readiness", get(readiness))
         // The desktop frontend discovers the server by this route on its port range.
         .route("/ready", get(readiness))
         .route("/openapi.json", get(openapi::serve))
+        .route("/api/v1/auth/register", post(register))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/refresh", post(refresh));
+    let streams = Router::new()
+        .route("/api/v1/stream/sse", get(sse::stream_sse))
+        .route("/api/v1/stream/ws", get(sse::stream_ws));
+    let authed = Router::new()
         .route("/api/v1/tasks", post(submit).get(list_tasks))
         .route("/api/v1/tasks/stream", post(submit_stream))
         .route("/api/v1/tasks/{id}", get(get_task))
@@ -49,8 +59,6 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/tasks/{id}/control-state", get(control_state))
         .route("/api/v1/tasks/{id}/progress", get(progress))
         .route("/api/v1/tasks/{id}/output", get(output))
-        .route("/api/v1/stream/sse", get(sse::stream_sse))
-        .route("/api/v1/stream/ws", get(sse::stream_ws))
         .route("/api/v1/sessions", get(list_sessions))
         .route(
             "/api/v1/sessions/{id}",
@@ -73,9 +81,6 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/schedules/{id}/runs", get(schedule_runs))
         .route("/api/v1/schedules/{id}/pause", post(pause_schedule))
         .route("/api/v1/schedules/{id}/resume", post(resume_schedule))
-        .route("/api/v1/auth/register", post(register))
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/refresh", post(refresh))
         .route("/api/v1/auth/me", get(me))
         .route("/api/v1/auth/refresh-key", post(refresh_key))
         .route(
@@ -107,7 +112,23 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
             "/v1/chat/completions",
             post(super::openai::chat_completions),
         )
-        .with_state(state)
+        // Unknown paths and methods answer like protected routes: 401 before 404 or 405.
+        .fallback(|| async { StatusCode::NOT_FOUND });
+    public
+        .merge(authed.layer(from_fn_with_state(
+            state.clone(),
+            layers::require_credentials,
+        )))
+        .merge(streams.layer(from_fn_with_state(
+            state.clone(),
+            layers::require_credentials_or_query_token,
+        )))
+        .with_state(state.clone())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(layers::cors))
+        .layer(from_fn(layers::refuse_announced_oversize))
+        .layer(from_fn_with_state(state.clone(), layers::origin_allowlist))
+        .layer(from_fn_with_state(state, layers::host_allowlist))
 }
 
 fn json_ok(status: StatusCode, v: impl serde::Serialize) -> Response {
