@@ -1,16 +1,15 @@
-//! The HTTP door: an optional loopback listener serving the Shannon cloud's routes (axum). Handlers
-//! only parse, call the core and map errors; security lives in the layers here:
-//! loopback bind, a per-launch token, a Host allowlist (DNS rebinding), an Origin allowlist with
-//! strict CORS (never `*`), body limits, graceful shutdown.
+//! The HTTP door: an optional loopback listener serving the Shannon cloud's routes (axum). Here:
+//! the loopback bind, the per-launch token, graceful shutdown. In front of the routes, `layers`: a
+//! Host allowlist (DNS rebinding), an Origin allowlist with strict CORS (never `*`), body limits,
+//! authentication. `routes` holds the one route table the router, `/openapi.json` and the auth
+//! rule come from; its handlers only parse, call the core and map errors.
 
 mod dto;
 mod error;
 mod extract;
 mod layers;
-mod openai;
 mod openapi;
 mod routes;
-mod sse;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -23,6 +22,7 @@ use tokio::sync::watch;
 use crate::core::{Core, Result, ShannonError};
 
 pub use error::ApiError;
+pub use routes::route_paths;
 
 /// File (in the data dir, mode 0600) holding the listener's per-launch token for local CLI clients.
 pub const TOKEN_FILE: &str = "listener.token";

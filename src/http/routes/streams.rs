@@ -14,11 +14,11 @@ use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use serde_json::{Value, json};
 
-use super::extract::Authed;
-use super::{ApiError, AppState};
 use crate::core::auth::Caller;
 use crate::core::engine::tasks::validate_task_id;
 use crate::core::engine::{TaskEvent, TaskSubscription};
+use crate::http::extract::Authed;
+use crate::http::{ApiError, AppState};
 
 /// The SSE `event:` name and `data:` of one event (contract §5.2).
 pub fn frame(e: &TaskEvent) -> (String, String) {
@@ -126,7 +126,7 @@ async fn subscribe(
     Ok((wf.clone(), sub))
 }
 
-pub async fn stream_sse(
+pub(super) async fn sse(
     State(state): State<Arc<AppState>>,
     Authed(caller): Authed,
     headers: HeaderMap,
@@ -168,7 +168,7 @@ fn events(sub: TaskSubscription, preamble: Event) -> impl Stream<Item = Result<E
 /// `GET /api/v1/stream/ws`: raw event JSON per text frame (no SSE name mapping), resume with the
 /// `last_event_id` query, a ping every 20 s; client messages are ignored. As the cloud, the socket
 /// stays open after STREAM_END until the client closes it.
-pub async fn stream_ws(
+pub(super) async fn ws(
     State(state): State<Arc<AppState>>,
     Authed(caller): Authed,
     Query(q): Query<HashMap<String, String>>,

@@ -13,11 +13,11 @@ use futures_util::stream;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::AppState;
-use super::extract::{ApiJson, Authed, BodyRejection};
 use crate::core::ShannonError;
 use crate::core::auth::Caller;
 use crate::core::engine::{SubmitTaskRequest, TaskSubscription};
+use crate::http::AppState;
+use crate::http::extract::{ApiJson, Authed, BodyRejection};
 
 /// The cloud's model ids; anything else is passed on as `model_override`.
 const MODELS: &[(&str, Option<&str>)] = &[
@@ -55,7 +55,7 @@ fn from_core(e: ShannonError) -> Response {
     error(status, kind, &e.to_string())
 }
 
-pub async fn models() -> Response {
+pub(super) async fn models() -> Response {
     let created = unix();
     let data: Vec<Value> = MODELS
         .iter()
@@ -66,7 +66,7 @@ pub async fn models() -> Response {
 
 /// `POST /v1/chat/completions` body (the OpenAI shape; `shannon_options` go to the task's context).
 #[derive(Deserialize, specta::Type)]
-pub(super) struct ChatBody {
+pub(in crate::http) struct ChatBody {
     #[serde(default)]
     model: Option<String>,
     messages: Vec<ChatMessage>,
@@ -154,7 +154,7 @@ fn to_task(body: &ChatBody, session: Option<String>) -> Option<SubmitTaskRequest
     })
 }
 
-pub async fn chat_completions(
+pub(super) async fn chat_completions(
     State(state): State<Arc<AppState>>,
     Authed(caller): Authed,
     headers: HeaderMap,

@@ -1,0 +1,43 @@
+//! Liveness and readiness; the desktop frontend finds the server by `/ready` on its port range.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::App;
+use crate::core::time;
+use crate::http::dto::{Health, HealthChecks, Readiness, ReadinessChecks};
+
+pub(super) async fn health() -> Json<Health> {
+    Json(Health {
+        status: "healthy".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        time: time::now(),
+        checks: HealthChecks {
+            gateway: "ok".into(),
+        },
+    })
+}
+
+/// Ready when the database answers.
+pub(super) async fn readiness(State(app): App) -> (StatusCode, Json<Readiness>) {
+    let ok = app
+        .core
+        .store()
+        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i32>(0))?))
+        .await
+        .is_ok();
+    let (status, word, check) = if ok {
+        (StatusCode::OK, "ready", "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready", "failed")
+    };
+    let body = Readiness {
+        status: word.into(),
+        time: time::now(),
+        checks: ReadinessChecks {
+            database: check.into(),
+        },
+    };
+    (status, Json(body))
+}

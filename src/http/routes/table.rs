@@ -1,0 +1,333 @@
+//! Every route the listener serves, once: path, access, and per method the handler with its
+//! OpenAPI operation. Credentials, the 401 answer and the tag are added by [`Route`] itself.
+
+use serde_json::Value;
+use specta_openapi::{Operation, Param};
+
+use super::{Route, auth, health, openai, schedules, sessions, settings, streams, tasks};
+use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
+use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
+use crate::core::engine::control::{ControlResponse, ControlState};
+use crate::core::engine::progress::{TaskOutput, TaskProgress};
+use crate::core::engine::sessions::{
+    SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
+};
+use crate::core::engine::submit::SubmitTaskResponse;
+use crate::core::engine::tasks::{TaskDetails, TaskEventsPage, TaskList};
+use crate::core::engine::{SubmitTaskRequest, TaskEvent};
+use crate::core::schedules::{
+    ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
+};
+use crate::core::settings::ProviderStatus;
+use crate::http::dto::*;
+
+fn paged(op: Operation) -> Operation {
+    op.query_param::<u32>("limit").query_param::<u32>("offset")
+}
+
+fn task(op: Operation) -> Operation {
+    op.path_param::<String>("id")
+        .response::<ErrorBody>(404, "No such task for this user")
+}
+
+fn schedule(op: Operation) -> Operation {
+    op.path_param::<String>("id")
+        .response::<ErrorBody>(404, "No such schedule for this user")
+}
+
+fn session(op: Operation) -> Operation {
+    op.path_param::<String>("id")
+}
+
+fn control(op: Operation, verb: &'static str) -> Operation {
+    task(op)
+        .summary(format!("{verb} a task"))
+        .request_body::<ControlRequest>()
+        .response::<ControlResponse>(202, "Accepted")
+        .response::<ErrorBody>(409, "Not possible in the task's state")
+}
+
+fn readiness(op: Operation) -> Operation {
+    op.response::<Readiness>(200, "Ready")
+        .response::<Readiness>(503, "The database does not answer")
+}
+
+fn setting(op: Operation) -> Operation {
+    op.path_param::<String>("key")
+}
+
+fn provider(op: Operation) -> Operation {
+    op.path_param::<String>("provider")
+}
+
+pub(super) fn table() -> Vec<Route> {
+    vec![
+        Route::public("health", "/health").get(health::health, |op| {
+            op.summary("Liveness").response::<Health>(200, "Alive")
+        }),
+        Route::public("health", "/readiness").get(health::readiness, |op| {
+            readiness(op).summary("Readiness (the database answers)")
+        }),
+        Route::public("health", "/ready").get(health::readiness, |op| {
+            readiness(op).summary("Readiness, as the desktop frontend discovers the server")
+        }),
+        Route::public("health", "/openapi.json").get(crate::http::openapi::serve, |op| {
+            op.summary("This document")
+                .response::<Value>(200, "OpenAPI 3.1 document")
+        }),
+        // Tasks.
+        Route::authed("tasks", "/api/v1/tasks")
+            .post(tasks::submit, |op| {
+                op.summary("Submit a task (the cloud body, or the desktop frontend's legacy body with `prompt`)")
+                    .header_param::<String>("Idempotency-Key")
+                    .request_body::<SubmitTaskRequest>()
+                    .response::<SubmitTaskResponse>(200, "Submitted; headers X-Workflow-ID and X-Session-ID")
+                    .response::<ErrorBody>(400, "Invalid body")
+            })
+            .get(tasks::list, |op| {
+                paged(op.summary("List tasks"))
+                    .query_param::<String>("session_id")
+                    .query_param::<String>("status")
+                    .response::<TaskList>(200, "A page of tasks")
+            }),
+        Route::authed("tasks", "/api/v1/tasks/stream").post(tasks::submit_stream, |op| {
+            op.summary("Submit a task and get its stream URL")
+                .request_body::<SubmitTaskRequest>()
+                .response::<TaskStreamStarted>(201, "Submitted; Link header rel=stream")
+        }),
+        Route::authed("tasks", "/api/v1/tasks/{id}").get(tasks::get, |op| {
+            task(op).summary("Get a task").response::<TaskDetails>(200, "The task")
+        }),
+        Route::authed("tasks", "/api/v1/tasks/{id}/events").get(tasks::events, |op| {
+            paged(task(op).summary("Stored events of a task"))
+                .response::<TaskEventsPage>(200, "A page of events")
+        }),
+        Route::authed("tasks", "/api/v1/tasks/{id}/stream").get(tasks::stream_redirect, |op| {
+            task(op)
+                .summary("Redirect to the task's SSE stream")
+                .empty_response(307, "Location: the SSE URL")
+        }),
+        Route::authed("tasks", "/api/v1/tasks/{id}/progress").get(tasks::progress, |op| {
+            task(op)
+                .summary("Progress computed from the task's events")
+                .response::<TaskProgress>(200, "Progress")
+        }),
+        Route::authed("tasks", "/api/v1/tasks/{id}/output").get(tasks::output, |op| {
+            task(op).summary("The task's output").response::<TaskOutput>(200, "Output")
+        }),
+        Route::authed("tasks", "/api/v1/tasks/{id}/pause")
+            .post(tasks::pause, |op| control(op, "pause")),
+        Route::authed("tasks", "/api/v1/tasks/{id}/resume")
+            .post(tasks::resume, |op| control(op, "resume")),
+        Route::authed("tasks", "/api/v1/tasks/{id}/cancel")
+            .post(tasks::cancel, |op| control(op, "cancel")),
+        Route::authed("tasks", "/api/v1/tasks/{id}/control-state").get(tasks::control_state, |op| {
+            task(op)
+                .summary("Pause and cancel state")
+                .response::<ControlState>(200, "Control state")
+        }),
+        // Streams.
+        Route::stream("streams", "/api/v1/stream/sse").get(streams::sse, |op| {
+            op.summary("Server-sent events of a workflow (also ?token= or ?api_key=)")
+                .parameter(Param::query::<String>("workflow_id").required())
+                .query_param::<String>("types")
+                .query_param::<String>("last_event_id")
+                .header_param::<String>("Last-Event-ID")
+                .response_as::<TaskEvent>(200, "An event stream", "text/event-stream")
+        }),
+        Route::stream("streams", "/api/v1/stream/ws").get(streams::ws, |op| {
+            op.summary("The same events over a WebSocket")
+                .parameter(Param::query::<String>("workflow_id").required())
+                .empty_response(101, "Switching protocols")
+        }),
+        // Sessions.
+        Route::authed("sessions", "/api/v1/sessions").get(sessions::list, |op| {
+            paged(op.summary("List sessions")).response::<SessionList>(200, "Sessions")
+        }),
+        Route::authed("sessions", "/api/v1/sessions/{id}")
+            .get(sessions::get, |op| {
+                session(op)
+                    .summary("Get a session")
+                    .response::<SessionSummary>(200, "The session")
+                    .response::<ErrorBody>(404, "No such session")
+            })
+            .patch(sessions::rename, |op| {
+                session(op)
+                    .summary("Rename a session")
+                    .request_body::<RenameSessionRequest>()
+                    .response::<SessionRenamed>(200, "Renamed")
+            })
+            .delete(sessions::delete, |op| {
+                session(op).summary("Delete a session").empty_response(204, "Deleted")
+            }),
+        Route::authed("sessions", "/api/v1/sessions/{id}/history").get(sessions::history, |op| {
+            session(op)
+                .summary("A session's tasks")
+                .response::<SessionHistory>(200, "History")
+        }),
+        Route::authed("sessions", "/api/v1/sessions/{id}/events").get(sessions::turns, |op| {
+            paged(session(op).summary("A session's turns with their events"))
+                .query_param::<bool>("include_payload")
+                .response::<SessionTurns>(200, "Turns")
+        }),
+        // Schedules.
+        Route::authed("schedules", "/api/v1/schedules")
+            .post(schedules::create, |op| {
+                op.summary("Create a cron schedule (5 fields, IANA time zone)")
+                    .request_body::<ScheduleRequest>()
+                    .response::<ScheduleCreated>(201, "Created, ACTIVE")
+                    .response::<ErrorBody>(400, "Invalid cron, time zone, budget or interval")
+                    .response::<ErrorBody>(429, "Schedule limit reached")
+            })
+            .get(schedules::list, |op| {
+                op.summary("List schedules")
+                    .query_param::<u32>("page")
+                    .query_param::<u32>("page_size")
+                    .query_param::<String>("status")
+                    .response::<ScheduleList>(200, "A page of schedules")
+            }),
+        Route::authed("schedules", "/api/v1/schedules/{id}")
+            .get(schedules::get, |op| {
+                schedule(op)
+                    .summary("Get a schedule")
+                    .response::<ScheduleInfo>(200, "The schedule")
+            })
+            .put(schedules::update, |op| {
+                schedule(op)
+                    .summary("Update the fields sent")
+                    .request_body::<ScheduleRequest>()
+                    .response::<ScheduleAck>(200, "Updated")
+            })
+            .delete(schedules::delete, |op| {
+                schedule(op)
+                    .summary("Delete a schedule")
+                    .response::<ScheduleAck>(200, "Deleted")
+            }),
+        Route::authed("schedules", "/api/v1/schedules/{id}/runs").get(schedules::runs, |op| {
+            schedule(op)
+                .summary("Runs of a schedule, newest first")
+                .query_param::<u32>("page")
+                .query_param::<u32>("page_size")
+                .response::<ScheduleRunList>(200, "A page of runs")
+        }),
+        Route::authed("schedules", "/api/v1/schedules/{id}/pause").post(schedules::pause, |op| {
+            schedule(op)
+                .summary("Pause a schedule")
+                .request_body::<ControlRequest>()
+                .response::<ScheduleAck>(200, "Paused")
+        }),
+        Route::authed("schedules", "/api/v1/schedules/{id}/resume").post(schedules::resume, |op| {
+            schedule(op)
+                .summary("Resume a schedule")
+                .request_body::<ControlRequest>()
+                .response::<ScheduleAck>(200, "Resumed, with the next run")
+        }),
+        // Users and API keys.
+        Route::public("auth", "/api/v1/auth/register").post(auth::register, |op| {
+            op.summary("Create a local user")
+                .request_body::<RegisterRequest>()
+                .response::<AuthResponse>(201, "Registered")
+                .response::<ErrorBody>(400, "Invalid")
+                .response::<ErrorBody>(409, "Taken")
+        }),
+        Route::public("auth", "/api/v1/auth/login").post(auth::login, |op| {
+            op.summary("Sign in")
+                .request_body::<LoginRequest>()
+                .response::<AuthResponse>(200, "Signed in")
+                .response::<ErrorBody>(401, "Wrong credentials")
+        }),
+        Route::public("auth", "/api/v1/auth/refresh").post(auth::refresh, |op| {
+            op.summary("Exchange a refresh token")
+                .request_body::<RefreshRequest>()
+                .response::<TokenPair>(200, "New tokens")
+                .response::<ErrorBody>(401, "Invalid refresh token")
+        }),
+        Route::authed("auth", "/api/v1/auth/me").get(auth::me, |op| {
+            op.summary("The current user").response::<UserProfile>(200, "Profile")
+        }),
+        Route::authed("auth", "/api/v1/auth/refresh-key").post(auth::refresh_key, |op| {
+            op.summary("Replace the API key used to authenticate")
+                .response::<RefreshedApiKey>(200, "The new key, shown once")
+        }),
+        Route::authed("auth", "/api/v1/auth/api-keys")
+            .get(auth::list_keys, |op| {
+                op.summary("List API keys")
+                    .response::<ApiKeyList>(200, "Keys (prefixes only)")
+            })
+            .post(auth::create_key, |op| {
+                op.summary("Create an API key")
+                    .request_body::<CreateApiKeyRequest>()
+                    .response::<ApiKeyCreated>(201, "The key, shown once")
+            }),
+        Route::authed("auth", "/api/v1/auth/api-keys/{id}").delete(auth::revoke_key, |op| {
+            op.path_param::<String>("id")
+                .summary("Revoke an API key")
+                .response::<Ack>(200, "Revoked")
+        }),
+        // Settings and provider keys.
+        Route::authed("settings", "/api/v1/settings")
+            .get(settings::list, |op| {
+                op.summary("List settings")
+                    .response::<Vec<UserSetting>>(200, "A bare array")
+            })
+            .post(settings::set_typed, |op| {
+                op.summary("Set a setting (the desktop frontend's body)")
+                    .request_body::<SetSettingRequest>()
+                    .response::<UserSetting>(200, "Saved")
+                    .response::<ErrorBody>(400, "A value that is not its type, or `encrypted: true`")
+            }),
+        Route::authed("settings", "/api/v1/settings/{key}")
+            .get(settings::get, |op| {
+                setting(op)
+                    .summary("Get a setting")
+                    .response::<UserSetting>(200, "The setting")
+                    .response::<ErrorBody>(404, "Unset")
+            })
+            .post(settings::set, |op| {
+                setting(op)
+                    .summary("Set a setting")
+                    .request_body::<SetSettingValue>()
+                    .response::<UserSetting>(200, "Saved")
+            })
+            .put(settings::set, |op| {
+                setting(op)
+                    .summary("Set a setting")
+                    .request_body::<SetSettingValue>()
+                    .response::<UserSetting>(200, "Saved")
+            })
+            .delete(settings::delete, |op| {
+                setting(op)
+                    .summary("Delete a setting")
+                    .empty_response(204, "Deleted")
+            }),
+        Route::authed("settings", "/api/v1/settings/api-keys").get(settings::list_provider_keys, |op| {
+            op.summary("Provider keys, masked, with each provider's status")
+                .response::<Vec<ProviderStatus>>(200, "A bare array")
+        }),
+        Route::authed("settings", "/api/v1/settings/api-keys/{provider}")
+            .post(settings::set_provider_key, |op| {
+                provider(op)
+                    .summary("Store a provider key (encrypted at rest)")
+                    .request_body::<SetProviderKeyRequest>()
+                    .response::<ProviderKeySaved>(200, "Saved, masked")
+            })
+            .delete(settings::delete_provider_key, |op| {
+                provider(op)
+                    .summary("Delete a provider key")
+                    .empty_response(204, "Deleted")
+            }),
+        // OpenAI-compatible.
+        Route::authed("openai", "/v1/models").get(openai::models, |op| {
+            op.summary("OpenAI-compatible model list")
+                .response::<Value>(200, "`{object: list, data: [...]}`")
+        }),
+        Route::authed("openai", "/v1/chat/completions").post(openai::chat_completions, |op| {
+            op.summary("OpenAI-compatible chat completion, backed by a task")
+                .request_body::<openai::ChatBody>()
+                .response::<Value>(
+                    200,
+                    "A chat.completion, or chat.completion.chunk events when streamed",
+                )
+        }),
+    ]
+}
