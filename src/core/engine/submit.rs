@@ -146,9 +146,18 @@ impl Core {
                 })
                 .await?;
             if let Some(body) = cached {
-                let mut resp: SubmitTaskResponse = serde_json::from_slice(&body).map_err(|e| {
+                let unreadable = |e: serde_json::Error| {
                     ShannonError::Internal(format!("stored idempotent response: {e}"))
-                })?;
+                };
+                let mut stored: Map<String, Value> =
+                    serde_json::from_slice(&body).map_err(unreadable)?;
+                // Responses stored before `stream_url` existed get it now.
+                if let Some(wf) = stored.get("workflow_id").and_then(Value::as_str) {
+                    let url = stream_url(wf);
+                    stored.entry("stream_url").or_insert(url.into());
+                }
+                let mut resp: SubmitTaskResponse =
+                    serde_json::from_value(Value::Object(stored)).map_err(unreadable)?;
                 resp.idempotent_replay = true;
                 return Ok(resp);
             }

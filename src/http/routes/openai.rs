@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::core::ShannonError;
 use crate::core::auth::Caller;
-use crate::core::engine::{SubmitTaskRequest, TaskSubscription};
+use crate::core::engine::{EventType, SubmitTaskRequest, TaskStatus, TaskSubscription};
 use crate::http::AppState;
 use crate::http::extract::{ApiJson, Authed, BodyRejection};
 
@@ -226,7 +226,7 @@ async fn complete(
         Ok(t) => t,
         Err(e) => return from_core(e),
     };
-    if task.status != "TASK_STATUS_COMPLETED" {
+    if task.status != TaskStatus::Completed.api() {
         let msg = task
             .error
             .unwrap_or_else(|| format!("the task ended with {}", task.status));
@@ -294,7 +294,7 @@ fn stream_response(
             }
             let sub = st.sub.as_mut()?;
             match sub.next().await {
-                Some(e) if e.event_type == "LLM_PARTIAL" => {
+                Some(e) if e.is(EventType::LlmPartial) => {
                     let mut delta = json!({"content": e.message.unwrap_or_default()});
                     if !st.sent_role {
                         st.sent_role = true;
@@ -304,7 +304,7 @@ fn stream_response(
                     st.queue.push(st.chunk(delta, None));
                 }
                 Some(e)
-                    if e.event_type == "LLM_OUTPUT"
+                    if e.is(EventType::LlmOutput)
                         && e.agent_id.as_deref() == Some("final_output")
                         && !st.streamed_text =>
                 {
@@ -319,7 +319,7 @@ fn stream_response(
                     let task = st.state.core.get_task(&st.caller, &wf).await.ok();
                     let ok = task
                         .as_ref()
-                        .is_some_and(|t| t.status == "TASK_STATUS_COMPLETED");
+                        .is_some_and(|t| t.status == TaskStatus::Completed.api());
                     if !ok {
                         let msg = task
                             .and_then(|t| t.error)

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::core::auth::Caller;
 use crate::core::engine::tasks::validate_task_id;
-use crate::core::engine::{TaskEvent, TaskSubscription};
+use crate::core::engine::{EventType, TaskEvent, TaskSubscription};
 use crate::http::extract::Authed;
 use crate::http::{ApiError, AppState};
 
@@ -31,12 +31,14 @@ pub fn frame(e: &TaskEvent) -> (String, String) {
         v.to_string()
     };
     let payload = |k: &str| e.payload.as_ref().and_then(|p| p.get(k)).cloned();
-    match e.event_type.as_str() {
-        "LLM_PARTIAL" => (
-            "thread.message.delta".into(),
-            json!({"delta": e.message, "workflow_id": e.workflow_id, "agent_id": e.agent_id, "seq": e.seq}).to_string(),
-        ),
-        "LLM_OUTPUT" => {
+    let Some(kind) = e.kind() else {
+        return (e.event_type.clone(), with_agent(e));
+    };
+    let data = match kind {
+        EventType::LlmPartial => {
+            json!({"delta": e.message, "workflow_id": e.workflow_id, "agent_id": e.agent_id, "seq": e.seq}).to_string()
+        }
+        EventType::LlmOutput => {
             let mut v = json!({"response": e.message, "workflow_id": e.workflow_id, "agent_id": e.agent_id, "seq": e.seq});
             if let Some(p) = &e.payload {
                 v["metadata"] = p.clone();
@@ -48,20 +50,19 @@ pub fn frame(e: &TaskEvent) -> (String, String) {
                     "output_tokens": p.get("output_tokens"),
                 });
             }
-            ("thread.message.completed".into(), v.to_string())
+            v.to_string()
         }
-        "ERROR_OCCURRED" => ("error".into(), with_agent(e)),
-        "STREAM_END" => ("done".into(), "[DONE]".into()),
-        "WORKFLOW_PAUSING" => ("workflow.pausing".into(), base(json!({}))),
-        "WORKFLOW_PAUSED" => ("workflow.paused".into(), base(json!({"checkpoint": payload("checkpoint")}))),
-        "WORKFLOW_RESUMED" => ("workflow.resumed".into(), base(json!({}))),
-        "WORKFLOW_CANCELLING" => ("workflow.cancelling".into(), base(json!({}))),
-        "WORKFLOW_CANCELLED" => (
-            "workflow.cancelled".into(),
-            base(json!({"checkpoint": payload("checkpoint"), "was_paused": payload("was_paused").unwrap_or(json!(false))})),
+        EventType::StreamEnd => "[DONE]".into(),
+        EventType::WorkflowPausing | EventType::WorkflowResumed | EventType::WorkflowCancelling => {
+            base(json!({}))
+        }
+        EventType::WorkflowPaused => base(json!({"checkpoint": payload("checkpoint")})),
+        EventType::WorkflowCancelled => base(
+            json!({"checkpoint": payload("checkpoint"), "was_paused": payload("was_paused").unwrap_or(json!(false))}),
         ),
-        other => (other.to_string(), with_agent(e)),
-    }
+        _ => with_agent(e),
+    };
+    (kind.sse_name().to_string(), data)
 }
 
 /// The event as stored, with `agent_id` always present (the desktop frontend reads it on every event).
@@ -159,7 +160,7 @@ fn events(sub: TaskSubscription, preamble: Event) -> impl Stream<Item = Result<E
             event = event.id(e.seq.to_string());
         }
         // After STREAM_END (sent as `done`) the response ends.
-        let next = (e.event_type != "STREAM_END").then_some(sub);
+        let next = (!e.is(EventType::StreamEnd)).then_some(sub);
         Some((Ok(event), next))
     });
     head.chain(body)
