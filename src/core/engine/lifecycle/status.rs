@@ -232,4 +232,83 @@ mod tests {
         );
         assert_eq!(TaskStatus::sources_sql(Queued), "");
     }
+
+    /// Moves a stored task from `from` to `to` through the guard every status write uses; returns
+    /// whether the row moved.
+    fn moves_in_the_store(from: TaskStatus, to: TaskStatus) -> bool {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch("CREATE TABLE tasks (workflow_id TEXT, status TEXT)")
+            .unwrap();
+        db.execute("INSERT INTO tasks VALUES ('t', ?1)", [from.db()])
+            .unwrap();
+        let sql = format!(
+            "UPDATE tasks SET status = ?1 WHERE workflow_id = 't' AND status IN ({})",
+            TaskStatus::sources_sql(to)
+        );
+        db.execute(&sql, [to.db()]).unwrap() == 1
+    }
+
+    /// One test per ordered pair of statuses: legal moves happen, illegal ones leave the row alone.
+    macro_rules! transition_tests {
+        ($($name:ident: $from:ident -> $to:ident,)*) => {$(
+            #[test]
+            fn $name() {
+                let legal = LEGAL.contains(&($from, $to));
+                assert_eq!($from.can_become($to), legal, "{} -> {}", $from, $to);
+                assert_eq!(moves_in_the_store($from, $to), legal, "{} -> {} in the store", $from, $to);
+            }
+        )*};
+    }
+
+    transition_tests! {
+        queued_to_queued: Queued -> Queued,
+        queued_to_running: Queued -> Running,
+        queued_to_paused: Queued -> Paused,
+        queued_to_completed: Queued -> Completed,
+        queued_to_failed: Queued -> Failed,
+        queued_to_cancelled: Queued -> Cancelled,
+        queued_to_timeout: Queued -> Timeout,
+        running_to_queued: Running -> Queued,
+        running_to_running: Running -> Running,
+        running_to_paused: Running -> Paused,
+        running_to_completed: Running -> Completed,
+        running_to_failed: Running -> Failed,
+        running_to_cancelled: Running -> Cancelled,
+        running_to_timeout: Running -> Timeout,
+        paused_to_queued: Paused -> Queued,
+        paused_to_running: Paused -> Running,
+        paused_to_paused: Paused -> Paused,
+        paused_to_completed: Paused -> Completed,
+        paused_to_failed: Paused -> Failed,
+        paused_to_cancelled: Paused -> Cancelled,
+        paused_to_timeout: Paused -> Timeout,
+        completed_to_queued: Completed -> Queued,
+        completed_to_running: Completed -> Running,
+        completed_to_paused: Completed -> Paused,
+        completed_to_completed: Completed -> Completed,
+        completed_to_failed: Completed -> Failed,
+        completed_to_cancelled: Completed -> Cancelled,
+        completed_to_timeout: Completed -> Timeout,
+        failed_to_queued: Failed -> Queued,
+        failed_to_running: Failed -> Running,
+        failed_to_paused: Failed -> Paused,
+        failed_to_completed: Failed -> Completed,
+        failed_to_failed: Failed -> Failed,
+        failed_to_cancelled: Failed -> Cancelled,
+        failed_to_timeout: Failed -> Timeout,
+        cancelled_to_queued: Cancelled -> Queued,
+        cancelled_to_running: Cancelled -> Running,
+        cancelled_to_paused: Cancelled -> Paused,
+        cancelled_to_completed: Cancelled -> Completed,
+        cancelled_to_failed: Cancelled -> Failed,
+        cancelled_to_cancelled: Cancelled -> Cancelled,
+        cancelled_to_timeout: Cancelled -> Timeout,
+        timeout_to_queued: Timeout -> Queued,
+        timeout_to_running: Timeout -> Running,
+        timeout_to_paused: Timeout -> Paused,
+        timeout_to_completed: Timeout -> Completed,
+        timeout_to_failed: Timeout -> Failed,
+        timeout_to_cancelled: Timeout -> Cancelled,
+        timeout_to_timeout: Timeout -> Timeout,
+    }
 }
