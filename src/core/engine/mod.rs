@@ -12,7 +12,6 @@ pub mod progress;
 mod recovery;
 pub mod request;
 mod run_setup;
-mod run_steps;
 mod runner;
 pub mod sessions;
 pub mod submit;

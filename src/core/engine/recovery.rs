@@ -6,7 +6,8 @@ use rusqlite::params;
 use serde_json::{Map, Value};
 
 use super::lifecycle::{self, Outcome, TaskEnd, TaskStatus};
-use super::runner::{self, RunSpec};
+use super::run_setup::RunSpec;
+use super::runner;
 use super::{RecoveryPolicy, SubmitTaskRequest};
 use crate::core::Core;
 use crate::core::auth::{AuthMethod, Caller};

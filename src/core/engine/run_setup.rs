@@ -5,12 +5,29 @@
 use rusqlite::params;
 
 use super::lifecycle::TaskStatus;
-use super::runner::RunSpec;
+use super::request::TaskPlan;
 use super::tools::ToolBox;
 use crate::core::Core;
+use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
 use crate::core::llm::{ChatMessage, ProviderClient, ProviderTarget, Role};
 use crate::core::providers;
+
+/// Everything a run needs; built by submit or by recovery.
+pub(crate) struct RunSpec {
+    pub caller: Caller,
+    /// The internal task id (`tasks.id`), which keys the journal and token usage.
+    pub task_id: String,
+    pub workflow_id: String,
+    pub session_id: String,
+    pub plan: TaskPlan,
+    pub provider: String,
+    pub model: String,
+    pub fallback_note: Option<String>,
+    /// Restarted after a crash: completed steps come from the journal.
+    pub resuming: bool,
+    pub start_paused: bool,
+}
 
 /// The client for the run's provider; a provider that needs a key and has none is a clear failure.
 pub(crate) async fn provider_client(core: &Core, spec: &RunSpec) -> Result<ProviderClient> {

@@ -2,6 +2,8 @@
 //! model and tool call, streamed deltas as LLM_PARTIAL, usage and budgets, and one journal entry per
 //! completed step, so a resumed run repeats nothing it finished. The end is [`lifecycle::finish`].
 
+mod steps;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,31 +16,14 @@ use super::budget::Budgets;
 use super::events::clip as truncate;
 use super::journal::{Journal, StepKey, StepKind};
 use super::lifecycle::{self, EventType, Outcome, TaskEnd, TaskStatus};
-use super::request::{Mode, TaskPlan};
-use super::run_setup;
+use super::request::Mode;
+use super::run_setup::{self, RunSpec};
 use super::sessions::title_from;
-use crate::core::auth::Caller;
 use crate::core::error::ShannonError;
 use crate::core::llm::{ChatMessage, Role, Usage};
 use crate::core::{Core, time};
 
-/// Everything a run needs; built by submit or by recovery.
-pub(crate) struct RunSpec {
-    pub caller: Caller,
-    /// The internal task id (`tasks.id`), which keys the journal and token usage.
-    pub task_id: String,
-    pub workflow_id: String,
-    pub session_id: String,
-    pub plan: TaskPlan,
-    pub provider: String,
-    pub model: String,
-    pub fallback_note: Option<String>,
-    /// Restarted after a crash: completed steps come from the journal.
-    pub resuming: bool,
-    pub start_paused: bool,
-}
-
-pub(super) enum Stop {
+enum Stop {
     Cancelled {
         checkpoint: String,
         was_paused: bool,
@@ -78,20 +63,20 @@ pub(crate) fn spawn(core: Core, spec: RunSpec) {
     });
 }
 
-pub(super) struct Run {
-    pub(super) core: Core,
-    pub(super) spec: RunSpec,
-    pub(super) control: RunControl,
-    pub(super) pause_rx: watch::Receiver<bool>,
-    pub(super) journal: Journal,
-    pub(super) messages: Vec<ChatMessage>,
-    pub(super) calls: u32,
-    pub(super) tool_rounds: u32,
-    pub(super) usage: Usage,
-    pub(super) cost_usd: f64,
-    pub(super) model_used: Option<String>,
-    pub(super) budgets: Budgets,
-    pub(super) started: Instant,
+struct Run {
+    core: Core,
+    spec: RunSpec,
+    control: RunControl,
+    pause_rx: watch::Receiver<bool>,
+    journal: Journal,
+    messages: Vec<ChatMessage>,
+    calls: u32,
+    tool_rounds: u32,
+    usage: Usage,
+    cost_usd: f64,
+    model_used: Option<String>,
+    budgets: Budgets,
+    started: Instant,
 }
 
 impl Run {
@@ -116,7 +101,7 @@ impl Run {
     }
 
     /// Emits an event, unless the run is retracing journaled steps whose events are stored already.
-    pub(super) fn emit(&self, t: EventType, agent: &str, message: String, payload: Option<Value>) {
+    fn emit(&self, t: EventType, agent: &str, message: String, payload: Option<Value>) {
         if !self.journal.is_replaying() {
             self.announce(t, agent, message, payload);
         }

@@ -7,12 +7,12 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::events::{NewEvent, UsageRow, clip as truncate, clip_params as sanitize};
-use super::journal::{StepKey, StepKind};
-use super::lifecycle::EventType;
-use super::models::{cost_usd, price_of};
-use super::runner::{Run, Stop};
-use super::tools::ToolBox;
+use super::{Run, Stop};
+use crate::core::engine::events::{NewEvent, UsageRow, clip as truncate, clip_params as sanitize};
+use crate::core::engine::journal::{StepKey, StepKind};
+use crate::core::engine::lifecycle::EventType;
+use crate::core::engine::models::{cost_usd, price_of};
+use crate::core::engine::tools::ToolBox;
 use crate::core::llm::{ChatRequest, LlmError, ProviderClient, Role, ToolCall, ToolSpec, Usage};
 
 /// A completed model call, as journaled.
