@@ -14,6 +14,14 @@ use crate::core::time;
 
 const LIVE_CAPACITY: usize = 4096;
 
+/// Sends an event to the task's live subscribers (under the streams lock, so in seq order).
+fn broadcast(s: &Streams, event: &TaskEvent) {
+    if let Some(stream) = s.live.get(&event.workflow_id) {
+        // No subscriber is fine.
+        let _ = stream.live.send(event.clone());
+    }
+}
+
 /// Limits of the in-memory replay rings (stored events only; partials are never replayed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingConfig {
@@ -177,11 +185,14 @@ impl EventHub {
             payload,
         };
         let mut guard = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        let event = self.publish(&mut guard, workflow_id, new);
+        let event = self.number(&mut guard, workflow_id, new);
         if !event_type.is_transient() {
             // The writer outlives every emitter; a send error only happens during shutdown.
             let _ = self.persist.send(PersistMsg::Event(event.clone()));
         }
+        // Queued for the writer before anyone sees it: a subscriber that flushes after receiving
+        // an event finds it stored.
+        broadcast(&guard, &event);
         event
     }
 
@@ -198,26 +209,33 @@ impl EventHub {
             let mut guard = self.streams.lock().unwrap_or_else(|p| p.into_inner());
             let events: Vec<TaskEvent> = events
                 .into_iter()
-                .map(|e| self.publish(&mut guard, workflow_id, e))
-                .filter(|e| !e.is_transient())
+                .map(|e| self.number(&mut guard, workflow_id, e))
                 .collect();
             // Sent under the lock, so the writer sees them in seq order with every other event.
+            let stored = events
+                .iter()
+                .filter(|e| !e.is_transient())
+                .cloned()
+                .collect();
             self.persist
                 .send(PersistMsg::Step {
-                    events,
+                    events: stored,
                     step: Box::new(step),
                     done,
                 })
                 .map_err(|_| ShannonError::Internal("the event writer has stopped".into()))?;
+            for e in &events {
+                broadcast(&guard, e);
+            }
         }
         committed
             .await
             .map_err(|_| ShannonError::Internal("the event writer has stopped".into()))?
     }
 
-    /// Numbers an event, keeps it in the task's ring when stored, and broadcasts it. Runs under the
-    /// streams lock, so live subscribers see events in seq order.
-    fn publish(&self, s: &mut Streams, workflow_id: &str, new: NewEvent) -> TaskEvent {
+    /// Numbers an event and keeps it in the task's ring when stored. Runs under the streams lock,
+    /// so seqs and broadcasts follow one order.
+    fn number(&self, s: &mut Streams, workflow_id: &str, new: NewEvent) -> TaskEvent {
         let stream = s
             .live
             .entry(workflow_id.to_string())
@@ -256,7 +274,6 @@ impl EventHub {
                 }
             }
         }
-        let _ = stream.live.send(event.clone());
         event
     }
 
