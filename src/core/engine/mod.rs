@@ -16,6 +16,7 @@ mod runner;
 pub mod sessions;
 pub mod submit;
 pub mod subscribe;
+pub mod task_list;
 pub mod tasks;
 pub mod tools;
 
@@ -65,6 +66,8 @@ impl Default for EngineDefaults {
 pub(crate) struct RunControl {
     pub cancel: CancellationToken,
     pub pause: Arc<watch::Sender<bool>>,
+    /// Set before `cancel` when the run outlived its time limit: it then ends TIMEOUT, not CANCELLED.
+    pub timed_out: Arc<std::sync::OnceLock<String>>,
 }
 
 /// Engine state held by the core.

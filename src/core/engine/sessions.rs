@@ -207,9 +207,11 @@ static SUMMARY_SQL: LazyLock<String> = LazyLock::new(|| {
         "
 SELECT s.id, s.user_id, s.title, s.token_budget, s.tokens_used, s.total_cost_usd, s.created_at, s.updated_at,
        s.expires_at, s.context,
-       (SELECT count(*) FROM tasks t WHERE t.session_id = s.id),
-       (SELECT count(*) FROM tasks t WHERE t.session_id = s.id AND t.status = '{completed}'),
-       (SELECT count(*) FROM tasks t WHERE t.session_id = s.id AND t.status IN ({failed})),
+       (SELECT coalesce(sum(c.n), 0) FROM task_counts c WHERE c.user_id = s.user_id AND c.session_id = s.id),
+       (SELECT coalesce(sum(c.n), 0) FROM task_counts c WHERE c.user_id = s.user_id AND c.session_id = s.id
+           AND c.status = '{completed}'),
+       (SELECT coalesce(sum(c.n), 0) FROM task_counts c WHERE c.user_id = s.user_id AND c.session_id = s.id
+           AND c.status IN ({failed})),
        (SELECT max(t.completed_at) FROM tasks t WHERE t.session_id = s.id),
        (SELECT t.query FROM tasks t WHERE t.session_id = s.id ORDER BY t.created_at DESC LIMIT 1),
        (SELECT t.status FROM tasks t WHERE t.session_id = s.id ORDER BY t.created_at DESC LIMIT 1)
@@ -286,8 +288,9 @@ impl Core {
         let user = caller.user_id.clone();
         self.store()
             .read(move |c| {
+                // A counter the database maintains (migration 05), not a scan of every session.
                 let total: u32 = c.query_row(
-                    "SELECT count(*) FROM sessions WHERE user_id = ?1 AND deleted_at IS NULL",
+                    "SELECT coalesce((SELECT n FROM session_counts WHERE user_id = ?1), 0)",
                     [&user],
                     |r| r.get(0),
                 )?;
@@ -395,12 +398,15 @@ impl Core {
         let offset = offset.unwrap_or(0);
         let session = self.get_session(caller, id).await?;
         self.engine().hub.flush().await;
-        let sid = session.session_id.clone();
+        let (sid, user) = (session.session_id.clone(), caller.user_id.clone());
         let (count, turns) = self
             .store()
             .read(move |c| {
-                let count: u32 =
-                    c.query_row("SELECT count(*) FROM tasks WHERE session_id = ?1", [&sid], |r| r.get(0))?;
+                let count: u32 = c.query_row(
+                    "SELECT coalesce(sum(n), 0) FROM task_counts WHERE session_id = ?1 AND user_id = ?2",
+                    params![sid, user],
+                    |r| r.get(0),
+                )?;
                 let tasks: Vec<TurnRow> = c
                     .prepare_cached(
                         "SELECT id, workflow_id, query, result, coalesce(started_at, created_at), total_tokens, duration_ms

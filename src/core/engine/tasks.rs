@@ -8,6 +8,7 @@ use super::TaskEvent;
 use super::events::read_events;
 use super::lifecycle::TaskStatus;
 use super::request::Mode;
+pub use super::task_list::{ListTasksQuery, TaskList, TaskSummary, TokenUsageSummary};
 use crate::core::Core;
 use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
@@ -51,44 +52,6 @@ pub struct TaskDetails {
     pub metadata: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unified_response: Option<Value>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
-pub struct TokenUsageSummary {
-    pub total_tokens: u32,
-    pub cost_usd: f64,
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
-pub struct TaskSummary {
-    pub task_id: String,
-    pub query: String,
-    pub status: String,
-    /// `EXECUTION_MODE_*` (supervisor maps to STANDARD, as the cloud).
-    pub mode: String,
-    pub session_id: Option<String>,
-    pub created_at: Option<String>,
-    pub completed_at: Option<String>,
-    pub total_token_usage: Option<TokenUsageSummary>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
-pub struct TaskList {
-    pub tasks: Vec<TaskSummary>,
-    pub total_count: u32,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, specta::Type)]
-#[serde(default)]
-pub struct ListTasksQuery {
-    /// 1..100, default 20.
-    pub limit: Option<u32>,
-    pub offset: Option<u32>,
-    pub session_id: Option<String>,
-    /// QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED (or CANCELED), TIMEOUT; case-insensitive.
-    pub status: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
@@ -139,79 +102,6 @@ impl Core {
             .read(move |c| model_breakdown(c, &task_uuid))
             .await?;
         Ok(row.into_details(breakdown))
-    }
-
-    pub async fn list_tasks(&self, caller: &Caller, q: ListTasksQuery) -> Result<TaskList> {
-        let limit = q.limit.unwrap_or(20);
-        if !(1..=100).contains(&limit) {
-            return Err(ShannonError::invalid("limit must be between 1 and 100"));
-        }
-        let offset = q.offset.unwrap_or(0);
-        let status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => Some(
-                TaskStatus::parse_filter(s)
-                    .filter(|s| *s != TaskStatus::Paused)
-                    .ok_or_else(|| ShannonError::invalid("Invalid status value"))?
-                    .db(),
-            ),
-        };
-        let session = q.session_id.filter(|s| !s.is_empty());
-        if let Some(s) = &session {
-            validate_task_id(s).map_err(|_| ShannonError::invalid("Invalid session_id format"))?;
-        }
-        let user = caller.user_id.clone();
-        self.store()
-            .read(move |c| {
-                // A session filter accepts the internal UUID or the client's external id.
-                let filter = "FROM tasks t LEFT JOIN sessions s ON s.id = t.session_id
-                     WHERE t.user_id = ?1 AND (?2 IS NULL OR t.status = ?2)
-                       AND (?3 IS NULL OR s.id = ?3 OR s.external_id = ?3)";
-                let total: u32 = c.query_row(
-                    &format!("SELECT count(*) {filter}"),
-                    params![user, status, session],
-                    |r| r.get(0),
-                )?;
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT t.workflow_id, t.query, t.status, t.mode, t.session_id, coalesce(t.started_at, t.created_at),
-                            t.completed_at, t.total_tokens, t.cost_usd, t.input_tokens, t.output_tokens
-                     {filter} ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?4 OFFSET ?5"
-                ))?;
-                let tasks = stmt
-                    .query_map(params![user, status, session, limit, offset], |r| {
-                        let mode: String = r.get(3)?;
-                        let total_tokens: u32 = r.get(7)?;
-                        let cost: f64 = r.get(8)?;
-                        Ok(TaskSummary {
-                            task_id: r.get(0)?,
-                            query: r.get(1)?,
-                            status: stored_status(&r.get::<_, String>(2)?).api().to_string(),
-                            mode: format!(
-                                "EXECUTION_MODE_{}",
-                                match mode.as_str() {
-                                    "simple" => "SIMPLE",
-                                    "complex" => "COMPLEX",
-                                    _ => "STANDARD",
-                                }
-                            ),
-                            session_id: r.get(4)?,
-                            created_at: r.get(5)?,
-                            completed_at: r.get(6)?,
-                            total_token_usage: (total_tokens > 0 || cost > 0.0).then(|| TokenUsageSummary {
-                                total_tokens,
-                                cost_usd: cost,
-                                prompt_tokens: r.get(9).unwrap_or(0),
-                                completion_tokens: r.get(10).unwrap_or(0),
-                            }),
-                        })
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(TaskList {
-                    tasks,
-                    total_count: total,
-                })
-            })
-            .await
     }
 
     /// Stored events, ascending by seq: `limit` 1..200 (default 50), `offset` ≥ 0.
