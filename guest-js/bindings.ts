@@ -638,7 +638,11 @@ export type TaskOutput = {
 export type TaskProgress = {
 	task_id: string,
 	workflow_id: string,
-	/**  `TASK_STATUS_*`. */
+	/**
+	 *  The desktop frontend's `TaskProgress.status`: `pending | running | completed | failed |
+	 *  cancelled` (a paused task is `running`, a timed-out one `failed`). The cloud routes keep
+	 *  `TASK_STATUS_*`; the frontend's poller stops only on these words.
+	 */
 	status: string,
 	progress_percent: number | null,
 	current_step: string,

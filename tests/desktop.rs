@@ -169,6 +169,30 @@ impl Frontend {
         .await
         .unwrap_or_else(|_| panic!("task {id} never reached {wanted}"))
     }
+
+    /// The frontend's fallback after three SSE failures: poll `/progress` until its `status` is one of
+    /// `TaskProgress.status`'s final values. Any value outside that vocabulary fails the test (the
+    /// frontend would poll forever).
+    async fn poll_progress_until_final(&self, id: &str) -> Value {
+        const VOCABULARY: [&str; 5] = ["pending", "running", "completed", "failed", "cancelled"];
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let (s, p) = self.get(&format!("/api/v1/tasks/{id}/progress")).await;
+                assert_eq!(s, 200, "{p}");
+                let status = p["status"].as_str().unwrap_or_default();
+                assert!(
+                    VOCABULARY.contains(&status),
+                    "outside the frontend's vocabulary: {p}"
+                );
+                if matches!(status, "completed" | "failed" | "cancelled") {
+                    return p;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the progress poller never saw task {id} end"))
+    }
 }
 
 /// Waits for `server-ready` and returns a client with the launch token the app's webview receives.
@@ -456,7 +480,10 @@ fn the_desktop_frontend_sequence_streams_renders_and_controls_tasks() {
         assert_eq!(s, 200);
         assert_eq!(p["task_id"], id.as_str());
         assert_eq!(p["workflow_id"], id.as_str());
-        assert_eq!(p["status"], "TASK_STATUS_COMPLETED");
+        assert_eq!(
+            p["status"], "completed",
+            "the frontend's vocabulary, not TASK_STATUS_*"
+        );
         assert_eq!(p["progress_percent"], 100.0);
         assert_eq!(p["completed_steps"], p["total_steps"]);
         assert_eq!(p["tokens_used"], 81);
@@ -527,14 +554,20 @@ fn the_desktop_frontend_sequence_streams_renders_and_controls_tasks() {
             .await;
         assert_eq!(s, 202, "{r}");
         let b = fe.submit_running("Write another long answer").await;
+        let (_, running) = fe.get(&format!("/api/v1/tasks/{b}/progress")).await;
+        assert_eq!(running["status"], "running");
         let (s, _) = fe
             .post(&format!("/api/v1/tasks/{b}/cancel"), json!({}))
             .await;
         assert_eq!(s, 202);
+        let polled = fe.poll_progress_until_final(&b).await;
+        assert_eq!(polled["status"], "cancelled");
         fe.wait_status(&b, "TASK_STATUS_CANCELLED").await;
         let (_, out) = fe.get(&format!("/api/v1/tasks/{b}/output")).await;
         assert_eq!(out["status"], "TASK_STATUS_CANCELLED");
         assert_eq!(out["output"], "");
+        let polled = fe.poll_progress_until_final(&a).await;
+        assert_eq!(polled["status"], "completed");
         let done = fe.wait_status(&a, "TASK_STATUS_COMPLETED").await;
         assert!(done["result"].as_str().unwrap().starts_with("word word"));
         // Its stream, replayed from the start, shows the pause with its checkpoint and the resume.

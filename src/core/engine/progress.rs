@@ -27,7 +27,9 @@ pub struct ProgressStep {
 pub struct TaskProgress {
     pub task_id: String,
     pub workflow_id: String,
-    /// `TASK_STATUS_*`.
+    /// The desktop frontend's `TaskProgress.status`: `pending | running | completed | failed |
+    /// cancelled` (a paused task is `running`, a timed-out one `failed`). The cloud routes keep
+    /// `TASK_STATUS_*`; the frontend's poller stops only on these words.
     pub status: String,
     pub progress_percent: f64,
     pub current_step: String,
@@ -255,7 +257,7 @@ pub(crate) fn progress_of(
     TaskProgress {
         task_id: row.workflow_id.clone(),
         workflow_id: row.workflow_id.clone(),
-        status: row.status.api().to_string(),
+        status: row.status.desktop().to_string(),
         progress_percent: percent,
         current_step,
         total_steps: total,
