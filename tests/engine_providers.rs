@@ -316,6 +316,44 @@ async fn cancel_in_the_middle_of_a_slow_stream() {
     let t = r.core.get_task(&r.me, &id).await.unwrap();
     assert_eq!(t.status, "TASK_STATUS_CANCELLED");
     assert!(!t.result.contains("word39"), "the stream was cut off");
+    // The provider billed what it streamed before the cancel: the task shows it.
+    let usage = t.usage.expect("the streamed tokens are counted");
+    assert!(usage.output_tokens.unwrap_or(0) > 0, "{usage:?}");
+    assert!(t.model_used.is_some());
+    assert_eq!(t.metadata["model_breakdown"][0]["executions"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_past_its_time_limit_ends_timeout() {
+    let r = rig("openai").await;
+    r.fake.push(slow_reply());
+    let id = r
+        .submit(json!({"query": "q", "provider_override": "openai"}))
+        .await;
+    let mut rx = r.core.live_events(&r.me, &id).await.unwrap();
+    wait_for(&mut rx, "LLM_PARTIAL").await;
+    r.core
+        .time_out_task(&r.me, &id, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let events = r.finished(&id).await;
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert!(
+        types.ends_with(&["ERROR_OCCURRED", "WORKFLOW_FAILED", "STREAM_END"]),
+        "{types:?}"
+    );
+    let t = r.core.get_task(&r.me, &id).await.unwrap();
+    assert_eq!(t.status, "TASK_STATUS_TIMEOUT");
+    assert_eq!(
+        t.error.as_deref(),
+        Some("timeout: the run exceeded its 1 s limit")
+    );
+    // Timing out a finished task changes nothing.
+    r.core
+        .time_out_task(&r.me, &id, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(r.status(&id).await, "TASK_STATUS_TIMEOUT");
 }
 
 #[tokio::test(flavor = "multi_thread")]

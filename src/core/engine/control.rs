@@ -218,6 +218,36 @@ impl Core {
         })
     }
 
+    /// Ends a task that outlived its time limit: a live run stops at its next checkpoint or between
+    /// streamed chunks and ends TIMEOUT; a task with no live run ends TIMEOUT at once.
+    pub async fn time_out_task(
+        &self,
+        caller: &Caller,
+        id: &str,
+        limit: std::time::Duration,
+    ) -> Result<()> {
+        let row = self.owned_task(caller, id).await?;
+        if row.status.is_terminal() {
+            return Ok(());
+        }
+        let message = format!("timeout: the run exceeded its {} s limit", limit.as_secs());
+        match self.engine().run_control(&row.workflow_id) {
+            Some(control) => {
+                let _ = control.timed_out.set(message);
+                control.cancel.cancel();
+            }
+            None => {
+                let end = TaskEnd {
+                    workflow_id: row.workflow_id,
+                    user_id: caller.user_id.clone(),
+                    ..Default::default()
+                };
+                lifecycle::finish(self, &end, Outcome::TimedOut { message }).await?;
+            }
+        }
+        Ok(())
+    }
+
     fn run_control_or_err(&self, workflow_id: &str) -> Result<RunControl> {
         self.engine()
             .run_control(workflow_id)

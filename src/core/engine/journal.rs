@@ -39,6 +39,11 @@ impl StepKey {
         Self(format!("{}/{name}/{index}", self.0))
     }
 
+    /// A named step inside this one without an index (`call/3` then `stopped` is `call/3/stopped`).
+    pub fn then_named(&self, name: &str) -> Self {
+        Self(format!("{}/{name}", self.0))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -44,6 +44,7 @@ pub(crate) fn spawn(core: Core, spec: RunSpec) {
     let control = RunControl {
         cancel: CancellationToken::new(),
         pause: Arc::new(watch::channel(spec.start_paused).0),
+        timed_out: Arc::default(),
     };
     core.engine()
         .runs
@@ -122,6 +123,10 @@ impl Run {
     async fn outcome(&mut self) -> Outcome {
         match self.execute().await {
             Ok(answer) => Outcome::Completed { answer },
+            Err(Stop::Cancelled { .. }) if self.control.timed_out.get().is_some() => {
+                let message = self.control.timed_out.get().cloned().unwrap_or_default();
+                Outcome::TimedOut { message }
+            }
             Err(Stop::Cancelled {
                 checkpoint,
                 was_paused,

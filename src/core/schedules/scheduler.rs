@@ -141,7 +141,7 @@ impl Core {
                 })
                 .await?;
             if let Some(wf) = workflow_id {
-                self.cancel_after_timeout(caller, wf, Duration::from_secs(u64::from(timeout)));
+                self.time_out_after(caller, wf, Duration::from_secs(u64::from(timeout)));
             }
         }
         let nearest: Option<String> = self
@@ -161,19 +161,14 @@ impl Core {
         }))
     }
 
-    /// A run that outlives its schedule's `timeout_seconds` is cancelled.
-    fn cancel_after_timeout(&self, caller: Caller, workflow_id: String, timeout: Duration) {
+    /// A run that outlives its schedule's `timeout_seconds` ends TIMEOUT.
+    fn time_out_after(&self, caller: Caller, workflow_id: String, timeout: Duration) {
         let weak = self.downgrade();
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             let Some(core) = weak.upgrade() else { return };
-            let running = core
-                .get_task(&caller, &workflow_id)
-                .await
-                .is_ok_and(|t| t.completed_at.is_none());
-            if running {
-                let reason = format!("schedule timeout after {} s", timeout.as_secs());
-                let _ = core.cancel_task(&caller, &workflow_id, Some(reason)).await;
+            if let Err(e) = core.time_out_task(&caller, &workflow_id, timeout).await {
+                tracing::warn!(workflow_id = %workflow_id, error = %e, "could not time out a scheduled run");
             }
         });
     }

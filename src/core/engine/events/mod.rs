@@ -12,7 +12,7 @@ use serde_json::Value;
 
 pub use super::lifecycle::EventType;
 pub use hub::{EventHub, RingConfig};
-pub(crate) use writer::{StepRecord, UsageRow};
+pub(crate) use writer::{StepRecord, UsageRow, insert_usage};
 pub use writer::{insert_events, read_events};
 
 /// Event types that are streamed live but never stored (as the cloud).

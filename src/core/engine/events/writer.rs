@@ -128,26 +128,37 @@ fn insert_step(tx: &rusqlite::Transaction<'_>, s: &StepRecord) -> Result<()> {
     )?
     .execute(params![s.task_id, s.step_key, s.kind, s.result.to_string(), now])?;
     if let Some(u) = &s.usage {
-        tx.prepare_cached(
-            "INSERT INTO token_usage (task_id, step_key, agent_id, provider, model, input_tokens, output_tokens,
-                total_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?
-        .execute(params![
-            s.task_id,
-            s.step_key,
-            u.agent_id,
-            u.provider,
-            u.model,
-            u.usage.input_tokens as i64,
-            u.usage.output_tokens as i64,
-            u.usage.total_tokens as i64,
-            u.usage.cache_read_tokens as i64,
-            u.usage.cache_creation_tokens as i64,
-            u.cost_usd,
-            now
-        ])?;
+        insert_usage(tx, &s.task_id, &s.step_key, u)?;
     }
+    Ok(())
+}
+
+/// Stores one model call's token usage under its step key (unique: a step never counts twice).
+pub(crate) fn insert_usage(
+    tx: &rusqlite::Transaction<'_>,
+    task_id: &str,
+    step_key: &str,
+    u: &UsageRow,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO token_usage (task_id, step_key, agent_id, provider, model, input_tokens, output_tokens,
+            total_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        task_id,
+        step_key,
+        u.agent_id,
+        u.provider,
+        u.model,
+        u.usage.input_tokens as i64,
+        u.usage.output_tokens as i64,
+        u.usage.total_tokens as i64,
+        u.usage.cache_read_tokens as i64,
+        u.usage.cache_creation_tokens as i64,
+        u.cost_usd,
+        time::now()
+    ])?;
     Ok(())
 }
 

@@ -23,6 +23,10 @@ pub(crate) enum Outcome {
     Failed {
         message: String,
     },
+    /// The run outlived its time limit (a schedule's `timeout_seconds`).
+    TimedOut {
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -31,6 +35,7 @@ impl Outcome {
             Outcome::Completed { .. } => TaskStatus::Completed,
             Outcome::Cancelled { .. } => TaskStatus::Cancelled,
             Outcome::Failed { .. } => TaskStatus::Failed,
+            Outcome::TimedOut { .. } => TaskStatus::Timeout,
         }
     }
 }
@@ -109,7 +114,7 @@ pub(crate) async fn finish(core: &Core, end: &TaskEnd, outcome: Outcome) -> Resu
                 Some(payload),
             );
         }
-        Outcome::Failed { message } => {
+        Outcome::Failed { message } | Outcome::TimedOut { message } => {
             let payload = json!({"error": message});
             hub.emit(
                 wf,
@@ -179,7 +184,9 @@ fn write_end(tx: &rusqlite::Transaction<'_>, end: &TaskEnd, outcome: &Outcome) -
     )?;
     let (result, error) = match outcome {
         Outcome::Completed { answer } => (Some(answer.as_str()), None),
-        Outcome::Failed { message } => (None, Some(message.as_str())),
+        Outcome::Failed { message } | Outcome::TimedOut { message } => {
+            (None, Some(message.as_str()))
+        }
         Outcome::Cancelled { .. } => (None, None),
     };
     let model = last_model.or_else(|| end.model.clone());

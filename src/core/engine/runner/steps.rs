@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Run, Stop};
-use crate::core::engine::events::{NewEvent, UsageRow, clip as truncate, clip_params as sanitize};
+use crate::core::engine::events::{
+    NewEvent, UsageRow, clip as truncate, clip_params as sanitize, insert_usage,
+};
 use crate::core::engine::journal::{StepKey, StepKind};
 use crate::core::engine::lifecycle::EventType;
 use crate::core::engine::models::{cost_usd, price_of};
@@ -90,21 +92,32 @@ impl Run {
         self.emit(EventType::LlmPrompt, agent, prompt, Some(payload));
         let hub = self.core.engine().hub.clone();
         let (wf, agent_id) = (self.spec.workflow_id.clone(), agent.to_string());
+        let mut streamed_chars = 0usize;
         let mut on_delta = |delta: &str| {
+            streamed_chars += delta.chars().count();
             let text = Some(delta.to_string());
             hub.emit(&wf, EventType::LlmPartial, Some(&agent_id), text, None);
         };
         let started = Instant::now();
-        let response = client
+        let result = client
             .stream_chat(&request, &mut on_delta, &self.control.cancel)
-            .await
-            .map_err(|e| match e {
-                LlmError::Cancelled => Stop::Cancelled {
-                    checkpoint: "llm_stream".into(),
-                    was_paused: false,
-                },
-                other => Stop::Failed(format!("{} call failed: {other}", self.spec.provider)),
-            })?;
+            .await;
+        let response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                if streamed_chars > 0 {
+                    self.record_stopped_call(key, agent, &request, streamed_chars)
+                        .await;
+                }
+                return Err(match e {
+                    LlmError::Cancelled => Stop::Cancelled {
+                        checkpoint: "llm_stream".into(),
+                        was_paused: false,
+                    },
+                    other => Stop::Failed(format!("{} call failed: {other}", self.spec.provider)),
+                });
+            }
+        };
         let duration_ms = started.elapsed().as_millis() as u64;
         let mut usage = response.usage;
         if usage.total_tokens == 0 {
@@ -199,5 +212,51 @@ impl Run {
             .record(&self.core, key, StepKind::ToolCall, &step, events, None)
             .await?;
         Ok(step)
+    }
+
+    /// A call stopped mid-stream (cancelled, or the provider failed) reports no usage, yet the
+    /// provider bills what it streamed: record an estimate (about four characters a token) under
+    /// `<call>/stopped`, so the task's totals and model show it.
+    async fn record_stopped_call(
+        &self,
+        key: &StepKey,
+        agent: &str,
+        request: &ChatRequest,
+        streamed_chars: usize,
+    ) {
+        let prompt_chars: usize = request
+            .messages
+            .iter()
+            .map(|m| m.content.chars().count())
+            .sum();
+        let estimate = |chars: usize| chars.div_ceil(4) as u64;
+        let mut usage = Usage {
+            input_tokens: estimate(prompt_chars),
+            output_tokens: estimate(streamed_chars),
+            ..Usage::default()
+        };
+        usage.total_tokens = usage.input_tokens + usage.output_tokens;
+        let overrides = self
+            .core
+            .get_setting(&self.spec.caller, "pricing")
+            .await
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(&s.value).ok());
+        let row = UsageRow {
+            agent_id: agent.to_string(),
+            provider: self.spec.provider.clone(),
+            model: request.model.clone(),
+            usage,
+            cost_usd: cost_usd(&usage, price_of(&request.model, overrides.as_ref())),
+        };
+        let (task_id, step_key) = (self.spec.task_id.clone(), key.then_named("stopped"));
+        let written = self
+            .core
+            .store()
+            .write(move |tx| insert_usage(tx, &task_id, step_key.as_str(), &row))
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not record the usage of a stopped model call");
+        }
     }
 }
