@@ -7,13 +7,12 @@ use serde_json::{Map, Value};
 
 use crate::core::engine::SubmitTaskRequest;
 
-/// Every error body: `{"error": …}` with, where the contract has them, a stable `code` and a
-/// `message` (auth routes put the code in `error` and the text in `message`).
+/// Every error body outside `/v1/*`: `{"error": …, "code": …}` with a stable machine `code`, and a
+/// `message` on auth routes (which also put the code in `error`, as the contract).
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 pub struct ErrorBody {
     pub error: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

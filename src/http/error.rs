@@ -1,5 +1,7 @@
 //! Core errors as the contract's HTTP status codes and bodies (`{"error": "<message>"}`; auth routes
-//! use `{"error": "<code>", "message": "<text>"}`).
+//! use `{"error": "<code>", "message": "<text>"}`). Every body also carries a stable machine `code`
+//! (the core error's, else one named after the status), so a client can match errors without
+//! parsing messages.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,30 +18,76 @@ pub struct ApiError {
     www_authenticate: bool,
 }
 
+/// The code of an error that has no more precise one, named after its status. These names are part
+/// of the API: clients match on them.
+pub fn status_code_name(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "invalid_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        406 => "not_acceptable",
+        408 => "request_timeout",
+        409 => "conflict",
+        411 => "length_required",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        422 => "unprocessable_entity",
+        426 => "upgrade_required",
+        429 => "rate_limit_exceeded",
+        431 => "headers_too_large",
+        500 => "internal_error",
+        501 => "not_implemented",
+        502 => "bad_gateway",
+        503 => "service_unavailable",
+        504 => "gateway_timeout",
+        _ if status.is_client_error() => "client_error",
+        _ => "server_error",
+    }
+}
+
 impl ApiError {
+    /// `{"error": message, "code": …}` with the code named after the status.
     pub fn plain(status: StatusCode, message: &str) -> Self {
+        Self::coded(status, status_code_name(status), message)
+    }
+
+    /// `{"error": message, "code": code}`.
+    pub fn coded(status: StatusCode, code: &str, message: &str) -> Self {
         Self {
             status,
-            body: json!({"error": message}),
-            www_authenticate: false,
+            body: json!({"error": message, "code": code}),
+            www_authenticate: status == StatusCode::UNAUTHORIZED,
         }
     }
 
     pub fn unauthorized(message: &str) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            body: json!({"error": message}),
-            www_authenticate: true,
-        }
+        Self::plain(StatusCode::UNAUTHORIZED, message)
     }
 
-    /// An auth-shaped error with an explicit code.
+    /// An auth-shaped error with an explicit code (in `error`, as the contract, and in `code`).
     pub fn auth_code(status: StatusCode, code: &str, message: &str) -> Self {
         Self {
             status,
-            body: json!({"error": code, "message": message}),
+            body: json!({"error": code, "message": message, "code": code}),
             www_authenticate: status == StatusCode::UNAUTHORIZED,
         }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The human text (`message` in the auth shape, else `error`).
+    pub fn message(&self) -> String {
+        self.body
+            .get("message")
+            .or_else(|| self.body.get("error"))
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The auth handlers' shape: a machine code and a message.
@@ -54,11 +102,7 @@ impl ApiError {
             ShannonError::NotFound(_) => "not_found",
             other => other.code(),
         };
-        Self {
-            status,
-            body: json!({"error": code, "message": message_of(&e)}),
-            www_authenticate: status == StatusCode::UNAUTHORIZED,
-        }
+        Self::auth_code(status, code, &message_of(&e))
     }
 }
 
@@ -96,16 +140,7 @@ fn message_of(e: &ShannonError) -> String {
 
 impl From<ShannonError> for ApiError {
     fn from(e: ShannonError) -> Self {
-        let status = status_of(&e);
-        let mut body = json!({"error": message_of(&e)});
-        if matches!(e, ShannonError::ProviderNotReady(_)) {
-            body["code"] = json!(e.code());
-        }
-        Self {
-            status,
-            body,
-            www_authenticate: status == StatusCode::UNAUTHORIZED,
-        }
+        Self::coded(status_of(&e), e.code(), &message_of(&e))
     }
 }
 

@@ -17,6 +17,7 @@ use crate::core::ShannonError;
 use crate::core::auth::Caller;
 use crate::core::engine::{EventType, SubmitTaskRequest, TaskStatus, TaskSubscription};
 use crate::http::AppState;
+use crate::http::error::status_code_name;
 use crate::http::extract::{ApiJson, Authed, BodyRejection};
 
 /// The cloud's model ids; anything else is passed on as `model_override`.
@@ -36,10 +37,15 @@ fn unix() -> u64 {
         .unwrap_or(0)
 }
 
+/// OpenAI's error shape; `code` is the core error's, else named after the status.
 fn error(status: StatusCode, kind: &str, message: &str) -> Response {
+    coded(status, kind, status_code_name(status), message)
+}
+
+fn coded(status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
     (
         status,
-        Json(json!({"error": {"message": message, "type": kind}})),
+        Json(json!({"error": {"message": message, "type": kind, "code": code}})),
     )
         .into_response()
 }
@@ -52,7 +58,7 @@ fn from_core(e: ShannonError) -> Response {
         ShannonError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found_error"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
     };
-    error(status, kind, &e.to_string())
+    coded(status, kind, e.code(), &e.to_string())
 }
 
 pub(super) async fn models() -> Response {
