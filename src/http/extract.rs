@@ -1,8 +1,10 @@
-//! Extractors: JSON bodies answered with the contract's 400, and the caller the auth layer found.
+//! Extractors: JSON bodies answered with the contract's 400, path and query parameters whose
+//! rejections are JSON errors too, and the caller the auth layer found. No axum rejection (plain
+//! text) reaches a client from here.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -26,15 +28,29 @@ pub enum BodyRejection {
 impl IntoResponse for BodyRejection {
     fn into_response(self) -> Response {
         match self {
-            Self::Unreadable(r) => r.into_response(),
+            Self::Unreadable(r) => unreadable(&r).into_response(),
             Self::Invalid(e) => invalid_body(&e).into_response(),
         }
     }
 }
 
+/// A body that could not be read: over [`super::MAX_BODY_BYTES`] (sent without a length, so only
+/// reading found out) is the same 413 as an announced one; anything else (cut off) is a 400.
+pub fn unreadable(r: &BytesRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::plain(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+    }
+    ApiError::coded(
+        r.status(),
+        "invalid_body",
+        &format!("Could not read the request body: {}", r.body_text()),
+    )
+}
+
 fn invalid_body(e: &serde_json::Error) -> ApiError {
-    ApiError::plain(
+    ApiError::coded(
         StatusCode::BAD_REQUEST,
+        "invalid_body",
         &format!("Invalid request body: {e}"),
     )
 }
@@ -70,11 +86,42 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 pub struct JsonOrDefault<T>(pub T);
 
 impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrDefault<T> {
-    type Rejection = BytesRejection;
+    type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| unreadable(&r))?;
         Ok(JsonOrDefault(parse(&bytes).unwrap_or_default()))
+    }
+}
+
+/// Path parameters; one that cannot be read (not UTF-8 once percent-decoded, e.g. `%FF%FE`) is a
+/// 400 `invalid_path`.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(r) => Err(ApiError::coded(r.status(), "invalid_path", &r.body_text())),
+        }
+    }
+}
+
+/// A query string; one that cannot be read as a `T` is a 400 `invalid_query`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(r) => Err(ApiError::coded(r.status(), "invalid_query", &r.body_text())),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! (`{"error": "<code>", "message": …}`), hence `ApiError::auth`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::App;
@@ -12,7 +12,7 @@ use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, 
 use crate::core::crypto::SecretString;
 use crate::http::ApiError;
 use crate::http::dto::{Ack, RefreshRequest, RefreshedApiKey};
-use crate::http::extract::{ApiJson, Authed};
+use crate::http::extract::{ApiJson, ApiPath, Authed};
 
 pub(super) async fn register(
     State(app): App,
@@ -97,7 +97,7 @@ pub(super) async fn create_key(
 pub(super) async fn revoke_key(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Ack>, ApiError> {
     app.core
         .revoke_api_key(&who, &id)

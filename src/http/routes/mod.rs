@@ -16,19 +16,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{MethodFilter, MethodRouter};
 use specta_openapi::{Method, Operation};
 
+use super::extract::ApiQuery;
 use super::{ApiError, AppState, MAX_BODY_BYTES, layers, openapi};
 
 /// The door's state, as handlers take it.
 type App = State<Arc<AppState>>;
 /// A query string; each handler reads and validates the keys it knows.
-type Params = Query<HashMap<String, String>>;
+type Params = ApiQuery<HashMap<String, String>>;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +139,20 @@ fn method_name(method: Method) -> &'static str {
     }
 }
 
+/// A path no route serves.
+async fn no_route() -> ApiError {
+    ApiError::coded(StatusCode::NOT_FOUND, "route_not_found", "Not found")
+}
+
+/// A method the path does not serve (axum still adds the `Allow` header).
+async fn no_method() -> ApiError {
+    ApiError::coded(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
+    )
+}
+
 /// The routes inside the door's layers. A request meets the layers in the order listed (axum runs
 /// the last `.layer` first): Host, Origin, announced body size, CORS, then authentication.
 pub(super) fn router(state: Arc<AppState>) -> Router {
@@ -150,17 +165,22 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         };
         *group = std::mem::take(group).route(route.path, route.methods);
     }
-    // Unknown paths answer like protected routes: 401 before 404 (and 405 on a known path).
+    // The 405 of each group is inside its auth layer, and unknown paths answer like protected
+    // routes: 401 before 404 or 405, except on public paths.
+    let public = public.method_not_allowed_fallback(no_method);
     let authed = authed
-        .fallback(|| async { StatusCode::NOT_FOUND })
+        .method_not_allowed_fallback(no_method)
+        .fallback(no_route)
         .layer(from_fn_with_state(
             state.clone(),
             layers::require_credentials,
         ));
-    let streams = streams.layer(from_fn_with_state(
-        state.clone(),
-        layers::require_credentials_or_query_token,
-    ));
+    let streams = streams
+        .method_not_allowed_fallback(no_method)
+        .layer(from_fn_with_state(
+            state.clone(),
+            layers::require_credentials_or_query_token,
+        ));
     public
         .merge(authed)
         .merge(streams)

@@ -18,7 +18,7 @@ use crate::core::auth::Caller;
 use crate::core::engine::{EventType, SubmitTaskRequest, TaskStatus, TaskSubscription};
 use crate::http::AppState;
 use crate::http::error::status_code_name;
-use crate::http::extract::{ApiJson, Authed, BodyRejection};
+use crate::http::extract::{ApiJson, Authed, BodyRejection, unreadable};
 
 /// The cloud's model ids; anything else is passed on as `model_override`.
 const MODELS: &[(&str, Option<&str>)] = &[
@@ -176,7 +176,10 @@ pub(super) async fn chat_completions(
                 &format!("invalid body: {e}"),
             );
         }
-        Err(unreadable) => return unreadable.into_response(),
+        Err(BodyRejection::Unreadable(r)) => {
+            let e = unreadable(&r);
+            return error(e.status(), "invalid_request_error", &e.message());
+        }
     };
     let session = headers
         .get("x-session-id")

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::{App, Params};
@@ -11,7 +11,7 @@ use crate::core::schedules::{
     ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
 };
 use crate::http::ApiError;
-use crate::http::extract::{ApiJson, Authed};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Authed};
 
 /// `page`/`page_size` as numbers; anything invalid falls back to the defaults, as the cloud.
 fn schedule_page(q: &HashMap<String, String>) -> (Option<u32>, Option<u32>) {
@@ -33,7 +33,7 @@ pub(super) async fn create(
 pub(super) async fn list(
     State(app): App,
     Authed(who): Authed,
-    Query(q): Params,
+    ApiQuery(q): Params,
 ) -> Result<Json<ScheduleList>, ApiError> {
     let (page, size) = schedule_page(&q);
     let status = q.get("status").cloned();
@@ -45,7 +45,7 @@ pub(super) async fn list(
 pub(super) async fn get(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ScheduleInfo>, ApiError> {
     Ok(Json(app.core.get_schedule(&who, &id).await?))
 }
@@ -53,7 +53,7 @@ pub(super) async fn get(
 pub(super) async fn update(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ScheduleRequest>,
 ) -> Result<Json<ScheduleAck>, ApiError> {
     Ok(Json(app.core.update_schedule(&who, &id, req).await?))
@@ -62,7 +62,7 @@ pub(super) async fn update(
 pub(super) async fn pause(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ScheduleAck>, ApiError> {
     Ok(Json(app.core.pause_schedule(&who, &id).await?))
 }
@@ -70,7 +70,7 @@ pub(super) async fn pause(
 pub(super) async fn resume(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ScheduleAck>, ApiError> {
     Ok(Json(app.core.resume_schedule(&who, &id).await?))
 }
@@ -78,7 +78,7 @@ pub(super) async fn resume(
 pub(super) async fn delete(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ScheduleAck>, ApiError> {
     Ok(Json(app.core.delete_schedule(&who, &id).await?))
 }
@@ -86,8 +86,8 @@ pub(super) async fn delete(
 pub(super) async fn runs(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
-    Query(q): Params,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): Params,
 ) -> Result<Json<ScheduleRunList>, ApiError> {
     let (page, size) = schedule_page(&q);
     Ok(Json(

@@ -1,7 +1,7 @@
 //! Sessions: list, read, rename, delete, and their tasks and turns.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::{App, Params, page};
@@ -10,12 +10,12 @@ use crate::core::engine::sessions::{
 };
 use crate::http::ApiError;
 use crate::http::dto::RenameSessionRequest;
-use crate::http::extract::{ApiJson, Authed};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Authed};
 
 pub(super) async fn list(
     State(app): App,
     Authed(who): Authed,
-    Query(q): Params,
+    ApiQuery(q): Params,
 ) -> Result<Json<SessionList>, ApiError> {
     // Invalid paging silently falls back to the defaults here, as the cloud.
     let limit = q.get("limit").and_then(|v| v.parse().ok());
@@ -26,7 +26,7 @@ pub(super) async fn list(
 pub(super) async fn get(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SessionSummary>, ApiError> {
     Ok(Json(app.core.get_session(&who, &id).await?))
 }
@@ -34,7 +34,7 @@ pub(super) async fn get(
 pub(super) async fn history(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SessionHistory>, ApiError> {
     Ok(Json(app.core.get_session_history(&who, &id).await?))
 }
@@ -42,8 +42,8 @@ pub(super) async fn history(
 pub(super) async fn turns(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
-    Query(q): Params,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): Params,
 ) -> Result<Json<SessionTurns>, ApiError> {
     let (limit, offset) = page(&q, 10, 100)?;
     let payload = q.get("include_payload").is_some_and(|v| v == "true");
@@ -57,7 +57,7 @@ pub(super) async fn turns(
 pub(super) async fn rename(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<RenameSessionRequest>,
 ) -> Result<Json<SessionRenamed>, ApiError> {
     Ok(Json(app.core.rename_session(&who, &id, &req.title).await?))
@@ -66,7 +66,7 @@ pub(super) async fn rename(
 pub(super) async fn delete(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.core.delete_session(&who, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,7 +1,7 @@
 //! Embedded-only settings and provider keys, in the shapes the desktop frontend reads.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
 
@@ -10,7 +10,7 @@ use crate::core::crypto::SecretString;
 use crate::core::settings::ProviderStatus;
 use crate::http::ApiError;
 use crate::http::dto::{ProviderKeySaved, SetProviderKeyRequest, SetSettingRequest, UserSetting};
-use crate::http::extract::{ApiJson, Authed};
+use crate::http::extract::{ApiJson, ApiPath, Authed};
 
 /// A bare array, as the desktop frontend reads it.
 pub(super) async fn list(
@@ -29,7 +29,7 @@ pub(super) async fn list(
 pub(super) async fn get(
     State(app): App,
     Authed(who): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<UserSetting>, ApiError> {
     let setting = app.core.get_setting(&who, &key).await?;
     Ok(Json(UserSetting::new(&who.user_id, setting)))
@@ -39,7 +39,7 @@ pub(super) async fn get(
 pub(super) async fn set(
     State(app): App,
     Authed(who): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<UserSetting>, ApiError> {
     let value = match body {
@@ -77,7 +77,7 @@ pub(super) async fn set_typed(
 pub(super) async fn delete(
     State(app): App,
     Authed(who): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.core.delete_setting(&who, &key).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -94,7 +94,7 @@ pub(super) async fn list_provider_keys(
 pub(super) async fn set_provider_key(
     State(app): App,
     Authed(who): Authed,
-    Path(provider): Path<String>,
+    ApiPath(provider): ApiPath<String>,
     ApiJson(req): ApiJson<SetProviderKeyRequest>,
 ) -> Result<Json<ProviderKeySaved>, ApiError> {
     let info = app
@@ -111,7 +111,7 @@ pub(super) async fn set_provider_key(
 pub(super) async fn delete_provider_key(
     State(app): App,
     Authed(who): Authed,
-    Path(provider): Path<String>,
+    ApiPath(provider): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.core.delete_provider_key(&who, &provider).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -6,8 +6,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 use crate::core::auth::Caller;
 use crate::core::engine::tasks::validate_task_id;
 use crate::core::engine::{EventType, TaskEvent, TaskSubscription};
-use crate::http::extract::Authed;
+use crate::http::extract::{ApiQuery, Authed};
 use crate::http::{ApiError, AppState};
 
 /// The SSE `event:` name and `data:` of one event (contract §5.2).
@@ -131,7 +132,7 @@ pub(super) async fn sse(
     State(state): State<Arc<AppState>>,
     Authed(caller): Authed,
     headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
+    ApiQuery(q): ApiQuery<HashMap<String, String>>,
 ) -> Response {
     // The header wins over the query, as the cloud.
     let header_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
@@ -172,9 +173,23 @@ fn events(sub: TaskSubscription, preamble: Event) -> impl Stream<Item = Result<E
 pub(super) async fn ws(
     State(state): State<Arc<AppState>>,
     Authed(caller): Authed,
-    Query(q): Query<HashMap<String, String>>,
-    ws: axum::extract::ws::WebSocketUpgrade,
+    ApiQuery(q): ApiQuery<HashMap<String, String>>,
+    ws: Result<axum::extract::ws::WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // A plain GET (no `Connection: upgrade`, no key…) is told why, in JSON; so is a HEAD (405).
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(r) => {
+            let mut resp =
+                ApiError::coded(r.status(), "websocket_upgrade_required", &r.body_text())
+                    .into_response();
+            if r.status() == StatusCode::METHOD_NOT_ALLOWED {
+                resp.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET"));
+            }
+            return resp;
+        }
+    };
     // WebSocket resume uses the query only, as the cloud.
     let sub = match subscribe(&state, &caller, &q, None).await {
         Ok((_, sub)) => sub,

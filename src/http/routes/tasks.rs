@@ -1,12 +1,14 @@
 //! Tasks: submit (the cloud's body or the desktop frontend's legacy one), list, read, control.
 
 use axum::Json;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 
 use super::{App, Params, page};
+use crate::core::ShannonError;
 use crate::core::engine::SubmitTaskRequest;
 use crate::core::engine::control::{ControlResponse, ControlState};
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
@@ -14,7 +16,9 @@ use crate::core::engine::submit::{SubmitTaskResponse, stream_url};
 use crate::core::engine::tasks::{ListTasksQuery, TaskDetails, TaskEventsPage, TaskList};
 use crate::http::ApiError;
 use crate::http::dto::{ControlRequest, LegacySubmitRequest, TaskStreamStarted};
-use crate::http::extract::{ApiJson, Authed, BodyRejection, JsonOrDefault, from_value};
+use crate::http::extract::{
+    ApiJson, ApiPath, ApiQuery, Authed, BodyRejection, JsonOrDefault, from_value,
+};
 
 /// A submission body: the cloud's, or the desktop frontend's legacy alias mapped onto it.
 pub(super) struct Submission(SubmitTaskRequest);
@@ -32,6 +36,24 @@ impl<S: Send + Sync> FromRequest<S> for Submission {
             from_value(raw)
         };
         task.map(Submission).map_err(ApiError::into_response)
+    }
+}
+
+/// The `{id}` of a task route. One that is not UTF-8 once percent-decoded (`%FF%FE`) fails the id
+/// rule like any other malformed id (contract §1.3), not with the generic path error.
+pub(super) struct TaskId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TaskId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match ApiPath::<String>::from_request_parts(parts, state).await {
+            Ok(ApiPath(id)) => Ok(TaskId(id)),
+            Err(e) if e.status() == StatusCode::BAD_REQUEST => {
+                Err(ShannonError::invalid("Invalid task ID format").into())
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -103,7 +125,7 @@ pub(super) async fn submit_stream(
 pub(super) async fn list(
     State(app): App,
     Authed(who): Authed,
-    Query(q): Params,
+    ApiQuery(q): Params,
 ) -> Result<Json<TaskList>, ApiError> {
     let (limit, offset) = page(&q, 20, 100)?;
     let query = ListTasksQuery {
@@ -118,7 +140,7 @@ pub(super) async fn list(
 pub(super) async fn get(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    TaskId(id): TaskId,
 ) -> Result<Response, ApiError> {
     let task: TaskDetails = app.core.get_task(&who, &id).await?;
     let workflow = HeaderValue::from_str(&task.workflow_id).ok();
@@ -132,8 +154,8 @@ pub(super) async fn get(
 pub(super) async fn events(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
-    Query(q): Params,
+    TaskId(id): TaskId,
+    ApiQuery(q): Params,
 ) -> Result<Json<TaskEventsPage>, ApiError> {
     let (limit, offset) = page(&q, 50, 200)?;
     let events = app
@@ -147,8 +169,8 @@ pub(super) async fn events(
 pub(super) async fn stream_redirect(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
-    Query(q): Params,
+    TaskId(id): TaskId,
+    ApiQuery(q): Params,
 ) -> Result<Redirect, ApiError> {
     let task = app.core.get_task(&who, &id).await?;
     let mut url = stream_url(&task.workflow_id);
@@ -169,7 +191,7 @@ type Accepted = Result<(StatusCode, Json<ControlResponse>), ApiError>;
 pub(super) async fn pause(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    TaskId(id): TaskId,
     JsonOrDefault(body): JsonOrDefault<ControlRequest>,
 ) -> Accepted {
     let r = app.core.pause_task(&who, &id, body.reason).await?;
@@ -179,7 +201,7 @@ pub(super) async fn pause(
 pub(super) async fn resume(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    TaskId(id): TaskId,
     JsonOrDefault(body): JsonOrDefault<ControlRequest>,
 ) -> Accepted {
     let r = app.core.resume_task(&who, &id, body.reason).await?;
@@ -189,7 +211,7 @@ pub(super) async fn resume(
 pub(super) async fn cancel(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    TaskId(id): TaskId,
     JsonOrDefault(body): JsonOrDefault<ControlRequest>,
 ) -> Accepted {
     let r = app.core.cancel_task(&who, &id, body.reason).await?;
@@ -199,7 +221,7 @@ pub(super) async fn cancel(
 pub(super) async fn control_state(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    TaskId(id): TaskId,
 ) -> Result<Json<ControlState>, ApiError> {
     Ok(Json(app.core.get_control_state(&who, &id).await?))
 }
@@ -207,7 +229,7 @@ pub(super) async fn control_state(
 pub(super) async fn progress(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    TaskId(id): TaskId,
 ) -> Result<Json<TaskProgress>, ApiError> {
     Ok(Json(app.core.get_task_progress(&who, &id).await?))
 }
@@ -215,7 +237,7 @@ pub(super) async fn progress(
 pub(super) async fn output(
     State(app): App,
     Authed(who): Authed,
-    Path(id): Path<String>,
+    TaskId(id): TaskId,
 ) -> Result<Json<TaskOutput>, ApiError> {
     Ok(Json(app.core.get_task_output(&who, &id).await?))
 }
