@@ -1,5 +1,5 @@
-//! The door's middleware, one concern each. `routes::router` applies them in this order: Host,
-//! Origin, announced body size, CORS, then authentication on the routes that need it.
+//! The door's middleware, one concern each. `routes::router` applies them in this order: JSON
+//! errors, Host, Origin, announced body size, CORS, then authentication on the routes that need it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +12,64 @@ use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState, MAX_BODY_BYTES};
 use crate::core::auth::{AuthMethod, Caller};
+
+/// The longest plain-text error body kept as the message of its JSON replacement.
+const MAX_TEXT_MESSAGE: usize = 1024;
+
+/// The outermost layer: any error answer (status ≥ 400) that is not JSON, whichever layer,
+/// extractor or fallback produced it, becomes `{"error": <message>, "code": <from the status>}`.
+/// Its headers (`Allow`, `WWW-Authenticate`, CORS…) are kept; a short plain-text body becomes the
+/// message, anything else the status's reason. Routes already answering JSON are left alone.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    if resp.status().as_u16() < 400 || is_json(resp.headers()) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let plain_text = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().starts_with("text/plain"));
+    let text = if plain_text {
+        axum::body::to_bytes(body, MAX_TEXT_MESSAGE)
+            .await
+            .ok()
+            .and_then(|b| String::from_utf8(b.to_vec()).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+    } else {
+        None
+    };
+    let message = text.unwrap_or_else(|| {
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("Error")
+            .to_string()
+    });
+    let (json_parts, json_body) = ApiError::plain(parts.status, &message)
+        .into_response()
+        .into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    for (name, value) in &json_parts.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, json_body)
+}
+
+/// `application/json`, or any `application/…+json`.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .map(|essence| essence.trim().to_ascii_lowercase())
+        .is_some_and(|e| {
+            e == "application/json" || (e.starts_with("application/") && e.ends_with("+json"))
+        })
+}
 
 /// DNS rebinding: only loopback names with our port.
 pub async fn host_allowlist(
@@ -173,4 +231,104 @@ fn header_token(headers: &HeaderMap) -> Option<String> {
 fn query_token(uri: &Uri) -> Option<String> {
     let Query(q) = Query::<HashMap<String, String>>::try_from_uri(uri).ok()?;
     q.get("api_key").or_else(|| q.get("token")).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::middleware::from_fn;
+    use axum::response::{Html, IntoResponse};
+    use axum::routing::get;
+    use serde_json::{Value, json};
+
+    /// The safety net on its own: answers no route of the door gives any more (plain text, no
+    /// body, HTML) still reach the client as JSON with a code, headers kept; JSON and successes are
+    /// left as they are.
+    #[tokio::test]
+    async fn non_json_errors_become_json_with_a_code() {
+        let app = Router::new()
+            .route(
+                "/text",
+                get(|| async { (StatusCode::IM_A_TEAPOT, "short and plain") }),
+            )
+            .route(
+                "/bare",
+                get(|| async {
+                    let mut resp = StatusCode::METHOD_NOT_ALLOWED.into_response();
+                    resp.headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+                    resp
+                }),
+            )
+            .route(
+                "/long",
+                get(|| async { (StatusCode::BAD_REQUEST, "x".repeat(5000)) }),
+            )
+            .route(
+                "/html",
+                get(|| async { (StatusCode::FORBIDDEN, Html("<h1>no</h1>")) }),
+            )
+            .route(
+                "/json",
+                get(|| async {
+                    (
+                        StatusCode::CONFLICT,
+                        [(header::CONTENT_TYPE, "application/problem+json")],
+                        r#"{"error":"kept"}"#,
+                    )
+                }),
+            )
+            .route("/ok", get(|| async { "fine" }))
+            .layer(from_fn(super::json_errors));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::new();
+        let fetch = |path: &'static str| {
+            let (http, url) = (http.clone(), format!("{base}{path}"));
+            async move {
+                let resp = http.get(url).send().await.unwrap();
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                let text = resp.text().await.unwrap();
+                (status, headers, text)
+            }
+        };
+        let json_of = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+
+        let (status, headers, text) = fetch("/text").await;
+        assert_eq!(status, 418);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        assert_eq!(
+            json_of(&text),
+            json!({"error": "short and plain", "code": "client_error"})
+        );
+        let (status, headers, text) = fetch("/bare").await;
+        assert_eq!(
+            (status, &headers[header::ALLOW]),
+            (405, &"GET".parse().unwrap())
+        );
+        assert_eq!(
+            json_of(&text),
+            json!({"error": "Method Not Allowed", "code": "method_not_allowed"})
+        );
+        let (status, _, text) = fetch("/long").await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            json_of(&text),
+            json!({"error": "Bad Request", "code": "invalid_request"})
+        );
+        let (_, _, text) = fetch("/html").await;
+        assert_eq!(
+            json_of(&text),
+            json!({"error": "Forbidden", "code": "forbidden"})
+        );
+        let (status, _, text) = fetch("/json").await;
+        assert_eq!((status, text.as_str()), (409, r#"{"error":"kept"}"#));
+        let (status, _, text) = fetch("/ok").await;
+        assert_eq!((status, text.as_str()), (200, "fine"));
+        server.abort();
+    }
 }

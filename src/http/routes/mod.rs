@@ -154,7 +154,8 @@ async fn no_method() -> ApiError {
 }
 
 /// The routes inside the door's layers. A request meets the layers in the order listed (axum runs
-/// the last `.layer` first): Host, Origin, announced body size, CORS, then authentication.
+/// the last `.layer` first): JSON errors, Host, Origin, announced body size, CORS, then
+/// authentication.
 pub(super) fn router(state: Arc<AppState>) -> Router {
     let (mut public, mut authed, mut streams) = (Router::new(), Router::new(), Router::new());
     for route in table::table() {
@@ -190,6 +191,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .layer(from_fn(layers::refuse_announced_oversize))
         .layer(from_fn_with_state(state.clone(), layers::origin_allowlist))
         .layer(from_fn_with_state(state, layers::host_allowlist))
+        .layer(from_fn(layers::json_errors))
 }
 
 /// Every operation of the table, for `/openapi.json`.
