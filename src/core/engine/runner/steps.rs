@@ -128,20 +128,13 @@ impl Run {
         } else {
             response.model
         };
-        let overrides = self
-            .core
-            .get_setting(&self.spec.caller, "pricing")
-            .await
-            .ok()
-            .and_then(|s| serde_json::from_str::<Value>(&s.value).ok());
-        let price = price_of(&model, overrides.as_ref());
-        let cost = cost_usd(&usage, price);
+        let (cost, priced) = self.cost_of(&model, &usage).await;
         let output = NewEvent::new(EventType::LlmOutput, agent, truncate(&response.text, 10_000))
             .with_payload(json!({
                 "tokens_used": usage.total_tokens, "model_used": model, "provider": self.spec.provider,
                 "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": cost,
                 "duration_ms": duration_ms, "role": agent, "cache_read_tokens": usage.cache_read_tokens,
-                "cache_creation_tokens": usage.cache_creation_tokens, "priced": price.is_some(),
+                "cache_creation_tokens": usage.cache_creation_tokens, "priced": priced,
             }));
         let step = ModelStep {
             text: response.text,
@@ -236,18 +229,13 @@ impl Run {
             ..Usage::default()
         };
         usage.total_tokens = usage.input_tokens + usage.output_tokens;
-        let overrides = self
-            .core
-            .get_setting(&self.spec.caller, "pricing")
-            .await
-            .ok()
-            .and_then(|s| serde_json::from_str::<Value>(&s.value).ok());
+        let (cost, _) = self.cost_of(&request.model, &usage).await;
         let row = UsageRow {
             agent_id: agent.to_string(),
             provider: self.spec.provider.clone(),
             model: request.model.clone(),
             usage,
-            cost_usd: cost_usd(&usage, price_of(&request.model, overrides.as_ref())),
+            cost_usd: cost,
         };
         let (task_id, step_key) = (self.spec.task_id.clone(), key.then_named("stopped"));
         let written = self
@@ -258,5 +246,18 @@ impl Run {
         if let Err(e) = written {
             tracing::warn!(error = %e, "could not record the usage of a stopped model call");
         }
+    }
+
+    /// The cost of a call's usage from the price table and the user's `pricing` overrides (read once
+    /// per model call, never per token), and whether the model has a price at all.
+    async fn cost_of(&self, model: &str, usage: &Usage) -> (f64, bool) {
+        let overrides = self
+            .core
+            .get_setting(&self.spec.caller, "pricing")
+            .await
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(&s.value).ok());
+        let price = price_of(model, overrides.as_ref());
+        (cost_usd(usage, price), price.is_some())
     }
 }
