@@ -45,7 +45,7 @@ pub(crate) async fn recover(core: &Core, policy: RecoveryPolicy) -> Result<u32> 
                 checkpoint: "not_running".into(),
                 was_paused: None,
             };
-            lifecycle::finish(core, &end, cancelled).await?;
+            settle(core, &end, cancelled).await;
             continue;
         }
         let plan = serde_json::from_str::<Map<String, Value>>(&o.context)
@@ -62,7 +62,7 @@ pub(crate) async fn recover(core: &Core, policy: RecoveryPolicy) -> Result<u32> 
             let failed = Outcome::Failed {
                 message: INTERRUPTED.into(),
             };
-            lifecycle::finish(core, &end, failed).await?;
+            settle(core, &end, failed).await;
             continue;
         };
         let metadata: Value = serde_json::from_str(&o.metadata).unwrap_or(Value::Null);
@@ -89,6 +89,16 @@ pub(crate) async fn recover(core: &Core, policy: RecoveryPolicy) -> Result<u32> 
         );
     }
     Ok(count)
+}
+
+/// Ends an orphan. A store that fails here (a full disk) must not keep the app from starting: the
+/// task stays unfinished and the next start tries again.
+async fn settle(core: &Core, end: &TaskEnd, outcome: Outcome) {
+    if let Err(e) = lifecycle::finish(core, end, outcome).await {
+        tracing::error!(workflow_id = %end.workflow_id, error = %e,
+            "could not settle a task interrupted by an exit; the next start will try again");
+        core.engine().hub.close_stream(&end.workflow_id);
+    }
 }
 
 async fn unfinished(core: &Core) -> Result<Vec<Orphan>> {
