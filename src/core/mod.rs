@@ -105,6 +105,8 @@ struct Inner {
     engine: Engine,
     scheduler: schedules::SchedulerState,
     events: broadcast::Sender<CoreEvent>,
+    /// Settings and decrypted provider keys, invalidated by every write that changes them.
+    read_cache: Arc<settings::ReadCache>,
 }
 
 /// A handle that does not keep the core alive: for background loops that must end with it.
@@ -151,6 +153,7 @@ impl Core {
                     ..Default::default()
                 },
                 events,
+                read_cache: Arc::new(settings::ReadCache::new()),
             }),
         };
         let recovered = engine::recover(&core, recovery).await?;
@@ -199,6 +202,10 @@ impl Core {
 
     pub(crate) fn set_keys(&self, keys: Arc<KeyManager>) {
         *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+    }
+
+    pub(crate) fn read_cache(&self) -> &Arc<settings::ReadCache> {
+        &self.inner.read_cache
     }
 
     pub(crate) fn jwt(&self) -> &auth::jwt::JwtKeys {

@@ -11,6 +11,7 @@ use crate::core::Core;
 use crate::core::auth::jwt::JwtKeys;
 use crate::core::crypto::{KeyManager, MasterKey, key_paths, provider_key_aad, secret_aad};
 use crate::core::error::{Result, ShannonError};
+use crate::core::settings::Invalidate;
 use crate::core::store::{Store, blocking};
 use crate::core::time;
 
@@ -133,6 +134,9 @@ impl Core {
             blocking(move || new_key.write(&next_path, true)).await?;
         }
         let new_for_tx = new_km.clone();
+        // Plaintexts do not change, but every cached key was opened under the old master key: forget
+        // them all once the re-sealing commits.
+        let stale = Invalidate::all_provider_keys(self.read_cache());
         let report = self
             .store()
             .write(move |tx| {
@@ -163,11 +167,14 @@ impl Core {
                     upsert_secret(tx, &name, &new_for_tx.seal(&plain, &aad)?)?;
                     report.secrets += 1;
                 }
-                Ok(report)
+                Ok((report, stale))
             })
             .await;
         let report = match report {
-            Ok(r) => r,
+            Ok((r, stale)) => {
+                drop(stale);
+                r
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&next_path);
                 return Err(e);

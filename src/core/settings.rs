@@ -1,5 +1,10 @@
 //! Per-user settings (JSON values) and provider API keys.
 
+use std::hash::Hash;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use lru::LruCache;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
@@ -91,20 +96,35 @@ fn read_setting(row: &rusqlite::Row<'_>) -> rusqlite::Result<Setting> {
 }
 
 impl Core {
+    /// One setting; served from the read cache when it holds the row (or its absence).
     pub async fn get_setting(&self, caller: &Caller, key: &str) -> Result<Setting> {
         validate_key(key)?;
-        let (user, key) = (caller.user_id.clone(), key.to_string());
-        self.store()
-            .read(move |c| {
-                c.query_row(
-                    "SELECT key, value, updated_at FROM user_settings WHERE user_id = ?1 AND key = ?2",
-                    params![user, key],
-                    read_setting,
-                )
-                .optional()?
-                .ok_or_else(|| ShannonError::NotFound(format!("setting {key}")))
-            })
-            .await
+        let id = (caller.user_id.clone(), key.to_string());
+        let cache = self.read_cache();
+        let found = match cache.settings.get(&id) {
+            Lookup::Hit(found) => found,
+            Lookup::Miss(seen) => {
+                let (user, k) = id.clone();
+                let found = self
+                    .store()
+                    .read(move |c| {
+                        Ok(c.prepare_cached(
+                            "SELECT key, value, updated_at FROM user_settings WHERE user_id = ?1 AND key = ?2",
+                        )?
+                        .query_row(params![user, k], read_setting)
+                        .optional()?)
+                    })
+                    .await?;
+                if found
+                    .as_ref()
+                    .is_none_or(|s| s.value.len() <= CACHED_SETTING_MAX_BYTES)
+                {
+                    cache.settings.fill(id, found.clone(), seen);
+                }
+                found
+            }
+        };
+        found.ok_or_else(|| ShannonError::NotFound(format!("setting {key}")))
     }
 
     pub async fn list_settings(&self, caller: &Caller) -> Result<Vec<Setting>> {
@@ -130,16 +150,19 @@ impl Core {
             updated_at: time::now(),
         };
         let (user, row) = (caller.user_id.clone(), setting.clone());
-        self.store()
+        let stale = Invalidate::setting(self.read_cache(), &user, key);
+        let stale = self
+            .store()
             .write(move |tx| {
                 tx.prepare_cached(
                     "INSERT INTO user_settings (user_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT(user_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                 )?
                 .execute(params![user, row.key, row.value, row.updated_at])?;
-                Ok(())
+                Ok(stale)
             })
             .await?;
+        drop(stale);
         self.notify(CoreEvent::SettingsChanged(crate::core::SettingsChanged {
             user_id: caller.user_id.clone(),
             key: key.to_string(),
@@ -150,15 +173,18 @@ impl Core {
     pub async fn delete_setting(&self, caller: &Caller, key: &str) -> Result<()> {
         validate_key(key)?;
         let (user, k) = (caller.user_id.clone(), key.to_string());
-        let n = self
+        let stale = Invalidate::setting(self.read_cache(), &user, key);
+        let (n, stale) = self
             .store()
             .write(move |tx| {
-                Ok(tx.execute(
+                let n = tx.execute(
                     "DELETE FROM user_settings WHERE user_id = ?1 AND key = ?2",
                     params![user, k],
-                )?)
+                )?;
+                Ok((n, stale))
             })
             .await?;
+        drop(stale);
         if n == 0 {
             return Err(ShannonError::NotFound(format!("setting {key}")));
         }
@@ -198,7 +224,8 @@ impl Core {
             .seal(key.as_bytes(), &provider_key_aad(&user, spec.id))?;
         let masked = mask_key(key);
         let now = time::now();
-        let info = self
+        let stale = Invalidate::provider_key(self.read_cache(), &user, spec.id);
+        let (info, stale) = self
             .store()
             .write(move |tx| {
                 tx.execute(
@@ -208,7 +235,7 @@ impl Core {
                        SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
                     params![user, spec.id, blob, now],
                 )?;
-                Ok(tx.query_row(
+                let info = tx.query_row(
                     "SELECT created_at, updated_at, last_used_at FROM provider_api_keys
                      WHERE user_id = ?1 AND provider = ?2",
                     params![user, spec.id],
@@ -221,9 +248,11 @@ impl Core {
                             last_used_at: r.get(2)?,
                         })
                     },
-                )?)
+                )?;
+                Ok((info, stale))
             })
             .await?;
+        drop(stale);
         tracing::info!(provider = spec.id, "stored a provider API key");
         self.notify(CoreEvent::ProviderKeysChanged(
             crate::core::ProviderKeysChanged {
@@ -288,15 +317,18 @@ impl Core {
     pub async fn delete_provider_key(&self, caller: &Caller, provider: &str) -> Result<()> {
         let spec = providers::lookup(provider)?;
         let user = caller.user_id.clone();
-        let n = self
+        let stale = Invalidate::provider_key(self.read_cache(), &user, spec.id);
+        let (n, stale) = self
             .store()
             .write(move |tx| {
-                Ok(tx.execute(
+                let n = tx.execute(
                     "DELETE FROM provider_api_keys WHERE user_id = ?1 AND provider = ?2",
                     params![user, spec.id],
-                )?)
+                )?;
+                Ok((n, stale))
             })
             .await?;
+        drop(stale);
         if n == 0 {
             return Err(ShannonError::NotFound(format!(
                 "no API key stored for {}",
@@ -313,7 +345,8 @@ impl Core {
         Ok(())
     }
 
-    /// Records that the engine used a provider key now.
+    /// Records that the engine used a provider key now. The read cache holds only the decrypted key,
+    /// which this does not change, so nothing is invalidated.
     pub async fn mark_provider_key_used(&self, caller: &Caller, provider: &str) -> Result<()> {
         let spec = providers::lookup(provider)?;
         let user = caller.user_id.clone();
@@ -335,17 +368,26 @@ impl Core {
         Ok(())
     }
 
-    /// The decrypted key, for the engine's provider clients only: no door exposes it.
+    /// The decrypted key, for the engine's provider clients only: no door exposes it. Served from the
+    /// read cache when it holds the key (or its absence); a hit opens no ciphertext, so it needs no
+    /// master key and takes no secrets lock.
     pub async fn provider_key(
         &self,
         caller: &Caller,
         provider: &str,
     ) -> Result<Option<SecretString>> {
         let spec = providers::lookup(provider)?;
+        let id = (caller.user_id.clone(), spec.id);
+        let cache = self.read_cache();
+        let seen = match cache.provider_keys.get(&id) {
+            Lookup::Hit(found) => return Ok(found),
+            Lookup::Miss(seen) => seen,
+        };
         let _shared = self.secrets_shared().await;
         let keys = self.keys();
         let user = caller.user_id.clone();
-        self.store()
+        let found = self
+            .store()
             .read(move |c| {
                 let blob: Option<Vec<u8>> = c
                     .prepare_cached(
@@ -356,7 +398,9 @@ impl Core {
                 blob.map(|b| keys.open_string(&b, &provider_key_aad(&user, spec.id)))
                     .transpose()
             })
-            .await
+            .await?;
+        cache.provider_keys.fill(id, found.clone(), seen);
+        Ok(found)
     }
 
     /// Readiness of every provider in the catalogue for this user.
@@ -403,5 +447,232 @@ impl Core {
                 }
             })
             .collect())
+    }
+}
+
+/// Most settings rows (or absences) the read cache holds.
+const CACHED_SETTINGS: usize = 1024;
+/// Larger setting values are not cached (always read from the store), so the cache stays small:
+/// at most `CACHED_SETTINGS × CACHED_SETTING_MAX_BYTES` of values.
+const CACHED_SETTING_MAX_BYTES: usize = 8 * 1024;
+/// Most decrypted provider keys (or absences) the read cache holds.
+const CACHED_PROVIDER_KEYS: usize = 256;
+
+/// The core's read cache: settings rows and decrypted provider keys by (user, key), so a repeated
+/// read never leaves the async thread.
+///
+/// Correctness under concurrent writes: each part has a generation, bumped with every invalidation.
+/// A read that misses notes the generation before it reads the store and fills the cache only if no
+/// invalidation happened since; a write invalidates after its transaction commits (an [`Invalidate`]
+/// returned out of the write closure), so once a write returns, no read can hold or put back an older
+/// value. Decrypted keys are [`SecretString`]s, wiped when evicted, replaced, invalidated or dropped.
+pub(crate) struct ReadCache {
+    settings: Part<(String, String), Option<Setting>>,
+    provider_keys: Part<(String, &'static str), Option<SecretString>>,
+}
+
+impl ReadCache {
+    pub(crate) fn new() -> Self {
+        Self {
+            settings: Part::new(CACHED_SETTINGS),
+            provider_keys: Part::new(CACHED_PROVIDER_KEYS),
+        }
+    }
+
+    /// Forgets every decrypted key (master key rotation).
+    pub(crate) fn clear_provider_keys(&self) {
+        self.provider_keys.clear();
+    }
+}
+
+impl std::fmt::Debug for ReadCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Sizes only: never a value, let alone a key.
+        f.debug_struct("ReadCache")
+            .field("settings", &self.settings.len())
+            .field("provider_keys", &self.provider_keys.len())
+            .finish()
+    }
+}
+
+enum Lookup<V> {
+    Hit(V),
+    /// Not cached; the generation to hand back to [`Part::fill`].
+    Miss(u64),
+}
+
+struct Part<K: Hash + Eq, V> {
+    state: Mutex<PartState<K, V>>,
+}
+
+struct PartState<K: Hash + Eq, V> {
+    entries: LruCache<K, V>,
+    generation: u64,
+}
+
+impl<K: Hash + Eq, V: Clone> Part<K, V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(PartState {
+                entries: LruCache::new(NonZeroUsize::new(capacity).expect("non-zero capacity")),
+                generation: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PartState<K, V>> {
+        // Nothing panics while the lock is held; a poisoned cache is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    fn get(&self, key: &K) -> Lookup<V> {
+        let mut state = self.lock();
+        let generation = state.generation;
+        match state.entries.get(key) {
+            Some(v) => Lookup::Hit(v.clone()),
+            None => Lookup::Miss(generation),
+        }
+    }
+
+    /// Caches what a read found, unless something was invalidated since the read began (`seen`).
+    fn fill(&self, key: K, value: V, seen: u64) {
+        let mut state = self.lock();
+        if state.generation == seen {
+            let evicted = state.entries.push(key, value);
+            drop(state);
+            drop(evicted);
+        }
+    }
+
+    fn invalidate(&self, key: &K) {
+        let mut state = self.lock();
+        state.generation += 1;
+        let old = state.entries.pop(key);
+        drop(state);
+        drop(old);
+    }
+
+    fn clear(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.entries.clear();
+    }
+}
+
+/// Invalidates one cache entry when dropped. A write closure returns it, so it drops after the
+/// transaction commits (or rolls back) — even when the caller's future was dropped mid-write, since
+/// tokio then drops the blocking task's output itself.
+#[must_use]
+pub(crate) struct Invalidate {
+    cache: Arc<ReadCache>,
+    target: Target,
+}
+
+enum Target {
+    Setting((String, String)),
+    ProviderKey((String, &'static str)),
+    AllProviderKeys,
+}
+
+impl Invalidate {
+    fn setting(cache: &Arc<ReadCache>, user: &str, key: &str) -> Self {
+        Self {
+            cache: cache.clone(),
+            target: Target::Setting((user.to_string(), key.to_string())),
+        }
+    }
+
+    fn provider_key(cache: &Arc<ReadCache>, user: &str, provider: &'static str) -> Self {
+        Self {
+            cache: cache.clone(),
+            target: Target::ProviderKey((user.to_string(), provider)),
+        }
+    }
+
+    /// Every decrypted key (master key rotation re-seals them all).
+    pub(crate) fn all_provider_keys(cache: &Arc<ReadCache>) -> Self {
+        Self {
+            cache: cache.clone(),
+            target: Target::AllProviderKeys,
+        }
+    }
+}
+
+impl Drop for Invalidate {
+    fn drop(&mut self) {
+        match &self.target {
+            Target::Setting(id) => self.cache.settings.invalidate(id),
+            Target::ProviderKey(id) => self.cache.provider_keys.invalidate(id),
+            Target::AllProviderKeys => self.cache.clear_provider_keys(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit<V>(l: Lookup<V>) -> Option<V> {
+        match l {
+            Lookup::Hit(v) => Some(v),
+            Lookup::Miss(_) => None,
+        }
+    }
+
+    #[test]
+    fn a_read_that_began_before_an_invalidation_does_not_fill() {
+        let part: Part<u32, &str> = Part::new(4);
+        let Lookup::Miss(seen) = part.get(&1) else {
+            panic!("empty cache")
+        };
+        // A write commits and invalidates while the read is at the store.
+        part.invalidate(&1);
+        part.fill(1, "old", seen);
+        assert!(hit(part.get(&1)).is_none(), "the stale read was cached");
+        let Lookup::Miss(seen) = part.get(&1) else {
+            panic!("still empty")
+        };
+        part.fill(1, "new", seen);
+        assert_eq!(hit(part.get(&1)), Some("new"));
+        part.clear();
+        assert!(hit(part.get(&1)).is_none());
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_evicts_the_least_recently_used() {
+        let part: Part<u32, u32> = Part::new(3);
+        for k in 0..3 {
+            let Lookup::Miss(seen) = part.get(&k) else {
+                panic!()
+            };
+            part.fill(k, k * 10, seen);
+        }
+        assert_eq!(hit(part.get(&0)), Some(0));
+        let Lookup::Miss(seen) = part.get(&3) else {
+            panic!()
+        };
+        part.fill(3, 30, seen);
+        assert_eq!(part.len(), 3);
+        assert!(hit(part.get(&1)).is_none(), "1 was the least recently used");
+        assert_eq!(hit(part.get(&0)), Some(0));
+    }
+
+    #[test]
+    fn debug_shows_sizes_only() {
+        let cache = ReadCache::new();
+        let Lookup::Miss(seen) = cache.provider_keys.get(&("u".into(), "openai")) else {
+            panic!()
+        };
+        cache.provider_keys.fill(
+            ("u".into(), "openai"),
+            Some(SecretString::new("sk-debug-canary-0000abcd")),
+            seen,
+        );
+        let debug = format!("{cache:?}");
+        assert_eq!(debug, "ReadCache { settings: 0, provider_keys: 1 }");
     }
 }
