@@ -163,17 +163,46 @@ fn provider_status_tells_what_is_ready() {
         "set_provider_key",
         json!({"provider": "openai", "apiKey": "sk-test-000000000000abcd"}),
     );
+    // A base URL with nothing listening there is not enough: a local provider must answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}/v1");
     t.ok(
         "set_setting",
-        json!({"key": "provider.custom.base_url", "value": "\"http://127.0.0.1:9999/v1\""}),
+        json!({"key": "provider.custom.base_url", "value": json!(url).to_string()}),
     );
     let status = t.ok("provider_status", json!({}));
     let openai = find(&status, "openai");
     assert_eq!(openai["ready"], true);
     assert_eq!(openai["masked_key"], "sk-t****abcd");
     let custom = find(&status, "custom");
-    assert_eq!(custom["ready"], true);
-    assert_eq!(custom["base_url"], "http://127.0.0.1:9999/v1");
+    assert_eq!(custom["ready"], false);
+    assert_eq!(custom["base_url"], json!(url));
+    let reason = custom["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("not running at {url}/models")),
+        "{reason}"
+    );
+
+    // With an HTTP server answering there (any status counts), it is ready.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", server.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut sock in server.incoming().flatten() {
+            let _ = sock.read(&mut [0u8; 4096]);
+            let _ = sock.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    t.ok(
+        "set_setting",
+        json!({"key": "provider.custom.base_url", "value": json!(url).to_string()}),
+    );
+    let custom = find(&t.ok("provider_status", json!({})), "custom");
+    assert_eq!(custom["ready"], true, "{custom}");
+    assert_eq!(custom["base_url"], json!(url));
 }
 
 #[test]

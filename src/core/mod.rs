@@ -107,6 +107,8 @@ struct Inner {
     events: broadcast::Sender<CoreEvent>,
     /// Settings and decrypted provider keys, invalidated by every write that changes them.
     read_cache: Arc<settings::ReadCache>,
+    /// Recent outcomes of local providers' readiness probes.
+    probes: providers::LocalProbes,
 }
 
 /// A handle that does not keep the core alive: for background loops that must end with it.
@@ -154,6 +156,7 @@ impl Core {
                 },
                 events,
                 read_cache: Arc::new(settings::ReadCache::new()),
+                probes: providers::LocalProbes::default(),
             }),
         };
         let recovered = engine::recover(&core, recovery).await?;
@@ -206,6 +209,10 @@ impl Core {
 
     pub(crate) fn read_cache(&self) -> &Arc<settings::ReadCache> {
         &self.inner.read_cache
+    }
+
+    pub(crate) fn local_probes(&self) -> &providers::LocalProbes {
+        &self.inner.probes
     }
 
     pub(crate) fn jwt(&self) -> &auth::jwt::JwtKeys {

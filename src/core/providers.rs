@@ -1,5 +1,9 @@
 //! The catalogue of LLM providers the plugin knows, and which of them are ready to use.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, Once, OnceLock};
+use std::time::{Duration, Instant};
+
 use serde::{Deserialize, Serialize};
 
 use crate::core::error::{Result, ShannonError};
@@ -26,6 +30,14 @@ pub struct ProviderSpec {
     pub requires_key: bool,
     /// Default endpoint; a user setting `provider.<id>.base_url` overrides it.
     pub default_base_url: Option<&'static str>,
+}
+
+impl ProviderSpec {
+    /// A local server (Ollama, LM Studio, a custom endpoint): no key needed, reached at a base URL.
+    /// It is ready only while its endpoint answers (see [`LocalProbes`]).
+    pub fn is_local(&self) -> bool {
+        !self.requires_key && self.protocol != ProviderProtocol::OfflineDemo
+    }
 }
 
 const fn p(
@@ -182,4 +194,139 @@ fn truncate_for_message(s: &str) -> String {
 /// The user setting that overrides a provider's base URL.
 pub fn base_url_setting(provider: &str) -> String {
     format!("provider.{provider}.base_url")
+}
+
+/// How long a local provider's readiness probe waits for an answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a probe's outcome is reused, so `provider_status` stays cheap.
+pub const PROBE_TTL: Duration = Duration::from_secs(3);
+/// Most probe outcomes kept (one per URL probed).
+const PROBES_KEPT: usize = 64;
+
+/// What a readiness probe requests: `<base_url>/models`, which OpenAI-compatible servers serve.
+pub fn probe_url(base_url: &str) -> String {
+    format!("{}/models", base_url.trim().trim_end_matches('/'))
+}
+
+/// Readiness probes of local providers: any HTTP answer from `GET <base_url>/models` within
+/// [`PROBE_TIMEOUT`] means the server runs. Outcomes are reused for [`PROBE_TTL`].
+#[derive(Default)]
+pub(crate) struct LocalProbes {
+    /// (loopback client without proxy, client honouring the proxy settings), built on first use.
+    clients: OnceLock<Option<(reqwest::Client, reqwest::Client)>>,
+    recent: Mutex<HashMap<String, (Instant, bool)>>,
+}
+
+impl std::fmt::Debug for LocalProbes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let recent = self.recent.lock().map_or(0, |r| r.len());
+        f.debug_struct("LocalProbes")
+            .field("recent", &recent)
+            .finish()
+    }
+}
+
+static RUSTLS_PROVIDER: Once = Once::new();
+
+impl LocalProbes {
+    /// `None` when the local provider at `base_url` answers, else why it is not ready.
+    pub(crate) async fn not_ready_reason(
+        &self,
+        spec: &ProviderSpec,
+        base_url: &str,
+    ) -> Option<String> {
+        let url = probe_url(base_url);
+        let Ok(parsed) = reqwest::Url::parse(&url) else {
+            return Some(invalid_url(spec, base_url));
+        };
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Some(invalid_url(spec, base_url));
+        }
+        let running = match self.recent(&url) {
+            Some(running) => running,
+            None => {
+                let running = self.probe(&parsed).await;
+                self.remember(url.clone(), running);
+                running
+            }
+        };
+        (!running).then(|| format!("{} is not running at {url}", spec.display_name))
+    }
+
+    fn recent(&self, url: &str) -> Option<bool> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .get(url)
+            .filter(|(at, _)| at.elapsed() < PROBE_TTL)
+            .map(|&(_, running)| running)
+    }
+
+    fn remember(&self, url: String, running: bool) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() >= PROBES_KEPT {
+            recent.retain(|_, (at, _)| at.elapsed() < PROBE_TTL);
+            if recent.len() >= PROBES_KEPT {
+                recent.clear();
+            }
+        }
+        recent.insert(url, (Instant::now(), running));
+    }
+
+    async fn probe(&self, url: &reqwest::Url) -> bool {
+        let Some((local, proxied)) = self.clients.get_or_init(build_clients) else {
+            return false;
+        };
+        let client = if is_loopback(url) { local } else { proxied };
+        match client.get(url.clone()).send().await {
+            // Any status (404, 401, …) is an answer: something serves HTTP there.
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(
+                    timeout = e.is_timeout(),
+                    connect = e.is_connect(),
+                    "a local provider's readiness probe got no answer"
+                );
+                false
+            }
+        }
+    }
+}
+
+fn invalid_url(spec: &ProviderSpec, base_url: &str) -> String {
+    format!(
+        "the base URL {base_url:?} set for {} is not an http:// or https:// URL",
+        spec.display_name
+    )
+}
+
+fn build_clients() -> Option<(reqwest::Client, reqwest::Client)> {
+    // reqwest is built without a bundled crypto provider (as in `core::llm`): install ring once,
+    // keeping any provider the application installed first.
+    RUSTLS_PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    let builder = || {
+        reqwest::Client::builder()
+            .connect_timeout(PROBE_TIMEOUT)
+            .timeout(PROBE_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("tauri-plugin-shannon/", env!("CARGO_PKG_VERSION")))
+    };
+    match (builder().no_proxy().build(), builder().build()) {
+        (Ok(local), Ok(proxied)) => Some((local, proxied)),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "cannot build the HTTP client for readiness probes");
+            None
+        }
+    }
+}
+
+/// A local model server is never reached through a proxy.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

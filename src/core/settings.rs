@@ -4,6 +4,7 @@ use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use futures_util::future::join_all;
 use lru::LruCache;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -403,7 +404,8 @@ impl Core {
         Ok(found)
     }
 
-    /// Readiness of every provider in the catalogue for this user.
+    /// Readiness of every provider in the catalogue for this user. A local provider (no key, a base
+    /// URL) is ready only while its endpoint answers a short probe (reused for a few seconds).
     pub async fn provider_status(&self, caller: &Caller) -> Result<Vec<ProviderStatus>> {
         let stored = self.list_provider_keys(caller).await?;
         let settings = self.list_settings(caller).await?;
@@ -414,12 +416,28 @@ impl Core {
                 .find(|s| s.key == key)
                 .and_then(|s| serde_json::from_str::<String>(&s.value).ok())
         };
+        let base_urls: Vec<Option<String>> = PROVIDERS
+            .iter()
+            .map(|spec| base_url_of(spec.id).or_else(|| spec.default_base_url.map(str::to_string)))
+            .collect();
+        // The local providers' probes run at once: one slow endpoint costs one timeout, not several.
+        let probes = join_all(PROVIDERS.iter().zip(&base_urls).map(
+            |(spec, base_url)| async move {
+                match base_url {
+                    Some(url) if spec.is_local() => {
+                        self.local_probes().not_ready_reason(spec, url).await
+                    }
+                    _ => None,
+                }
+            },
+        ))
+        .await;
         Ok(PROVIDERS
             .iter()
-            .map(|spec| {
+            .zip(base_urls)
+            .zip(probes)
+            .map(|((spec, base_url), not_running)| {
                 let key = stored.iter().find(|k| k.provider == spec.id);
-                let base_url =
-                    base_url_of(spec.id).or_else(|| spec.default_base_url.map(str::to_string));
                 let reason = if spec.requires_key && key.is_none() {
                     Some(format!("add an API key for {}", spec.display_name))
                 } else if base_url.is_none() && spec.protocol != ProviderProtocol::OfflineDemo {
@@ -428,7 +446,7 @@ impl Core {
                         providers::base_url_setting(spec.id)
                     ))
                 } else {
-                    None
+                    not_running
                 };
                 ProviderStatus {
                     provider: spec.id.to_string(),
