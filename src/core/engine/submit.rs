@@ -92,13 +92,16 @@ impl Core {
                     .unwrap_or_else(|| format!("{} is not configured", spec.id)),
             ));
         } else {
-            (
-                "demo".to_string(),
-                Some(format!(
-                    "No API key is configured for {}: answering with the offline demo provider (canned text, no model is called).",
-                    spec.display_name
-                )),
-            )
+            let why = match status.iter().find(|s| s.provider == spec.id) {
+                Some(s) if !spec.requires_key && s.reason.is_some() => {
+                    s.reason.clone().unwrap_or_default()
+                }
+                _ => format!("No API key is configured for {}", spec.display_name),
+            };
+            let note = format!(
+                "{why}: answering with the offline demo provider (canned text, no model is called)."
+            );
+            ("demo".to_string(), Some(note))
         };
         let model = if provider == "demo" {
             model_for_tier("demo", "medium").to_string()
