@@ -66,6 +66,24 @@ async fn completed_run(core: &Core, me: &Caller, id: &str) -> ScheduleRun {
     .expect("the due schedule never ran to completion")
 }
 
+/// The run counters as counted from the runs and their tasks (what the triggers keep up to date).
+async fn recount(core: &Core, id: &str) -> (u32, u32, u32) {
+    let id = id.to_string();
+    core.store()
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT count(*),
+                        count(*) FILTER (WHERE t.status = 'COMPLETED'),
+                        count(*) FILTER (WHERE t.status IN ('FAILED', 'CANCELLED', 'TIMEOUT') OR r.error IS NOT NULL)
+                 FROM schedule_runs r LEFT JOIN tasks t ON t.workflow_id = r.workflow_id WHERE r.schedule_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_due_schedule_fires_a_task_and_pausing_stops_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,6 +125,13 @@ async fn a_due_schedule_fires_a_task_and_pausing_stops_it() {
     make_due(&core, &id).await;
     make_due(&core, &witness).await;
     completed_run(&core, &me, &witness).await;
+    let w = core.get_schedule(&me, &witness).await.unwrap();
+    assert_eq!((w.total_runs, w.successful_runs, w.failed_runs), (1, 1, 0));
+    assert_eq!(
+        recount(&core, &witness).await,
+        (1, 1, 0),
+        "the counters match the runs"
+    );
     let paused = core.get_schedule(&me, &id).await.unwrap();
     assert_eq!(paused.status, "PAUSED");
     assert_eq!(paused.total_runs, 1);
@@ -170,4 +195,55 @@ async fn validation_and_limits_follow_the_cloud() {
     // Go's omitempty: zero counters are left out.
     assert!(as_json.get("total_runs").is_none(), "{as_json}");
     assert_eq!(as_json["status"], "ACTIVE");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_counters_follow_runs_and_their_tasks_in_either_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = core(&dir).await;
+    let me = Caller::embedded();
+    let id = core
+        .create_schedule(&me, request("0 9 * * 1-5"))
+        .await
+        .unwrap()
+        .schedule_id;
+    let sql = |statements: String| {
+        let core = core.clone();
+        async move {
+            core.store()
+                .write(move |tx| {
+                    tx.execute_batch(&statements)?;
+                    Ok(())
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let task = |wf: &str, status: &str| {
+        format!(
+            "INSERT INTO tasks (id, workflow_id, user_id, query, mode, status, context, metadata, created_at, updated_at)
+             VALUES ('{wf}-id', '{wf}', '{}', 'q', 'simple', '{status}', '{{}}', '{{}}', 'now', 'now');",
+            me.user_id
+        )
+    };
+    let run = |run: &str, wf: &str| {
+        format!(
+            "INSERT INTO schedule_runs (id, schedule_id, triggered_at) VALUES ('{run}', '{id}', 'now');
+             UPDATE schedule_runs SET workflow_id = '{wf}' WHERE id = '{run}';"
+        )
+    };
+    // Linked while running, then the task fails; linked after the task completed; no task at all.
+    sql(task("wf-a", "RUNNING") + &run("r1", "wf-a")).await;
+    sql("UPDATE tasks SET status = 'FAILED' WHERE workflow_id = 'wf-a';".into()).await;
+    sql(task("wf-b", "COMPLETED") + &run("r2", "wf-b")).await;
+    sql(format!(
+        "INSERT INTO schedule_runs (id, schedule_id, triggered_at) VALUES ('r3', '{id}', 'now');
+         UPDATE schedule_runs SET error = 'could not start' WHERE id = 'r3';"
+    ))
+    .await;
+    let s = core.get_schedule(&me, &id).await.unwrap();
+    assert_eq!((s.total_runs, s.successful_runs, s.failed_runs), (3, 1, 2));
+    assert_eq!(recount(&core, &id).await, (3, 1, 2));
+    let runs = core.get_schedule_runs(&me, &id, None, None).await.unwrap();
+    assert_eq!(runs.total_count, 3);
 }

@@ -10,7 +10,7 @@ mod scheduler;
 pub mod types;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -18,7 +18,6 @@ use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use crate::core::auth::Caller;
-use crate::core::engine::TaskStatus;
 use crate::core::error::{Result, ShannonError};
 use crate::core::{Core, time};
 use cron::CronIn;
@@ -114,21 +113,11 @@ fn not_found() -> ShannonError {
     ShannonError::NotFound("Schedule not found".into())
 }
 
-/// The run counters are counted from `schedule_runs` and the tasks they started (the table's own
-/// counter columns are left unused), so they cannot drift from the runs.
-static COLUMNS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "s.id, s.name, s.description, s.cron_expression, s.timezone, s.task_query, s.task_context,
+/// The run counters are kept by triggers on runs and their tasks (migration 06), so a list does not
+/// count every run of every schedule.
+const COLUMNS: &str = "s.id, s.name, s.description, s.cron_expression, s.timezone, s.task_query, s.task_context,
      s.max_budget_per_run_usd, s.timeout_seconds, s.status, s.created_at, s.updated_at, s.last_run_at, s.next_run_at,
-     (SELECT count(*) FROM schedule_runs r WHERE r.schedule_id = s.id),
-     (SELECT count(*) FROM schedule_runs r JOIN tasks t ON t.workflow_id = r.workflow_id
-        WHERE r.schedule_id = s.id AND t.status = '{completed}'),
-     (SELECT count(*) FROM schedule_runs r LEFT JOIN tasks t ON t.workflow_id = r.workflow_id
-        WHERE r.schedule_id = s.id AND (t.status IN ({unsuccessful}) OR r.error IS NOT NULL))",
-        completed = TaskStatus::Completed.db(),
-        unsuccessful = TaskStatus::sql_list([TaskStatus::Failed, TaskStatus::Cancelled, TaskStatus::Timeout]),
-    )
-});
+     s.total_runs, s.successful_runs, s.failed_runs";
 
 fn read_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleInfo> {
     Ok(ScheduleInfo {
@@ -235,7 +224,7 @@ impl Core {
                 c.query_row(
                     &format!(
                         "SELECT {} FROM schedules s WHERE s.id = ?1 AND s.user_id = ?2 AND s.status != 'DELETED'",
-                        *COLUMNS
+                        COLUMNS
                     ),
                     params![id, user],
                     read_info,
@@ -269,7 +258,7 @@ impl Core {
                 )?;
                 let mut stmt = c.prepare(&format!(
                     "SELECT {} {filter} ORDER BY s.created_at DESC, s.id LIMIT ?3 OFFSET ?4",
-                    *COLUMNS
+                    COLUMNS
                 ))?;
                 let schedules = stmt
                     .query_map(
@@ -438,7 +427,7 @@ impl Core {
         self.store()
             .read(move |c| {
                 let total: u32 = c.query_row(
-                    "SELECT count(*) FROM schedule_runs WHERE schedule_id = ?1",
+                    "SELECT total_runs FROM schedules WHERE id = ?1",
                     [&id],
                     |r| r.get(0),
                 )?;
