@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod llm;
 pub mod providers;
+mod read_cache;
 pub mod schedules;
 pub mod secrets;
 pub mod settings;
@@ -106,7 +107,7 @@ struct Inner {
     scheduler: schedules::SchedulerState,
     events: broadcast::Sender<CoreEvent>,
     /// Settings and decrypted provider keys, invalidated by every write that changes them.
-    read_cache: Arc<settings::ReadCache>,
+    read_cache: Arc<read_cache::ReadCache>,
     /// Recent outcomes of local providers' readiness probes.
     probes: providers::LocalProbes,
 }
@@ -155,7 +156,7 @@ impl Core {
                     ..Default::default()
                 },
                 events,
-                read_cache: Arc::new(settings::ReadCache::new()),
+                read_cache: Arc::new(read_cache::ReadCache::new()),
                 probes: providers::LocalProbes::default(),
             }),
         };
@@ -207,7 +208,7 @@ impl Core {
         *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }
 
-    pub(crate) fn read_cache(&self) -> &Arc<settings::ReadCache> {
+    pub(crate) fn read_cache(&self) -> &Arc<read_cache::ReadCache> {
         &self.inner.read_cache
     }
 

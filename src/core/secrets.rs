@@ -11,7 +11,7 @@ use crate::core::Core;
 use crate::core::auth::jwt::JwtKeys;
 use crate::core::crypto::{KeyManager, MasterKey, key_paths, provider_key_aad, secret_aad};
 use crate::core::error::{Result, ShannonError};
-use crate::core::settings::Invalidate;
+use crate::core::read_cache::Invalidate;
 use crate::core::store::{Store, blocking};
 use crate::core::time;
 
