@@ -4,13 +4,15 @@
 #[path = "support/lcg.rs"]
 mod lcg;
 
+#[path = "support/listener.rs"]
+mod listener;
+
 use std::time::Duration;
 
 use lcg::Lcg;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tauri_plugin_shannon::http::{Listener, ListenerOptions};
-use tauri_plugin_shannon::{Core, CoreConfig};
+use tauri_plugin_shannon::http::Listener;
 
 const TOKEN: &str = "test-launch-token-0123456789abcdef0123456789";
 
@@ -22,20 +24,7 @@ struct Server {
 }
 
 async fn server() -> Server {
-    // reqwest is built without a bundled crypto provider (the plugin picks ring).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let core = Core::open(CoreConfig::new(dir.path())).await.unwrap();
-    let listener = Listener::start(
-        core,
-        ListenerOptions {
-            token: Some(TOKEN.into()),
-            extra_origins: vec!["http://localhost:1420".into()],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (listener, dir) = listener::start(TOKEN).await;
     let base = format!("http://127.0.0.1:{}", listener.addr().port());
     Server {
         listener: Some(listener),

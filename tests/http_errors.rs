@@ -7,14 +7,16 @@
 #[path = "support/lcg.rs"]
 mod lcg;
 
+#[path = "support/listener.rs"]
+mod listener;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lcg::Lcg;
 use serde_json::Value;
-use tauri_plugin_shannon::http::{Listener, ListenerOptions, MAX_BODY_BYTES};
-use tauri_plugin_shannon::{Core, CoreConfig};
+use tauri_plugin_shannon::http::{Listener, MAX_BODY_BYTES};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "test-launch-token-0123456789abcdef0123456789";
@@ -211,20 +213,7 @@ struct Server {
 }
 
 async fn server() -> Server {
-    // reqwest is built without a bundled crypto provider (the plugin picks ring).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let core = Core::open(CoreConfig::new(dir.path())).await.unwrap();
-    let listener = Listener::start(
-        core,
-        ListenerOptions {
-            token: Some(TOKEN.into()),
-            extra_origins: vec!["http://localhost:1420".into()],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (listener, dir) = listener::start(TOKEN).await;
     let port = listener.addr().port();
     Server {
         listener,
