@@ -293,6 +293,8 @@ async fn malformed_chunks_and_resets_fail_the_task_without_retrying() {
     let t = r.core.get_task(&r.me, &id).await.unwrap();
     assert_eq!(t.status, "TASK_STATUS_FAILED");
     assert_eq!(r.fake.request_count(), 2, "a broken stream is not retried");
+    // "partial answer" was streamed before the reset: its estimate (4 characters a token) is counted.
+    assert_eq!(t.usage.unwrap().output_tokens, Some(4));
 }
 
 fn slow_reply() -> Scripted {
