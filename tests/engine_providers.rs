@@ -302,8 +302,8 @@ fn slow_reply() -> Scripted {
     Scripted::Slow(Reply::text(words), Duration::from_millis(25))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn cancel_in_the_middle_of_a_slow_stream() {
+/// A task on a slow 40-word stream, once its first delta has arrived, with its live events.
+async fn streaming_slowly() -> (Rig, String, tokio::sync::broadcast::Receiver<TaskEvent>) {
     let r = rig("openai").await;
     r.fake.push(slow_reply());
     let id = r
@@ -311,6 +311,12 @@ async fn cancel_in_the_middle_of_a_slow_stream() {
         .await;
     let mut rx = r.core.live_events(&r.me, &id).await.unwrap();
     wait_for(&mut rx, "LLM_PARTIAL").await;
+    (r, id, rx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_in_the_middle_of_a_slow_stream() {
+    let (r, id, mut rx) = streaming_slowly().await;
     r.core.cancel_task(&r.me, &id, None).await.unwrap();
     let cancelled = wait_for(&mut rx, "WORKFLOW_CANCELLED").await;
     assert_eq!(cancelled.payload.unwrap()["checkpoint"], "llm_stream");
@@ -327,13 +333,7 @@ async fn cancel_in_the_middle_of_a_slow_stream() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_past_its_time_limit_ends_timeout() {
-    let r = rig("openai").await;
-    r.fake.push(slow_reply());
-    let id = r
-        .submit(json!({"query": "q", "provider_override": "openai"}))
-        .await;
-    let mut rx = r.core.live_events(&r.me, &id).await.unwrap();
-    wait_for(&mut rx, "LLM_PARTIAL").await;
+    let (r, id, _live) = streaming_slowly().await;
     r.core
         .time_out_task(&r.me, &id, Duration::from_secs(1))
         .await

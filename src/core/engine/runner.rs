@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::RunControl;
 use super::budget::Budgets;
-use super::events::clip as truncate;
+use super::events::clip;
 use super::journal::{Journal, StepKey, StepKind};
 use super::lifecycle::{self, EventType, Outcome, TaskEnd, TaskStatus};
 use super::request::Mode;
@@ -269,7 +269,7 @@ impl Run {
             "react-agent"
         };
         self.emit(EventType::AgentStarted, agent, "Agent started".into(), None);
-        let thinking = format!("Thinking: {}", truncate(&self.spec.plan.query, 200));
+        let thinking = format!("Thinking: {}", clip(&self.spec.plan.query, 200));
         self.emit(EventType::AgentThinking, agent, thinking, None);
         self.messages = self.context().await?;
         let mut toolbox = run_setup::toolbox(&self.core, &self.spec).await;

@@ -18,6 +18,14 @@ macro_rules! event_types {
                 }
             }
 
+            /// Reads a stored or client-given type (one `match`: it runs per event per subscriber).
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($name => Some(EventType::$variant),)*
+                    _ => None,
+                }
+            }
+
             /// The SSE `event:` name: the cloud renames a few (`LLM_PARTIAL` is
             /// `thread.message.delta`); the rest keep their type.
             pub const fn sse_name(self) -> &'static str {
@@ -76,10 +84,13 @@ event_types! {
 }
 
 impl EventType {
-    /// Reads a stored or client-given type.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|t| t.as_str() == s)
-    }
+    /// The transient types, for checking a stored type's text without parsing it.
+    pub const TRANSIENT: [EventType; 4] = [
+        EventType::LlmPrompt,
+        EventType::LlmPartial,
+        EventType::Heartbeat,
+        EventType::Ping,
+    ];
 
     /// Streamed live but never stored, as the cloud (they carry the seq of the last stored event).
     pub const fn is_transient(self) -> bool {
@@ -117,5 +128,11 @@ mod tests {
         assert_eq!(EventType::ErrorOccurred.sse_name(), "error");
         assert_eq!(EventType::Progress.sse_name(), "PROGRESS");
         assert!(EventType::LlmPartial.is_transient() && !EventType::LlmOutput.is_transient());
+        let transient: Vec<_> = EventType::ALL
+            .iter()
+            .filter(|t| t.is_transient())
+            .copied()
+            .collect();
+        assert_eq!(transient, EventType::TRANSIENT);
     }
 }

@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Run, Stop};
-use crate::core::engine::events::{
-    NewEvent, UsageRow, clip as truncate, clip_params as sanitize, insert_usage,
-};
+use crate::core::engine::events::{NewEvent, UsageRow, clip, clip_params, insert_usage};
 use crate::core::engine::journal::{StepKey, StepKind};
 use crate::core::engine::lifecycle::EventType;
 use crate::core::engine::models::{cost_usd, price_of};
@@ -86,7 +84,7 @@ impl Run {
             .iter()
             .rev()
             .find(|m| m.role == Role::User)
-            .map(|m| truncate(&m.content, 5000))
+            .map(|m| clip(&m.content, 5000))
             .unwrap_or_default();
         let payload = json!({"provider": self.spec.provider, "model": request.model});
         self.emit(EventType::LlmPrompt, agent, prompt, Some(payload));
@@ -129,7 +127,7 @@ impl Run {
             response.model
         };
         let (cost, priced) = self.cost_of(&model, &usage).await;
-        let output = NewEvent::new(EventType::LlmOutput, agent, truncate(&response.text, 10_000))
+        let output = NewEvent::new(EventType::LlmOutput, agent, clip(&response.text, 10_000))
             .with_payload(json!({
                 "tokens_used": usage.total_tokens, "model_used": model, "provider": self.spec.provider,
                 "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": cost,
@@ -179,19 +177,15 @@ impl Run {
         self.emit(
             EventType::ToolInvoked,
             agent,
-            format!(
-                "Calling {} with {}",
-                call.name,
-                truncate(&call.arguments, 200)
-            ),
-            Some(json!({"tool": call.name, "params": sanitize(&params), "role": agent})),
+            format!("Calling {} with {}", call.name, clip(&call.arguments, 200)),
+            Some(json!({"tool": call.name, "params": clip_params(&params), "role": agent})),
         );
         let (outcome, cached) = toolbox.call(&call.name, &call.arguments);
-        let shown = truncate(&outcome.output, 2000);
+        let shown = clip(&outcome.output, 2000);
         let mut events = vec![NewEvent::new(EventType::ToolObservation, agent, shown.clone())
             .with_payload(json!({"tool": call.name, "success": outcome.success, "output": shown, "cached": cached}))];
         if !outcome.success {
-            let error = truncate(&outcome.output, 500);
+            let error = clip(&outcome.output, 500);
             events.push(
                 NewEvent::new(EventType::ToolError, agent, error.clone())
                     .with_payload(json!({"tool": call.name, "error": error})),
