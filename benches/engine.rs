@@ -1,6 +1,6 @@
 //! Engine benchmarks, each against a baseline measured in the same run:
-//! - cost per streamed token: `EventHub::emit` of an LLM_PARTIAL to one live subscriber, against a raw
-//!   tokio broadcast hand-off of the same event;
+//! - cost per streamed token: `EventHub::emit` of an LLM_PARTIAL until it is stored and a subscriber
+//!   has read it, against a raw tokio broadcast hand-off of the same event (which stores nothing);
 //! - events persisted per second: emitting stored events through the hub until they are flushed,
 //!   against raw batched rusqlite inserts of the same rows (same pragmas, same batch size).
 //!
@@ -26,6 +26,7 @@ fn partial(seq: u32) -> TaskEvent {
         payload: None,
         timestamp: "2026-11-24T00:00:00.000000Z".into(),
         seq,
+        stream_id: None,
     }
 }
 
@@ -65,9 +66,11 @@ fn bench_engine(c: &mut Criterion) {
             }
         })
     });
-    g.bench_function("engine/hub_emit_llm_partial", |b| {
-        let mut rx = hub.subscribe("task-bench");
+    g.bench_function("engine/hub_emit_llm_partial_until_visible", |b| {
+        // Emitted, stored (merged while the writer is busy), then read by a subscriber's cursor.
+        hub.open_stream("task-bench", 0);
         b.iter(|| {
+            let from = hub.visible("task-bench").unwrap();
             for _ in 0..TOKENS {
                 hub.emit(
                     "task-bench",
@@ -77,9 +80,9 @@ fn bench_engine(c: &mut Criterion) {
                     None,
                 );
             }
-            for _ in 0..TOKENS {
-                black_box(rx.try_recv().unwrap());
-            }
+            rt.block_on(hub.settle("task-bench"));
+            let (seen, _) = hub.read_after("task-bench", from, usize::MAX).unwrap();
+            black_box(seen);
         })
     });
     g.finish();

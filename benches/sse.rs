@@ -32,6 +32,7 @@ fn event(seq: u32) -> TaskEvent {
         payload: Some(serde_json::json!({"tool": "calculator", "success": true})),
         timestamp: "2026-11-24T00:00:00.000000Z".into(),
         seq,
+        stream_id: None,
     }
 }
 

@@ -199,16 +199,13 @@ async fn run() -> Result<(), ShannonError> {
         "provider_override": provider,
     }))?;
     let submitted = core.submit_task(&me, request, None).await?;
-    let mut events = core.live_events(&me, &submitted.task_id).await?;
+    let mut events = core
+        .subscribe_task(&me, &submitted.task_id, None, None)
+        .await?;
     println!("task {}\n\n> {query}\n", submitted.task_id);
     let mut streamed = String::new();
     let mut out = std::io::stdout();
-    loop {
-        let event = match events.recv().await {
-            Ok(e) => e,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(_) => break,
-        };
+    while let Some(event) = events.next().await {
         match event.event_type.as_str() {
             "LLM_PARTIAL" => {
                 let delta = event.message.unwrap_or_default();

@@ -67,12 +67,12 @@ export const commands = {
 	/**  The answer (empty until the task completes), tokens and cost. */
 	getTaskOutput: (taskId: string) => typedError<TaskOutput, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_task_output", { taskId })),
 	/**
-	 *  Streams a task's events into `on_event` (ordered): the stored events after `last_event_id`, then
-	 *  live ones until STREAM_END. `types` keeps only those event types; `coalesce` merges consecutive
+	 *  Streams a task's events into `on_event` (ordered): the events after `last_event_id` (a stored seq)
+	 *  or `last_stream_id` (a delta's `stream_id`, which wins), then live ones until STREAM_END. `types` keeps only those event types; `coalesce` merges consecutive
 	 *  LLM_PARTIAL deltas arriving within one frame (16 ms) into one message. Stops when the channel is
 	 *  dropped on the JavaScript side.
 	 */
-	subscribeTask: (taskId: string, lastEventId: number | null, types: string[] | null, coalesce: boolean | null, onEvent: Channel<TaskEvent>) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|subscribe_task", { taskId, lastEventId, types, coalesce, onEvent })),
+	subscribeTask: (taskId: string, lastEventId: number | null, lastStreamId: string | null, types: string[] | null, coalesce: boolean | null, onEvent: Channel<TaskEvent>) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|subscribe_task", { taskId, lastEventId, lastStreamId, types, coalesce, onEvent })),
 	/**  A cron schedule (5 fields, IANA time zone) that submits `task_query` at each fire time. */
 	createSchedule: (request: ScheduleRequest) => typedError<ScheduleCreated, ShannonError>(__TAURI_INVOKE("plugin:shannon|create_schedule", { request })),
 	/**  `status`: `ACTIVE`, `PAUSED`, or anything else for all. */
@@ -523,7 +523,11 @@ export type ShannonError =
 { kind: "database_too_new"; message: {
 	found: number,
 	supported: number,
-} } | { kind: "database"; message: string } | { kind: "io"; message: string } | { kind: "config"; message: string } | { kind: "internal"; message: string };
+} } | { kind: "database"; message: string } | 
+/**  The disk holding the database is full; nothing of the refused write was stored. */
+{ kind: "storage_full"; message: string } | 
+/**  Storage is failing for now (the writer keeps retrying); try again shortly. */
+{ kind: "storage_unavailable"; message: string } | { kind: "io"; message: string } | { kind: "config"; message: string } | { kind: "internal"; message: string };
 
 /**  `POST /api/v1/tasks` body. Unknown fields are ignored, as the cloud does. */
 export type SubmitTaskRequest = {
@@ -590,6 +594,8 @@ export type TaskEvent = {
 	payload?: Value | null,
 	timestamp: string,
 	seq: number,
+	/**  Transient events only: `"<seq>-<n>"`, their resume id (contract §5.1 `stream_id`). */
+	stream_id?: string | null,
 };
 
 export type TaskEventsPage = {

@@ -210,9 +210,10 @@ describe("subscribeTask", () => {
     });
     const stream = await api.subscribeTask("task-1", { onEvent: () => {}, lastEventId: 4, types: ["STREAM_END"], coalesce: true });
     expect(calls[0].cmd).toBe("plugin:shannon|subscribe_task");
-    expect(calls[0].args).toMatchObject({ taskId: "task-1", lastEventId: 4, types: ["STREAM_END"], coalesce: true });
+    expect(calls[0].args).toMatchObject({ taskId: "task-1", lastEventId: null, lastStreamId: "4", types: ["STREAM_END"], coalesce: true });
     expect(calls[0].args.onEvent).toBeDefined();
     expect(stream.lastEventId()).toBe(4);
+    expect(stream.lastStreamId()).toBe("4");
     stream.close();
     await stream.done;
   });
@@ -241,7 +242,7 @@ describe("subscribeTask resume across reloads", () => {
     return subs;
   }
 
-  const ev = (type: string, seq: number, message?: string) => ({ workflow_id: "task-1", type, seq, message, timestamp: "t" });
+  const ev = (type: string, seq: number, message?: string, stream_id?: string) => ({ workflow_id: "task-1", type, seq, message, stream_id, timestamp: "t" });
 
   function memoryStorage() {
     const m = new Map<string, string>();
@@ -253,27 +254,29 @@ describe("subscribeTask resume across reloads", () => {
     };
   }
 
-  it("a second subscribeTask (after a reload) resumes after the last stored event seen", async () => {
+  it("a second subscribeTask (after a reload) resumes after exactly the last event seen, a delta included", async () => {
     const subs = subscriptions();
     const storage = memoryStorage();
     const seen: string[] = [];
     const first = await api.subscribeTask("task-1", { onEvent: (e) => seen.push(e.type), storage });
-    expect(subs[0].args.lastEventId).toBeNull();
+    expect(subs[0].args.lastStreamId).toBeNull();
     subs[0].send(ev("WORKFLOW_STARTED", 1));
-    subs[0].send(ev("LLM_PROMPT", 1));
+    subs[0].send(ev("LLM_PROMPT", 1, "q", "1-1"));
     subs[0].send(ev("AGENT_STARTED", 2));
-    subs[0].send(ev("LLM_PARTIAL", 2, "Hel")); // live-only: repeats the seq before it, never a resume point
+    subs[0].send(ev("LLM_PARTIAL", 2, "Hel", "2-1")); // a delta: the stored seq before it, and its own stream id
     expect(seen).toEqual(["WORKFLOW_STARTED", "LLM_PROMPT", "AGENT_STARTED", "LLM_PARTIAL"]);
     expect(first.lastEventId()).toBe(2);
+    expect(first.lastStreamId()).toBe("2-1");
     expect(api.storedLastEventId("task-1", storage)).toBe(2);
+    expect(api.storedLastStreamId("task-1", storage)).toBe("2-1");
     first.close(); // the page goes away
 
     const second = await api.subscribeTask("task-1", { onEvent: () => {}, storage });
-    expect(subs[1].args.lastEventId).toBe(2);
-    expect(second.lastEventId()).toBe(2);
+    expect(subs[1].args.lastStreamId).toBe("2-1");
+    expect(second.lastStreamId()).toBe("2-1");
     // Other tasks have their own resume points.
     await api.subscribeTask("task-2", { onEvent: () => {}, storage });
-    expect(subs[2].args.lastEventId).toBeNull();
+    expect(subs[2].args.lastStreamId).toBeNull();
   });
 
   it("forgets the resume point after STREAM_END, so a later call replays the whole stream", async () => {
@@ -286,7 +289,7 @@ describe("subscribeTask resume across reloads", () => {
     await stream.done;
     expect(storage.map.size).toBe(0);
     await api.subscribeTask("task-1", { onEvent: () => {}, storage });
-    expect(subs[1].args.lastEventId).toBeNull();
+    expect(subs[1].args.lastStreamId).toBeNull();
   });
 
   it("an explicit lastEventId wins over the stored one; storage null turns persistence off", async () => {
@@ -294,10 +297,12 @@ describe("subscribeTask resume across reloads", () => {
     const storage = memoryStorage();
     storage.setItem(api.resumeKey("task-1"), "5");
     await api.subscribeTask("task-1", { onEvent: () => {}, storage, lastEventId: 3 });
-    expect(subs[0].args.lastEventId).toBe(3);
+    expect(subs[0].args.lastStreamId).toBe("3");
+    await api.subscribeTask("task-1", { onEvent: () => {}, storage, lastStreamId: "3-2", lastEventId: 1 });
+    expect(subs[1].args.lastStreamId).toBe("3-2");
     const off = await api.subscribeTask("task-1", { onEvent: () => {}, storage: null });
-    expect(subs[1].args.lastEventId).toBeNull();
-    subs[1].send(ev("WORKFLOW_STARTED", 9));
+    expect(subs[2].args.lastStreamId).toBeNull();
+    subs[2].send(ev("WORKFLOW_STARTED", 9));
     expect(off.lastEventId()).toBe(9);
     expect(storage.getItem(api.resumeKey("task-1"))).toBe("5");
   });
@@ -309,10 +314,10 @@ describe("subscribeTask resume across reloads", () => {
     subs[0].send(ev("WORKFLOW_STARTED", 4));
     expect(sessionStorage.getItem(api.resumeKey("task-1"))).toBe("4");
     await api.subscribeTask("task-1", { onEvent: () => {} });
-    expect(subs[1].args.lastEventId).toBe(4);
+    expect(subs[1].args.lastStreamId).toBe("4");
     sessionStorage.setItem(api.resumeKey("task-1"), "not a number");
     await api.subscribeTask("task-1", { onEvent: () => {} });
-    expect(subs[2].args.lastEventId).toBeNull();
+    expect(subs[2].args.lastStreamId).toBeNull();
     sessionStorage.clear();
   });
 });

@@ -187,6 +187,11 @@ export interface SubscribeTaskOptions {
   onEvent: (event: TaskEvent) => void;
   /** Resume after this stored `seq` (events up to it are not sent again). */
   lastEventId?: number;
+  /**
+   * Resume after exactly this event: a delta's `stream_id` (`"<seq>-<n>"`) or a stored seq as text.
+   * Wins over `lastEventId`; with it, a reconnect mid-answer gets every delta it missed, none twice.
+   */
+  lastStreamId?: string;
   /** Only these event types (e.g. `["LLM_PARTIAL", "LLM_OUTPUT", "STREAM_END"]`). */
   types?: string[];
   /** Merge LLM_PARTIAL deltas arriving within one frame (16 ms) into one event. */
@@ -213,16 +218,26 @@ function defaultStorage(): ResumeStorage | null {
   }
 }
 
-/** The resume point `subscribeTask` remembered for a task, if any. */
-export function storedLastEventId(taskId: string, storage: ResumeStorage | null = defaultStorage()): number | undefined {
+const STREAM_ID = /^(\d+)(?:-(\d+))?$/;
+
+/** The exact resume point (`"<seq>"` or `"<seq>-<n>"`) `subscribeTask` remembered for a task, if any. */
+export function storedLastStreamId(taskId: string, storage: ResumeStorage | null = defaultStorage()): string | undefined {
   const text = storage?.getItem(resumeKey(taskId));
-  const n = text == null ? NaN : Number(text);
+  return text != null && STREAM_ID.test(text) ? text : undefined;
+}
+
+/** The stored `seq` of the resume point `subscribeTask` remembered for a task, if any. */
+export function storedLastEventId(taskId: string, storage: ResumeStorage | null = defaultStorage()): number | undefined {
+  const id = storedLastStreamId(taskId, storage);
+  const n = id == null ? NaN : Number(id.split("-")[0]);
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 export interface TaskStream {
-  /** The last stored `seq` received: pass it as `lastEventId` to resume after a reload. */
+  /** The `seq` of the last event received (a delta carries the stored seq before it). */
   lastEventId(): number | undefined;
+  /** The exact position of the last event received: pass it as `lastStreamId` to resume. */
+  lastStreamId(): string | undefined;
   /** Resolves once STREAM_END has been delivered. */
   done: Promise<void>;
   /** Stops delivering events to `onEvent`. */
@@ -230,15 +245,15 @@ export interface TaskStream {
 }
 
 /**
- * Streams a task's events over an ordered Tauri Channel, resumable from `lastEventId`. Without
- * `lastEventId`, it resumes after the last event a previous `subscribeTask` call for this task delivered
+ * Streams a task's events over an ordered Tauri Channel, resumable from `lastStreamId` or `lastEventId`.
+ * Without either, it resumes after the last event a previous `subscribeTask` call for this task delivered
  * (remembered in `options.storage`, sessionStorage by default, and forgotten after STREAM_END).
  */
 export async function subscribeTask(taskId: string, options: SubscribeTaskOptions): Promise<TaskStream> {
   const storage = options.storage === undefined ? defaultStorage() : options.storage;
-  const remember = (seq: number) => {
+  const remember = (id: string) => {
     try {
-      storage?.setItem(resumeKey(taskId), String(seq));
+      storage?.setItem(resumeKey(taskId), id);
     } catch {
       // a full or disabled storage only costs the automatic resume
     }
@@ -250,7 +265,8 @@ export async function subscribeTask(taskId: string, options: SubscribeTaskOption
       // as above
     }
   };
-  const from = options.lastEventId ?? storedLastEventId(taskId, storage);
+  const explicit = options.lastStreamId ?? (options.lastEventId == null ? undefined : String(options.lastEventId));
+  const from = explicit ?? storedLastStreamId(taskId, storage);
   let last = from;
   let open = true;
   let finish: () => void = () => {};
@@ -258,20 +274,19 @@ export async function subscribeTask(taskId: string, options: SubscribeTaskOption
   const channel = new Channel<TaskEvent>();
   channel.onmessage = (event) => {
     if (!open) return;
-    // Only stored events are resumable; live-only ones (LLM_PARTIAL, LLM_PROMPT) repeat their seq.
-    if (event.type !== "LLM_PARTIAL" && event.type !== "LLM_PROMPT") {
-      last = event.seq;
-      remember(event.seq);
-    }
+    // Every event is a resume point: a delta by its stream id, a stored event by its seq.
+    last = event.stream_id ?? String(event.seq);
+    remember(last);
     options.onEvent(event);
     if (event.type === "STREAM_END") {
       forget();
       finish();
     }
   };
-  await unwrap(commands.subscribeTask(taskId, from ?? null, options.types ?? null, options.coalesce ?? null, channel));
+  await unwrap(commands.subscribeTask(taskId, null, from ?? null, options.types ?? null, options.coalesce ?? null, channel));
   return {
-    lastEventId: () => last,
+    lastEventId: () => (last == null ? undefined : Number(last.split("-")[0])),
+    lastStreamId: () => last,
     done,
     close: () => {
       open = false;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::engine::SubmitTaskRequest;
-use tauri_plugin_shannon::core::engine::TaskEvent;
 use tauri_plugin_shannon::core::engine::tasks::ListTasksQuery;
+use tauri_plugin_shannon::core::engine::{TaskEvent, TaskSubscription};
 use tauri_plugin_shannon::{Core, CoreConfig};
 
 async fn core(dir: &std::path::Path) -> Core {
@@ -19,11 +19,11 @@ fn request(v: serde_json::Value) -> SubmitTaskRequest {
 }
 
 /// Collects live events until STREAM_END (bounded, so a bug cannot hang the suite).
-async fn until_end(rx: &mut tokio::sync::broadcast::Receiver<TaskEvent>) -> Vec<TaskEvent> {
+async fn until_end(rx: &mut TaskSubscription) -> Vec<TaskEvent> {
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(60), async {
         loop {
-            let e = rx.recv().await.expect("event stream closed early");
+            let e = rx.next().await.expect("event stream closed early");
             let end = e.event_type == "STREAM_END";
             out.push(e);
             if end {
@@ -36,10 +36,10 @@ async fn until_end(rx: &mut tokio::sync::broadcast::Receiver<TaskEvent>) -> Vec<
     out
 }
 
-async fn wait_for(rx: &mut tokio::sync::broadcast::Receiver<TaskEvent>, ty: &str) -> TaskEvent {
+async fn wait_for(rx: &mut TaskSubscription, ty: &str) -> TaskEvent {
     tokio::time::timeout(Duration::from_secs(60), async {
         loop {
-            let e = rx.recv().await.expect("event stream closed early");
+            let e = rx.next().await.expect("event stream closed early");
             if e.event_type == ty {
                 return e;
             }
@@ -277,9 +277,9 @@ async fn pause_resume_and_cancel_at_checkpoints() {
         core.get_task(&me, &sub.task_id).await.unwrap().status,
         "TASK_STATUS_PAUSED"
     );
-    // The stream in flight finishes, then the run blocks at the next checkpoint.
+    // The pause takes effect in the middle of the answer.
     let paused = wait_for(&mut rx, "WORKFLOW_PAUSED").await;
-    assert_eq!(paused.payload.unwrap()["checkpoint"], "pre_completion");
+    assert_eq!(paused.payload.unwrap()["checkpoint"], "llm_stream");
     core.resume_task(&me, &sub.task_id, None).await.unwrap();
     assert_eq!(
         core.resume_task(&me, &sub.task_id, None)
@@ -428,7 +428,7 @@ async fn submission_validation_idempotency_and_listing() {
                 if core.get_task(&me, id).await.unwrap().status == "TASK_STATUS_COMPLETED" {
                     break;
                 }
-                let _ = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await;
+                let _ = tokio::time::timeout(Duration::from_millis(200), rx.next()).await;
             }
         })
         .await;

@@ -11,7 +11,7 @@ use fake_provider::{FakeProvider, FakeUsage, Reply, Scripted};
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::crypto::SecretString;
-use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent};
+use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
 use tauri_plugin_shannon::{Core, CoreConfig};
 
 const KEY: &str = "sk-fake-provider-key-000000000000abcd";
@@ -81,10 +81,10 @@ impl Rig {
     }
 }
 
-async fn wait_for(rx: &mut tokio::sync::broadcast::Receiver<TaskEvent>, ty: &str) -> TaskEvent {
+async fn wait_for(rx: &mut TaskSubscription, ty: &str) -> TaskEvent {
     tokio::time::timeout(Duration::from_secs(30), async {
         loop {
-            let e = rx.recv().await.expect("stream closed");
+            let e = rx.next().await.expect("stream closed");
             if e.event_type == ty {
                 return e;
             }
@@ -303,7 +303,7 @@ fn slow_reply() -> Scripted {
 }
 
 /// A task on a slow 40-word stream, once its first delta has arrived, with its live events.
-async fn streaming_slowly() -> (Rig, String, tokio::sync::broadcast::Receiver<TaskEvent>) {
+async fn streaming_slowly() -> (Rig, String, TaskSubscription) {
     let r = rig("openai").await;
     r.fake.push(slow_reply());
     let id = r
@@ -359,24 +359,73 @@ async fn a_run_past_its_time_limit_ends_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn pause_mid_stream_then_resume_to_completion_and_cancel_while_paused() {
+async fn pause_mid_answer_holds_the_text_at_once_and_resume_releases_it_first() {
     let r = rig("anthropic").await;
-    r.fake.push(slow_reply());
+    let words: Vec<String> = (0..80).map(|i| format!("word{i} ")).collect();
+    let answer: String = words.concat();
+    r.fake.push(Scripted::Slow(
+        Reply::text(words),
+        Duration::from_millis(25),
+    ));
     let id = r
         .submit(json!({"query": "q", "provider_override": "anthropic"}))
         .await;
-    let mut rx = r.core.live_events(&r.me, &id).await.unwrap();
-    wait_for(&mut rx, "LLM_PARTIAL").await;
+    let mut rx = r.core.subscribe_task(&r.me, &id, None, None).await.unwrap();
+    let mut seen = vec![wait_for(&mut rx, "LLM_PARTIAL").await];
     r.core.pause_task(&r.me, &id, None).await.unwrap();
-    let paused = wait_for(&mut rx, "WORKFLOW_PAUSED").await;
-    assert_eq!(paused.payload.unwrap()["checkpoint"], "pre_completion");
+    // Whatever was visible when the pause answered; nothing after it may arrive until the resume.
+    let at_pause = r.core.live_events(&r.me, &id).await.unwrap().position();
+    let paused = loop {
+        let e = rx.next().await.expect("stream closed");
+        if e.event_type == "LLM_PARTIAL" {
+            assert!(e.pos() <= at_pause, "a delta after the pause: {e:?}");
+        }
+        seen.push(e.clone());
+        if e.event_type == "WORKFLOW_PAUSED" {
+            break e;
+        }
+    };
+    assert_eq!(paused.payload.unwrap()["checkpoint"], "llm_stream");
+    assert_eq!(
+        r.fake.streams_sent(),
+        0,
+        "WORKFLOW_PAUSED arrives while the provider is still streaming"
+    );
     assert_eq!(r.status(&id).await, "TASK_STATUS_PAUSED");
+    // The provider finishes its answer into the hold; the subscriber hears nothing of it.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while r.fake.streams_sent() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the provider's stream ended");
+    let quiet = tokio::time::timeout(Duration::from_millis(300), rx.next()).await;
+    assert!(quiet.is_err(), "nothing arrives while paused: {quiet:?}");
+
     r.core.resume_task(&r.me, &id, None).await.unwrap();
-    r.finished(&id).await;
+    let mut rest = Vec::new();
+    while let Some(e) = rx.next().await {
+        rest.push(e);
+    }
+    let types: Vec<&str> = rest.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types[..2], ["WORKFLOW_RESUMED", "LLM_PARTIAL"], "{types:?}");
+    seen.extend(rest);
+    let streamed: String = seen
+        .iter()
+        .filter(|e| e.event_type == "LLM_PARTIAL")
+        .filter_map(|e| e.message.clone())
+        .collect();
+    assert_eq!(streamed, answer, "the held text is released whole");
     let t = r.core.get_task(&r.me, &id).await.unwrap();
     assert_eq!(t.status, "TASK_STATUS_COMPLETED");
-    assert!(t.result.ends_with("word39 "));
+    assert_eq!(t.result, answer);
+    assert_eq!(r.fake.requests().len(), 1, "the provider was called once");
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_while_paused_mid_answer() {
+    let r = rig("anthropic").await;
     r.fake.push(slow_reply());
     let id = r
         .submit(json!({"query": "q", "provider_override": "anthropic"}))

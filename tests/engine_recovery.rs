@@ -31,7 +31,7 @@ async fn recovery_child() {
     let mut rx = core.live_events(&me, &sub.task_id).await.unwrap();
     let mut partials = 0;
     while partials < 10 {
-        if rx.recv().await.unwrap().event_type == "LLM_PARTIAL" {
+        if rx.next().await.unwrap().event_type == "LLM_PARTIAL" {
             partials += 1;
         }
     }

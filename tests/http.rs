@@ -897,12 +897,15 @@ async fn sse_reconnects_at_100_random_points_lose_and_repeat_nothing() {
     let s = server().await;
     let wf = long_task(&s).await;
     let mut rng = Lcg(0xa11ce);
-    let (mut ids, mut last, mut reconnects) = (Vec::<u64>::new(), None::<u64>, 0);
+    // Every frame has an id (a delta's is `<seq>-<n>`): resuming after any of them, mid-answer
+    // included, must give exactly the rest.
+    let (mut ids, mut text, mut last, mut reconnects) =
+        (Vec::<u64>::new(), String::new(), None::<String>, 0);
     tokio::time::timeout(Duration::from_secs(120), async {
         'outer: loop {
             let mut req = s.get(&format!("/api/v1/stream/sse?workflow_id={wf}"));
-            if let Some(l) = last {
-                req = req.header("last-event-id", l.to_string());
+            if let Some(l) = &last {
+                req = req.header("last-event-id", l.as_str());
             }
             let mut resp = req.send().await.unwrap();
             reconnects += 1;
@@ -911,13 +914,19 @@ async fn sse_reconnects_at_100_random_points_lose_and_repeat_nothing() {
                 buf.push_str(std::str::from_utf8(&chunk).unwrap());
                 while let Some(end) = buf.find("\n\n") {
                     let block: String = buf.drain(..end + 2).collect();
-                    let Some((name, id, _)) = frames(&block).into_iter().next() else {
+                    let Some((name, id, data)) = frames(&block).into_iter().next() else {
                         continue;
                     };
-                    if let Some(id) = id.and_then(|i| i.parse::<u64>().ok()) {
-                        ids.push(id);
-                        last = Some(id);
+                    let id = id.expect("every event frame has an id");
+                    if name == "thread.message.delta" {
+                        let d: Value = serde_json::from_str(&data).unwrap();
+                        assert_eq!(d["stream_id"], id.as_str());
+                        text.push_str(d["delta"].as_str().unwrap());
+                    } else if !id.contains('-') {
+                        // A stored event (LLM_PROMPT, the other transient type, has `<seq>-<n>`).
+                        ids.push(id.parse().unwrap());
                     }
+                    last = Some(id);
                     if name == "done" {
                         break 'outer;
                     }
@@ -942,6 +951,8 @@ async fn sse_reconnects_at_100_random_points_lose_and_repeat_nothing() {
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
     assert_eq!(ids, expected);
+    let (_, task) = s.json(s.get(&format!("/api/v1/tasks/{wf}"))).await;
+    assert_eq!(text, task["result"].as_str().unwrap(), "the streamed text");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -952,12 +963,13 @@ async fn ws_reconnects_at_100_random_points_lose_and_repeat_nothing() {
     let wf = long_task(&s).await;
     let port = s.listener.as_ref().unwrap().addr().port();
     let mut rng = Lcg(0xbee);
-    let (mut received, mut last, mut reconnects) = (Vec::<Value>::new(), None::<u64>, 0);
+    let (mut received, mut text, mut last, mut reconnects) =
+        (Vec::<Value>::new(), String::new(), None::<String>, 0);
     tokio::time::timeout(Duration::from_secs(120), async {
         'outer: loop {
             let mut url =
                 format!("ws://127.0.0.1:{port}/api/v1/stream/ws?workflow_id={wf}&token={TOKEN}");
-            if let Some(l) = last {
+            if let Some(l) = &last {
                 url.push_str(&format!("&last_event_id={l}"));
             }
             let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
@@ -965,12 +977,18 @@ async fn ws_reconnects_at_100_random_points_lose_and_repeat_nothing() {
             let take = 1 + rng.next(3);
             let mut seen = 0;
             while let Some(msg) = socket.next().await {
-                let Message::Text(text) = msg.unwrap() else {
+                let Message::Text(frame) = msg.unwrap() else {
                     continue;
                 };
-                let e: Value = serde_json::from_str(&text).unwrap();
-                if e["type"] != "LLM_PARTIAL" && e["type"] != "LLM_PROMPT" {
-                    last = e["seq"].as_u64();
+                let e: Value = serde_json::from_str(&frame).unwrap();
+                // The resume id: a delta's stream id, else the seq.
+                last = Some(match e["stream_id"].as_str() {
+                    Some(id) => id.to_string(),
+                    None => e["seq"].to_string(),
+                });
+                if e["type"] == "LLM_PARTIAL" {
+                    text.push_str(e["message"].as_str().unwrap());
+                } else if e["type"] != "LLM_PROMPT" {
                     let end = e["type"] == "STREAM_END";
                     received.push(e);
                     if end {
@@ -991,6 +1009,8 @@ async fn ws_reconnects_at_100_random_points_lose_and_repeat_nothing() {
         .json(s.get(&format!("/api/v1/tasks/{wf}/events?limit=200")))
         .await;
     assert_eq!(Value::Array(received), stored["events"]);
+    let (_, task) = s.json(s.get(&format!("/api/v1/tasks/{wf}"))).await;
+    assert_eq!(text, task["result"].as_str().unwrap(), "the streamed text");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -742,6 +742,11 @@ fn subscribe_task_streams_over_a_channel_and_resumes() {
         json!({"taskId": "task-missing", "lastEventId": null, "types": null, "coalesce": null, "onEvent": "__CHANNEL__:9"}),
         "not_found",
     );
+    t.err(
+        "subscribe_task",
+        json!({"taskId": id, "lastStreamId": "3-x", "types": null, "coalesce": null, "onEvent": "__CHANNEL__:10"}),
+        "invalid_request",
+    );
 }
 
 #[test]
@@ -814,15 +819,19 @@ fn channel_resubscribes_at_100_random_points_lose_and_repeat_nothing() {
     );
     let id = sub["task_id"].as_str().unwrap().to_string();
     let mut rng = lcg::Lcg(0x0c4a);
-    let (mut received, mut last, mut channel) =
-        (Vec::<serde_json::Value>::new(), None::<u64>, 100u32);
+    let (mut received, mut text, mut last, mut channel) = (
+        Vec::<serde_json::Value>::new(),
+        String::new(),
+        None::<String>,
+        100u32,
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     'outer: loop {
         channel += 1;
         t.ok(
             "subscribe_task",
-            json!({"taskId": id, "lastEventId": last, "types": null, "coalesce": null,
-                   "onEvent": format!("__CHANNEL__:{channel}")}),
+            json!({"taskId": id, "lastEventId": null, "lastStreamId": last, "types": null,
+                   "coalesce": null, "onEvent": format!("__CHANNEL__:{channel}")}),
         );
         // Read a few events from this channel, then abandon it (as a reloaded page would).
         let (take, mut seen) = (1 + rng.next(3), 0);
@@ -839,8 +848,14 @@ fn channel_resubscribes_at_100_random_points_lose_and_repeat_nothing() {
                 continue; // an abandoned subscription still delivering
             }
             seen += 1;
-            if event["type"] != "LLM_PARTIAL" && event["type"] != "LLM_PROMPT" {
-                last = event["seq"].as_u64();
+            // Resume after exactly this event, mid-answer included.
+            last = Some(match event["stream_id"].as_str() {
+                Some(id) => id.to_string(),
+                None => event["seq"].to_string(),
+            });
+            if event["type"] == "LLM_PARTIAL" {
+                text.push_str(event["message"].as_str().unwrap());
+            } else if event["type"] != "LLM_PROMPT" {
                 let end = event["type"] == "STREAM_END";
                 received.push(event);
                 if end {
@@ -855,6 +870,8 @@ fn channel_resubscribes_at_100_random_points_lose_and_repeat_nothing() {
         json!({"taskId": id, "limit": 200, "offset": null}),
     );
     assert_eq!(serde_json::Value::Array(received), stored["events"]);
+    let task = t.ok("get_task", json!({"taskId": id}));
+    assert_eq!(text, task["result"].as_str().unwrap(), "the streamed text");
 }
 
 #[test]

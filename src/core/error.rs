@@ -59,6 +59,12 @@ pub enum ShannonError {
     DatabaseTooNew { found: u32, supported: u32 },
     #[error("database error: {0}")]
     Database(String),
+    /// The disk holding the database is full; nothing of the refused write was stored.
+    #[error("storage full: {0}")]
+    StorageFull(String),
+    /// Storage is failing for now (the writer keeps retrying); try again shortly.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
     #[error("I/O error: {0}")]
     Io(String),
     #[error("configuration error: {0}")]
@@ -89,6 +95,8 @@ impl ShannonError {
             Self::MasterKey(_) => "master_key",
             Self::DatabaseTooNew { .. } => "database_too_new",
             Self::Database(_) => "database",
+            Self::StorageFull(_) => "storage_full",
+            Self::StorageUnavailable(_) => "storage_unavailable",
             Self::Io(_) => "io",
             Self::Config(_) => "config",
             Self::Internal(_) => "internal",
@@ -109,7 +117,7 @@ impl From<rusqlite::Error> for ShannonError {
         match e {
             rusqlite::Error::QueryReturnedNoRows => Self::NotFound("row".into()),
             rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
-                Self::Io("disk full: the write was rolled back".into())
+                Self::StorageFull("the disk is full; the write was rolled back".into())
             }
             other => Self::Database(other.to_string()),
         }

@@ -116,6 +116,8 @@ fn status_of(e: &ShannonError) -> StatusCode {
         ShannonError::Conflict(_) => StatusCode::CONFLICT,
         ShannonError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         ShannonError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        ShannonError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
+        ShannonError::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         ShannonError::InvalidCredentials
         | ShannonError::InvalidToken
         | ShannonError::TokenExpired
@@ -152,6 +154,14 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"Shannon API\""),
             );
+        }
+        // Backpressure and storage outages are temporary: tell clients when to try again.
+        if matches!(
+            self.status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }

@@ -9,6 +9,7 @@ use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
 use crate::core::crypto::SecretString;
 use crate::core::engine::control::{ControlResponse, ControlState};
+use crate::core::engine::events::StreamPos;
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
 use crate::core::engine::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
@@ -465,8 +466,8 @@ pub async fn delete_session(state: State<'_, Shannon>, session_id: String) -> Re
 
 // ---- streaming -------------------------------------------------------------------------------
 
-/// Streams a task's events into `on_event` (ordered): the stored events after `last_event_id`, then
-/// live ones until STREAM_END. `types` keeps only those event types; `coalesce` merges consecutive
+/// Streams a task's events into `on_event` (ordered): the events after `last_event_id` (a stored seq)
+/// or `last_stream_id` (a delta's `stream_id`, which wins), then live ones until STREAM_END. `types` keeps only those event types; `coalesce` merges consecutive
 /// LLM_PARTIAL deltas arriving within one frame (16 ms) into one message. Stops when the channel is
 /// dropped on the JavaScript side.
 #[tauri::command]
@@ -475,14 +476,20 @@ pub async fn subscribe_task(
     state: State<'_, Shannon>,
     task_id: String,
     last_event_id: Option<u32>,
+    last_stream_id: Option<String>,
     types: Option<Vec<String>>,
     coalesce: Option<bool>,
     on_event: Channel<TaskEvent>,
 ) -> Res<()> {
     let (core, caller) = state.resolve().await?;
-    let sub = core
-        .subscribe_task(&caller, &task_id, last_event_id, types)
-        .await?;
+    let after =
+        match last_stream_id.as_deref() {
+            Some(id) => Some(StreamPos::parse(id).ok_or_else(|| {
+                ShannonError::invalid("last_stream_id must be <seq> or <seq>-<n>")
+            })?),
+            None => last_event_id.map(StreamPos::stored),
+        };
+    let sub = core.subscribe_task(&caller, &task_id, after, types).await?;
     tauri::async_runtime::spawn(forward(sub, on_event, coalesce.unwrap_or(false)));
     Ok(())
 }
@@ -511,6 +518,8 @@ async fn forward(mut sub: TaskSubscription, channel: Channel<TaskEvent>, coalesc
                 Some(h) if h.agent_id == event.agent_id => {
                     let more = event.message.unwrap_or_default();
                     h.message.get_or_insert_with(String::new).push_str(&more);
+                    // The merged delta resumes after its last part.
+                    h.stream_id = event.stream_id;
                 }
                 _ => {
                     deadline = tokio::time::Instant::now() + FRAME;

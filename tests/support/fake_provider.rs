@@ -178,6 +178,8 @@ struct State {
     queue: VecDeque<Scripted>,
     fallback: Option<Scripted>,
     requests: Vec<RecordedRequest>,
+    /// Streamed bodies sent to the end.
+    streams_sent: usize,
 }
 
 /// The fake server. Stops when dropped.
@@ -225,6 +227,11 @@ impl FakeProvider {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How many streamed answers were sent to their last chunk.
+    pub fn streams_sent(&self) -> usize {
+        self.state.lock().unwrap().streams_sent
     }
 
     /// Queues one reply (answered in order, one per request).
@@ -314,13 +321,15 @@ async fn handle(
             .header("content-type", "application/json")
             .body(Body::from(body))
             .unwrap(),
-        Scripted::Stream(reply) => sse(events(wire, &reply, Ending::Complete), false),
-        Scripted::Slow(reply, delay) => {
-            sse(events(wire, &reply.delay(delay), Ending::Complete), false)
-        }
-        Scripted::ResetMidStream(reply) => sse(events(wire, &reply, Ending::None), true),
+        Scripted::Stream(reply) => sse(events(wire, &reply, Ending::Complete), false, &state),
+        Scripted::Slow(reply, delay) => sse(
+            events(wire, &reply.delay(delay), Ending::Complete),
+            false,
+            &state,
+        ),
+        Scripted::ResetMidStream(reply) => sse(events(wire, &reply, Ending::None), true, &state),
         Scripted::StreamError(reply, message) => {
-            sse(events(wire, &reply, Ending::Error(message)), false)
+            sse(events(wire, &reply, Ending::Error(message)), false, &state)
         }
         Scripted::Malformed => {
             let mut evs = events(wire, &Reply::text(["ok"]), Ending::None);
@@ -333,7 +342,7 @@ async fn handle(
             }));
             // A well-formed end follows, so only the bad chunk can explain a failure.
             evs.extend(ending(wire, &Reply::default()));
-            sse(evs, false)
+            sse(evs, false, &state)
         }
         Scripted::Delayed(..) => unreachable!(),
     }
@@ -542,8 +551,9 @@ fn ending(wire: Wire, reply: &Reply) -> Vec<Event> {
 
 /// A `text/event-stream` response that plays `events` with their delays; with `reset`, the
 /// connection is dropped after the last one instead of ending the body.
-fn sse(events: Vec<Event>, reset: bool) -> Response {
+fn sse(events: Vec<Event>, reset: bool, state: &Arc<Mutex<State>>) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    let state = state.clone();
     tokio::spawn(async move {
         for e in events {
             if !e.delay.is_zero() {
@@ -553,6 +563,7 @@ fn sse(events: Vec<Event>, reset: bool) -> Response {
                 return; // The client went away.
             }
         }
+        state.lock().unwrap().streams_sent += 1;
         if reset {
             // Give the client a moment to read what was sent, then fail the body: hyper aborts the
             // connection without the chunked terminator.

@@ -57,7 +57,9 @@ impl Core {
             .await
     }
 
-    /// Asks a running task to pause at its next checkpoint.
+    /// Pauses a running task at once: no further delta reaches subscribers after this returns, a
+    /// model answer still streaming is held (and journaled when it ends), and WORKFLOW_PAUSED follows
+    /// without waiting for the model.
     pub async fn pause_task(
         &self,
         caller: &Caller,
@@ -128,19 +130,41 @@ impl Core {
                 Ok(())
             })
             .await?;
-        let (event, text, message) = if pause {
-            (EventType::WorkflowPausing, "Pausing", "Pause signal sent")
+        let hub = &self.engine().hub;
+        let wf = row.workflow_id.as_str();
+        if pause {
+            // From here on nothing but control events reaches subscribers; what the provider still
+            // streams waits in the hold.
+            hub.hold(wf);
+            let text = with_reason("Pausing", &reason);
+            hub.emit(
+                wf,
+                EventType::WorkflowPausing,
+                Some("orchestrator"),
+                Some(text),
+                None,
+            );
+            control.pause.send_replace(true);
+            // Everything emitted before the hold is visible before the caller hears back.
+            hub.settle(wf).await;
         } else {
-            (EventType::WorkflowResumed, "Resuming", "Resume signal sent")
+            let text = with_reason("Resuming", &reason);
+            hub.emit(
+                wf,
+                EventType::WorkflowResumed,
+                Some("orchestrator"),
+                Some(text),
+                None,
+            );
+            // The held text comes first, then whatever the run emits next.
+            hub.release(wf);
+            control.pause.send_replace(false);
+        }
+        let message = if pause {
+            "Pause signal sent"
+        } else {
+            "Resume signal sent"
         };
-        self.engine().hub.emit(
-            &row.workflow_id,
-            event,
-            Some("orchestrator"),
-            Some(with_reason(text, &reason)),
-            None,
-        );
-        control.pause.send_replace(pause);
         self.notify_task_status(
             &caller.user_id,
             &row.workflow_id,

@@ -291,7 +291,7 @@ impl Core {
 
     pub async fn get_task_progress(&self, caller: &Caller, id: &str) -> Result<TaskProgress> {
         let row = self.owned_task(caller, id).await?;
-        self.engine().hub.flush().await;
+        self.engine().hub.settle(&row.workflow_id).await;
         let wf = row.workflow_id.clone();
         let events = self
             .store()
@@ -333,6 +333,7 @@ mod tests {
             payload,
             timestamp: time::now(),
             seq,
+            stream_id: None,
         }
     }
 

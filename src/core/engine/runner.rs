@@ -37,8 +37,9 @@ impl From<ShannonError> for Stop {
     }
 }
 
-/// Attempts at the terminal write before the run leaves the task to the next start's recovery.
-const FINISH_ATTEMPTS: u32 = 4;
+/// Backoff of the terminal write while storage fails.
+const FINISH_RETRY_FIRST: Duration = Duration::from_millis(200);
+const FINISH_RETRY_MAX: Duration = Duration::from_secs(2);
 
 pub(crate) fn spawn(core: Core, spec: RunSpec) {
     let control = RunControl {
@@ -51,6 +52,9 @@ pub(crate) fn spawn(core: Core, spec: RunSpec) {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(spec.workflow_id.clone(), control.clone());
+    if spec.start_paused {
+        core.engine().hub.hold(&spec.workflow_id);
+    }
     tokio::spawn(async move {
         let wf = spec.workflow_id.clone();
         let mut run = Run::new(core.clone(), spec, control);
@@ -78,6 +82,8 @@ struct Run {
     model_used: Option<String>,
     budgets: Budgets,
     started: Instant,
+    /// WORKFLOW_PAUSED was announced for the current pause (mid-stream or at a checkpoint).
+    paused_announced: bool,
 }
 
 impl Run {
@@ -98,6 +104,7 @@ impl Run {
             model_used: None,
             budgets,
             started: Instant::now(),
+            paused_announced: false,
         }
     }
 
@@ -141,7 +148,8 @@ impl Run {
         }
     }
 
-    /// Ends the task; a store that keeps failing (a full disk) leaves it to the next start.
+    /// Ends the task. A store that fails (a full disk) is retried until it works: the task then ends
+    /// with its events stored, without calling the provider again.
     async fn finish(&self, outcome: Outcome) {
         let completed = matches!(outcome, Outcome::Completed { .. });
         let end = TaskEnd {
@@ -152,24 +160,19 @@ impl Run {
             duration_ms: Some(self.started.elapsed().as_millis() as i64),
             session_title: completed.then(|| title_from(&self.spec.plan.query)),
         };
-        let mut delay = Duration::from_millis(500);
-        for attempt in 1..=FINISH_ATTEMPTS {
-            match lifecycle::finish(&self.core, &end, outcome.clone()).await {
-                Ok(_) => return,
-                Err(e) if attempt < FINISH_ATTEMPTS => {
-                    tracing::warn!(workflow_id = %end.workflow_id, error = %e, attempt, "could not store a task's end; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Err(e) => {
-                    tracing::error!(workflow_id = %end.workflow_id, error = %e,
-                        "could not store a task's end; the next start will settle it");
-                }
+        let mut delay = FINISH_RETRY_FIRST;
+        let mut attempt = 0u32;
+        while let Err(e) = lifecycle::finish(&self.core, &end, outcome.clone()).await {
+            attempt += 1;
+            if attempt == 1 || attempt.is_multiple_of(30) {
+                tracing::warn!(workflow_id = %end.workflow_id, error = %e, attempt,
+                    "could not store a task's end; retrying until storage works again");
             }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(FINISH_RETRY_MAX);
         }
-        let hub = &self.core.engine().hub;
-        hub.flush().await;
-        hub.close_stream(&self.spec.workflow_id);
+        // When the run is over, everything it emitted is stored.
+        self.core.engine().hub.settle(&self.spec.workflow_id).await;
     }
 
     /// Stops here when cancelled; waits here while paused (announcing WORKFLOW_PAUSED once).
@@ -182,25 +185,34 @@ impl Run {
             return Err(cancelled(false));
         }
         if !*self.pause_rx.borrow_and_update() {
+            self.paused_announced = false;
             return Ok(());
         }
-        let payload = json!({"checkpoint": name});
+        if !self.paused_announced {
+            self.announce_paused(name);
+        }
+        loop {
+            tokio::select! {
+                _ = self.control.cancel.cancelled() => return Err(cancelled(true)),
+                changed = self.pause_rx.changed() => {
+                    if changed.is_err() || !*self.pause_rx.borrow_and_update() {
+                        self.paused_announced = false;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    fn announce_paused(&mut self, checkpoint: &str) {
+        let payload = json!({"checkpoint": checkpoint});
         self.announce(
             EventType::WorkflowPaused,
             "orchestrator",
             "Paused".into(),
             Some(payload),
         );
-        loop {
-            tokio::select! {
-                _ = self.control.cancel.cancelled() => return Err(cancelled(true)),
-                changed = self.pause_rx.changed() => {
-                    if changed.is_err() || !*self.pause_rx.borrow_and_update() {
-                        return Ok(());
-                    }
-                }
-            }
-        }
+        self.paused_announced = true;
     }
 
     async fn start(&mut self) -> Result<Mode, Stop> {

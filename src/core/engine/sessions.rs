@@ -397,7 +397,6 @@ impl Core {
         }
         let offset = offset.unwrap_or(0);
         let session = self.get_session(caller, id).await?;
-        self.engine().hub.flush().await;
         let (sid, user) = (session.session_id.clone(), caller.user_id.clone());
         let (count, turns) = self
             .store()

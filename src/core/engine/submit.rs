@@ -168,6 +168,8 @@ impl Core {
         }
 
         let plan = req.into_plan()?;
+        // Backpressure: a writer that has fallen behind slows new tasks, then refuses them (429).
+        self.engine().hub.admit().await?;
         let choice = self.choose_provider(caller, &plan).await?;
         let task_id = uuid::Uuid::new_v4().to_string();
         let workflow_id = format!(

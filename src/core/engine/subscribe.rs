@@ -1,27 +1,31 @@
-//! Resumable task subscriptions: replay the stored stream after `last_event_id`, then continue live
-//! with no gap and no duplicate. A subscriber that falls behind the live channel catches up from the
-//! database instead of losing events.
+//! Resumable task subscriptions. A subscriber is a cursor, not a queue: it reads what is visible
+//! after its position from the hub's ring, or from the database when the ring no longer reaches back
+//! that far, and waits on the task's watch for more. So it never loses an event however slowly it
+//! reads, and costs no memory while it lags.
 
 use std::collections::{HashSet, VecDeque};
 
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 
 use super::TaskEvent;
-use super::events::read_events;
+use super::events::{StreamPos, Visible, read_stream};
 use super::lifecycle::EventType;
 use crate::core::Core;
 use crate::core::auth::Caller;
 use crate::core::error::Result;
+
+/// Events read per step, from memory or the database.
+const PAGE: usize = 512;
 
 /// A task's events for one subscriber. `next` returns `None` after STREAM_END (or when the task has
 /// ended and everything stored was delivered).
 pub struct TaskSubscription {
     core: Core,
     workflow_id: String,
-    live: Option<broadcast::Receiver<TaskEvent>>,
+    watch: Option<watch::Receiver<Visible>>,
     pending: VecDeque<TaskEvent>,
-    /// The last stored seq handed out (or skipped by the type filter).
-    last_seq: u32,
+    /// The last position handed out (or skipped by the type filter).
+    cursor: StreamPos,
     types: Option<HashSet<String>>,
     ended: bool,
 }
@@ -30,32 +34,30 @@ impl std::fmt::Debug for TaskSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskSubscription")
             .field("workflow_id", &self.workflow_id)
-            .field("last_seq", &self.last_seq)
+            .field("cursor", &self.cursor)
             .finish_non_exhaustive()
     }
 }
 
 impl Core {
-    /// Events of a task the caller owns, from after `last_event_id` (a stored `seq`; `None` = from the
-    /// start), optionally only of `types`.
+    /// Events of a task the caller owns, after `after` (a stored seq, or a transient event's
+    /// position; `None` = from the start), optionally only of `types`.
     pub async fn subscribe_task(
         &self,
         caller: &Caller,
         id: &str,
-        last_event_id: Option<u32>,
+        after: Option<StreamPos>,
         types: Option<Vec<String>>,
     ) -> Result<TaskSubscription> {
         let details = self.get_task(caller, id).await?;
         let wf = details.workflow_id;
-        // Live first, then the stored replay: anything emitted in between shows up in both and is
-        // dropped from the live side by its seq.
-        let live = self.engine().hub.subscribe_existing(&wf);
-        let mut sub = TaskSubscription {
+        let watch = self.engine().hub.watch(&wf);
+        Ok(TaskSubscription {
             core: self.clone(),
             workflow_id: wf,
-            live,
+            watch,
             pending: VecDeque::new(),
-            last_seq: last_event_id.unwrap_or(0),
+            cursor: after.unwrap_or(StreamPos::START),
             types: types
                 .map(|t| {
                     t.into_iter()
@@ -64,8 +66,20 @@ impl Core {
                 })
                 .filter(|t| !t.is_empty()),
             ended: false,
+        })
+    }
+
+    /// Events of a task the caller owns from now on (what becomes visible after this call).
+    pub async fn live_events(&self, caller: &Caller, id: &str) -> Result<TaskSubscription> {
+        let mut sub = self.subscribe_task(caller, id, None, None).await?;
+        sub.cursor = match self.engine().hub.visible(&sub.workflow_id) {
+            Some(pos) => pos,
+            // Not running here: only what a later run adds would be new.
+            None => StreamPos {
+                seq: u32::MAX,
+                n: 0,
+            },
         };
-        sub.catch_up().await?;
         Ok(sub)
     }
 }
@@ -75,29 +89,35 @@ impl TaskSubscription {
         &self.workflow_id
     }
 
-    /// Loads stored events after `last_seq` into the queue: from the in-memory ring when it still
-    /// holds them, else from the database (flushing the writer first).
-    async fn catch_up(&mut self) -> Result<()> {
+    /// The position after which this subscription continues (its resume id).
+    pub fn position(&self) -> StreamPos {
+        self.cursor
+    }
+
+    /// Loads the next page after the cursor; returns whether the stream has ended (nothing more
+    /// will become visible).
+    async fn fill(&mut self) -> Result<bool> {
         let hub = &self.core.engine().hub;
-        if let Some(events) = hub.replay_after(&self.workflow_id, self.last_seq) {
-            if let Some(last) = events.last() {
-                self.last_seq = last.seq;
+        let (events, closed) = match hub.read_after(&self.workflow_id, self.cursor, PAGE) {
+            Some(found) => found,
+            None => {
+                let (wf, after) = (self.workflow_id.clone(), self.cursor);
+                let stored = self
+                    .core
+                    .store()
+                    .read(move |c| read_stream(c, &wf, after, PAGE as u32))
+                    .await?;
+                // A live stream only reveals what is stored, so the database has all it showed.
+                let closed = stored.is_empty() && hub.watch(&self.workflow_id).is_none();
+                (stored, closed)
             }
-            self.pending.extend(events);
-            return Ok(());
+        };
+        if let Some(last) = events.last() {
+            self.cursor = last.pos();
         }
-        hub.flush().await;
-        let (wf, after) = (self.workflow_id.clone(), self.last_seq);
-        let stored = self
-            .core
-            .store()
-            .read(move |c| read_events(c, &wf, after, u32::MAX, 0))
-            .await?;
-        if let Some(last) = stored.last() {
-            self.last_seq = last.seq;
-        }
-        self.pending.extend(stored);
-        Ok(())
+        let done = events.is_empty() && closed;
+        self.pending.extend(events);
+        Ok(done)
     }
 
     fn wanted(&self, e: &TaskEvent) -> bool {
@@ -122,36 +142,27 @@ impl TaskSubscription {
             if self.ended {
                 return None;
             }
-            let Some(live) = self.live.as_mut() else {
-                // No live stream: the task ended before we came; everything stored was replayed.
-                self.ended = true;
-                return None;
-            };
-            match live.recv().await {
-                Ok(e) if e.is_transient() => {
-                    // Live-only events belong after the stored event whose seq they carry.
-                    if e.seq >= self.last_seq && self.wanted(&e) {
-                        return Some(e);
+            // Mark the current state seen before reading, so a commit in between wakes us.
+            if let Some(w) = self.watch.as_mut() {
+                w.borrow_and_update();
+            }
+            match self.fill().await {
+                Err(_) | Ok(true) => {
+                    self.ended = true;
+                    continue;
+                }
+                Ok(false) if !self.pending.is_empty() => continue,
+                Ok(false) => {}
+            }
+            match self.watch.as_mut() {
+                Some(w) => {
+                    if w.changed().await.is_err() {
+                        // The stream closed: read what remains, then end.
+                        self.watch = None;
                     }
                 }
-                Ok(e) if e.seq <= self.last_seq => {} // already replayed
-                Ok(e) if e.seq == self.last_seq + 1 => {
-                    self.last_seq = e.seq;
-                    self.pending.push_back(e);
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => {
-                    // A gap: fetch what was missed from the database (it holds every stored event).
-                    if self.catch_up().await.is_err() {
-                        self.ended = true;
-                    }
-                }
-                Err(RecvError::Closed) => {
-                    // The run ended and closed its live stream: deliver the stored rest, then stop.
-                    self.live = None;
-                    if self.catch_up().await.is_err() || self.pending.is_empty() {
-                        self.ended = true;
-                    }
-                }
+                // No live stream and nothing more stored: the task ended before we came.
+                None => self.ended = true,
             }
         }
     }

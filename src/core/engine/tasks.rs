@@ -117,8 +117,9 @@ impl Core {
             return Err(ShannonError::invalid("limit must be between 1 and 200"));
         }
         let row = self.owned_task(caller, id).await?;
-        // Read-your-writes: whatever was emitted before this call is stored first.
-        self.engine().hub.flush().await;
+        // Whatever this task emitted before the call is stored first (a finished task has nothing
+        // waiting: its read never queues behind other tasks' events).
+        self.engine().hub.settle(&row.workflow_id).await;
         let wf = row.workflow_id;
         let events = self
             .store()
@@ -138,26 +139,11 @@ impl Core {
         after_seq: u32,
     ) -> Result<Vec<TaskEvent>> {
         let row = self.owned_task(caller, id).await?;
-        self.engine().hub.flush().await;
+        self.engine().hub.settle(&row.workflow_id).await;
         let wf = row.workflow_id;
         self.store()
             .read(move |c| read_events(c, &wf, after_seq, u32::MAX, 0))
             .await
-    }
-
-    /// Live events of a task the caller owns, from now on. For a task whose run has ended the
-    /// receiver is already closed (its events are all stored: see [`Core::subscribe_task`] to replay).
-    pub async fn live_events(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<tokio::sync::broadcast::Receiver<TaskEvent>> {
-        let row = self.owned_task(caller, id).await?;
-        Ok(self
-            .engine()
-            .hub
-            .subscribe_existing(&row.workflow_id)
-            .unwrap_or_else(|| tokio::sync::broadcast::channel(1).1))
     }
 }
 

@@ -16,6 +16,7 @@ use futures_util::stream::{self, Stream};
 use serde_json::{Value, json};
 
 use crate::core::auth::Caller;
+use crate::core::engine::events::StreamPos;
 use crate::core::engine::tasks::validate_task_id;
 use crate::core::engine::{EventType, TaskEvent, TaskSubscription};
 use crate::http::extract::{ApiQuery, Authed};
@@ -37,7 +38,7 @@ pub fn frame(e: &TaskEvent) -> (String, String) {
     };
     let data = match kind {
         EventType::LlmPartial => {
-            json!({"delta": e.message, "workflow_id": e.workflow_id, "agent_id": e.agent_id, "seq": e.seq}).to_string()
+            json!({"delta": e.message, "workflow_id": e.workflow_id, "agent_id": e.agent_id, "seq": e.seq, "stream_id": e.stream_id}).to_string()
         }
         EventType::LlmOutput => {
             let mut v = json!({"response": e.message, "workflow_id": e.workflow_id, "agent_id": e.agent_id, "seq": e.seq});
@@ -79,18 +80,9 @@ fn with_agent(e: &TaskEvent) -> String {
     v.to_string()
 }
 
-/// Parses a resume id: a stored seq (`42`), or the cloud's stream-id form (`<n>-<m>`, the seq first).
-pub fn parse_event_id(raw: &str) -> Option<u32> {
-    let raw = raw.trim();
-    let first = match raw.split_once('-') {
-        Some((a, b)) if !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()) => a,
-        Some(_) => return None,
-        None => raw,
-    };
-    if first.is_empty() || !first.bytes().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    first.parse().ok()
+/// Parses a resume id: a stored seq (`42`) or a transient event's stream id (`42-7`, the seq first).
+pub fn parse_event_id(raw: &str) -> Option<StreamPos> {
+    StreamPos::parse(raw)
 }
 
 /// Validates `workflow_id`, the resume id (`header_id` first, then `last_event_id`) and `types`, and
@@ -156,10 +148,9 @@ fn events(sub: TaskSubscription, preamble: Event) -> impl Stream<Item = Result<E
         let mut sub = state?;
         let e = sub.next().await?;
         let (name, data) = frame(&e);
-        let mut event = Event::default().event(name).data(data);
-        if !e.is_transient() {
-            event = event.id(e.seq.to_string());
-        }
+        // Every event has a resume id: the seq, or `<seq>-<n>` for a delta, so a reconnecting
+        // EventSource misses nothing and repeats nothing.
+        let event = Event::default().event(name).data(data).id(e.pos().id());
         // After STREAM_END (sent as `done`) the response ends.
         let next = (!e.is(EventType::StreamEnd)).then_some(sub);
         Some((Ok(event), next))

@@ -1,105 +1,135 @@
-//! The hub: numbers events per task, fans them out to live subscribers, keeps recent stored events
-//! in memory for replay, and hands stored events and completed steps to the writer.
+//! The hub: numbers events per task, queues them for the writer, and makes them visible (ring and
+//! subscribers' watch) only once the writer has committed them, so whatever a client receives
+//! survives any crash with the same position and content.
+//!
+//! Memory stays bounded: subscribers hold a cursor, not a queue (they read the ring, or the database
+//! when the ring no longer reaches back far enough); deltas still waiting for the writer merge into
+//! one; the rings have a size cap; and new tasks are refused while the writer's backlog is over its
+//! limit ([`EventHub::admit`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot, watch};
 
-use super::writer::{PersistMsg, StepRecord, persist_loop};
-use super::{EventType, NewEvent, TaskEvent};
+use super::ring::{Ring, approx_bytes};
+use super::writer::{Outgoing, StepRecord, persist_loop};
+use super::{EventType, NewEvent, StreamPos, TaskEvent};
 use crate::core::error::{Result, ShannonError};
 use crate::core::store::Store;
 use crate::core::time;
 
-const LIVE_CAPACITY: usize = 4096;
-
-/// Sends an event to the task's live subscribers (under the streams lock, so in seq order).
-fn broadcast(s: &Streams, event: &TaskEvent) {
-    if let Some(stream) = s.live.get(&event.workflow_id) {
-        // No subscriber is fine.
-        let _ = stream.live.send(event.clone());
-    }
-}
-
-/// Limits of the in-memory replay rings (stored events only; partials are never replayed).
+/// Limits of the in-memory rings and of the writer's backlog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingConfig {
-    /// Most recent stored events kept per task.
+    /// Most recent visible events kept per task.
     pub events_per_task: usize,
     /// All rings together (live tasks and recently finished ones), approximately.
     pub memory_cap_bytes: usize,
     /// Finished tasks whose rings are kept, least recently used dropped first.
     pub finished_tasks: usize,
+    /// Events waiting for the writer above which new tasks are refused (`rate_limited`).
+    pub backlog_max_bytes: usize,
 }
 
 impl Default for RingConfig {
     fn default() -> Self {
         Self {
-            events_per_task: 1024,
+            events_per_task: 4096,
             memory_cap_bytes: 32 * 1024 * 1024,
             finished_tasks: 256,
+            backlog_max_bytes: 16 * 1024 * 1024,
         }
+    }
+}
+
+/// What a task's subscribers watch: the last visible (committed) position, and whether the stream
+/// has ended (everything is then visible, and the ring moves to the recently finished).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visible {
+    pub pos: StreamPos,
+    pub closed: bool,
+}
+
+/// Events handed to the writer and not yet committed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub events: usize,
+    pub bytes: usize,
+    /// The last commit failed (a full disk, a broken database); the writer keeps retrying.
+    pub failing: bool,
+}
+
+/// Events that pass a hold: the control events that report the hold itself and how it ends.
+fn passes_hold(t: EventType) -> bool {
+    matches!(
+        t,
+        EventType::WorkflowPausing
+            | EventType::WorkflowPaused
+            | EventType::WorkflowResumed
+            | EventType::WorkflowCancelling
+            | EventType::WorkflowCancelled
+            | EventType::ErrorRecovery
+    )
+}
+
+struct TaskStream {
+    /// The newest position handed out.
+    assigned: StreamPos,
+    visible: watch::Sender<Visible>,
+    ring: Ring,
+    /// This task's newest queued delta, as (outbox generation, index): a following delta of the same
+    /// agent joins it while the writer has not taken it yet.
+    open_delta: Option<(u64, usize)>,
+    /// While paused: events held back, numbered when released.
+    held: Option<Vec<NewEvent>>,
+    /// The run has ended: close once everything is visible.
+    closing: bool,
+}
+
+impl TaskStream {
+    fn new(after: StreamPos, floor: StreamPos) -> Self {
+        Self {
+            assigned: after,
+            visible: watch::channel(Visible {
+                pos: after,
+                closed: false,
+            })
+            .0,
+            ring: Ring::starting_after(floor),
+            open_delta: None,
+            held: None,
+            closing: false,
+        }
+    }
+
+    fn settled(&self) -> bool {
+        self.visible.borrow().pos >= self.assigned
     }
 }
 
 #[derive(Default)]
-struct Ring {
-    events: VecDeque<TaskEvent>,
-    bytes: usize,
-}
-
-fn approx_bytes(e: &TaskEvent) -> usize {
-    // The struct, its strings and the payload's JSON text, roughly.
-    160 + e.workflow_id.len()
-        + e.event_type.len()
-        + e.message.as_ref().map_or(0, String::len)
-        + e.payload.as_ref().map_or(0, |p| p.to_string().len())
-}
-
-impl Ring {
-    /// Stored events after `after`, if the ring still holds all of them.
-    fn after(&self, after: u32, last_seq: u32) -> Option<Vec<TaskEvent>> {
-        match self.events.front() {
-            None => (after >= last_seq).then(Vec::new),
-            Some(first) if first.seq <= after.saturating_add(1) => Some(
-                self.events
-                    .iter()
-                    .filter(|e| e.seq > after)
-                    .cloned()
-                    .collect(),
-            ),
-            Some(_) => None,
-        }
-    }
-
-    fn pop_front(&mut self) -> usize {
-        let freed = self.events.pop_front().map_or(0, |e| approx_bytes(&e));
-        self.bytes -= freed;
-        freed
-    }
-}
-
-struct TaskStream {
-    last_seq: u32,
-    live: broadcast::Sender<TaskEvent>,
-    ring: Ring,
-}
-
 struct Streams {
     live: HashMap<String, TaskStream>,
-    /// Rings of finished tasks with their last seq, least recently used first in `order`.
-    finished: HashMap<String, (Ring, u32)>,
+    /// Rings of finished tasks, least recently used first in `order`.
+    finished: HashMap<String, Ring>,
     order: VecDeque<String>,
-    bytes: usize,
+    ring_bytes: usize,
+    outbox: Vec<Outgoing>,
+    outbox_bytes: usize,
+    outbox_events: usize,
+    /// Bumped whenever the writer takes the outbox (indexes into it are then stale).
+    generation: u64,
+    in_flight: Backlog,
 }
 
-/// Assigns sequence numbers, fans events out to live subscribers, keeps recent stored events in
-/// memory for replay, and hands stored events to a background writer that batches them into few
-/// transactions.
+/// Numbers, queues for storage, and reveals events once stored; see the module documentation.
 pub struct EventHub {
     streams: Mutex<Streams>,
-    persist: mpsc::UnboundedSender<PersistMsg>,
+    wake_writer: Arc<Notify>,
+    /// Woken after every commit, for [`EventHub::admit`].
+    drained: Notify,
     rings: RingConfig,
 }
 
@@ -109,67 +139,55 @@ impl std::fmt::Debug for EventHub {
     }
 }
 
+impl Drop for EventHub {
+    fn drop(&mut self) {
+        // The writer holds only a weak reference; wake it so it notices and exits.
+        self.wake_writer.notify_one();
+    }
+}
+
 impl EventHub {
     pub fn new(store: Store) -> Arc<Self> {
         Self::with_rings(store, RingConfig::default())
     }
 
     pub fn with_rings(store: Store, rings: RingConfig) -> Arc<Self> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(persist_loop(store, rx));
-        Arc::new(Self {
-            streams: Mutex::new(Streams {
-                live: HashMap::new(),
-                finished: HashMap::new(),
-                order: VecDeque::new(),
-                bytes: 0,
-            }),
-            persist: tx,
+        let wake_writer = Arc::new(Notify::new());
+        let hub = Arc::new(Self {
+            streams: Mutex::new(Streams::default()),
+            wake_writer: wake_writer.clone(),
+            drained: Notify::new(),
             rings,
-        })
+        });
+        tokio::spawn(persist_loop(store, Arc::downgrade(&hub), wake_writer));
+        hub
     }
 
-    fn new_stream(last_seq: u32) -> TaskStream {
-        TaskStream {
-            last_seq,
-            live: broadcast::channel(LIVE_CAPACITY).0,
-            ring: Ring::default(),
-        }
-    }
-
-    /// Stored events of a task after `after`, from memory; `None` when the ring no longer holds them
-    /// all (read the database then).
-    pub fn replay_after(&self, workflow_id: &str, after: u32) -> Option<Vec<TaskEvent>> {
-        let mut s = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(stream) = s.live.get(workflow_id) {
-            return stream.ring.after(after, stream.last_seq);
-        }
-        let found = s
-            .finished
-            .get(workflow_id)
-            .and_then(|(ring, last)| ring.after(after, *last));
-        if found.is_some() {
-            // Recently used: move to the back of the eviction order.
-            s.order.retain(|w| w != workflow_id);
-            s.order.push_back(workflow_id.to_string());
-        }
-        found
+    fn lock(&self) -> MutexGuard<'_, Streams> {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Registers a task whose stored stream ends at `last_seq` (0 for a new task).
     pub fn open_stream(&self, workflow_id: &str, last_seq: u32) {
-        let mut s = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.lock();
         // A recovered task continues after its stored stream; an old ring would not cover it.
-        if let Some((ring, _)) = s.finished.remove(workflow_id) {
-            s.bytes -= ring.bytes;
+        if let Some(ring) = s.finished.remove(workflow_id) {
+            s.ring_bytes -= ring.bytes;
             s.order.retain(|w| w != workflow_id);
         }
+        let after = StreamPos::stored(last_seq);
+        // Transient events after the last stored one are in the database only.
+        let floor = StreamPos {
+            seq: last_seq,
+            n: if last_seq == 0 { 0 } else { u32::MAX },
+        };
         s.live
             .entry(workflow_id.to_string())
-            .or_insert_with(|| Self::new_stream(last_seq));
+            .or_insert_with(|| TaskStream::new(after, floor));
     }
 
-    /// Emits an event: numbered, broadcast, and queued for storage unless transient.
+    /// Emits an event: numbered and queued for storage; subscribers see it once it is stored. While
+    /// the task is held (paused), it waits in the hold instead.
     pub fn emit(
         &self,
         workflow_id: &str,
@@ -177,27 +195,20 @@ impl EventHub {
         agent_id: Option<&str>,
         message: Option<String>,
         payload: Option<serde_json::Value>,
-    ) -> TaskEvent {
+    ) {
         let new = NewEvent {
             event_type,
             agent_id: agent_id.map(str::to_string),
             message,
             payload,
         };
-        let mut guard = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        let event = self.number(&mut guard, workflow_id, new);
-        if !event_type.is_transient() {
-            // The writer outlives every emitter; a send error only happens during shutdown.
-            let _ = self.persist.send(PersistMsg::Event(event.clone()));
-        }
-        // Queued for the writer before anyone sees it: a subscriber that flushes after receiving
-        // an event finds it stored.
-        broadcast(&guard, &event);
-        event
+        self.accept(&mut self.lock(), workflow_id, new);
+        self.wake_writer.notify_one();
     }
 
-    /// Emits a completed step's events and hands them to the writer together with the step's journal
-    /// record, and returns once all of them are stored in one transaction.
+    /// Emits a completed step's events and hands the writer the step's journal record with them;
+    /// returns once all of them are stored in one transaction. While the task is held its events wait
+    /// in the hold, but the step itself is stored now, so a restart does not repeat it.
     pub(crate) async fn commit_step(
         &self,
         workflow_id: &str,
@@ -206,113 +217,145 @@ impl EventHub {
     ) -> Result<()> {
         let (done, committed) = oneshot::channel();
         {
-            let mut guard = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-            let events: Vec<TaskEvent> = events
-                .into_iter()
-                .map(|e| self.number(&mut guard, workflow_id, e))
-                .collect();
-            // Sent under the lock, so the writer sees them in seq order with every other event.
-            let stored = events
-                .iter()
-                .filter(|e| !e.is_transient())
-                .cloned()
-                .collect();
-            self.persist
-                .send(PersistMsg::Step {
-                    events: stored,
-                    step: Box::new(step),
-                    done,
-                })
-                .map_err(|_| ShannonError::Internal("the event writer has stopped".into()))?;
-            for e in &events {
-                broadcast(&guard, e);
+            let mut s = self.lock();
+            for e in events {
+                self.accept(&mut s, workflow_id, e);
             }
+            s.outbox.push(Outgoing::Step {
+                step: Box::new(step),
+                done,
+            });
         }
+        self.wake_writer.notify_one();
         committed
             .await
             .map_err(|_| ShannonError::Internal("the event writer has stopped".into()))?
     }
 
-    /// Numbers an event and keeps it in the task's ring when stored. Runs under the streams lock,
-    /// so seqs and broadcasts follow one order.
-    fn number(&self, s: &mut Streams, workflow_id: &str, new: NewEvent) -> TaskEvent {
+    fn accept(&self, s: &mut Streams, workflow_id: &str, new: NewEvent) {
+        if !s.live.contains_key(workflow_id) && s.finished.contains_key(workflow_id) {
+            // A late event of an ended stream (a cancel racing the run's end): its numbering has
+            // ended with it, and a fresh count from 1 would reuse seqs.
+            tracing::debug!(
+                workflow_id,
+                event = new.event_type.as_str(),
+                "event after the stream ended; dropped"
+            );
+            return;
+        }
         let stream = s
             .live
             .entry(workflow_id.to_string())
-            .or_insert_with(|| Self::new_stream(0));
-        let transient = new.event_type.is_transient();
-        if !transient {
-            stream.last_seq += 1;
+            .or_insert_with(|| TaskStream::new(StreamPos::START, StreamPos::START));
+        if let Some(held) = stream.held.as_mut()
+            && !passes_hold(new.event_type)
+        {
+            held.push(new);
+            return;
         }
-        let event = TaskEvent {
-            workflow_id: workflow_id.to_string(),
-            event_type: new.event_type.as_str().to_string(),
-            agent_id: new.agent_id,
-            message: new.message,
-            payload: new.payload,
-            timestamp: time::now(),
-            seq: stream.last_seq,
+        queue(s, workflow_id, new);
+    }
+
+    /// Holds the task's events from now on (a pause): nothing but control events reaches
+    /// subscribers until [`EventHub::release`].
+    pub fn hold(&self, workflow_id: &str) {
+        if let Some(stream) = self.lock().live.get_mut(workflow_id) {
+            stream.held.get_or_insert_with(Vec::new);
+        }
+    }
+
+    /// Ends a hold: the held events are queued in order, ahead of anything emitted after.
+    pub fn release(&self, workflow_id: &str) {
+        let mut s = self.lock();
+        let Some(held) = s.live.get_mut(workflow_id).and_then(|t| t.held.take()) else {
+            return;
         };
-        if !transient {
-            let size = approx_bytes(&event);
-            stream.ring.events.push_back(event.clone());
-            stream.ring.bytes += size;
-            s.bytes += size;
-            if stream.ring.events.len() > self.rings.events_per_task {
-                s.bytes -= stream.ring.pop_front();
-            }
-            // Over the memory cap: drop finished tasks' rings first, then this ring's oldest.
-            while s.bytes > self.rings.memory_cap_bytes {
-                if let Some(old) = s.order.pop_front() {
-                    if let Some((ring, _)) = s.finished.remove(&old) {
-                        s.bytes -= ring.bytes;
-                    }
-                } else if !stream.ring.events.is_empty() {
-                    s.bytes -= stream.ring.pop_front();
-                } else {
-                    break;
-                }
-            }
+        for e in held {
+            queue(&mut s, workflow_id, e);
         }
-        event
+        drop(s);
+        self.wake_writer.notify_one();
     }
 
-    /// Live events of a task from now on.
-    pub fn subscribe(&self, workflow_id: &str) -> broadcast::Receiver<TaskEvent> {
-        let mut s = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        s.live
-            .entry(workflow_id.to_string())
-            .or_insert_with(|| Self::new_stream(0))
-            .live
-            .subscribe()
+    /// Up to `max` visible events of a task after `after`, from memory, and whether its stream has
+    /// ended; `None` when memory no longer holds them all (or never did): read the database then.
+    pub fn read_after(
+        &self,
+        workflow_id: &str,
+        after: StreamPos,
+        max: usize,
+    ) -> Option<(Vec<TaskEvent>, bool)> {
+        let mut s = self.lock();
+        if let Some(stream) = s.live.get(workflow_id) {
+            return stream.ring.after(after, max).map(|e| (e, false));
+        }
+        let found = s.finished.get(workflow_id)?.after(after, max)?;
+        // Recently used: move to the back of the eviction order.
+        s.order.retain(|w| w != workflow_id);
+        s.order.push_back(workflow_id.to_string());
+        Some((found, true))
     }
 
-    /// Live events of a task whose run is in this process; `None` once it has ended (its events are
-    /// then all stored).
-    pub fn subscribe_existing(&self, workflow_id: &str) -> Option<broadcast::Receiver<TaskEvent>> {
-        self.streams
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    /// Watches a task whose stream is live in this process; `None` once it has ended.
+    pub fn watch(&self, workflow_id: &str) -> Option<watch::Receiver<Visible>> {
+        self.lock()
             .live
             .get(workflow_id)
-            .map(|s| s.live.subscribe())
+            .map(|s| s.visible.subscribe())
     }
 
-    /// Ends a finished task's live stream (subscribers see it close); its ring stays for replay
-    /// among the recently finished tasks, and its events stay in the database.
+    /// The last visible position of a live stream.
+    pub fn visible(&self, workflow_id: &str) -> Option<StreamPos> {
+        self.lock()
+            .live
+            .get(workflow_id)
+            .map(|s| s.visible.borrow().pos)
+    }
+
+    /// Ends a finished task's live stream once everything emitted is stored (held events are
+    /// released first); its ring stays for replay among the recently finished tasks.
     pub fn close_stream(&self, workflow_id: &str) {
-        let mut s = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        self.release(workflow_id);
+        let mut s = self.lock();
+        let Some(stream) = s.live.get_mut(workflow_id) else {
+            return;
+        };
+        stream.closing = true;
+        if stream.settled() {
+            self.close_now(&mut s, workflow_id);
+        }
+    }
+
+    fn close_now(&self, s: &mut Streams, workflow_id: &str) {
         let Some(stream) = s.live.remove(workflow_id) else {
             return;
         };
-        s.finished
-            .insert(workflow_id.to_string(), (stream.ring, stream.last_seq));
+        let pos = stream.visible.borrow().pos;
+        stream.visible.send_replace(Visible { pos, closed: true });
+        s.finished.insert(workflow_id.to_string(), stream.ring);
         s.order.push_back(workflow_id.to_string());
         while s.order.len() > self.rings.finished_tasks {
             if let Some(old) = s.order.pop_front()
-                && let Some((ring, _)) = s.finished.remove(&old)
+                && let Some(ring) = s.finished.remove(&old)
             {
-                s.bytes -= ring.bytes;
+                s.ring_bytes -= ring.bytes;
+            }
+        }
+    }
+
+    /// Waits until everything emitted so far for this task is stored (however long the writer
+    /// retries), without waiting for other tasks' events beyond what precedes them in the queue.
+    pub async fn settle(&self, workflow_id: &str) {
+        loop {
+            let mut rx = {
+                let s = self.lock();
+                match s.live.get(workflow_id) {
+                    Some(stream) if !stream.settled() => stream.visible.subscribe(),
+                    _ => return,
+                }
+            };
+            if rx.changed().await.is_err() {
+                return;
             }
         }
     }
@@ -320,32 +363,211 @@ impl EventHub {
     /// Waits until every event emitted so far is stored.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.persist.send(PersistMsg::Flush(tx)).is_ok() {
-            let _ = rx.await;
+        self.lock().outbox.push(Outgoing::Barrier(tx));
+        self.wake_writer.notify_one();
+        let _ = rx.await;
+    }
+
+    /// Events waiting for the writer (queued and in flight).
+    pub fn backlog(&self) -> Backlog {
+        let s = self.lock();
+        Backlog {
+            events: s.outbox_events + s.in_flight.events,
+            bytes: s.outbox_bytes + s.in_flight.bytes,
+            failing: s.in_flight.failing,
         }
     }
+
+    /// Admission for new work: waits up to a second for a writer that has fallen behind, then refuses
+    /// with `rate_limited` (429) rather than let the queue grow; `storage_unavailable` while commits
+    /// fail.
+    pub async fn admit(&self) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            let drained = self.drained.notified();
+            let backlog = self.backlog();
+            if backlog.failing {
+                return Err(ShannonError::StorageUnavailable(
+                    "the database cannot store events right now (is the disk full?)".into(),
+                ));
+            }
+            if backlog.bytes <= self.rings.backlog_max_bytes {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, drained).await.is_err() {
+                return Err(ShannonError::RateLimited(
+                    "the engine is storing events slower than they arrive; retry shortly".into(),
+                ));
+            }
+        }
+    }
+
+    /// The writer takes everything queued (empty: nothing to do).
+    pub(super) fn take_batch(&self) -> Vec<Outgoing> {
+        let mut s = self.lock();
+        if s.outbox.is_empty() {
+            return Vec::new();
+        }
+        s.generation += 1;
+        s.in_flight.events = std::mem::take(&mut s.outbox_events);
+        s.in_flight.bytes = std::mem::take(&mut s.outbox_bytes);
+        std::mem::take(&mut s.outbox)
+    }
+
+    /// The writer's report of a failed commit (kept for retry) or of recovery.
+    pub(super) fn set_failing(&self, failing: bool) {
+        self.lock().in_flight.failing = failing;
+    }
+
+    /// The writer committed these events (in queue order): they become visible.
+    pub(super) fn committed(&self, events: &[(StreamPos, TaskEvent)]) {
+        let mut s = self.lock();
+        s.in_flight = Backlog::default();
+        // Subscribers wake once per task per commit, at its last position.
+        let mut last: HashMap<&str, StreamPos> = HashMap::new();
+        for (pos, e) in events {
+            let wf = e.workflow_id.as_str();
+            if s.live.contains_key(wf) {
+                self.keep_in_ring(&mut s, wf, *pos, e.clone());
+                last.insert(wf, *pos);
+            }
+        }
+        for (wf, pos) in last {
+            let Some(stream) = s.live.get_mut(wf) else {
+                continue;
+            };
+            stream.visible.send_modify(|v| v.pos = v.pos.max(pos));
+            if stream.closing && stream.settled() {
+                self.close_now(&mut s, wf);
+            }
+        }
+        drop(s);
+        self.drained.notify_waiters();
+    }
+
+    fn keep_in_ring(&self, s: &mut Streams, wf: &str, pos: StreamPos, event: TaskEvent) {
+        let Streams {
+            live,
+            finished,
+            order,
+            ring_bytes,
+            ..
+        } = s;
+        let Some(stream) = live.get_mut(wf) else {
+            return;
+        };
+        *ring_bytes += stream.ring.push(pos, event);
+        if stream.ring.len() > self.rings.events_per_task {
+            *ring_bytes -= stream.ring.pop_front();
+        }
+        // Over the memory cap: drop finished tasks' rings first, then this ring's oldest.
+        while *ring_bytes > self.rings.memory_cap_bytes {
+            if let Some(old) = order.pop_front() {
+                if let Some(ring) = finished.remove(&old) {
+                    *ring_bytes -= ring.bytes;
+                }
+            } else if stream.ring.len() > 0 {
+                *ring_bytes -= stream.ring.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+/// Numbers an event and queues it for the writer; a delta joins the task's previous queued delta
+/// when nothing came between and the writer has not taken it (no one has seen either yet).
+fn queue(s: &mut Streams, workflow_id: &str, new: NewEvent) {
+    let Streams {
+        live,
+        outbox,
+        outbox_bytes,
+        outbox_events,
+        generation,
+        ..
+    } = s;
+    let Some(stream) = live.get_mut(workflow_id) else {
+        return;
+    };
+    let is_delta = new.event_type == EventType::LlmPartial;
+    if is_delta
+        && let Some((g, i)) = stream.open_delta
+        && g == *generation
+        && let Some(Outgoing::Event { event, .. }) = outbox.get_mut(i)
+        && event.agent_id == new.agent_id
+    {
+        let more = new.message.unwrap_or_default();
+        *outbox_bytes += more.len();
+        event
+            .message
+            .get_or_insert_with(String::new)
+            .push_str(&more);
+        return;
+    }
+    let transient = new.event_type.is_transient();
+    stream.assigned = if transient {
+        StreamPos {
+            seq: stream.assigned.seq,
+            n: stream.assigned.n + 1,
+        }
+    } else {
+        StreamPos::stored(stream.assigned.seq + 1)
+    };
+    let pos = stream.assigned;
+    let event = TaskEvent {
+        workflow_id: workflow_id.to_string(),
+        event_type: new.event_type.as_str().to_string(),
+        agent_id: new.agent_id,
+        message: new.message,
+        payload: new.payload,
+        timestamp: time::now(),
+        seq: pos.seq,
+        stream_id: transient.then(|| pos.id()),
+    };
+    *outbox_bytes += approx_bytes(&event);
+    *outbox_events += 1;
+    stream.open_delta = is_delta.then_some((*generation, outbox.len()));
+    outbox.push(Outgoing::Event { pos, event });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn seqs(events: Option<Vec<TaskEvent>>) -> Option<Vec<u32>> {
-        events.map(|v| v.iter().map(|e| e.seq).collect())
+    fn seqs(events: Option<(Vec<TaskEvent>, bool)>) -> Option<Vec<u32>> {
+        events.map(|(v, _)| v.iter().map(|e| e.seq).collect())
     }
 
-    #[tokio::test]
-    async fn rings_replay_from_memory_and_give_way_when_evicted() {
+    async fn hub_with(rings: RingConfig) -> (tempfile::TempDir, Arc<EventHub>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_async(dir.path().join("db.sqlite3"))
             .await
             .unwrap();
+        store
+            .write(|tx| {
+                for wf in ["w1", "w2", "w3"] {
+                    tx.execute(
+                        "INSERT INTO tasks (id, workflow_id, user_id, query, status, created_at, updated_at)
+                         VALUES (?1, ?1, '00000000-0000-0000-0000-000000000002', 'q', 'RUNNING', 'x', 'x')",
+                        [wf],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        (dir, EventHub::with_rings(store, rings))
+    }
+
+    #[tokio::test]
+    async fn rings_replay_from_memory_and_give_way_when_evicted() {
         let rings = RingConfig {
             events_per_task: 5,
             memory_cap_bytes: 1 << 20,
             finished_tasks: 1,
+            ..RingConfig::default()
         };
-        let hub = EventHub::with_rings(store, rings);
+        let (_dir, hub) = hub_with(rings).await;
         for _ in 0..8 {
             hub.emit(
                 "w1",
@@ -355,49 +577,85 @@ mod tests {
                 None,
             );
         }
-        hub.emit(
-            "w1",
-            EventType::LlmPartial,
-            Some("a"),
-            Some("x".into()),
+        hub.settle("w1").await;
+        let at = |seq| StreamPos::stored(seq);
+        assert_eq!(
+            seqs(hub.read_after("w1", at(2), 100)),
             None,
+            "seq 3 was evicted"
         );
-        assert_eq!(seqs(hub.replay_after("w1", 2)), None, "seq 3 was evicted");
-        assert_eq!(seqs(hub.replay_after("w1", 3)), Some(vec![4, 5, 6, 7, 8]));
-        assert_eq!(seqs(hub.replay_after("w1", 8)), Some(vec![]));
+        assert_eq!(
+            seqs(hub.read_after("w1", at(3), 100)),
+            Some(vec![4, 5, 6, 7, 8])
+        );
+        assert_eq!(seqs(hub.read_after("w1", at(8), 100)), Some(vec![]));
         hub.close_stream("w1");
         assert_eq!(
-            seqs(hub.replay_after("w1", 6)),
+            seqs(hub.read_after("w1", at(6), 100)),
             Some(vec![7, 8]),
             "kept after the run"
         );
         hub.emit("w2", EventType::Progress, None, None, None);
         hub.close_stream("w2");
+        hub.flush().await;
         assert_eq!(
-            seqs(hub.replay_after("w1", 6)),
+            seqs(hub.read_after("w1", at(6), 100)),
             None,
             "least recently used ring dropped"
         );
-        assert_eq!(seqs(hub.replay_after("w2", 0)), Some(vec![1]));
+        assert_eq!(seqs(hub.read_after("w2", at(0), 100)), Some(vec![1]));
 
         // A tiny memory cap keeps only what fits.
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_async(dir.path().join("db.sqlite3"))
-            .await
-            .unwrap();
-        let hub = EventHub::with_rings(
-            store,
-            RingConfig {
-                events_per_task: 1000,
-                memory_cap_bytes: 1000,
-                finished_tasks: 10,
-            },
-        );
+        let (_dir, hub) = hub_with(RingConfig {
+            events_per_task: 1000,
+            memory_cap_bytes: 1000,
+            finished_tasks: 10,
+            ..RingConfig::default()
+        })
+        .await;
         for _ in 0..50 {
             hub.emit("w3", EventType::Progress, None, Some("x".repeat(100)), None);
         }
-        let kept = seqs(hub.replay_after("w3", 49)).unwrap();
+        hub.settle("w3").await;
+        let kept = seqs(hub.read_after("w3", at(49), 100)).unwrap();
         assert_eq!(kept, vec![50]);
-        assert!(hub.replay_after("w3", 0).is_none());
+        assert!(hub.read_after("w3", at(0), 100).is_none());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_visible_before_it_is_stored_and_held_events_wait() {
+        let (_dir, hub) = hub_with(RingConfig::default()).await;
+        hub.open_stream("w1", 0);
+        let watch = hub.watch("w1").unwrap();
+        hub.emit(
+            "w1",
+            EventType::Progress,
+            Some("a"),
+            Some("one".into()),
+            None,
+        );
+        // Not yet committed: invisible.
+        assert_eq!(watch.borrow().pos, StreamPos::START);
+        hub.settle("w1").await;
+        assert_eq!(watch.borrow().pos, StreamPos::stored(1));
+
+        hub.hold("w1");
+        hub.emit(
+            "w1",
+            EventType::LlmPartial,
+            Some("a"),
+            Some("held".into()),
+            None,
+        );
+        hub.emit("w1", EventType::WorkflowPaused, Some("o"), None, None);
+        hub.settle("w1").await;
+        let (seen, _) = hub.read_after("w1", StreamPos::stored(1), 10).unwrap();
+        let types: Vec<_> = seen.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, ["WORKFLOW_PAUSED"], "the delta is held");
+        hub.release("w1");
+        hub.settle("w1").await;
+        let (seen, _) = hub.read_after("w1", StreamPos::stored(2), 10).unwrap();
+        assert_eq!(seen[0].message.as_deref(), Some("held"));
+        assert_eq!(seen[0].stream_id.as_deref(), Some("2-1"));
     }
 }

@@ -1,19 +1,23 @@
-//! Task events: the cloud's event object, per-task sequence numbers, live fan-out with replay rings
-//! ([`hub`]) and batched persistence ([`writer`], never one transaction per token).
+//! Task events: the cloud's event object, per-task positions, the hub that makes an event visible
+//! only once it is stored ([`hub`]), group commits ([`writer`]) and the stored forms ([`rows`]).
 //!
-//! Stored events get `seq` 1, 2, 3… per task with no gap. Transient events (LLM_PARTIAL,
-//! LLM_PROMPT) are broadcast live only and carry the seq of the last stored event before them.
+//! Stored events get `seq` 1, 2, 3… per task with no gap. Transient events (LLM_PARTIAL, LLM_PROMPT)
+//! carry the seq of the stored event before them and a `stream_id` `"<seq>-<n>"` (the n-th transient
+//! event after it); they are stored compactly beside the events (see [`rows`]), so a subscriber can
+//! resume after any of them and still get every delta it missed.
 
 mod hub;
+mod ring;
+mod rows;
 mod writer;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use super::lifecycle::EventType;
-pub use hub::{EventHub, RingConfig};
+pub use hub::{Backlog, EventHub, RingConfig, Visible};
+pub use rows::{insert_events, read_events, read_stream};
 pub(crate) use writer::{StepRecord, UsageRow, insert_usage};
-pub use writer::{insert_events, read_events};
 
 /// Event types that are streamed live but never stored (as the cloud).
 pub fn is_transient(event_type: &str) -> bool {
@@ -37,11 +41,62 @@ pub struct TaskEvent {
     pub payload: Option<Value>,
     pub timestamp: String,
     pub seq: u32,
+    /// Transient events only: `"<seq>-<n>"`, their resume id (contract §5.1 `stream_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<String>,
+}
+
+/// Where an event stands in its task's stream: stored event `seq` is `(seq, 0)`, the n-th transient
+/// event after it is `(seq, n)`. Resume ids name a position; a subscriber gets everything after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamPos {
+    pub seq: u32,
+    pub n: u32,
+}
+
+impl StreamPos {
+    pub const START: StreamPos = StreamPos { seq: 0, n: 0 };
+
+    pub fn stored(seq: u32) -> Self {
+        Self { seq, n: 0 }
+    }
+
+    /// Parses a resume id: a stored seq (`42`) or a transient event's stream id (`42-7`).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+        let (seq, n) = match raw.split_once('-') {
+            Some((a, b)) if digits(a) && digits(b) => (a, b),
+            None if digits(raw) => (raw, "0"),
+            _ => return None,
+        };
+        Some(Self {
+            seq: seq.parse().ok()?,
+            n: n.parse().ok()?,
+        })
+    }
+
+    /// The id a client resumes with: the seq for a stored event, `"<seq>-<n>"` otherwise.
+    pub fn id(self) -> String {
+        if self.n == 0 {
+            self.seq.to_string()
+        } else {
+            format!("{}-{}", self.seq, self.n)
+        }
+    }
 }
 
 impl TaskEvent {
     pub fn is_transient(&self) -> bool {
         is_transient(&self.event_type)
+    }
+
+    /// This event's place in its stream.
+    pub fn pos(&self) -> StreamPos {
+        self.stream_id
+            .as_deref()
+            .and_then(StreamPos::parse)
+            .unwrap_or(StreamPos::stored(self.seq))
     }
 
     /// Whether this event is of type `t`.

@@ -1,21 +1,30 @@
-//! The background writer: stored events and completed steps, batched into few transactions. A step's
-//! journal row, its token-usage row and its events always share one transaction, so after a crash
-//! either all of them exist or none does.
+//! The background writer: group commits. It takes everything the hub queued since its last commit
+//! and stores it in one transaction (a step's journal row, token usage and events always together),
+//! then tells the hub, which makes those events visible. No batching window: under light load an
+//! event is visible one commit after it was emitted, under heavy load the batches grow.
+//!
+//! A failed commit (full disk, busy or broken database) is never dropped: the same batch is retried
+//! with backoff until it is stored, and a run waiting for its step learns of the failure meanwhile.
 
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use rusqlite::params;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
-use super::TaskEvent;
-use crate::core::error::Result;
+use super::hub::EventHub;
+use super::rows::{insert_events, insert_transient};
+use super::{StreamPos, TaskEvent};
+use crate::core::error::{Result, ShannonError};
 use crate::core::llm::Usage;
 use crate::core::store::Store;
 use crate::core::time;
 
-const BATCH_MAX: usize = 256;
-const BATCH_INTERVAL: Duration = Duration::from_millis(50);
+/// Failed attempts after which a run waiting for its step is told (the batch is still retried).
+const TELL_WAITERS_AFTER: u32 = 3;
+const BACKOFF_FIRST: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// What one model call cost, stored once per step (`token_usage` is unique per step key).
 #[derive(Debug, Clone)]
@@ -38,87 +47,105 @@ pub(crate) struct StepRecord {
     pub usage: Option<UsageRow>,
 }
 
-pub(super) enum PersistMsg {
-    Event(TaskEvent),
+/// One entry of the hub's queue to the writer, in emission order.
+pub(super) enum Outgoing {
+    Event {
+        pos: StreamPos,
+        event: TaskEvent,
+    },
+    /// Stored with the events queued before it (the step's own events come right before it).
     Step {
-        events: Vec<TaskEvent>,
         step: Box<StepRecord>,
         done: oneshot::Sender<Result<()>>,
     },
-    Flush(oneshot::Sender<()>),
+    /// Answered once everything queued before it is stored.
+    Barrier(oneshot::Sender<()>),
 }
 
+/// What one commit stores, shared with each retry.
 #[derive(Default)]
-struct Batch {
-    events: Vec<TaskEvent>,
+struct Rows {
+    events: Vec<(StreamPos, TaskEvent)>,
     steps: Vec<StepRecord>,
-    step_waiters: Vec<oneshot::Sender<Result<()>>>,
-    flush_waiters: Vec<oneshot::Sender<()>>,
 }
 
-impl Batch {
-    fn take(&mut self, msg: PersistMsg) {
-        match msg {
-            PersistMsg::Event(e) => self.events.push(e),
-            PersistMsg::Step { events, step, done } => {
-                self.events.extend(events);
-                self.steps.push(*step);
-                self.step_waiters.push(done);
-            }
-            PersistMsg::Flush(w) => self.flush_waiters.push(w),
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.events.len() + self.steps.len() >= BATCH_MAX
-    }
-
-    /// A flush or a step waits: commit now rather than at the end of the interval.
-    fn is_awaited(&self) -> bool {
-        !self.flush_waiters.is_empty() || !self.step_waiters.is_empty()
-    }
-}
-
-pub(super) async fn persist_loop(store: Store, mut rx: mpsc::UnboundedReceiver<PersistMsg>) {
-    while let Some(first) = rx.recv().await {
-        let deadline = tokio::time::Instant::now() + BATCH_INTERVAL;
-        let mut batch = Batch::default();
-        batch.take(first);
-        // Gather until the batch is full, someone waits for it, or the interval ends.
-        while !batch.is_full() && !batch.is_awaited() {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(m)) => batch.take(m),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        let Batch {
-            events,
-            steps,
-            step_waiters,
-            flush_waiters,
-        } = batch;
-        let result = if events.is_empty() && steps.is_empty() {
-            Ok(())
-        } else {
-            let n = events.len();
-            let r = store
-                .write(move |tx| {
-                    insert_events(tx, &events)?;
-                    steps.iter().try_for_each(|s| insert_step(tx, s))
-                })
-                .await;
-            if let Err(e) = &r {
-                tracing::error!(error = %e, events = n, "could not store task events");
-            }
-            r
+pub(super) async fn persist_loop(store: Store, hub: Weak<EventHub>, wake: Arc<Notify>) {
+    loop {
+        let batch = match hub.upgrade() {
+            Some(h) => h.take_batch(),
+            None => return,
         };
-        for w in step_waiters {
-            let _ = w.send(result.clone());
+        if batch.is_empty() {
+            wake.notified().await;
+            continue;
         }
-        for w in flush_waiters {
+        let mut rows = Rows::default();
+        let mut step_waiters = Vec::new();
+        let mut barriers = Vec::new();
+        for item in batch {
+            match item {
+                Outgoing::Event { pos, event } => rows.events.push((pos, event)),
+                Outgoing::Step { step, done } => {
+                    rows.steps.push(*step);
+                    step_waiters.push(done);
+                }
+                Outgoing::Barrier(w) => barriers.push(w),
+            }
+        }
+        let rows = Arc::new(rows);
+        let mut attempt = 0u32;
+        let mut backoff = BACKOFF_FIRST;
+        loop {
+            let r = rows.clone();
+            match store.write(move |tx| write_rows(tx, &r)).await {
+                Ok(()) => break,
+                Err(e) => {
+                    attempt += 1;
+                    if let Some(h) = hub.upgrade() {
+                        h.set_failing(true);
+                    }
+                    if attempt == 1 || attempt.is_multiple_of(30) {
+                        tracing::error!(error = %e, attempt, events = rows.events.len(),
+                            "could not store task events; keeping them and retrying");
+                    }
+                    if attempt >= TELL_WAITERS_AFTER || matches!(e, ShannonError::StorageFull(_)) {
+                        for w in step_waiters.drain(..) {
+                            let _ = w.send(Err(e.clone()));
+                        }
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+        if attempt > 0 {
+            tracing::info!(
+                attempt,
+                "stored the task events that were waiting for the database"
+            );
+        }
+        if let Some(h) = hub.upgrade() {
+            h.committed(&rows.events);
+        }
+        for w in step_waiters {
+            let _ = w.send(Ok(()));
+        }
+        for w in barriers {
             let _ = w.send(());
         }
     }
+}
+
+fn write_rows(tx: &rusqlite::Transaction<'_>, rows: &Rows) -> Result<()> {
+    let (transient, stored): (Vec<_>, Vec<_>) = rows
+        .events
+        .iter()
+        .map(|(p, e)| (*p, e))
+        .partition(|(_, e)| e.is_transient());
+    let stored: Vec<TaskEvent> = stored.into_iter().map(|(_, e)| e.clone()).collect();
+    insert_events(tx, &stored)?;
+    insert_transient(tx, &transient)?;
+    rows.steps.iter().try_for_each(|s| insert_step(tx, s))
 }
 
 fn insert_step(tx: &rusqlite::Transaction<'_>, s: &StepRecord) -> Result<()> {
@@ -160,51 +187,4 @@ pub(crate) fn insert_usage(
         time::now()
     ])?;
     Ok(())
-}
-
-/// Inserts events in one transaction (also the benchmark's subject).
-pub fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[TaskEvent]) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO task_events (workflow_id, seq, type, agent_id, message, payload, timestamp)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    for e in events {
-        stmt.execute(params![
-            e.workflow_id,
-            e.seq,
-            e.event_type,
-            e.agent_id,
-            e.message,
-            e.payload.as_ref().map(|p| p.to_string()),
-            e.timestamp,
-        ])?;
-    }
-    Ok(())
-}
-
-/// Reads stored events of a task in seq order.
-pub fn read_events(
-    conn: &rusqlite::Connection,
-    workflow_id: &str,
-    after_seq: u32,
-    limit: u32,
-    offset: u32,
-) -> Result<Vec<TaskEvent>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT workflow_id, type, agent_id, message, payload, timestamp, seq FROM task_events
-         WHERE workflow_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3 OFFSET ?4",
-    )?;
-    let rows = stmt.query_map(params![workflow_id, after_seq, limit, offset], |r| {
-        let payload: Option<String> = r.get(4)?;
-        Ok(TaskEvent {
-            workflow_id: r.get(0)?,
-            event_type: r.get(1)?,
-            agent_id: r.get(2)?,
-            message: r.get(3)?,
-            payload: payload.and_then(|p| serde_json::from_str(&p).ok()),
-            timestamp: r.get(5)?,
-            seq: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }

@@ -72,6 +72,10 @@ struct Stored {
 /// no client is told of an end the database does not hold.
 pub(crate) async fn finish(core: &Core, end: &TaskEnd, outcome: Outcome) -> Result<Ended> {
     let target = outcome.status();
+    // What the run emitted (and held, if paused) is stored before its end: the end's events follow
+    // it, and a task is never terminal with its last steps still waiting for a failing disk.
+    core.engine().hub.release(&end.workflow_id);
+    core.engine().hub.settle(&end.workflow_id).await;
     let (e, o) = (end.clone(), outcome.clone());
     let stored = core.store().write(move |tx| write_end(tx, &e, &o)).await?;
     if !stored.status.can_become(target) {
@@ -127,7 +131,7 @@ pub(crate) async fn finish(core: &Core, end: &TaskEnd, outcome: Outcome) -> Resu
         }
     }
     hub.emit(wf, EventType::StreamEnd, agent, Some("Done".into()), None);
-    hub.flush().await;
+    // Closes once the end's events are stored; subscribers read them first.
     hub.close_stream(wf);
     Ok(Ended::Now(target))
 }

@@ -97,9 +97,34 @@ impl Run {
             hub.emit(&wf, EventType::LlmPartial, Some(&agent_id), text, None);
         };
         let started = Instant::now();
-        let result = client
-            .stream_chat(&request, &mut on_delta, &self.control.cancel)
-            .await;
+        // A pause takes effect mid-answer: the hub holds the deltas (see `Core::pause_task`) and
+        // WORKFLOW_PAUSED goes out now, while the provider keeps streaming into the hold.
+        let mut pause = self.control.pause.subscribe();
+        let mut announced = self.paused_announced;
+        let mut stream =
+            Box::pin(client.stream_chat(&request, &mut on_delta, &self.control.cancel));
+        let result = loop {
+            tokio::select! {
+                r = &mut stream => break r,
+                changed = pause.changed() => {
+                    if changed.is_err() {
+                        break (&mut stream).await;
+                    }
+                    let paused = *pause.borrow_and_update();
+                    if paused && !announced {
+                        self.announce(
+                            EventType::WorkflowPaused,
+                            "orchestrator",
+                            "Paused".into(),
+                            Some(json!({"checkpoint": "llm_stream"})),
+                        );
+                    }
+                    announced = paused;
+                }
+            }
+        };
+        drop(stream);
+        self.paused_announced = announced;
         let response = match result {
             Ok(response) => response,
             Err(e) => {
@@ -110,7 +135,7 @@ impl Run {
                 return Err(match e {
                     LlmError::Cancelled => Stop::Cancelled {
                         checkpoint: "llm_stream".into(),
-                        was_paused: false,
+                        was_paused: *self.control.pause.borrow(),
                     },
                     other => Stop::Failed(format!("{} call failed: {other}", self.spec.provider)),
                 });
