@@ -12,6 +12,7 @@ use serde_json::json;
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::engine::events::StreamPos;
 use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
+use tauri_plugin_shannon::core::store::DATABASE_FILE;
 use tauri_plugin_shannon::{Core, CoreConfig};
 
 async fn long_task(core: &Core, me: &Caller) -> String {
@@ -153,6 +154,18 @@ async fn late_and_slow_subscribers_get_every_delta() {
         let stored_seen: Vec<_> = got.into_iter().filter(|e| !e.is_transient()).collect();
         assert_eq!(stored_seen, stored, "{name} reader's stored events");
     }
+
+    // Stored compactly: the answer's deltas, one row per commit while it streamed, are one row now.
+    let db = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    let rows: u32 = db
+        .query_row(
+            "SELECT count(*) FROM task_transient_events WHERE workflow_id = ?1 AND type = 'LLM_PARTIAL'",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 1, "one row for the answer's deltas");
+    drop(db);
 
     // After the run, from the database (a fresh core has no rings): the same deltas, the same ids.
     drop(core);

@@ -29,14 +29,20 @@ pub fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[TaskEvent]) -> Re
     Ok(())
 }
 
-/// Appends transient events to their compact rows: one statement per (task, seq, agent, type) run,
-/// whatever the number of deltas in it.
+/// Stores transient events compactly: one row per (task, seq, agent, type) in this commit, whatever
+/// the number of deltas in it.
 pub(super) fn insert_transient(
     tx: &rusqlite::Transaction<'_>,
     events: &[(StreamPos, &TaskEvent)],
 ) -> Result<()> {
     type Key<'a> = (&'a str, u32, &'a str, &'a str);
-    let mut runs: Vec<(Key<'_>, String, String, &TaskEvent)> = Vec::new();
+    struct Run<'a> {
+        first_n: u32,
+        text: String,
+        chunks: String,
+        first: &'a TaskEvent,
+    }
+    let mut runs: Vec<(Key<'_>, Run<'_>)> = Vec::new();
     let mut index: HashMap<Key<'_>, usize> = HashMap::new();
     for (pos, e) in events {
         let key = (
@@ -47,34 +53,84 @@ pub(super) fn insert_transient(
         );
         let text = e.message.as_deref().unwrap_or("");
         let i = *index.entry(key).or_insert_with(|| {
-            runs.push((key, String::new(), String::new(), e));
+            let run = Run {
+                first_n: pos.n,
+                text: String::new(),
+                chunks: String::new(),
+                first: e,
+            };
+            runs.push((key, run));
             runs.len() - 1
         });
-        let run = &mut runs[i];
-        run.1.push_str(text);
-        if !run.2.is_empty() {
-            run.2.push(',');
+        let run = &mut runs[i].1;
+        run.text.push_str(text);
+        if !run.chunks.is_empty() {
+            run.chunks.push(',');
         }
-        run.2.push_str(&format!("{}:{}", pos.n, text.len()));
+        run.chunks.push_str(&format!("{}:{}", pos.n, text.len()));
     }
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO task_transient_events (workflow_id, seq, agent_id, type, text, chunks, payload, timestamp)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (workflow_id, seq, agent_id, type)
-         DO UPDATE SET text = text || excluded.text, chunks = chunks || ',' || excluded.chunks",
+        "INSERT OR IGNORE INTO task_transient_events
+            (workflow_id, seq, first_n, agent_id, type, text, chunks, payload, timestamp)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    for ((wf, seq, agent, ty), text, chunks, first) in runs {
+    for ((wf, seq, agent, ty), run) in runs {
         stmt.execute(params![
             wf,
             seq,
+            run.first_n,
             agent,
             ty,
-            text,
-            chunks,
-            first.payload.as_ref().map(|p| p.to_string()),
-            first.timestamp,
+            run.text,
+            run.chunks,
+            run.first.payload.as_ref().map(|p| p.to_string()),
+            run.first.timestamp,
         ])?;
     }
+    Ok(())
+}
+
+/// A message ended (its LLM_OUTPUT at `output_seq` is being stored): merges the rows its deltas
+/// took, one per commit while it streamed, into one (for the deltas right before the output).
+pub(super) fn compact_deltas(
+    tx: &rusqlite::Transaction<'_>,
+    workflow_id: &str,
+    agent_id: &str,
+    output_seq: u32,
+) -> Result<()> {
+    let Some(seq) = output_seq.checked_sub(1) else {
+        return Ok(());
+    };
+    let rows: Vec<(u32, String, String)> = tx
+        .prepare_cached(
+            "SELECT first_n, text, chunks FROM task_transient_events
+             WHERE workflow_id = ?1 AND seq = ?2 AND agent_id = ?3 AND type = 'LLM_PARTIAL'
+             ORDER BY first_n",
+        )?
+        .query_map(params![workflow_id, seq, agent_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    if rows.len() < 2 {
+        return Ok(());
+    }
+    let first_n = rows[0].0;
+    let text: String = rows.iter().map(|r| r.1.as_str()).collect();
+    let chunks = rows
+        .iter()
+        .map(|r| r.2.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    tx.prepare_cached(
+        "DELETE FROM task_transient_events
+         WHERE workflow_id = ?1 AND seq = ?2 AND agent_id = ?3 AND type = 'LLM_PARTIAL' AND first_n > ?4",
+    )?
+    .execute(params![workflow_id, seq, agent_id, first_n])?;
+    tx.prepare_cached(
+        "UPDATE task_transient_events SET text = ?5, chunks = ?6
+         WHERE workflow_id = ?1 AND seq = ?2 AND first_n = ?3 AND agent_id = ?4",
+    )?
+    .execute(params![workflow_id, seq, first_n, agent_id, text, chunks])?;
     Ok(())
 }
 

@@ -14,8 +14,8 @@ use serde_json::Value;
 use tokio::sync::{Notify, oneshot};
 
 use super::hub::EventHub;
-use super::rows::{insert_events, insert_transient};
-use super::{StreamPos, TaskEvent};
+use super::rows::{compact_deltas, insert_events, insert_transient};
+use super::{EventType, StreamPos, TaskEvent};
 use crate::core::error::{Result, ShannonError};
 use crate::core::llm::Usage;
 use crate::core::store::Store;
@@ -145,6 +145,14 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, rows: &Rows) -> Result<()> {
     let stored: Vec<TaskEvent> = stored.into_iter().map(|(_, e)| e.clone()).collect();
     insert_events(tx, &stored)?;
     insert_transient(tx, &transient)?;
+    for e in stored.iter().filter(|e| e.is(EventType::LlmOutput)) {
+        compact_deltas(
+            tx,
+            &e.workflow_id,
+            e.agent_id.as_deref().unwrap_or(""),
+            e.seq,
+        )?;
+    }
     rows.steps.iter().try_for_each(|s| insert_step(tx, s))
 }
 
