@@ -9,6 +9,8 @@
 mod hub;
 mod ring;
 mod rows;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use serde::{Deserialize, Serialize};

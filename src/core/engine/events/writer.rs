@@ -82,39 +82,38 @@ pub(super) async fn persist_loop(store: Store, hub: Weak<EventHub>, wake: Arc<No
         let mut rows = Rows::default();
         let mut step_waiters = Vec::new();
         let mut barriers = Vec::new();
-        for item in batch {
-            match item {
-                Outgoing::Event { pos, event } => rows.events.push((pos, event)),
-                Outgoing::Step { step, done } => {
-                    rows.steps.push(*step);
-                    step_waiters.push(done);
-                }
-                Outgoing::Barrier(w) => barriers.push(w),
-            }
-        }
-        let rows = Arc::new(rows);
+        sort_into(batch, &mut rows, &mut step_waiters, &mut barriers);
+        let mut rows = Arc::new(rows);
         let mut attempt = 0u32;
         let mut backoff = BACKOFF_FIRST;
         loop {
             let r = rows.clone();
-            match store.write(move |tx| write_rows(tx, &r)).await {
-                Ok(()) => break,
-                Err(e) => {
-                    attempt += 1;
-                    if let Some(h) = hub.upgrade() {
-                        h.set_failing(true);
-                    }
-                    if attempt == 1 || attempt.is_multiple_of(30) {
-                        tracing::error!(error = %e, attempt, events = rows.events.len(),
-                            "could not store task events; keeping them and retrying");
-                    }
-                    if attempt >= TELL_WAITERS_AFTER || matches!(e, ShannonError::StorageFull(_)) {
-                        for w in step_waiters.drain(..) {
-                            let _ = w.send(Err(e.clone()));
-                        }
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+            let Err(e) = store.write(move |tx| write_rows(tx, &r)).await else {
+                break;
+            };
+            attempt += 1;
+            match hub.upgrade() {
+                Some(h) => h.set_failing(true),
+                None => return,
+            }
+            if attempt == 1 || attempt.is_multiple_of(30) {
+                tracing::error!(error = %e, attempt, events = rows.events.len(),
+                    "could not store task events; keeping them and retrying");
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            // What was queued meanwhile joins the retry, after what came before it, so runs waiting
+            // on later steps hear of the failure too and everything is stored at once when it works.
+            let Some(h) = hub.upgrade() else { return };
+            let mut owned = Arc::try_unwrap(rows).unwrap_or_else(|shared| Rows {
+                events: shared.events.clone(),
+                steps: shared.steps.clone(),
+            });
+            sort_into(h.take_batch(), &mut owned, &mut step_waiters, &mut barriers);
+            rows = Arc::new(owned);
+            if attempt >= TELL_WAITERS_AFTER || matches!(e, ShannonError::StorageFull(_)) {
+                for w in step_waiters.drain(..) {
+                    let _ = w.send(Err(e.clone()));
                 }
             }
         }
@@ -132,6 +131,24 @@ pub(super) async fn persist_loop(store: Store, hub: Weak<EventHub>, wake: Arc<No
         }
         for w in barriers {
             let _ = w.send(());
+        }
+    }
+}
+
+fn sort_into(
+    batch: Vec<Outgoing>,
+    rows: &mut Rows,
+    step_waiters: &mut Vec<oneshot::Sender<Result<()>>>,
+    barriers: &mut Vec<oneshot::Sender<()>>,
+) {
+    for item in batch {
+        match item {
+            Outgoing::Event { pos, event } => rows.events.push((pos, event)),
+            Outgoing::Step { step, done } => {
+                rows.steps.push(*step);
+                step_waiters.push(done);
+            }
+            Outgoing::Barrier(w) => barriers.push(w),
         }
     }
 }
