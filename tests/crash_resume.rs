@@ -7,86 +7,23 @@
 
 #[path = "support/fake_provider.rs"]
 mod fake_provider;
+#[path = "support/serve.rs"]
+mod serve;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_provider::{FakeProvider, FakeUsage, Reply, Scripted};
 use rusqlite::Connection;
 use serde_json::{Value, json};
+use serve::{ServeOptions, Server, TOKEN};
 use tauri_plugin_shannon::core::store::DATABASE_FILE;
 
-const TOKEN: &str = "crash-resume-test-token-0123456789abcdef";
-
-fn headless_binary() -> PathBuf {
-    // target/debug/deps/<this test> → target/debug/examples/headless (cargo test builds examples).
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/headless");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo test`, which builds the examples",
-        bin.display()
-    );
-    bin
-}
-
-/// A running headless server; killed with SIGKILL (and reaped) when dropped.
-struct Server(Child);
-
-impl Server {
-    fn kill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The headless server on a data dir, and the URL it listens on.
+/// The headless server on a data dir with the fake provider as its default, and its URL.
 fn serve(data: &Path, provider_url: &str) -> (Server, String) {
-    static LAUNCHES: AtomicU32 = AtomicU32::new(0);
-    let n = LAUNCHES.fetch_add(1, Ordering::Relaxed);
-    let log = data.join(format!("serve-{n}.log"));
-    let out = std::fs::File::create(&log).unwrap();
-    let server = Server(
-        Command::new(headless_binary())
-            .arg("--data-dir")
-            .arg(data)
-            .args(["serve", "--port", "0", "--token", TOKEN])
-            .args(["--provider", "openai", "--base-url", provider_url])
-            .env("OPENAI_API_KEY", "sk-test-crash-resume")
-            .stdout(out)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(url) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("Shannon listening on "))
-        {
-            return (server, url.trim().to_string());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not start: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = serve::serve(data, &ServeOptions::openai(provider_url));
+    let url = server.url.clone();
+    (server, url)
 }
 
 fn tool_round(n: u64, expression: &str) -> Scripted {
@@ -109,17 +46,10 @@ fn final_answer() -> Scripted {
 
 async fn submit(client: &reqwest::Client, url: &str) -> String {
     let body = json!({"query": "Compute 2+2, 3*3 and 10-4 with the calculator, one at a time.", "mode": "standard"});
-    let resp: Value = client
-        .post(format!("{url}/api/v1/tasks"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
+    serve::submit(client, url, &body).await["task_id"]
+        .as_str()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    resp["task_id"].as_str().unwrap().to_string()
+        .to_string()
 }
 
 async fn wait_completed(client: &reqwest::Client, url: &str, id: &str) -> Value {
@@ -209,7 +139,7 @@ async fn a_task_killed_mid_call_resumes_from_its_journal_without_repeating_finis
     let (server, url) = serve(calm_dir.path(), &format!("{}/v1", calm.base_url()));
     let id = submit(&client, &url).await;
     let expected = outcome(&wait_completed(&client, &url, &id).await);
-    server.kill();
+    drop(server);
     assert_eq!(calm.requests().len(), 4);
 
     // The crashed run: the third call hangs until the process is killed.
@@ -225,11 +155,11 @@ async fn a_task_killed_mid_call_resumes_from_its_journal_without_repeating_finis
     let (server, url) = serve(dir.path(), &provider_url);
     let id = submit(&client, &url).await;
     wait_requests(&fake, 3).await;
-    server.kill(); // SIGKILL, with the third model call in flight
+    drop(server); // SIGKILL, with the third model call in flight
 
     let (server, url) = serve(dir.path(), &provider_url);
     let task = wait_completed(&client, &url, &id).await;
-    server.kill();
+    drop(server);
 
     let requests = fake.requests();
     assert_eq!(

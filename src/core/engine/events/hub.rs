@@ -86,6 +86,9 @@ struct TaskStream {
     held: Option<Vec<NewEvent>>,
     /// The run has ended: close once everything is visible.
     closing: bool,
+    /// The task is being ended: its end is numbered and stored with the terminal row (see
+    /// `lifecycle::finish`), so nothing else may take a number.
+    sealed: bool,
 }
 
 impl TaskStream {
@@ -101,6 +104,7 @@ impl TaskStream {
             open_delta: None,
             held: None,
             closing: false,
+            sealed: false,
         }
     }
 
@@ -247,6 +251,14 @@ impl EventHub {
             .live
             .entry(workflow_id.to_string())
             .or_insert_with(|| TaskStream::new(StreamPos::START, StreamPos::START));
+        if stream.sealed {
+            tracing::debug!(
+                workflow_id,
+                event = new.event_type.as_str(),
+                "event while the task ends; dropped"
+            );
+            return;
+        }
         if let Some(held) = stream.held.as_mut()
             && !passes_hold(new.event_type)
         {
@@ -310,6 +322,29 @@ impl EventHub {
             .live
             .get(workflow_id)
             .map(|s| s.visible.borrow().pos)
+    }
+
+    /// No further event of this task takes a number (its end is being written).
+    pub(crate) fn seal(&self, workflow_id: &str) {
+        if let Some(stream) = self.lock().live.get_mut(workflow_id) {
+            stream.sealed = true;
+        }
+    }
+
+    /// Events stored by someone else (a task's end, with its terminal row): they become visible,
+    /// and the stream closes after them.
+    pub(crate) fn adopt(&self, workflow_id: &str, last_seq: u32, events: Vec<TaskEvent>) {
+        self.open_stream(workflow_id, last_seq);
+        let mut s = self.lock();
+        for e in events {
+            let pos = e.pos();
+            self.keep_in_ring(&mut s, workflow_id, pos, e);
+            if let Some(stream) = s.live.get_mut(workflow_id) {
+                stream.assigned = stream.assigned.max(pos);
+                stream.visible.send_modify(|v| v.pos = v.pos.max(pos));
+            }
+        }
+        self.close_now(&mut s, workflow_id);
     }
 
     /// Ends a finished task's live stream once everything emitted is stored (held events are

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::{EventType, TaskStatus};
 use crate::core::Core;
+use crate::core::engine::events::{NewEvent, TaskEvent, insert_events};
 use crate::core::error::{Result, ShannonError};
 use crate::core::time;
 
@@ -68,33 +69,52 @@ struct Stored {
     last_seq: u32,
 }
 
-/// Ends a task. The store write comes first and its error is returned before anything is emitted, so
-/// no client is told of an end the database does not hold.
+/// Ends a task. What the run emitted is stored first; then the terminal row and the end's events
+/// (terminal event, STREAM_END) are written in one transaction, so a crash leaves either a running
+/// task with no end or an ended one with its whole end: a finished task's stream always ends. The
+/// store error is returned before anyone is told of an end the database does not hold.
 pub(crate) async fn finish(core: &Core, end: &TaskEnd, outcome: Outcome) -> Result<Ended> {
     let target = outcome.status();
-    // What the run emitted (and held, if paused) is stored before its end: the end's events follow
-    // it, and a task is never terminal with its last steps still waiting for a failing disk.
-    core.engine().hub.release(&end.workflow_id);
-    core.engine().hub.settle(&end.workflow_id).await;
+    let hub = &core.engine().hub;
+    let wf = end.workflow_id.as_str();
+    // The held text is queued, nothing new is numbered, and all of it is stored before the end.
+    hub.release(wf);
+    hub.seal(wf);
+    hub.settle(wf).await;
     let (e, o) = (end.clone(), outcome.clone());
-    let stored = core.store().write(move |tx| write_end(tx, &e, &o)).await?;
+    let (stored, events) = core
+        .store()
+        .write(move |tx| {
+            let stored = write_end(tx, &e, &o)?;
+            if !stored.status.can_become(o.status()) {
+                return Ok((stored, Vec::new()));
+            }
+            let events = end_events(&e.workflow_id, &o, &stored);
+            insert_events(tx, &events)?;
+            Ok((stored, events))
+        })
+        .await?;
     if !stored.status.can_become(target) {
+        hub.close_stream(wf);
         return Ok(Ended::Already(stored.status));
     }
     core.notify_task_status(&end.user_id, &end.workflow_id, target);
-    let hub = &core.engine().hub;
-    let wf = end.workflow_id.as_str();
-    hub.open_stream(wf, stored.last_seq);
-    let agent = Some("orchestrator");
+    // Stored with the row: visible now, and the stream closes after them.
+    hub.adopt(wf, stored.last_seq, events);
+    Ok(Ended::Now(target))
+}
+
+/// The end's events, numbered after the stored stream.
+fn end_events(wf: &str, outcome: &Outcome, stored: &Stored) -> Vec<TaskEvent> {
+    let agent = "orchestrator";
+    let mut events = Vec::new();
     match outcome {
         Outcome::Completed { .. } => {
-            hub.emit(
-                wf,
+            events.push(NewEvent::new(
                 EventType::WorkflowCompleted,
                 agent,
-                Some("All done".into()),
-                None,
-            );
+                "All done",
+            ));
         }
         Outcome::Cancelled {
             checkpoint,
@@ -110,30 +130,38 @@ pub(crate) async fn finish(core: &Core, end: &TaskEnd, outcome: Outcome) -> Resu
             } else {
                 format!("Cancelled: {}", stored.cancel_reason)
             };
-            hub.emit(
-                wf,
-                EventType::WorkflowCancelled,
-                agent,
-                Some(message),
-                Some(payload),
+            events.push(
+                NewEvent::new(EventType::WorkflowCancelled, agent, message).with_payload(payload),
             );
         }
         Outcome::Failed { message } | Outcome::TimedOut { message } => {
-            let payload = json!({"error": message});
-            hub.emit(
-                wf,
-                EventType::ErrorOccurred,
-                agent,
-                Some(message.clone()),
-                Some(payload),
+            events.push(
+                NewEvent::new(EventType::ErrorOccurred, agent, message.clone())
+                    .with_payload(json!({"error": message})),
             );
-            hub.emit(wf, EventType::WorkflowFailed, agent, Some(message), None);
+            events.push(NewEvent::new(
+                EventType::WorkflowFailed,
+                agent,
+                message.clone(),
+            ));
         }
     }
-    hub.emit(wf, EventType::StreamEnd, agent, Some("Done".into()), None);
-    // Closes once the end's events are stored; subscribers read them first.
-    hub.close_stream(wf);
-    Ok(Ended::Now(target))
+    events.push(NewEvent::new(EventType::StreamEnd, agent, "Done"));
+    let now = time::now();
+    events
+        .into_iter()
+        .zip(stored.last_seq + 1..)
+        .map(|(e, seq)| TaskEvent {
+            workflow_id: wf.to_string(),
+            event_type: e.event_type.as_str().to_string(),
+            agent_id: e.agent_id,
+            message: e.message,
+            payload: e.payload,
+            timestamp: now.clone(),
+            seq,
+            stream_id: None,
+        })
+        .collect()
 }
 
 /// The terminal write, in one transaction; returns the status found before it.
