@@ -352,7 +352,9 @@ async fn sixty_seconds_of_load_keep_memory_bounded_and_reads_fast() {
         ld(pct(&latencies, 0.99)),
         ld(latencies.last().copied().unwrap_or_default())
     );
-    let end_limit = (3 * rss_start).max(rss_start + 100 * 1024);
+    // After the load the engine gives back its caches and the allocator's free memory: well below
+    // the peak, within 64 MB of the start (the client's idle keep-alive connections stay open).
+    let end_limit = (rss_start + 64 * 1024).min(rss_max * 4 / 5);
     println!(
         "RSS start {:.1} MB, max during load {:.1} MB, 20 s after {:.1} MB (limit {:.1} MB)",
         mb(rss_start),
@@ -380,9 +382,10 @@ async fn sixty_seconds_of_load_keep_memory_bounded_and_reads_fast() {
     );
     assert!(
         rss_end < end_limit,
-        "RSS 20 s after the load is {:.1} MB (start {:.1} MB)",
+        "RSS 20 s after the load is {:.1} MB (start {:.1} MB, peak {:.1} MB)",
         mb(rss_end),
-        mb(rss_start)
+        mb(rss_start),
+        mb(rss_max)
     );
     assert_eq!(
         stats.server_errors.load(Ordering::Relaxed),

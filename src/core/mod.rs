@@ -6,6 +6,7 @@ pub mod crypto;
 pub mod engine;
 pub mod error;
 pub mod llm;
+mod memory;
 pub mod providers;
 mod read_cache;
 pub mod schedules;
@@ -165,6 +166,7 @@ impl Core {
             tracing::info!(tasks = recovered, policy = ?recovery, "recovered tasks interrupted by an exit");
         }
         core.start_scheduler();
+        memory::spawn_idle_release(core.downgrade());
         Ok(core)
     }
 

@@ -231,6 +231,9 @@ step("a reload mid-answer resumes the stream", async () => {
   await ready();
   await waitFor("the resumed stream", async () => (await eventTypes()).includes("STREAM_RESUMED"));
   assert((await text("#task-id")) === taskId, "the running task is shown again");
+  // Deltas are replayable: the reloaded page shows the answer from its first word, not mid-sentence.
+  await waitFor("the replayed answer", async () => (await answer()).length > 30);
+  assert((await answer()).startsWith("Streaming one token"), `the answer is replayed from its start: ${(await answer()).slice(0, 40)}`);
   await screenshot("reloaded-mid-answer");
   await waitFor("completed after the reload", async () => (await control()) === "completed", 30000);
   const a = await answer();

@@ -264,11 +264,13 @@ async function watch(task_id: string, turn: HTMLElement, resumed = false) {
   const control = await getControlState(task_id);
   setControl(control.is_cancelled ? "cancelling" : control.is_paused ? "paused" : "running");
   if (resumed) {
-    // Not a task event: a note that the stream picks up after the last event this tab saw.
-    logEvent({ workflow_id: task_id, type: "STREAM_RESUMED", message: "after a page reload, from the last event seen", timestamp: "", seq: 0 });
-    turn.querySelector(".a")!.textContent = "… ";
+    // Not a task event: a note that the stream is replayed. Every delta is replayable, so the answer
+    // is rebuilt whole instead of continuing mid-sentence.
+    logEvent({ workflow_id: task_id, type: "STREAM_RESUMED", message: "after a page reload: the answer so far, then live", timestamp: "", seq: 0 });
+    turn.querySelector(".a")!.textContent = "";
   }
-  const stream = await subscribeTask(task_id, { onEvent: (e) => render(turn, e) });
+  const from = resumed ? { lastEventId: 0 } : {}; // a reloaded page replays the task from its start
+  const stream = await subscribeTask(task_id, { onEvent: (e) => render(turn, e), ...from });
   mine.stream = stream;
   if (current !== mine) stream.close(); // another task was opened meanwhile
 }

@@ -115,6 +115,17 @@ impl Store {
         self.inner.write_blocking(f)
     }
 
+    /// Frees the connections' page caches (idle memory release); blocking.
+    pub(crate) fn shrink_memory_blocking(&self) {
+        let all = std::iter::once(&self.inner.writer).chain(&self.inner.readers);
+        for conn in all {
+            // Busy connections are skipped: the next idle pass gets them.
+            if let Ok(c) = conn.try_lock() {
+                let _ = c.execute_batch("PRAGMA shrink_memory;");
+            }
+        }
+    }
+
     /// Synchronous read, for code already on a blocking thread.
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         f(&self.inner.reader())

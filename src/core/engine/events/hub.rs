@@ -126,6 +126,8 @@ struct Streams {
     /// Bumped whenever the writer takes the outbox (indexes into it are then stale).
     generation: u64,
     in_flight: Backlog,
+    /// Streams closed so far (finished tasks), for the idle memory release.
+    closed: u64,
 }
 
 /// Numbers, queues for storage, and reveals events once stored; see the module documentation.
@@ -367,6 +369,7 @@ impl EventHub {
         };
         let pos = stream.visible.borrow().pos;
         stream.visible.send_replace(Visible { pos, closed: true });
+        s.closed += 1;
         s.finished.insert(workflow_id.to_string(), stream.ring);
         s.order.push_back(workflow_id.to_string());
         while s.order.len() > self.rings.finished_tasks {
@@ -401,6 +404,27 @@ impl EventHub {
         self.lock().outbox.push(Outgoing::Barrier(tx));
         self.wake_writer.notify_one();
         let _ = rx.await;
+    }
+
+    /// Drops the rings of finished tasks (an idle app gives its caches back; replays read the
+    /// database).
+    pub(crate) fn drop_finished_rings(&self) {
+        let mut s = self.lock();
+        let freed: usize = s.finished.values().map(|r| r.bytes).sum();
+        s.ring_bytes -= freed;
+        s.finished = HashMap::new();
+        s.order = VecDeque::new();
+    }
+
+    /// How many streams have closed (tasks ended) since the hub started.
+    pub fn streams_closed(&self) -> u64 {
+        self.lock().closed
+    }
+
+    /// No task is streaming and nothing waits for the writer.
+    pub fn is_idle(&self) -> bool {
+        let s = self.lock();
+        s.live.is_empty() && s.outbox.is_empty() && s.in_flight.events == 0
     }
 
     /// Events waiting for the writer (queued and in flight).
