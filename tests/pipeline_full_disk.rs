@@ -191,6 +191,17 @@ async fn a_task_running_when_the_disk_fills_ends_failed_once_space_returns() {
         .as_str()
         .unwrap_or_else(|| panic!("the 5xx carries no JSON code: {refused_body}"))
         .to_string();
+    // The server stays ready (reads work) and says its event store is failing.
+    let ready: Value = http
+        .get(format!("{url}/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["checks"]["event_store"], "failing", "{ready}");
 
     // Keep the disk full until the provider has sent the whole answer and a little longer, so the
     // step's result is produced while nothing can be stored.

@@ -34,6 +34,11 @@ pub struct Health {
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 pub struct ReadinessChecks {
     pub database: String,
+    /// `ok`, or `failing` while the event writer cannot commit (a full disk): it keeps the events
+    /// and retries, new tasks are refused with 503, reads still work, so the server stays ready.
+    pub event_store: String,
+    /// Events emitted and not yet stored (so not yet visible to subscribers).
+    pub events_waiting: u64,
 }
 
 /// `GET /readiness` and `GET /ready` (`status` is `ready` when the database answers).

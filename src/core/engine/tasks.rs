@@ -76,6 +76,11 @@ pub fn validate_task_id(id: &str) -> Result<()> {
 }
 
 impl Core {
+    /// The event writer's backlog and whether its commits are failing (readiness reports it).
+    pub fn event_backlog(&self) -> crate::core::engine::events::Backlog {
+        self.engine().hub.backlog()
+    }
+
     pub(crate) async fn owned_task(&self, caller: &Caller, id: &str) -> Result<TaskRow> {
         validate_task_id(id)?;
         let (user, id) = (caller.user_id.clone(), id.to_string());

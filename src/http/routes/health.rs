@@ -19,7 +19,7 @@ pub(super) async fn health() -> Json<Health> {
     })
 }
 
-/// Ready when the database answers.
+/// Ready when the database answers; the event store's state is reported beside it.
 pub(super) async fn readiness(State(app): App) -> (StatusCode, Json<Readiness>) {
     let ok = app
         .core
@@ -32,11 +32,14 @@ pub(super) async fn readiness(State(app): App) -> (StatusCode, Json<Readiness>) 
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready", "failed")
     };
+    let backlog = app.core.event_backlog();
     let body = Readiness {
         status: word.into(),
         time: time::now(),
         checks: ReadinessChecks {
             database: check.into(),
+            event_store: if backlog.failing { "failing" } else { "ok" }.into(),
+            events_waiting: backlog.events as u64,
         },
     };
     (status, Json(body))
