@@ -3,7 +3,8 @@
 //! SIGKILL while its third model call is in flight, restarted on the same data dir, and the task
 //! finishes with the provider seeing only the calls not yet journaled (the one in flight, repeated,
 //! and the last one). The answer, token totals and model breakdown equal an uninterrupted run's; no
-//! token-usage row is duplicated and event seqs stay contiguous.
+//! token-usage row is duplicated and event seqs stay contiguous. The same for a `complex` task
+//! killed mid-DAG: after the restart only the unfinished subtask and the synthesis are asked for.
 
 #[path = "support/fake_provider.rs"]
 mod fake_provider;
@@ -202,4 +203,130 @@ async fn a_task_killed_mid_call_resumes_from_its_journal_without_repeating_finis
         ["call/1", "call/2", "call/3", "call/4"],
         "one usage row per model call"
     );
+}
+
+/// A three-subtask plan whose third agent hangs (`gamma` says how), and the synthesis.
+fn dag_script(fake: &FakeProvider, gamma: Scripted) {
+    let plan = json!({"complexity_score": 0.7, "subtasks": [
+        {"id": "task-1", "description": "Research alpha"},
+        {"id": "task-2", "description": "Research beta"},
+        {"id": "task-3", "description": "Research gamma"},
+    ]});
+    fake.route(
+        "planning assistant",
+        Scripted::Stream(Reply::text([plan.to_string()])),
+    );
+    fake.route(
+        "Research alpha",
+        Scripted::Stream(Reply::text(["alpha answer"])),
+    );
+    fake.route(
+        "Research beta",
+        Scripted::Stream(Reply::text(["beta answer"])),
+    );
+    fake.route("Research gamma", gamma);
+    fake.route(
+        "Results of the team",
+        Scripted::Stream(Reply::text(["the combined answer"])),
+    );
+}
+
+async fn submit_complex(client: &reqwest::Client, url: &str) -> String {
+    let body = json!({"query": "Tell me about alpha, beta and gamma", "mode": "complex"});
+    serve::submit(client, url, &body).await["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn subtasks_done(data: &Path) -> u32 {
+    let db = Connection::open(data.join(DATABASE_FILE)).unwrap();
+    db.query_row(
+        "SELECT count(*) FROM task_steps WHERE step_key LIKE 'subtask/%' AND kind = 'subtask'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_complex_task_killed_mid_dag_runs_only_the_unfinished_subtasks() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+
+    let calm = FakeProvider::start().await;
+    dag_script(&calm, Scripted::Stream(Reply::text(["gamma answer"])));
+    let calm_dir = tempfile::tempdir().unwrap();
+    let (server, url) = serve(calm_dir.path(), &format!("{}/v1", calm.base_url()));
+    let id = submit_complex(&client, &url).await;
+    let expected = wait_completed(&client, &url, &id).await;
+    drop(server);
+    assert_eq!(calm.requests().len(), 5, "plan, three agents, synthesis");
+
+    let fake = FakeProvider::start().await;
+    let hang = Scripted::Delayed(
+        Duration::from_secs(600),
+        Box::new(Scripted::Stream(Reply::text(["never"]))),
+    );
+    dag_script(&fake, hang);
+    let dir = tempfile::tempdir().unwrap();
+    let provider_url = format!("{}/v1", fake.base_url());
+    let (server, url) = serve(dir.path(), &provider_url);
+    let id = submit_complex(&client, &url).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while subtasks_done(dir.path()) < 2 {
+        assert!(Instant::now() < deadline, "two subtasks never finished");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(server); // SIGKILL, with the third agent's call in flight
+    assert_eq!(fake.requests().len(), 4);
+
+    fake.route(
+        "Research gamma",
+        Scripted::Stream(Reply::text(["gamma answer"])),
+    );
+    let (server, url) = serve(dir.path(), &provider_url);
+    let task = wait_completed(&client, &url, &id).await;
+    drop(server);
+    let after: Vec<String> = fake.requests()[4..]
+        .iter()
+        .map(|r| r.body.to_string())
+        .collect();
+    assert_eq!(
+        after.len(),
+        2,
+        "only the unfinished subtask and the synthesis: {after:?}"
+    );
+    assert!(after[0].contains("Research gamma"));
+    assert!(
+        after[1].contains("alpha answer") && after[1].contains("beta answer"),
+        "the synthesis gets the journaled results"
+    );
+    assert_eq!(
+        outcome(&task),
+        outcome(&expected),
+        "the same answer, totals and breakdown"
+    );
+    assert_eq!(task["metadata"]["agent_count"], 3);
+
+    let (seqs, usage_steps) = stored(dir.path(), &id);
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u32).collect::<Vec<_>>(),
+        "contiguous event seqs"
+    );
+    assert_eq!(
+        usage_steps.len(),
+        5,
+        "one usage row per model call: {usage_steps:?}"
+    );
+    let db = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    let completed: u32 = db
+        .query_row(
+            "SELECT count(*) FROM task_events WHERE workflow_id = ?1 AND type = 'AGENT_COMPLETED'",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(completed, 3, "no AGENT_COMPLETED repeats");
 }

@@ -502,7 +502,7 @@ async fn submission_validation_idempotency_and_listing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn complex_mode_is_routed_as_standard_and_says_so() {
+async fn supervisor_mode_is_routed_as_standard_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let core = core(dir.path()).await;
     let me = Caller::embedded();
@@ -547,4 +547,47 @@ async fn complex_mode_is_routed_as_standard_and_says_so() {
         core.get_task(&me, &sub.task_id).await.unwrap().mode,
         "supervisor"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn complex_mode_offline_plans_and_answers_directly() {
+    // The demo provider answers the planner in prose, so the plan falls back to one subtask.
+    let dir = tempfile::tempdir().unwrap();
+    let core = core(dir.path()).await;
+    let me = Caller::embedded();
+    let sub = core
+        .submit_task(
+            &me,
+            request(json!({"query": "Plan a trip", "mode": "complex"})),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut rx = core
+        .subscribe_task(&me, &sub.task_id, None, None)
+        .await
+        .unwrap();
+    let events = until_end(&mut rx).await;
+    let progress: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "PROGRESS")
+        .filter_map(|e| e.message.as_deref())
+        .collect();
+    assert_eq!(
+        progress,
+        [
+            "Understanding your request",
+            "Handling this directly",
+            "Got a plan — 1 step"
+        ]
+    );
+    let agents = events
+        .iter()
+        .filter(|e| e.event_type == "AGENT_STARTED")
+        .count();
+    assert_eq!(agents, 1);
+    let task = core.get_task(&me, &sub.task_id).await.unwrap();
+    assert_eq!(task.status, "TASK_STATUS_COMPLETED");
+    assert!(!task.result.is_empty());
+    assert_eq!(task.metadata["plan_fallback"], true);
 }

@@ -69,6 +69,7 @@ fn request() -> ChatRequest {
         tools: Vec::new(),
         temperature: None,
         max_tokens: None,
+        json_mode: false,
     }
 }
 
@@ -241,6 +242,7 @@ async fn maps_the_conversation_to_the_wire_format(protocol: ProviderProtocol) {
         }],
         temperature: Some(0.5),
         max_tokens: None,
+        json_mode: false,
     };
     let (result, _) = run(&client(&fake, protocol), &req, &CancellationToken::new()).await;
     assert_eq!(result.unwrap().text, "It is sunny.");
@@ -324,6 +326,28 @@ async fn maps_the_conversation_to_the_wire_format(protocol: ProviderProtocol) {
         .0
         .unwrap();
     assert_eq!(fake.requests()[1].body["max_tokens"], 77);
+
+    // JSON mode (the planner's call): OpenAI's response_format, an instruction on Anthropic.
+    fake.push(Scripted::Stream(Reply::text(["{}"])));
+    let req = ChatRequest {
+        json_mode: true,
+        ..request()
+    };
+    run(&client(&fake, protocol), &req, &CancellationToken::new())
+        .await
+        .0
+        .unwrap();
+    let b = &fake.requests()[2].body;
+    match protocol {
+        ProviderProtocol::Anthropic => {
+            assert!(
+                b["system"].as_str().unwrap().contains("one JSON object"),
+                "{b}"
+            );
+            assert!(b.get("response_format").is_none());
+        }
+        _ => assert_eq!(b["response_format"], json!({"type": "json_object"})),
+    }
 }
 
 async fn sends_no_credentials_without_a_key(protocol: ProviderProtocol) {

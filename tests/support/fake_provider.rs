@@ -180,6 +180,12 @@ struct State {
     requests: Vec<RecordedRequest>,
     /// Streamed bodies sent to the end.
     streams_sent: usize,
+    /// Replies for requests whose body contains a text, taken before the queue (parallel agents ask
+    /// in any order).
+    routes: Vec<(String, Scripted)>,
+    /// Streams being sent now, and the most at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// The fake server. Stops when dropped.
@@ -232,6 +238,27 @@ impl FakeProvider {
     /// How many streamed answers were sent to their last chunk.
     pub fn streams_sent(&self) -> usize {
         self.state.lock().unwrap().streams_sent
+    }
+
+    /// Answers the next request whose body contains `needle` (JSON-escaped as sent) with `reply`,
+    /// whatever the queue holds.
+    pub fn route(&self, needle: &str, reply: Scripted) -> &Self {
+        self.state
+            .lock()
+            .unwrap()
+            .routes
+            .push((needle.to_string(), reply));
+        self
+    }
+
+    /// Streamed answers being sent now.
+    pub fn in_flight(&self) -> usize {
+        self.state.lock().unwrap().in_flight
+    }
+
+    /// The most streamed answers that were being sent at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
     }
 
     /// Queues one reply (answered in order, one per request).
@@ -302,7 +329,15 @@ async fn handle(
                 .collect(),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
-        s.queue.pop_front().or_else(|| s.fallback.clone())
+        let text = String::from_utf8_lossy(&body).into_owned();
+        match s
+            .routes
+            .iter()
+            .position(|(needle, _)| text.contains(needle.as_str()))
+        {
+            Some(i) => Some(s.routes.remove(i).1),
+            None => s.queue.pop_front().or_else(|| s.fallback.clone()),
+        }
     };
     let Some(mut script) = script else {
         return error_response(wire, 500, None, "fake provider: no scripted reply is left");
@@ -554,7 +589,20 @@ fn ending(wire: Wire, reply: &Reply) -> Vec<Event> {
 fn sse(events: Vec<Event>, reset: bool, state: &Arc<Mutex<State>>) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
     let state = state.clone();
+    {
+        let mut s = state.lock().unwrap();
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+    }
     tokio::spawn(async move {
+        // Counted out however the stream ends (sent, reset, or the client went away).
+        struct Out(Arc<Mutex<State>>);
+        impl Drop for Out {
+            fn drop(&mut self) {
+                self.0.lock().unwrap().in_flight -= 1;
+            }
+        }
+        let _out = Out(state.clone());
         for e in events {
             if !e.delay.is_zero() {
                 tokio::time::sleep(e.delay).await;

@@ -61,6 +61,10 @@ pub enum StepKind {
     Context,
     ModelCall,
     ToolCall,
+    /// A multi-agent task's plan.
+    Plan,
+    /// A subtask's finished result (its calls are journaled inside it).
+    Subtask,
 }
 
 impl StepKind {
@@ -69,6 +73,8 @@ impl StepKind {
             StepKind::Context => "context",
             StepKind::ModelCall => "model_call",
             StepKind::ToolCall => "tool_call",
+            StepKind::Plan => "plan",
+            StepKind::Subtask => "subtask",
         }
     }
 }
@@ -145,6 +151,11 @@ impl Journal {
         }
     }
 
+    /// Hands the remaining steps over to a strategy whose agents take them by key, in any order.
+    pub fn into_steps(self) -> HashMap<String, Value> {
+        self.done.into_iter().map(|(k, (_, v))| (k, v)).collect()
+    }
+
     /// Stores a completed step with its events and token usage, in one transaction, and returns once
     /// it is durable.
     pub async fn record<T: Serialize>(
@@ -156,18 +167,29 @@ impl Journal {
         events: Vec<NewEvent>,
         usage: Option<UsageRow>,
     ) -> Result<()> {
-        let step = StepRecord {
-            task_id: self.task_id.clone(),
-            step_key: key.as_str().to_string(),
-            kind: kind.as_str(),
-            result: serde_json::to_value(result)?,
-            usage,
-        };
+        let step = step_record(&self.task_id, key, kind, result, usage)?;
         core.engine()
             .hub
             .commit_step(&self.workflow_id, events, step)
             .await
     }
+}
+
+/// A completed step as the writer stores it.
+pub(crate) fn step_record<T: Serialize>(
+    task_id: &str,
+    key: &StepKey,
+    kind: StepKind,
+    result: &T,
+    usage: Option<UsageRow>,
+) -> Result<StepRecord> {
+    Ok(StepRecord {
+        task_id: task_id.to_string(),
+        step_key: key.as_str().to_string(),
+        kind: kind.as_str(),
+        result: serde_json::to_value(result)?,
+        usage,
+    })
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod request;
 mod run_setup;
 mod runner;
 pub mod sessions;
+pub mod strategies;
 pub mod submit;
 pub mod subscribe;
 pub mod task_list;

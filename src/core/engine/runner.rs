@@ -1,8 +1,10 @@
-//! Runs one task: the `simple` call or the `standard` model/tool loop, with checkpoints before every
+//! Runs one task: the `simple` call, the `standard` model/tool loop, or a multi-agent strategy
+//! ([`team`], over `strategies`), with checkpoints before every
 //! model and tool call, streamed deltas as LLM_PARTIAL, usage and budgets, and one journal entry per
 //! completed step, so a resumed run repeats nothing it finished. The end is [`lifecycle::finish`].
 
 mod steps;
+mod team;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,6 +86,8 @@ struct Run {
     started: Instant,
     /// WORKFLOW_PAUSED was announced for the current pause (mid-stream or at a checkpoint).
     paused_announced: bool,
+    /// What a multi-agent strategy reports of its run, stored with the task's end.
+    end_metadata: Option<Value>,
 }
 
 impl Run {
@@ -105,6 +109,7 @@ impl Run {
             budgets,
             started: Instant::now(),
             paused_announced: false,
+            end_metadata: None,
         }
     }
 
@@ -159,6 +164,7 @@ impl Run {
             model: completed.then(|| self.spec.model.clone()),
             duration_ms: Some(self.started.elapsed().as_millis() as i64),
             session_title: completed.then(|| title_from(&self.spec.plan.query)),
+            metadata: self.end_metadata.clone(),
         };
         let mut delay = FINISH_RETRY_FIRST;
         let mut attempt = 0u32;
@@ -199,6 +205,35 @@ impl Run {
                         self.paused_announced = false;
                         return Ok(());
                     }
+                }
+            }
+        }
+    }
+
+    /// Runs `work` while watching for a pause: WORKFLOW_PAUSED (at `checkpoint`) is announced as
+    /// soon as one is asked for, not when the work reaches its next checkpoint. Returns the work's
+    /// output and whether the pause stands announced.
+    async fn announcing_pause<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+        checkpoint: &str,
+    ) -> (T, bool) {
+        let mut pause = self.control.pause.subscribe();
+        let mut announced = self.paused_announced;
+        let mut work = std::pin::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return (out, announced),
+                changed = pause.changed() => {
+                    if changed.is_err() {
+                        return (work.await, announced);
+                    }
+                    let paused = *pause.borrow_and_update();
+                    if paused && !announced {
+                        let payload = json!({"checkpoint": checkpoint});
+                        self.announce(EventType::WorkflowPaused, "orchestrator", "Paused".into(), Some(payload));
+                    }
+                    announced = paused;
                 }
             }
         }
@@ -255,8 +290,8 @@ impl Run {
         }
         let requested = self.spec.plan.requested_mode;
         Ok(match requested {
-            Mode::Simple | Mode::Standard => requested,
-            Mode::Complex | Mode::Supervisor => {
+            Mode::Simple | Mode::Standard | Mode::Complex => requested,
+            Mode::Supervisor => {
                 self.emit(
                     EventType::Progress,
                     "orchestrator",
@@ -275,6 +310,9 @@ impl Run {
         let mode = self.start().await?;
         let client = run_setup::provider_client(&self.core, &self.spec).await?;
         self.checkpoint("pre_execution").await?;
+        if mode == Mode::Complex {
+            return self.execute_team(client).await;
+        }
         let agent = if mode == Mode::Simple {
             "simple-agent"
         } else {

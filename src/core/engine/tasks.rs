@@ -102,11 +102,23 @@ impl Core {
     pub async fn get_task(&self, caller: &Caller, id: &str) -> Result<TaskDetails> {
         let row = self.owned_task(caller, id).await?;
         let task_uuid = row.id.clone();
-        let breakdown = self
+        let (breakdown, agents) = self
             .store()
-            .read(move |c| model_breakdown(c, &task_uuid))
+            .read(move |c| {
+                Ok((
+                    model_breakdown(c, &task_uuid)?,
+                    agent_usages(c, &task_uuid)?,
+                ))
+            })
             .await?;
-        Ok(row.into_details(breakdown))
+        let mut details = row.into_details(breakdown);
+        // Per agent, as the cloud's (deprecated but read) `agent_usages`; only for multi-agent runs.
+        if agents.len() > 1
+            && let Some(m) = details.metadata.as_object_mut()
+        {
+            m.insert("agent_usages".into(), Value::Array(agents));
+        }
+        Ok(details)
     }
 
     /// Stored events, ascending by seq: `limit` 1..200 (default 50), `offset` ≥ 0.
@@ -289,6 +301,23 @@ impl TaskRow {
             unified_response,
         }
     }
+}
+
+/// `metadata.agent_usages`: one entry per (agent, model, provider), in order of first use.
+fn agent_usages(c: &rusqlite::Connection, task_uuid: &str) -> Result<Vec<Value>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT agent_id, model, provider, sum(input_tokens), sum(output_tokens), sum(total_tokens), sum(cost_usd)
+         FROM token_usage WHERE task_id = ?1 GROUP BY agent_id, model, provider ORDER BY min(id)",
+    )?;
+    let rows = stmt.query_map([task_uuid], |r| {
+        Ok(json!({
+            "agent_id": r.get::<_, String>(0)?, "model": r.get::<_, String>(1)?,
+            "provider": r.get::<_, String>(2)?, "input_tokens": r.get::<_, i64>(3)?,
+            "output_tokens": r.get::<_, i64>(4)?, "total_tokens": r.get::<_, i64>(5)?,
+            "cost_usd": r.get::<_, f64>(6)?,
+        }))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// `metadata.model_breakdown`: one entry per (provider, model), by cost descending.

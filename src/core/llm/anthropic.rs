@@ -58,6 +58,10 @@ pub(super) fn request_body(req: &ChatRequest) -> Value {
         "max_tokens": req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         "stream": true,
     });
+    let mut system = system;
+    if req.json_mode {
+        system.push("Answer with one JSON object and nothing else: no prose, no code fences.");
+    }
     if !system.is_empty() {
         body["system"] = json!(system.join("\n\n"));
     }
@@ -300,6 +304,7 @@ mod tests {
             tools: Vec::new(),
             temperature: None,
             max_tokens: None,
+            json_mode: false,
         };
         let body = request_body(&req);
         let m = body["messages"].as_array().unwrap();

@@ -49,6 +49,9 @@ pub(super) fn request_body(req: &ChatRequest) -> Value {
     if let Some(n) = req.max_tokens {
         body["max_tokens"] = json!(n);
     }
+    if req.json_mode {
+        body["response_format"] = json!({"type": "json_object"});
+    }
     body
 }
 

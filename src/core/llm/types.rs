@@ -56,6 +56,9 @@ pub struct ChatRequest {
     pub tools: Vec<ToolSpec>,
     pub temperature: Option<f32>,
     pub max_tokens: Option<u32>,
+    /// Ask for one JSON object as the answer: OpenAI-compatible `response_format: json_object`, a
+    /// JSON-only instruction on Anthropic (which has no such mode).
+    pub json_mode: bool,
 }
 
 /// Token counts of one model call, as the provider reported them.
@@ -89,6 +92,26 @@ pub struct ChatResponse {
     pub model: String,
     /// `stop`, `tool_calls`, `length`, … as the provider said.
     pub finish_reason: Option<String>,
+}
+
+impl ChatResponse {
+    /// The usage with its total filled in when the provider gave only the parts.
+    pub fn settled_usage(&self) -> Usage {
+        let mut usage = self.usage;
+        if usage.total_tokens == 0 {
+            usage.total_tokens = usage.input_tokens + usage.output_tokens;
+        }
+        usage
+    }
+
+    /// The model that answered, or the requested one when the provider did not say.
+    pub fn model_or(&self, requested: &str) -> String {
+        if self.model.is_empty() {
+            requested.to_string()
+        } else {
+            self.model.clone()
+        }
+    }
 }
 
 /// Why a model call failed. Messages never include API keys or request headers.

@@ -52,6 +52,8 @@ pub(crate) struct TaskEnd {
     pub duration_ms: Option<i64>,
     /// Set on the session when it has none yet (a completed turn names its session).
     pub session_title: Option<String>,
+    /// Merged into the task's metadata with the end (what a strategy reports of its run).
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// What [`finish`] did.
@@ -227,7 +229,8 @@ fn write_end(tx: &rusqlite::Transaction<'_>, end: &TaskEnd, outcome: &Outcome) -
             provider = coalesce(?5, provider), model_used = coalesce(?6, model_used),
             input_tokens = ?7, output_tokens = ?8, total_tokens = ?9, cache_read_tokens = ?10,
             cache_creation_tokens = ?11, cost_usd = ?12, completed_at = ?13, updated_at = ?13,
-            duration_ms = coalesce(?14, duration_ms)
+            duration_ms = coalesce(?14, duration_ms),
+            metadata = CASE WHEN ?15 IS NULL THEN metadata ELSE json_patch(coalesce(metadata, '{{}}'), ?15) END
          WHERE workflow_id = ?1 AND status IN ({})",
         TaskStatus::sources_sql(target)
     );
@@ -247,7 +250,8 @@ fn write_end(tx: &rusqlite::Transaction<'_>, end: &TaskEnd, outcome: &Outcome) -
             cache_creation,
             cost,
             now,
-            end.duration_ms
+            end.duration_ms,
+            end.metadata.as_ref().map(|m| m.to_string())
         ],
     )?;
     tx.execute(

@@ -78,6 +78,7 @@ impl Run {
             tools,
             temperature: self.spec.plan.temperature,
             max_tokens: self.spec.plan.max_tokens,
+            json_mode: false,
         };
         let prompt = request
             .messages
@@ -99,31 +100,8 @@ impl Run {
         let started = Instant::now();
         // A pause takes effect mid-answer: the hub holds the deltas (see `Core::pause_task`) and
         // WORKFLOW_PAUSED goes out now, while the provider keeps streaming into the hold.
-        let mut pause = self.control.pause.subscribe();
-        let mut announced = self.paused_announced;
-        let mut stream =
-            Box::pin(client.stream_chat(&request, &mut on_delta, &self.control.cancel));
-        let result = loop {
-            tokio::select! {
-                r = &mut stream => break r,
-                changed = pause.changed() => {
-                    if changed.is_err() {
-                        break (&mut stream).await;
-                    }
-                    let paused = *pause.borrow_and_update();
-                    if paused && !announced {
-                        self.announce(
-                            EventType::WorkflowPaused,
-                            "orchestrator",
-                            "Paused".into(),
-                            Some(json!({"checkpoint": "llm_stream"})),
-                        );
-                    }
-                    announced = paused;
-                }
-            }
-        };
-        drop(stream);
+        let stream = client.stream_chat(&request, &mut on_delta, &self.control.cancel);
+        let (result, announced) = self.announcing_pause(stream, "llm_stream").await;
         self.paused_announced = announced;
         let response = match result {
             Ok(response) => response,
@@ -142,15 +120,8 @@ impl Run {
             }
         };
         let duration_ms = started.elapsed().as_millis() as u64;
-        let mut usage = response.usage;
-        if usage.total_tokens == 0 {
-            usage.total_tokens = usage.input_tokens + usage.output_tokens;
-        }
-        let model = if response.model.is_empty() {
-            request.model.clone()
-        } else {
-            response.model
-        };
+        let usage = response.settled_usage();
+        let model = response.model_or(&request.model);
         let (cost, priced) = self.cost_of(&model, &usage).await;
         let output = NewEvent::new(EventType::LlmOutput, agent, clip(&response.text, 10_000))
             .with_payload(json!({

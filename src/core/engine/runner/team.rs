@@ -1,0 +1,73 @@
+//! A `complex` task: the DAG strategy over the run's provider, then the task's final answer event
+//! and the metadata that describes the run (execution mode, agents).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::{Run, Stop};
+use crate::core::engine::lifecycle::EventType;
+use crate::core::engine::strategies::{Halt, Team, dag};
+use crate::core::llm::ProviderClient;
+
+/// Agents at once when neither the plan nor `max_concurrent_agents` says otherwise.
+const DEFAULT_CONCURRENCY: usize = 5;
+
+impl Run {
+    pub(super) async fn execute_team(&mut self, client: ProviderClient) -> Result<String, Stop> {
+        let steps = std::mem::take(&mut self.journal).into_steps();
+        let pricing = self
+            .core
+            .get_setting(&self.spec.caller, "pricing")
+            .await
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(&s.value).ok());
+        let mut team = Team::new(
+            self.core.clone(),
+            self.spec.task_id.clone(),
+            self.spec.workflow_id.clone(),
+            self.spec.provider.clone(),
+            self.spec.model.clone(),
+            Arc::new(client),
+            &self.control,
+            steps,
+            pricing,
+        );
+        team.temperature = self.spec.plan.temperature;
+        team.max_tokens = self.spec.plan.max_tokens;
+        let concurrency = self
+            .spec
+            .plan
+            .context
+            .get("max_concurrent_agents")
+            .and_then(Value::as_u64)
+            .map_or(DEFAULT_CONCURRENCY, |n| n.clamp(1, 20) as usize);
+        // Agents wait at their own checkpoints while paused (and the hub holds what they stream);
+        // the task reports PAUSED at once, for all of them.
+        let run = dag::run(&team, &self.spec.plan.query, concurrency);
+        let (result, announced) = self.announcing_pause(run, "agents").await;
+        self.paused_announced = announced;
+        let outcome = result.map_err(|h| match h {
+            Halt::Cancelled => Stop::Cancelled {
+                checkpoint: "agents".into(),
+                was_paused: *self.control.pause.borrow(),
+            },
+            Halt::Failed(message) => Stop::Failed(message),
+        })?;
+        self.checkpoint("pre_completion").await?;
+        self.end_metadata = Some(json!({
+            "execution_mode": outcome.plan.execution_strategy,
+            "agent_count": outcome.results.len(),
+            "complexity": outcome.plan.complexity_score,
+            "plan_fallback": outcome.plan.fallback,
+        }));
+        self.model_used = Some(outcome.model.clone());
+        self.emit(
+            EventType::LlmOutput,
+            "final_output",
+            outcome.answer.clone(),
+            Some(json!({"tokens_used": outcome.tokens, "model_used": outcome.model, "provider": self.spec.provider})),
+        );
+        Ok(outcome.answer)
+    }
+}

@@ -1,0 +1,255 @@
+//! Multi-agent strategies (contract §3). Each is written against [`Team`], the small run context
+//! every agent of a task shares: emit an event, call the model as an agent, call a tool, take or
+//! record a journal step, check control. The strategies never touch SQL.
+//!
+//! - [`plan`]: the planner's answer, validated, and agent names;
+//! - [`dag`]: decomposition, subtasks in parallel, in sequence or by dependency, then synthesis.
+
+pub(crate) mod dag;
+pub mod plan;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::events::{NewEvent, UsageRow, clip};
+use super::journal::{StepKey, StepKind, step_record};
+use super::lifecycle::EventType;
+use super::models::{cost_usd, price_of};
+use crate::core::Core;
+use crate::core::error::{Result, ShannonError};
+use crate::core::llm::{
+    ChatMessage, ChatRequest, LlmError, ProviderClient, ToolCall, ToolSpec, Usage,
+};
+
+/// Why an agent stopped early.
+#[derive(Debug)]
+pub(crate) enum Halt {
+    Cancelled,
+    Failed(String),
+}
+
+impl From<ShannonError> for Halt {
+    fn from(e: ShannonError) -> Self {
+        Halt::Failed(e.to_string())
+    }
+}
+
+/// A completed model call of an agent, as journaled.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Answer {
+    pub text: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub usage: Usage,
+    pub model: String,
+}
+
+/// The run context every agent of a task shares (cheap to clone).
+#[derive(Clone)]
+pub(crate) struct Team {
+    pub core: Core,
+    pub task_id: String,
+    pub workflow_id: String,
+    pub provider: String,
+    pub model: String,
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
+    pub client: Arc<ProviderClient>,
+    pub cancel: CancellationToken,
+    pub pause: watch::Receiver<bool>,
+    /// Journaled steps of an earlier run, taken by key (agents run in any order).
+    journal: Arc<Mutex<HashMap<String, Value>>>,
+    /// Price overrides, read once per run.
+    pricing: Option<Arc<Value>>,
+}
+
+impl Team {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        core: Core,
+        task_id: String,
+        workflow_id: String,
+        provider: String,
+        model: String,
+        client: Arc<ProviderClient>,
+        control: &super::RunControl,
+        journal: HashMap<String, Value>,
+        pricing: Option<Value>,
+    ) -> Self {
+        Self {
+            core,
+            task_id,
+            workflow_id,
+            provider,
+            model,
+            temperature: None,
+            max_tokens: None,
+            client,
+            cancel: control.cancel.clone(),
+            pause: control.pause.subscribe(),
+            journal: Arc::new(Mutex::new(journal)),
+            pricing: pricing.map(Arc::new),
+        }
+    }
+
+    pub fn emit(
+        &self,
+        t: EventType,
+        agent: &str,
+        message: impl Into<String>,
+        payload: Option<Value>,
+    ) {
+        self.core.engine().hub.emit(
+            &self.workflow_id,
+            t,
+            Some(agent),
+            Some(message.into()),
+            payload,
+        );
+    }
+
+    /// A step an earlier run completed, if any (taken: it is not found twice).
+    pub fn take<T: DeserializeOwned>(&self, key: &StepKey) -> Result<Option<T>> {
+        let found = self
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key.as_str());
+        found
+            .map(|v| {
+                serde_json::from_value(v).map_err(|e| {
+                    ShannonError::Database(format!(
+                        "journal step {key} does not fit this build: {e}"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// Stores a completed step with its events and usage in one transaction.
+    pub async fn record<T: Serialize>(
+        &self,
+        key: &StepKey,
+        kind: StepKind,
+        result: &T,
+        events: Vec<NewEvent>,
+        usage: Option<UsageRow>,
+    ) -> Result<()> {
+        let step = step_record(&self.task_id, key, kind, result, usage)?;
+        self.core
+            .engine()
+            .hub
+            .commit_step(&self.workflow_id, events, step)
+            .await
+    }
+
+    /// Stops when cancelled; waits while paused.
+    pub async fn checkpoint(&self) -> std::result::Result<(), Halt> {
+        let mut pause = self.pause.clone();
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(Halt::Cancelled);
+            }
+            if !*pause.borrow_and_update() {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Err(Halt::Cancelled),
+                changed = pause.changed() => if changed.is_err() { return Ok(()) },
+            }
+        }
+    }
+
+    /// One model call as `agent`: from the journal, or streamed (LLM_PROMPT, LLM_PARTIAL under the
+    /// agent's id) and journaled with its LLM_OUTPUT and token usage. `stream_text` false keeps the
+    /// deltas to itself (the planner's JSON).
+    pub async fn call(
+        &self,
+        agent: &str,
+        key: &StepKey,
+        messages: Vec<ChatMessage>,
+        tools: Vec<ToolSpec>,
+        json_mode: bool,
+        stream_text: bool,
+    ) -> std::result::Result<Answer, Halt> {
+        if let Some(done) = self.take::<Answer>(key)? {
+            return Ok(done);
+        }
+        self.checkpoint().await?;
+        let request = ChatRequest {
+            model: self.model.clone(),
+            messages,
+            tools,
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            json_mode,
+        };
+        let prompt = request
+            .messages
+            .last()
+            .map(|m| clip(&m.content, 5000))
+            .unwrap_or_default();
+        let payload = json!({"provider": self.provider, "model": request.model, "role": agent});
+        self.emit(EventType::LlmPrompt, agent, prompt, Some(payload));
+        let hub = self.core.engine().hub.clone();
+        let mut on_delta = |delta: &str| {
+            if stream_text {
+                let text = Some(delta.to_string());
+                hub.emit(
+                    &self.workflow_id,
+                    EventType::LlmPartial,
+                    Some(agent),
+                    text,
+                    None,
+                );
+            }
+        };
+        let started = Instant::now();
+        let response = match self
+            .client
+            .stream_chat(&request, &mut on_delta, &self.cancel)
+            .await
+        {
+            Ok(r) => r,
+            Err(LlmError::Cancelled) => return Err(Halt::Cancelled),
+            Err(e) => return Err(Halt::Failed(format!("{} call failed: {e}", self.provider))),
+        };
+        let usage = response.settled_usage();
+        let model = response.model_or(&request.model);
+        let price = price_of(&model, self.pricing.as_deref());
+        let cost = cost_usd(&usage, price);
+        let output = NewEvent::new(EventType::LlmOutput, agent, clip(&response.text, 10_000))
+            .with_payload(json!({
+                "tokens_used": usage.total_tokens, "model_used": model, "provider": self.provider,
+                "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": cost,
+                "duration_ms": started.elapsed().as_millis() as u64, "role": agent,
+            }));
+        let answer = Answer {
+            text: response.text,
+            tool_calls: response.tool_calls,
+            usage,
+            model: model.clone(),
+        };
+        let row = UsageRow {
+            agent_id: agent.to_string(),
+            provider: self.provider.clone(),
+            model,
+            usage,
+            cost_usd: cost,
+        };
+        let events = if stream_text {
+            vec![output]
+        } else {
+            Vec::new()
+        };
+        self.record(key, StepKind::ModelCall, &answer, events, Some(row))
+            .await?;
+        Ok(answer)
+    }
+}

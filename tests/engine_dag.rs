@@ -1,0 +1,567 @@
+//! `mode: complex` against a scripted fake provider: the planner's JSON plan, agents that run at
+//! once (and their tools), dependants that see their dependencies' answers, synthesis, the
+//! contract's events and metadata; a cyclic plan fails with its reason, an unreadable one falls back.
+
+#[path = "support/fake_provider.rs"]
+mod fake_provider;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use fake_provider::{FakeProvider, Reply, Scripted};
+use serde_json::{Value, json};
+use tauri_plugin_shannon::core::auth::Caller;
+use tauri_plugin_shannon::core::crypto::SecretString;
+use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent};
+use tauri_plugin_shannon::http::{Listener, ListenerOptions};
+use tauri_plugin_shannon::{Core, CoreConfig};
+
+const TOKEN: &str = "dag-test-token-0123456789abcdef0123456789";
+
+struct Rig {
+    core: Core,
+    fake: FakeProvider,
+    me: Caller,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let core = Core::open(CoreConfig::new(dir.path())).await.unwrap();
+    let fake = FakeProvider::start().await;
+    let me = Caller::embedded();
+    core.set_provider_key(&me, "openai", &SecretString::new("sk-test-dag-0123456789"))
+        .await
+        .unwrap();
+    core.set_setting(
+        &me,
+        "provider.openai.base_url",
+        &json!(fake.base_url()).to_string(),
+    )
+    .await
+    .unwrap();
+    Rig {
+        core,
+        fake,
+        me,
+        _dir: dir,
+    }
+}
+
+impl Rig {
+    async fn run(&self, query: &str) -> (String, Vec<TaskEvent>) {
+        let req: SubmitTaskRequest = serde_json::from_value(
+            json!({"query": query, "mode": "complex", "provider_override": "openai"}),
+        )
+        .unwrap();
+        let id = self
+            .core
+            .submit_task(&self.me, req, None)
+            .await
+            .unwrap()
+            .task_id;
+        let mut sub = self
+            .core
+            .subscribe_task(&self.me, &id, None, None)
+            .await
+            .unwrap();
+        let mut events = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(e) = sub.next().await {
+                events.push(e);
+            }
+        })
+        .await
+        .expect("the task did not finish in time");
+        (id, events)
+    }
+}
+
+fn plan(subtasks: Value) -> Scripted {
+    let plan = json!({"complexity_score": 0.7, "subtasks": subtasks}).to_string();
+    Scripted::Stream(Reply::text([plan]))
+}
+
+fn answer(text: &str) -> Scripted {
+    let words: Vec<String> = text.split_inclusive(' ').map(str::to_string).collect();
+    Scripted::Slow(Reply::text(words), Duration::from_millis(60))
+}
+
+fn of<'a>(events: &'a [TaskEvent], t: &str) -> Vec<&'a TaskEvent> {
+    events.iter().filter(|e| e.event_type == t).collect()
+}
+
+fn position(events: &[TaskEvent], t: &str, agent: &str) -> usize {
+    events
+        .iter()
+        .position(|e| e.event_type == t && e.agent_id.as_deref() == Some(agent))
+        .unwrap_or_else(|| panic!("no {t} from {agent}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_complex_task_plans_runs_three_agents_at_once_and_synthesizes() {
+    let r = rig().await;
+    r.fake.route(
+        "planning assistant",
+        plan(json!([
+            {"id": "task-1", "description": "Research alpha"},
+            {"id": "task-2", "description": "Research beta"},
+            {"id": "task-3", "description": "Compute gamma", "suggested_tools": ["calculator"]},
+        ])),
+    );
+    r.fake
+        .route("Research alpha", answer("alpha is the first letter "));
+    r.fake
+        .route("Research beta", answer("beta is the second letter "));
+    r.fake.route(
+        "Compute gamma",
+        Scripted::Stream(Reply::text(["Computing."]).tool_call(
+            "c1",
+            "calculator",
+            [r#"{"expression": "6*7"}"#],
+        )),
+    );
+    r.fake
+        .route("\"tool\"", answer("gamma is 42 by the calculator "));
+    r.fake.route(
+        "Results of the team",
+        answer("All three: alpha, beta and gamma = 42. "),
+    );
+    let (id, events) = r.run("Tell me about alpha, beta and gamma").await;
+
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    // The planner, then the team.
+    let got = of(&events, "PROGRESS");
+    assert_eq!(
+        got[0].message.as_deref(),
+        Some("Understanding your request")
+    );
+    assert_eq!(got[1].message.as_deref(), Some("Got a plan — 3 steps"));
+    assert_eq!(
+        got[1].payload.as_ref().unwrap()["plan"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        of(&events, "DELEGATION")[0].message.as_deref(),
+        Some("Running team plan")
+    );
+    let started: Vec<&str> = of(&events, "AGENT_STARTED")
+        .iter()
+        .map(|e| e.agent_id.as_deref().unwrap())
+        .collect();
+    assert_eq!(started.len(), 3, "{types:?}");
+    assert_eq!(
+        started.iter().collect::<HashSet<_>>().len(),
+        3,
+        "distinct agents: {started:?}"
+    );
+    for agent in &started {
+        // Each agent's own stream: its prompt, deltas and answer under its id, then its end.
+        let output = position(&events, "LLM_OUTPUT", agent);
+        assert!(position(&events, "AGENT_STARTED", agent) < output);
+        assert!(output < position(&events, "AGENT_COMPLETED", agent));
+        assert!(
+            events
+                .iter()
+                .any(|e| e.event_type == "LLM_PARTIAL" && e.agent_id.as_deref() == Some(*agent))
+        );
+    }
+    assert_eq!(of(&events, "TOOL_INVOKED").len(), 1);
+    assert_eq!(
+        of(&events, "TOOL_OBSERVATION")[0].message.as_deref(),
+        Some("42")
+    );
+    // Then the synthesis and the final answer.
+    let pulling = events
+        .iter()
+        .position(|e| e.message.as_deref() == Some("Pulling it all together"))
+        .unwrap();
+    assert!(
+        started
+            .iter()
+            .all(|a| position(&events, "AGENT_COMPLETED", a) < pulling)
+    );
+    let synthesis = position(&events, "LLM_OUTPUT", "synthesis");
+    let ready = events
+        .iter()
+        .position(|e| e.message.as_deref() == Some("Answer ready"))
+        .unwrap();
+    let final_output = position(&events, "LLM_OUTPUT", "final_output");
+    assert!(
+        pulling < synthesis && synthesis < ready && ready < final_output,
+        "{types:?}"
+    );
+    assert_eq!(
+        events[final_output].message.as_deref(),
+        Some("All three: alpha, beta and gamma = 42. ")
+    );
+    assert!(
+        types.ends_with(&["WORKFLOW_COMPLETED", "STREAM_END"]),
+        "{types:?}"
+    );
+
+    // The agents ran at once, and the planner asked for JSON.
+    assert!(
+        r.fake.max_in_flight() >= 3,
+        "at most {} at once",
+        r.fake.max_in_flight()
+    );
+    let requests = r.fake.requests();
+    assert_eq!(
+        requests[0].body["response_format"],
+        json!({"type": "json_object"})
+    );
+    assert_eq!(
+        requests.len(),
+        6,
+        "plan, three agents, the tool round, synthesis"
+    );
+
+    let task = r.core.get_task(&r.me, &id).await.unwrap();
+    assert_eq!(task.status, "TASK_STATUS_COMPLETED");
+    assert_eq!(task.result, "All three: alpha, beta and gamma = 42. ");
+    assert_eq!(task.metadata["execution_mode"], "parallel");
+    assert_eq!(task.metadata["agent_count"], 3);
+    assert_eq!(task.metadata["model_breakdown"][0]["executions"], 6);
+    let agents: Vec<&str> = task.metadata["agent_usages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agent_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(agents.len(), 5, "{agents:?}");
+    assert_eq!((agents[0], agents[4]), ("decompose", "synthesis"));
+
+    // What the official clients see over HTTP: the stream and the task.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener = Listener::start(
+        r.core.clone(),
+        ListenerOptions {
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", listener.addr());
+    let http = reqwest::Client::new();
+    let sse = http
+        .get(format!("{base}/api/v1/stream/sse?workflow_id={id}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let frames: Vec<(&str, Value)> = sse
+        .split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name, serde_json::from_str(data).unwrap_or(Value::Null)))
+        })
+        .collect();
+    let named = |n: &str| {
+        frames
+            .iter()
+            .filter(|(name, _)| *name == n)
+            .map(|(_, d)| d)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        named("PROGRESS")
+            .iter()
+            .any(|d| d["message"] == "Got a plan — 3 steps")
+    );
+    let agents: HashSet<&str> = named("AGENT_STARTED")
+        .iter()
+        .map(|d| d["agent_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(agents.len(), 3);
+    assert!(
+        named("thread.message.completed")
+            .iter()
+            .any(|d| d["agent_id"] == "final_output"
+                && d["response"] == "All three: alpha, beta and gamma = 42. ")
+    );
+    assert_eq!(named("WORKFLOW_COMPLETED").len(), 1);
+    let task: Value = http
+        .get(format!("{base}/api/v1/tasks/{id}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        task["metadata"]["agent_usages"].as_array().unwrap().len(),
+        5
+    );
+    assert_eq!(task["metadata"]["model_breakdown"][0]["executions"], 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dependants_see_their_dependencies_answers_and_failures() {
+    let r = rig().await;
+    r.fake.route(
+        "planning assistant",
+        plan(json!([
+            {"id": "a", "description": "Find the first number"},
+            {"id": "b", "description": "Use the first number", "dependencies": ["a"]},
+            {"id": "c", "description": "Fetch the broken source"},
+            {"id": "d", "description": "Read the broken source", "dependencies": ["c"]},
+        ])),
+    );
+    r.fake
+        .route("Find the first number", answer("FIRST-RESULT-123 "));
+    r.fake.route("Use the first number", answer("used it "));
+    r.fake
+        .route("Fetch the broken source", Scripted::Status(400, None));
+    r.fake
+        .route("Read the broken source", answer("worked around it "));
+    r.fake.route("Results of the team", answer("done "));
+    let (_, events) = r.run("A plan with dependencies").await;
+
+    let requests = r.fake.requests();
+    let body_of = |needle: &str| -> String {
+        requests
+            .iter()
+            .map(|q| q.body.to_string())
+            .find(|b| {
+                b.contains(needle)
+                    && !b.contains("planning assistant")
+                    && !b.contains("Results of the team")
+            })
+            .unwrap_or_else(|| panic!("no request for {needle}"))
+    };
+    assert!(
+        body_of("Use the first number").contains("FIRST-RESULT-123"),
+        "the dependant got its input"
+    );
+    assert!(
+        body_of("Read the broken source").contains("(this subtask failed"),
+        "a failed dependency is named, not left out"
+    );
+    // A dependant starts only after its dependency ended.
+    let agent_of = |needle: &str| -> String {
+        of(&events, "AGENT_STARTED")
+            .iter()
+            .find(|e| e.message.as_deref().unwrap_or_default().contains(needle))
+            .and_then(|e| e.agent_id.clone())
+            .unwrap()
+    };
+    let (a, b) = (agent_of("Find the first"), agent_of("Use the first"));
+    assert!(position(&events, "AGENT_COMPLETED", &a) < position(&events, "AGENT_STARTED", &b));
+    let c = agent_of("Fetch the broken");
+    assert!(
+        position(&events, "AGENT_FAILED", &c)
+            < position(&events, "AGENT_STARTED", &agent_of("Read the broken"))
+    );
+    let synthesis = requests.last().unwrap().body.to_string();
+    assert!(
+        synthesis.contains("(failed:"),
+        "the synthesis hears of the failure"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cyclic_plan_fails_and_an_unreadable_one_is_handled_directly() {
+    let r = rig().await;
+    r.fake.route(
+        "planning assistant",
+        plan(json!([
+            {"id": "a", "description": "x", "dependencies": ["b"]},
+            {"id": "b", "description": "y", "dependencies": ["a"]},
+        ])),
+    );
+    let (id, events) = r.run("A circular plan").await;
+    let task = r.core.get_task(&r.me, &id).await.unwrap();
+    assert_eq!(task.status, "TASK_STATUS_FAILED");
+    assert_eq!(
+        task.error.as_deref(),
+        Some("Invalid task plan: dependency cycle among a, b")
+    );
+    assert!(of(&events, "AGENT_STARTED").is_empty());
+
+    r.fake.route(
+        "planning assistant",
+        Scripted::Stream(Reply::text(["I would rather chat."])),
+    );
+    r.fake
+        .route("One plain question", answer("the direct answer "));
+    let (id, events) = r.run("One plain question").await;
+    let progress: Vec<_> = of(&events, "PROGRESS")
+        .iter()
+        .filter_map(|e| e.message.clone())
+        .collect();
+    assert!(
+        progress.contains(&"Handling this directly".to_string()),
+        "{progress:?}"
+    );
+    assert!(
+        progress.contains(&"Got a plan — 1 step".to_string()),
+        "{progress:?}"
+    );
+    let task = r.core.get_task(&r.me, &id).await.unwrap();
+    assert_eq!(task.status, "TASK_STATUS_COMPLETED");
+    // One result: no synthesis call, the agent's answer is the task's.
+    assert_eq!(task.result, "the direct answer ");
+    assert!(
+        of(&events, "LLM_OUTPUT")
+            .iter()
+            .all(|e| e.agent_id.as_deref() != Some("synthesis"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_mid_dag_closes_every_agent_stream() {
+    let r = rig().await;
+    r.fake.route(
+        "planning assistant",
+        plan(json!([
+            {"id": "task-1", "description": "Slow alpha"},
+            {"id": "task-2", "description": "Slow beta"},
+            {"id": "task-3", "description": "Slow gamma"},
+        ])),
+    );
+    let slow = || {
+        let words: Vec<String> = (0..40).map(|i| format!("w{i} ")).collect();
+        Scripted::Slow(Reply::text(words), Duration::from_millis(100))
+    };
+    for needle in ["Slow alpha", "Slow beta", "Slow gamma"] {
+        r.fake.route(needle, slow());
+    }
+    let req: SubmitTaskRequest = serde_json::from_value(
+        json!({"query": "Three slow things", "mode": "complex", "provider_override": "openai"}),
+    )
+    .unwrap();
+    let id = r.core.submit_task(&r.me, req, None).await.unwrap().task_id;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while r.fake.in_flight() < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("three agents streaming at once");
+    r.core.cancel_task(&r.me, &id, None).await.unwrap();
+    let mut sub = r.core.subscribe_task(&r.me, &id, None, None).await.unwrap();
+    let mut events = Vec::new();
+    while let Some(e) = tokio::time::timeout(Duration::from_secs(30), sub.next())
+        .await
+        .unwrap()
+    {
+        events.push(e);
+    }
+    let cancelled = of(&events, "WORKFLOW_CANCELLED");
+    assert_eq!(
+        cancelled[0].payload.as_ref().unwrap()["checkpoint"],
+        "agents"
+    );
+    assert_eq!(
+        r.core.get_task(&r.me, &id).await.unwrap().status,
+        "TASK_STATUS_CANCELLED"
+    );
+    assert!(of(&events, "AGENT_COMPLETED").is_empty());
+    // Every agent's request was dropped: the fake stops sending within a chunk and finished none.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while r.fake.in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the agents' streams were closed");
+    assert_eq!(
+        r.fake.streams_sent(),
+        1,
+        "only the plan was streamed to its end"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_holds_every_agent_and_resume_completes_the_run() {
+    let r = rig().await;
+    r.fake.route(
+        "planning assistant",
+        plan(json!([
+            {"id": "task-1", "description": "Paced alpha"},
+            {"id": "task-2", "description": "Paced beta"},
+        ])),
+    );
+    let paced = |tag: &str| {
+        let words: Vec<String> = (0..20).map(|i| format!("{tag}{i} ")).collect();
+        Scripted::Slow(Reply::text(words), Duration::from_millis(50))
+    };
+    r.fake.route("Paced alpha", paced("a"));
+    r.fake.route("Paced beta", paced("b"));
+    r.fake
+        .route("Results of the team", answer("both paced answers "));
+    let req: SubmitTaskRequest = serde_json::from_value(
+        json!({"query": "Two paced things", "mode": "complex", "provider_override": "openai"}),
+    )
+    .unwrap();
+    let id = r.core.submit_task(&r.me, req, None).await.unwrap().task_id;
+    let mut sub = r.core.subscribe_task(&r.me, &id, None, None).await.unwrap();
+    let mut events = Vec::new();
+    while let Some(e) = sub.next().await {
+        let delta = e.event_type == "LLM_PARTIAL";
+        events.push(e);
+        if delta {
+            break;
+        }
+    }
+    r.core.pause_task(&r.me, &id, None).await.unwrap();
+    let at_pause = r.core.live_events(&r.me, &id).await.unwrap().position();
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(30), sub.next())
+            .await
+            .unwrap()
+            .unwrap();
+        if e.event_type == "LLM_PARTIAL" {
+            assert!(e.pos() <= at_pause, "a delta after the pause: {e:?}");
+        }
+        let paused = e.event_type == "WORKFLOW_PAUSED";
+        events.push(e);
+        if paused {
+            break;
+        }
+    }
+    assert_eq!(
+        events.last().unwrap().payload.as_ref().unwrap()["checkpoint"],
+        "agents"
+    );
+    assert_eq!(
+        r.core.get_task(&r.me, &id).await.unwrap().status,
+        "TASK_STATUS_PAUSED"
+    );
+    r.core.resume_task(&r.me, &id, None).await.unwrap();
+    while let Some(e) = tokio::time::timeout(Duration::from_secs(30), sub.next())
+        .await
+        .unwrap()
+    {
+        events.push(e);
+    }
+    let task = r.core.get_task(&r.me, &id).await.unwrap();
+    assert_eq!(task.status, "TASK_STATUS_COMPLETED");
+    // Each agent's streamed text is whole across the pause.
+    for (tag, needle) in [("a", "Paced alpha"), ("b", "Paced beta")] {
+        let agent = of(&events, "AGENT_STARTED")
+            .iter()
+            .find(|e| e.message.as_deref().unwrap_or_default().contains(needle))
+            .and_then(|e| e.agent_id.clone())
+            .unwrap();
+        let text: String = events
+            .iter()
+            .filter(|e| {
+                e.event_type == "LLM_PARTIAL" && e.agent_id.as_deref() == Some(agent.as_str())
+            })
+            .filter_map(|e| e.message.clone())
+            .collect();
+        let expected: String = (0..20).map(|i| format!("{tag}{i} ")).collect();
+        assert_eq!(text, expected, "{agent}'s text");
+    }
+}
