@@ -8,7 +8,7 @@ mod fake_provider;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use fake_provider::{FakeProvider, Reply, Scripted};
+use fake_provider::{FakeProvider, FakeUsage, Reply, Scripted};
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::crypto::SecretString;
@@ -564,4 +564,64 @@ async fn pause_holds_every_agent_and_resume_completes_the_run() {
         let expected: String = (0..20).map(|i| format!("{tag}{i} ")).collect();
         assert_eq!(text, expected, "{agent}'s text");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_task_budget_covers_all_agents_together() {
+    let r = rig().await;
+    let planned = json!({"complexity_score": 0.7, "subtasks": [
+        {"id": "task-1", "description": "Quick alpha"},
+        {"id": "task-2", "description": "Slow beta"},
+    ]})
+    .to_string();
+    // The plan costs 60 tokens, alpha 50 more: over the task's 100 while beta still streams.
+    r.fake.route(
+        "planning assistant",
+        Scripted::Stream(Reply::text([planned]).usage(FakeUsage::new(40, 20))),
+    );
+    r.fake.route(
+        "Quick alpha",
+        Scripted::Stream(Reply::text(["alpha"]).usage(FakeUsage::new(30, 20))),
+    );
+    let words: Vec<String> = (0..100).map(|i| format!("b{i} ")).collect();
+    r.fake.route(
+        "Slow beta",
+        Scripted::Slow(Reply::text(words), Duration::from_millis(50)),
+    );
+    let req: SubmitTaskRequest = serde_json::from_value(json!({
+        "query": "Two things on a budget", "mode": "complex", "provider_override": "openai",
+        "context": {"token_budget": 100},
+    }))
+    .unwrap();
+    let id = r.core.submit_task(&r.me, req, None).await.unwrap().task_id;
+    let mut sub = r.core.subscribe_task(&r.me, &id, None, None).await.unwrap();
+    let mut events = Vec::new();
+    while let Some(e) = tokio::time::timeout(Duration::from_secs(30), sub.next())
+        .await
+        .unwrap()
+    {
+        events.push(e);
+    }
+    let warned = of(&events, "BUDGET_THRESHOLD");
+    assert_eq!(warned.len(), 1, "one warning for the whole task");
+    let task = r.core.get_task(&r.me, &id).await.unwrap();
+    assert_eq!(task.status, "TASK_STATUS_FAILED");
+    assert_eq!(
+        task.error.as_deref(),
+        Some("token budget exceeded: the task used 110 tokens of its 100-token budget")
+    );
+    // The other agent was stopped mid-answer, not left to finish.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while r.fake.in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("beta's stream was closed");
+    assert_eq!(r.fake.streams_sent(), 2, "the plan and alpha only");
+    assert!(
+        of(&events, "LLM_OUTPUT")
+            .iter()
+            .all(|e| e.agent_id.as_deref() != Some("final_output"))
+    );
 }

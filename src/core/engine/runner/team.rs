@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{Run, Stop};
+use crate::core::engine::budget::Budgets;
 use crate::core::engine::lifecycle::EventType;
 use crate::core::engine::strategies::{Halt, Team, dag};
 use crate::core::llm::ProviderClient;
@@ -22,7 +23,7 @@ impl Run {
             .await
             .ok()
             .and_then(|s| serde_json::from_str::<Value>(&s.value).ok());
-        let mut team = Team::new(
+        let team = Team::new(
             self.core.clone(),
             self.spec.task_id.clone(),
             self.spec.workflow_id.clone(),
@@ -33,6 +34,8 @@ impl Run {
             steps,
             pricing,
         );
+        let budgets = Budgets::new(self.spec.plan.token_budget, self.spec.plan.cost_budget_usd);
+        let mut team = team.with_budgets(budgets);
         team.temperature = self.spec.plan.temperature;
         team.max_tokens = self.spec.plan.max_tokens;
         let concurrency = self
@@ -52,7 +55,7 @@ impl Run {
                 checkpoint: "agents".into(),
                 was_paused: *self.control.pause.borrow(),
             },
-            Halt::Failed(message) => Stop::Failed(message),
+            Halt::Failed(message) | Halt::Stopped(message) => Stop::Failed(message),
         })?;
         self.checkpoint("pre_completion").await?;
         self.end_metadata = Some(json!({

@@ -89,11 +89,11 @@ async fn make_plan(team: &Team, query: &str, max_concurrency: usize) -> Result<P
         .await;
     let parsed = match answer {
         Ok(a) => plan::parse(&a.text, query, max_concurrency),
-        Err(Halt::Cancelled) => return Err(Halt::Cancelled),
         Err(Halt::Failed(e)) => {
             tracing::warn!(workflow_id = %team.workflow_id, error = %e, "the planner failed; handling the task directly");
             None
         }
+        Err(stop) => return Err(stop),
     };
     let plan = match parsed {
         Some(Ok(plan)) => plan,

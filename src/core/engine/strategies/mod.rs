@@ -9,7 +9,7 @@ pub(crate) mod dag;
 pub mod plan;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::budget::Budgets;
 use super::events::{NewEvent, UsageRow, clip};
 use super::journal::{StepKey, StepKind, step_record};
 use super::lifecycle::EventType;
@@ -32,7 +33,10 @@ use crate::core::llm::{
 #[derive(Debug)]
 pub(crate) enum Halt {
     Cancelled,
+    /// This agent's work failed (its subtask fails; the others go on).
     Failed(String),
+    /// The whole task must stop with this reason (a budget of the task is exceeded).
+    Stopped(String),
 }
 
 impl From<ShannonError> for Halt {
@@ -48,6 +52,8 @@ pub(crate) struct Answer {
     pub tool_calls: Vec<ToolCall>,
     pub usage: Usage,
     pub model: String,
+    #[serde(default)]
+    pub cost_usd: f64,
 }
 
 /// The run context every agent of a task shares (cheap to clone).
@@ -67,6 +73,17 @@ pub(crate) struct Team {
     journal: Arc<Mutex<HashMap<String, Value>>>,
     /// Price overrides, read once per run.
     pricing: Option<Arc<Value>>,
+    /// The task's budgets and what all agents used so far.
+    spend: Arc<Mutex<Spend>>,
+    /// Set once a budget is exceeded: every agent stops (its request in flight aborted) with it.
+    over_budget: Arc<OnceLock<String>>,
+}
+
+#[derive(Debug, Default)]
+struct Spend {
+    budgets: Budgets,
+    tokens: u64,
+    cost_usd: f64,
 }
 
 impl Team {
@@ -91,10 +108,55 @@ impl Team {
             temperature: None,
             max_tokens: None,
             client,
-            cancel: control.cancel.clone(),
+            // A child of the run's: a budget stop ends the agents without cancelling the task.
+            cancel: control.cancel.child_token(),
             pause: control.pause.subscribe(),
             journal: Arc::new(Mutex::new(journal)),
             pricing: pricing.map(Arc::new),
+            spend: Arc::default(),
+            over_budget: Arc::default(),
+        }
+    }
+
+    /// The task's token and cost budgets, which all its agents share.
+    pub fn with_budgets(self, budgets: Budgets) -> Self {
+        self.spend.lock().unwrap_or_else(|p| p.into_inner()).budgets = budgets;
+        self
+    }
+
+    /// Why work stopped: a budget, or the task was cancelled.
+    fn halted(&self) -> Halt {
+        match self.over_budget.get() {
+            Some(reason) => Halt::Stopped(reason.clone()),
+            None => Halt::Cancelled,
+        }
+    }
+
+    /// Counts a call's usage against the task's budgets: warns once past 80 %, and stops every
+    /// agent once over.
+    fn spend(&self, usage: &Usage, cost: f64, announce: bool) -> std::result::Result<(), Halt> {
+        let decision = {
+            let mut s = self.spend.lock().unwrap_or_else(|p| p.into_inner());
+            s.tokens += usage.total_tokens;
+            s.cost_usd += cost;
+            let (tokens, spent) = (s.tokens, s.cost_usd);
+            s.budgets.check(tokens, spent)
+        };
+        for w in decision.warnings.into_iter().filter(|_| announce) {
+            self.emit(
+                EventType::BudgetThreshold,
+                "budget-manager",
+                w.message,
+                Some(w.payload),
+            );
+        }
+        match decision.exceeded {
+            Some(reason) => {
+                let _ = self.over_budget.set(reason);
+                self.cancel.cancel();
+                Err(self.halted())
+            }
+            None => Ok(()),
         }
     }
 
@@ -154,13 +216,13 @@ impl Team {
         let mut pause = self.pause.clone();
         loop {
             if self.cancel.is_cancelled() {
-                return Err(Halt::Cancelled);
+                return Err(self.halted());
             }
             if !*pause.borrow_and_update() {
                 return Ok(());
             }
             tokio::select! {
-                _ = self.cancel.cancelled() => return Err(Halt::Cancelled),
+                _ = self.cancel.cancelled() => return Err(self.halted()),
                 changed = pause.changed() => if changed.is_err() { return Ok(()) },
             }
         }
@@ -179,6 +241,8 @@ impl Team {
         stream_text: bool,
     ) -> std::result::Result<Answer, Halt> {
         if let Some(done) = self.take::<Answer>(key)? {
+            // A resumed run counts what it already spent (its warnings are stored already).
+            self.spend(&done.usage, done.cost_usd, false)?;
             return Ok(done);
         }
         self.checkpoint().await?;
@@ -217,7 +281,7 @@ impl Team {
             .await
         {
             Ok(r) => r,
-            Err(LlmError::Cancelled) => return Err(Halt::Cancelled),
+            Err(LlmError::Cancelled) => return Err(self.halted()),
             Err(e) => return Err(Halt::Failed(format!("{} call failed: {e}", self.provider))),
         };
         let usage = response.settled_usage();
@@ -235,6 +299,7 @@ impl Team {
             tool_calls: response.tool_calls,
             usage,
             model: model.clone(),
+            cost_usd: cost,
         };
         let row = UsageRow {
             agent_id: agent.to_string(),
@@ -250,6 +315,7 @@ impl Team {
         };
         self.record(key, StepKind::ModelCall, &answer, events, Some(row))
             .await?;
+        self.spend(&answer.usage, cost, true)?;
         Ok(answer)
     }
 }
