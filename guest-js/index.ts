@@ -16,6 +16,7 @@ import {
 } from "./bindings";
 
 export * from "./bindings";
+export * from "./fold";
 
 /** Stable error kinds: the plugin's own, plus `ipc` for framework failures (ACL denial, bad args). */
 export type ShannonErrorKind = ShannonError["kind"] | "ipc";

@@ -4,6 +4,7 @@
 // - A request that offers tools and has no tool result yet streams a short text, then a calculator
 //   call; the one after the tool result answers with that result.
 // - A query containing "long" streams a long answer (for cancel and reload tests).
+// - A complex task's planner (JSON mode) gets a two-step plan; its agents and its synthesis answer.
 // Every request is recorded: its Authorization header, model, messages, and whether the client hung
 // up before the end (cancellation aborts the request in flight).
 import http from "node:http";
@@ -20,6 +21,20 @@ function words(text) {
 function plan(body) {
   const messages = body.messages ?? [];
   const user = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
+  const system = messages.find((m) => m.role === "system")?.content ?? "";
+  // A complex task: the planner asks for JSON, then each agent, then the synthesis.
+  if (body.response_format?.type === "json_object") {
+    const subtasks = [
+      { id: "task-1", description: "Describe the first option" },
+      { id: "task-2", description: "Describe the second option" },
+    ];
+    return { text: [JSON.stringify({ complexity_score: 0.6, execution_strategy: "parallel", subtasks })] };
+  }
+  if (system.startsWith("You combine the results")) {
+    return { text: words("Both options compared: the first is quick, the second is thorough.") };
+  }
+  const agent = system.match(/^You are (\S+), one agent of a team/);
+  if (agent) return { text: words(`${agent[1]} reports on: ${user}.`) };
   const toolResult = [...messages].reverse().find((m) => m.role === "tool");
   const hasTools = Array.isArray(body.tools) && body.tools.length > 0;
   if (toolResult) {

@@ -242,6 +242,20 @@ step("a reload mid-answer resumes the stream", async () => {
   await screenshot("completed-after-reload");
 });
 
+step("a complex task shows its plan and its agents, then the combined answer", async () => {
+  const before = fake.requests.length;
+  await submit("Compare the two options for me.", { provider: "openai", mode: "complex" });
+  await waitFor("the plan", async () => (await run("return document.querySelectorAll('.turn:last-of-type .team .step').length;")) === 2);
+  await waitFor("completed", async () => (await control()) === "completed", 30000);
+  const steps = await run("return [...document.querySelectorAll('.turn:last-of-type .team .step')].map((s) => s.dataset.status + ' ' + s.textContent);");
+  assert(steps.every((s) => s.startsWith("done")), `every step done: ${steps}`);
+  assert(steps[0].includes("reports on: Describe the first option"), `an agent's text under its step: ${steps[0]}`);
+  assert((await answer()) === "Both options compared: the first is quick, the second is thorough.", `the answer: ${await answer()}`);
+  assert(fake.requests.length === before + 4, `planner, two agents, synthesis (${fake.requests.length - before})`);
+  assert(fake.requests[before].body.response_format?.type === "json_object", "the planner asked for JSON");
+  await screenshot("complex-team");
+});
+
 step("the HTTP listener switch shows its URL and token", async () => {
   await click("#nav-listener");
   await click("label.switch");
@@ -254,7 +268,7 @@ step("the HTTP listener switch shows its URL and token", async () => {
   const res = await fetch(`${url}/api/v1/tasks`, { headers: { authorization: `Bearer ${token}` } });
   assert(res.status === 200, `listener answers with the token: ${res.status}`);
   const body = await res.json();
-  assert(body.tasks.length === 3, `the listener sees the app's tasks: ${body.tasks.length}`);
+  assert(body.tasks.length === 4, `the listener sees the app's tasks: ${body.tasks.length}`);
   const denied = await fetch(`${url}/api/v1/tasks`);
   assert(denied.status === 401, `and refuses without it: ${denied.status}`);
   // From the webview itself (its real Origin header): the listener's CORS allowlist and desktop mode's
@@ -283,16 +297,16 @@ step("after a reload, the history lists every task with status, model, tokens an
   await wd("POST", s("/refresh"), {});
   await ready();
   const turns = await run("return document.querySelectorAll('.turn').length;");
-  assert(turns === 3, `the session's turns are back: ${turns}`);
+  assert(turns === 4, `the session's turns are back: ${turns}`);
   await click("#nav-history");
-  const rows = await waitFor("three history rows", async () => {
+  const rows = await waitFor("four history rows", async () => {
     const r = await run(
       "return [...document.querySelectorAll('#history-table tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent));",
     );
-    return r.length === 3 && r;
+    return r.length === 4 && r;
   });
   const statuses = rows.map((r) => r[2]).sort();
-  assert(JSON.stringify(statuses) === JSON.stringify(["CANCELLED", "COMPLETED", "COMPLETED"]), `statuses: ${statuses}`);
+  assert(JSON.stringify(statuses) === JSON.stringify(["CANCELLED", "COMPLETED", "COMPLETED", "COMPLETED"]), `statuses: ${statuses}`);
   for (const r of rows.filter((r) => r[2] === "COMPLETED")) {
     assert(r[3] === MODEL, `model: ${r}`);
     assert(Number(r[4]) > 0, `tokens: ${r}`);
@@ -353,7 +367,7 @@ desktopSteps.push({
       args: [found],
     });
     assert(tasks.status === 200, `the frontend's request is accepted: ${JSON.stringify(tasks)}`);
-    assert(tasks.body.total_count === 3, `it sees the app's tasks: ${tasks.body.total_count}`);
+    assert(tasks.body.total_count === 4, `it sees the app's tasks: ${tasks.body.total_count}`);
     // Another local client without the token is refused.
     const other = await fetch(`http://127.0.0.1:${found}/api/v1/tasks`);
     assert(other.status === 401, `a client without credentials is refused: ${other.status}`);

@@ -3,7 +3,9 @@ import {
   cancelTask,
   deleteProviderKey,
   deleteSetting,
+  emptyRun,
   events,
+  foldEvent,
   getControlState,
   getSessionHistory,
   getTask,
@@ -22,6 +24,7 @@ import {
   submitTask,
   type ListenerStatus,
   type ProviderStatus,
+  type RunView,
   type TaskEvent,
   type TaskHistory,
   type TaskStream,
@@ -223,26 +226,45 @@ function logEvent(e: TaskEvent) {
   item.scrollIntoView({ block: "nearest" });
 }
 
+/** Each turn's run as a view model (`foldRun` from the plugin's JavaScript API). */
+const runs = new WeakMap<HTMLElement, RunView>();
+
 /** Renders one event of the watched task into its turn, the control bar and the event log. */
 function render(turn: HTMLElement, e: TaskEvent) {
+  const view = runs.get(turn) ?? emptyRun();
+  runs.set(turn, foldEvent(view, e));
   const answer = turn.querySelector<HTMLElement>(".a")!;
-  if (e.type === "LLM_PROMPT" && answer.textContent) {
-    answer.textContent += "\n\n"; // another model call (after a tool) continues below
-  } else if (e.type === "LLM_PARTIAL") {
+  if (e.type === "LLM_PARTIAL") {
     answer.classList.add("streaming");
-    answer.textContent += e.message ?? "";
     $("transcript").scrollTop = $("transcript").scrollHeight;
-  } else if (e.type === "LLM_OUTPUT") {
-    answer.textContent = e.message ?? ""; // the whole text of that model call (or the final answer)
-  } else if (e.type === "ERROR_OCCURRED") {
-    answer.textContent ||= e.message ?? "failed";
   }
+  answer.textContent = view.answer || (e.type === "ERROR_OCCURRED" ? (e.message ?? "failed") : answer.textContent);
+  if (view.plan.length > 0) renderTeam(turn, view);
   if (e.type in CONTROL_EVENTS) setControl(CONTROL_EVENTS[e.type]);
   logEvent(e);
   if (e.type === "STREAM_END") {
     answer.classList.remove("streaming");
     void finishTurn(turn);
   }
+}
+
+const STEP_MARK = { pending: "○", running: "◐", done: "●", failed: "✕" } as const;
+
+/** A team run: its plan with each step's status and agent, and what each agent is writing. */
+function renderTeam(turn: HTMLElement, view: RunView) {
+  let team = turn.querySelector<HTMLElement>(".team");
+  if (!team) {
+    team = el("div", { className: "team" });
+    turn.querySelector(".a")!.before(team);
+  }
+  const steps = view.plan.map((s) => {
+    const agent = s.agent ? view.agents[s.agent] : undefined;
+    const line = el("li", { className: `step ${s.status}` }, el("b", { textContent: `${STEP_MARK[s.status]} ${s.name}` }));
+    line.dataset.status = s.status;
+    if (agent) line.append(el("span", { className: "agent", textContent: ` — ${agent.id}` }), el("div", { className: "agent-text", textContent: agent.text.slice(-300) }));
+    return line;
+  });
+  team.replaceChildren(el("div", { className: "team-title", textContent: `Plan — ${view.plan.length} steps` }), el("ol", {}, ...steps));
 }
 
 async function finishTurn(turn: HTMLElement) {
@@ -268,7 +290,9 @@ async function watch(task_id: string, turn: HTMLElement, resumed = false) {
     // is rebuilt whole instead of continuing mid-sentence.
     logEvent({ workflow_id: task_id, type: "STREAM_RESUMED", message: "after a page reload: the answer so far, then live", timestamp: "", seq: 0 });
     turn.querySelector(".a")!.textContent = "";
+    turn.querySelector(".team")?.remove();
   }
+  runs.delete(turn); // rebuilt from the events the subscription delivers
   const from = resumed ? { lastEventId: 0 } : {}; // a reloaded page replays the task from its start
   const stream = await subscribeTask(task_id, { onEvent: (e) => render(turn, e), ...from });
   mine.stream = stream;
