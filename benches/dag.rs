@@ -1,0 +1,121 @@
+//! Orchestration cost per subtask: a `complex` task whose plan has 50 subtasks, against a
+//! zero-latency fake provider, measured against the same 52 model calls (the plan, 50 agents, the
+//! synthesis) made as plain `ProviderClient::stream_chat` calls, 5 at a time as the agents run, in
+//! the same run. The difference is what the engine adds per subtask: events, journal, usage rows.
+//!
+//! `cargo bench --bench dag`
+
+#[path = "../tests/support/fake_provider.rs"]
+mod fake_provider;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fake_provider::{FakeProvider, Reply, Scripted};
+use futures_util::{StreamExt, stream};
+use serde_json::json;
+use tauri_plugin_shannon::core::auth::Caller;
+use tauri_plugin_shannon::core::crypto::SecretString;
+use tauri_plugin_shannon::core::engine::SubmitTaskRequest;
+use tauri_plugin_shannon::core::llm::{
+    ChatMessage, ChatRequest, ProviderClient, ProviderTarget, Role,
+};
+use tauri_plugin_shannon::core::providers::ProviderProtocol;
+use tauri_plugin_shannon::{Core, CoreConfig};
+use tokio_util::sync::CancellationToken;
+
+const SUBTASKS: usize = 50;
+const KEY: &str = "sk-bench-dag-0123456789";
+
+fn plan() -> Scripted {
+    let subtasks: Vec<_> = (1..=SUBTASKS)
+        .map(
+            |i| json!({"id": format!("task-{i}"), "description": format!("Part {i} of the bench")}),
+        )
+        .collect();
+    let plan = json!({"complexity_score": 0.8, "subtasks": subtasks}).to_string();
+    Scripted::Stream(Reply::text([plan]))
+}
+
+fn bench_dag(c: &mut Criterion) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, core) = rt.block_on(async {
+        let fake = FakeProvider::start().await;
+        fake.set_fallback(Scripted::Stream(Reply::text(["a short answer"])));
+        let core = Core::open(CoreConfig::new(dir.path())).await.unwrap();
+        let me = Caller::embedded();
+        core.set_provider_key(&me, "openai", &SecretString::new(KEY))
+            .await
+            .unwrap();
+        core.set_setting(
+            &me,
+            "provider.openai.base_url",
+            &json!(fake.base_url()).to_string(),
+        )
+        .await
+        .unwrap();
+        (fake, core)
+    });
+    let target = ProviderTarget::new(
+        "openai",
+        ProviderProtocol::OpenaiCompatible,
+        fake.base_url(),
+        Some(SecretString::new(KEY)),
+    );
+    let client = ProviderClient::new(target).unwrap();
+    let request = ChatRequest {
+        model: "gpt-4o-mini".into(),
+        messages: vec![ChatMessage::new(Role::User, "Part 1 of the bench")],
+        tools: Vec::new(),
+        temperature: None,
+        max_tokens: None,
+        json_mode: false,
+    };
+
+    let mut g = c.benchmark_group("per_subtask");
+    g.throughput(Throughput::Elements(SUBTASKS as u64));
+    g.sample_size(10);
+    g.bench_function("baseline/plain_calls_5_at_a_time", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let cancel = CancellationToken::new();
+                stream::iter(0..SUBTASKS + 2)
+                    .map(|_| async {
+                        let mut sink = |_: &str| {};
+                        client
+                            .stream_chat(&request, &mut sink, &cancel)
+                            .await
+                            .unwrap()
+                    })
+                    .buffer_unordered(5)
+                    .collect::<Vec<_>>()
+                    .await
+            })
+        })
+    });
+    g.bench_function("engine/complex_task_50_subtasks", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                fake.route("planning assistant", plan());
+                let me = Caller::embedded();
+                let req: SubmitTaskRequest = serde_json::from_value(
+                    json!({"query": "A bench of many parts", "mode": "complex", "provider_override": "openai"}),
+                )
+                .unwrap();
+                let id = core.submit_task(&me, req, None).await.unwrap().task_id;
+                let mut sub = core.subscribe_task(&me, &id, None, None).await.unwrap();
+                while sub.next().await.is_some() {}
+                let task = core.get_task(&me, &id).await.unwrap();
+                assert_eq!(task.status, "TASK_STATUS_COMPLETED", "{:?}", task.error);
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_dag);
+criterion_main!(benches);
