@@ -625,3 +625,65 @@ async fn the_task_budget_covers_all_agents_together() {
             .all(|e| e.agent_id.as_deref() != Some("final_output"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_is_one_agent_without_a_planner_and_skip_synthesis_is_one_call() {
+    let r = rig().await;
+    r.fake
+        .set_fallback(Scripted::Stream(Reply::text(["the analyst's answer"])));
+    let run = |context: Value| {
+        let req: SubmitTaskRequest = serde_json::from_value(json!({
+            "query": "Weigh the options", "mode": "complex", "provider_override": "openai",
+            "context": context,
+        }))
+        .unwrap();
+        async {
+            let id = r.core.submit_task(&r.me, req, None).await.unwrap().task_id;
+            let mut sub = r.core.subscribe_task(&r.me, &id, None, None).await.unwrap();
+            let mut events = Vec::new();
+            while let Some(e) = tokio::time::timeout(Duration::from_secs(30), sub.next())
+                .await
+                .unwrap()
+            {
+                events.push(e);
+            }
+            (id, events)
+        }
+    };
+
+    let (id, events) = run(json!({"role": "analysis"})).await;
+    let role = &of(&events, "ROLE_ASSIGNED")[0];
+    assert_eq!(
+        (role.agent_id.as_deref(), role.message.as_deref()),
+        (Some("analysis"), Some("Ready as analysis"))
+    );
+    let requests = r.fake.requests();
+    assert_eq!(
+        requests.len(),
+        1,
+        "no planner: one agent on the whole request"
+    );
+    assert!(
+        requests[0].body.to_string().contains("You are an analyst"),
+        "the role's prompt reaches the agent"
+    );
+    assert_eq!(of(&events, "AGENT_STARTED").len(), 1);
+    assert_eq!(
+        r.core.get_task(&r.me, &id).await.unwrap().result,
+        "the analyst's answer"
+    );
+
+    let (id, events) = run(json!({"skip_synthesis": true})).await;
+    let delegation = &of(&events, "DELEGATION")[0];
+    assert_eq!(delegation.message.as_deref(), Some("Processing"));
+    assert!(
+        of(&events, "PROGRESS")
+            .iter()
+            .all(|e| e.agent_id.as_deref() != Some("planner"))
+    );
+    assert_eq!(r.fake.requests().len(), 2, "one plain call");
+    assert_eq!(
+        r.core.get_task(&r.me, &id).await.unwrap().status,
+        "TASK_STATUS_COMPLETED"
+    );
+}

@@ -117,7 +117,7 @@ fn role_prompt(role: &str) -> Option<&'static str> {
     })
 }
 
-fn truthy(v: Option<&Value>) -> bool {
+pub(crate) fn truthy(v: Option<&Value>) -> bool {
     match v {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "1" | "yes"),
@@ -126,7 +126,7 @@ fn truthy(v: Option<&Value>) -> bool {
     }
 }
 
-fn str_of<'a>(ctx: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+pub(crate) fn str_of<'a>(ctx: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     ctx.get(key)
         .and_then(Value::as_str)
         .map(str::trim)

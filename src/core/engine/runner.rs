@@ -18,7 +18,7 @@ use super::budget::Budgets;
 use super::events::clip;
 use super::journal::{Journal, StepKey, StepKind};
 use super::lifecycle::{self, EventType, Outcome, TaskEnd, TaskStatus};
-use super::request::Mode;
+use super::request::{self, Mode};
 use super::run_setup::{self, RunSpec};
 use super::sessions::title_from;
 use crate::core::error::ShannonError;
@@ -290,6 +290,17 @@ impl Run {
         }
         let requested = self.spec.plan.requested_mode;
         Ok(match requested {
+            // As the cloud's router: `skip_synthesis` answers in one call, without a plan.
+            Mode::Complex if request::truthy(self.spec.plan.context.get("skip_synthesis")) => {
+                let payload = json!({"requested_mode": "complex", "effective_mode": "simple"});
+                self.emit(
+                    EventType::Delegation,
+                    "orchestrator",
+                    "Processing".into(),
+                    Some(payload),
+                );
+                Mode::Simple
+            }
             Mode::Simple | Mode::Standard | Mode::Complex => requested,
             Mode::Supervisor => {
                 self.emit(

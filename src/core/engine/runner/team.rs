@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::{Run, Stop};
 use crate::core::engine::budget::Budgets;
 use crate::core::engine::lifecycle::EventType;
+use crate::core::engine::request;
 use crate::core::engine::strategies::{Halt, Team, dag};
 use crate::core::llm::ProviderClient;
 
@@ -37,6 +38,8 @@ impl Run {
         let budgets = Budgets::new(self.spec.plan.token_budget, self.spec.plan.cost_budget_usd);
         let mut team = team.with_budgets(budgets);
         team.temperature = self.spec.plan.temperature;
+        team.system_prompt = self.spec.plan.system_prompt.clone();
+        team.role = request::str_of(&self.spec.plan.context, "role").map(str::to_string);
         team.max_tokens = self.spec.plan.max_tokens;
         let concurrency = self
             .spec

@@ -67,6 +67,19 @@ async fn make_plan(team: &Team, query: &str, max_concurrency: usize) -> Result<P
     if let Some(plan) = team.take::<Plan>(&key)? {
         return Ok(plan);
     }
+    if let Some(role) = &team.role {
+        // As the cloud's router: a role means one agent on the whole request, no planner.
+        let plan = Plan::single(query, max_concurrency);
+        let events = vec![
+            NewEvent::new(EventType::RoleAssigned, role, format!("Ready as {role}"))
+                .with_payload(json!({"role": role, "tools": [], "tool_count": 0})),
+            NewEvent::new(EventType::Progress, "planner", "Got a plan — 1 step")
+                .with_payload(plan.progress_payload()),
+        ];
+        team.record(&key, StepKind::Plan, &plan, events, None)
+            .await?;
+        return Ok(plan);
+    }
     team.emit(
         EventType::Progress,
         "planner",
@@ -207,10 +220,14 @@ async fn run_subtask(
         format!("{agent} is on it: {}", clip(&sub.description, 200)),
         Some(json!({"subtask_id": sub.id, "role": "agent"})),
     );
-    let mut system = format!(
+    let mut system = match &team.system_prompt {
+        Some(own) => format!("{own}\n\n"),
+        None => String::new(),
+    };
+    system.push_str(&format!(
         "You are {agent}, one agent of a team answering this request: {query}\n\
          Do only your own subtask, thoroughly; another step combines the team's results."
-    );
+    ));
     if !inputs.is_empty() {
         system.push_str("\n\nResults of the subtasks yours depends on:");
         for r in &inputs {

@@ -66,6 +66,10 @@ pub(crate) struct Team {
     pub model: String,
     pub temperature: Option<f32>,
     pub max_tokens: Option<u32>,
+    /// The task's own system prompt (its `system_prompt` or role), which every agent keeps.
+    pub system_prompt: Option<String>,
+    /// `context.role`: the team is one agent in that role, without a planner.
+    pub role: Option<String>,
     pub client: Arc<ProviderClient>,
     pub cancel: CancellationToken,
     pub pause: watch::Receiver<bool>,
@@ -107,6 +111,8 @@ impl Team {
             model,
             temperature: None,
             max_tokens: None,
+            system_prompt: None,
+            role: None,
             client,
             // A child of the run's: a budget stop ends the agents without cancelling the task.
             cancel: control.cancel.child_token(),

@@ -64,6 +64,15 @@ impl Plan {
         }
     }
 
+    /// One subtask, the whole request (a role's plan).
+    pub fn single(query: &str, concurrency: usize) -> Self {
+        Self {
+            complexity_score: 0.5,
+            fallback: false,
+            ..Self::fallback(query, concurrency)
+        }
+    }
+
     /// Any dependency makes the plan hybrid; else `sequential` if asked; else parallel (unlike the
     /// cloud's planner, an omitted strategy means parallel).
     pub fn pattern(&self) -> Pattern {
