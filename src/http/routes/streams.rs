@@ -80,11 +80,6 @@ fn with_agent(e: &TaskEvent) -> String {
     v.to_string()
 }
 
-/// Parses a resume id: a stored seq (`42`) or a transient event's stream id (`42-7`, the seq first).
-pub fn parse_event_id(raw: &str) -> Option<StreamPos> {
-    StreamPos::parse(raw)
-}
-
 /// Validates `workflow_id`, the resume id (`header_id` first, then `last_event_id`) and `types`, and
 /// opens the subscription.
 async fn subscribe(
@@ -101,7 +96,7 @@ async fn subscribe(
     let raw_id = header_id
         .or_else(|| q.get("last_event_id").map(String::as_str))
         .filter(|s| !s.is_empty());
-    let last = match raw_id.map(parse_event_id) {
+    let last = match raw_id.map(StreamPos::parse) {
         None => None,
         Some(Some(n)) => Some(n),
         Some(None) => return Err(bad("Invalid last_event_id")),
@@ -150,7 +145,8 @@ fn events(sub: TaskSubscription, preamble: Event) -> impl Stream<Item = Result<E
         let (name, data) = frame(&e);
         // Every event has a resume id: the seq, or `<seq>-<n>` for a delta, so a reconnecting
         // EventSource misses nothing and repeats nothing.
-        let event = Event::default().event(name).data(data).id(e.pos().id());
+        let id = e.stream_id.clone().unwrap_or_else(|| e.seq.to_string());
+        let event = Event::default().event(name).data(data).id(id);
         // After STREAM_END (sent as `done`) the response ends.
         let next = (!e.is(EventType::StreamEnd)).then_some(sub);
         Some((Ok(event), next))

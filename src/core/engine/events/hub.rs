@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot, watch};
 
 use super::ring::{Ring, approx_bytes};
-use super::writer::{Outgoing, StepRecord, persist_loop};
+use super::writer::{Outgoing, Queued, StepRecord, persist_loop};
 use super::{EventType, NewEvent, StreamPos, TaskEvent};
 use crate::core::error::{Result, ShannonError};
 use crate::core::store::Store;
@@ -249,10 +249,12 @@ impl EventHub {
             );
             return;
         }
-        let stream = s
-            .live
-            .entry(workflow_id.to_string())
-            .or_insert_with(|| TaskStream::new(StreamPos::START, StreamPos::START));
+        // Per token: look up first, allocate the key only for a new stream.
+        if !s.live.contains_key(workflow_id) {
+            let fresh = TaskStream::new(StreamPos::START, StreamPos::START);
+            s.live.insert(workflow_id.to_string(), fresh);
+        }
+        let stream = s.live.get_mut(workflow_id).expect("inserted above");
         if stream.sealed {
             tracing::debug!(
                 workflow_id,
@@ -338,9 +340,9 @@ impl EventHub {
     pub(crate) fn adopt(&self, workflow_id: &str, last_seq: u32, events: Vec<TaskEvent>) {
         self.open_stream(workflow_id, last_seq);
         let mut s = self.lock();
-        for e in events {
-            let pos = e.pos();
-            self.keep_in_ring(&mut s, workflow_id, pos, e);
+        for event in events {
+            let (pos, bytes) = (event.pos(), approx_bytes(&event));
+            self.keep_in_ring(&mut s, Queued { pos, event, bytes });
             if let Some(stream) = s.live.get_mut(workflow_id) {
                 stream.assigned = stream.assigned.max(pos);
                 stream.visible.send_modify(|v| v.pos = v.pos.max(pos));
@@ -480,32 +482,38 @@ impl EventHub {
     }
 
     /// The writer committed these events (in queue order): they become visible.
-    pub(super) fn committed(&self, events: &[(StreamPos, TaskEvent)]) {
+    pub(super) fn committed(&self, events: Vec<Queued>) {
         let mut s = self.lock();
         s.in_flight = Backlog::default();
         // Subscribers wake once per task per commit, at its last position.
-        let mut last: HashMap<&str, StreamPos> = HashMap::new();
-        for (pos, e) in events {
-            let wf = e.workflow_id.as_str();
-            if s.live.contains_key(wf) {
-                self.keep_in_ring(&mut s, wf, *pos, e.clone());
-                last.insert(wf, *pos);
+        let mut last: HashMap<String, StreamPos> = HashMap::new();
+        for q in events {
+            let wf = q.event.workflow_id.as_str();
+            if !s.live.contains_key(wf) {
+                continue;
             }
+            match last.get_mut(wf) {
+                Some(pos) => *pos = q.pos,
+                None => {
+                    last.insert(wf.to_string(), q.pos);
+                }
+            }
+            self.keep_in_ring(&mut s, q);
         }
         for (wf, pos) in last {
-            let Some(stream) = s.live.get_mut(wf) else {
+            let Some(stream) = s.live.get_mut(&wf) else {
                 continue;
             };
             stream.visible.send_modify(|v| v.pos = v.pos.max(pos));
             if stream.closing && stream.settled() {
-                self.close_now(&mut s, wf);
+                self.close_now(&mut s, &wf);
             }
         }
         drop(s);
         self.drained.notify_waiters();
     }
 
-    fn keep_in_ring(&self, s: &mut Streams, wf: &str, pos: StreamPos, event: TaskEvent) {
+    fn keep_in_ring(&self, s: &mut Streams, q: Queued) {
         let Streams {
             live,
             finished,
@@ -513,10 +521,11 @@ impl EventHub {
             ring_bytes,
             ..
         } = s;
-        let Some(stream) = live.get_mut(wf) else {
+        let Some(stream) = live.get_mut(q.event.workflow_id.as_str()) else {
             return;
         };
-        *ring_bytes += stream.ring.push(pos, event);
+        *ring_bytes += q.bytes;
+        stream.ring.push(q.pos, q.event, q.bytes);
         if stream.ring.len() > self.rings.events_per_task {
             *ring_bytes -= stream.ring.pop_front();
         }
@@ -553,11 +562,12 @@ fn queue(s: &mut Streams, workflow_id: &str, new: NewEvent) {
     if is_delta
         && let Some((g, i)) = stream.open_delta
         && g == *generation
-        && let Some(Outgoing::Event { event, .. }) = outbox.get_mut(i)
+        && let Some(Outgoing::Event(Queued { event, bytes, .. })) = outbox.get_mut(i)
         && event.agent_id == new.agent_id
     {
         let more = new.message.unwrap_or_default();
         *outbox_bytes += more.len();
+        *bytes += more.len();
         event
             .message
             .get_or_insert_with(String::new)
@@ -584,8 +594,9 @@ fn queue(s: &mut Streams, workflow_id: &str, new: NewEvent) {
         seq: pos.seq,
         stream_id: transient.then(|| pos.id()),
     };
-    *outbox_bytes += approx_bytes(&event);
+    let bytes = approx_bytes(&event);
+    *outbox_bytes += bytes;
     *outbox_events += 1;
     stream.open_delta = is_delta.then_some((*generation, outbox.len()));
-    outbox.push(Outgoing::Event { pos, event });
+    outbox.push(Outgoing::Event(Queued { pos, event, bytes }));
 }

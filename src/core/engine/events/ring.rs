@@ -7,14 +7,16 @@ use super::{StreamPos, TaskEvent};
 
 #[derive(Debug, Default)]
 pub(super) struct Ring {
-    events: VecDeque<(StreamPos, TaskEvent)>,
+    /// Each event with its position and approximate size (measured once, when it was queued).
+    events: VecDeque<(StreamPos, TaskEvent, usize)>,
     /// Everything after this position is in the ring (older events were evicted or never loaded).
     floor: StreamPos,
     pub bytes: usize,
 }
 
+/// The struct, its strings and the payload's JSON text, roughly; measured once per event, when it is
+/// queued (the payload is serialized to count it).
 pub(super) fn approx_bytes(e: &TaskEvent) -> usize {
-    // The struct, its strings and the payload's JSON text, roughly.
     200 + e.workflow_id.len()
         + e.event_type.len()
         + e.message.as_ref().map_or(0, String::len)
@@ -40,31 +42,28 @@ impl Ring {
             return None;
         }
         // Positions ascend, so the first wanted event is found by binary search.
-        let start = self.events.partition_point(|(p, _)| *p <= after);
+        let start = self.events.partition_point(|(p, _, _)| *p <= after);
         Some(
             self.events
                 .range(start..)
                 .take(max)
-                .map(|(_, e)| e.clone())
+                .map(|(_, e, _)| e.clone())
                 .collect(),
         )
     }
 
-    /// Appends a visible event; returns its approximate size.
-    pub fn push(&mut self, pos: StreamPos, event: TaskEvent) -> usize {
-        let size = approx_bytes(&event);
-        self.events.push_back((pos, event));
+    /// Appends a visible event of approximately `size` bytes.
+    pub fn push(&mut self, pos: StreamPos, event: TaskEvent, size: usize) {
+        self.events.push_back((pos, event, size));
         self.bytes += size;
-        size
     }
 
     /// Evicts the oldest event; returns the bytes freed.
     pub fn pop_front(&mut self) -> usize {
-        let Some((pos, e)) = self.events.pop_front() else {
+        let Some((pos, _, freed)) = self.events.pop_front() else {
             return 0;
         };
         self.floor = pos;
-        let freed = approx_bytes(&e);
         self.bytes -= freed;
         freed
     }

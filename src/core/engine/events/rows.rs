@@ -10,7 +10,10 @@ use super::{StreamPos, TaskEvent};
 use crate::core::error::Result;
 
 /// Inserts stored events in one transaction (also the benchmark's subject).
-pub fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[TaskEvent]) -> Result<()> {
+pub fn insert_events<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    events: impl IntoIterator<Item = &'a TaskEvent>,
+) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO task_events (workflow_id, seq, type, agent_id, message, payload, timestamp)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -49,10 +49,7 @@ pub(crate) struct StepRecord {
 
 /// One entry of the hub's queue to the writer, in emission order.
 pub(super) enum Outgoing {
-    Event {
-        pos: StreamPos,
-        event: TaskEvent,
-    },
+    Event(Queued),
     /// Stored with the events queued before it (the step's own events come right before it).
     Step {
         step: Box<StepRecord>,
@@ -62,10 +59,18 @@ pub(super) enum Outgoing {
     Barrier(oneshot::Sender<()>),
 }
 
+/// An event waiting for the writer: its position and approximate size (measured once).
+#[derive(Debug, Clone)]
+pub(super) struct Queued {
+    pub pos: StreamPos,
+    pub event: TaskEvent,
+    pub bytes: usize,
+}
+
 /// What one commit stores, shared with each retry.
 #[derive(Default)]
 struct Rows {
-    events: Vec<(StreamPos, TaskEvent)>,
+    events: Vec<Queued>,
     steps: Vec<StepRecord>,
 }
 
@@ -124,7 +129,12 @@ pub(super) async fn persist_loop(store: Store, hub: Weak<EventHub>, wake: Arc<No
             );
         }
         if let Some(h) = hub.upgrade() {
-            h.committed(&rows.events);
+            // The retry closure is done with them: the events move into the rings, uncopied.
+            let events = match Arc::try_unwrap(rows) {
+                Ok(rows) => rows.events,
+                Err(shared) => shared.events.clone(),
+            };
+            h.committed(events);
         }
         for w in step_waiters {
             let _ = w.send(Ok(()));
@@ -143,7 +153,7 @@ fn sort_into(
 ) {
     for item in batch {
         match item {
-            Outgoing::Event { pos, event } => rows.events.push((pos, event)),
+            Outgoing::Event(queued) => rows.events.push(queued),
             Outgoing::Step { step, done } => {
                 rows.steps.push(*step);
                 step_waiters.push(done);
@@ -154,15 +164,17 @@ fn sort_into(
 }
 
 fn write_rows(tx: &rusqlite::Transaction<'_>, rows: &Rows) -> Result<()> {
-    let (transient, stored): (Vec<_>, Vec<_>) = rows
-        .events
-        .iter()
-        .map(|(p, e)| (*p, e))
-        .partition(|(_, e)| e.is_transient());
-    let stored: Vec<TaskEvent> = stored.into_iter().map(|(_, e)| e.clone()).collect();
-    insert_events(tx, &stored)?;
+    let (transient, stored): (Vec<&Queued>, Vec<&Queued>) =
+        rows.events.iter().partition(|q| q.event.is_transient());
+    insert_events(tx, stored.iter().map(|q| &q.event))?;
+    let transient: Vec<(StreamPos, &TaskEvent)> =
+        transient.iter().map(|q| (q.pos, &q.event)).collect();
     insert_transient(tx, &transient)?;
-    for e in stored.iter().filter(|e| e.is(EventType::LlmOutput)) {
+    for e in stored
+        .iter()
+        .map(|q| &q.event)
+        .filter(|e| e.is(EventType::LlmOutput))
+    {
         compact_deltas(
             tx,
             &e.workflow_id,
