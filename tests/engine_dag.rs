@@ -12,7 +12,7 @@ use fake_provider::{FakeProvider, FakeUsage, Reply, Scripted};
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::crypto::SecretString;
-use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent};
+use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
 use tauri_plugin_shannon::http::{Listener, ListenerOptions};
 use tauri_plugin_shannon::{Core, CoreConfig};
 
@@ -49,22 +49,21 @@ async fn rig() -> Rig {
 }
 
 impl Rig {
-    async fn run(&self, query: &str) -> (String, Vec<TaskEvent>) {
-        let req: SubmitTaskRequest = serde_json::from_value(
-            json!({"query": query, "mode": "complex", "provider_override": "openai"}),
-        )
+    /// Submits a `complex` task with this context.
+    async fn submit(&self, query: &str, context: Value) -> String {
+        let req: SubmitTaskRequest = serde_json::from_value(json!({
+            "query": query, "mode": "complex", "provider_override": "openai", "context": context,
+        }))
         .unwrap();
-        let id = self
-            .core
+        self.core
             .submit_task(&self.me, req, None)
             .await
             .unwrap()
-            .task_id;
-        let mut sub = self
-            .core
-            .subscribe_task(&self.me, &id, None, None)
-            .await
-            .unwrap();
+            .task_id
+    }
+
+    /// What a subscription delivers until the stream ends (bounded, so a bug fails, not hangs).
+    async fn rest(sub: &mut TaskSubscription) -> Vec<TaskEvent> {
         let mut events = Vec::new();
         tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(e) = sub.next().await {
@@ -73,7 +72,23 @@ impl Rig {
         })
         .await
         .expect("the task did not finish in time");
+        events
+    }
+
+    /// A `complex` task with this context, and its whole stream.
+    async fn run_with(&self, query: &str, context: Value) -> (String, Vec<TaskEvent>) {
+        let id = self.submit(query, context).await;
+        let mut sub = self
+            .core
+            .subscribe_task(&self.me, &id, None, None)
+            .await
+            .unwrap();
+        let events = Self::rest(&mut sub).await;
         (id, events)
+    }
+
+    async fn run(&self, query: &str) -> (String, Vec<TaskEvent>) {
+        self.run_with(query, json!({})).await
     }
 }
 
@@ -436,11 +451,7 @@ async fn cancel_mid_dag_closes_every_agent_stream() {
     for needle in ["Slow alpha", "Slow beta", "Slow gamma"] {
         r.fake.route(needle, slow());
     }
-    let req: SubmitTaskRequest = serde_json::from_value(
-        json!({"query": "Three slow things", "mode": "complex", "provider_override": "openai"}),
-    )
-    .unwrap();
-    let id = r.core.submit_task(&r.me, req, None).await.unwrap().task_id;
+    let id = r.submit("Three slow things", json!({})).await;
     tokio::time::timeout(Duration::from_secs(30), async {
         while r.fake.in_flight() < 3 {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -450,13 +461,7 @@ async fn cancel_mid_dag_closes_every_agent_stream() {
     .expect("three agents streaming at once");
     r.core.cancel_task(&r.me, &id, None).await.unwrap();
     let mut sub = r.core.subscribe_task(&r.me, &id, None, None).await.unwrap();
-    let mut events = Vec::new();
-    while let Some(e) = tokio::time::timeout(Duration::from_secs(30), sub.next())
-        .await
-        .unwrap()
-    {
-        events.push(e);
-    }
+    let events = Rig::rest(&mut sub).await;
     let cancelled = of(&events, "WORKFLOW_CANCELLED");
     assert_eq!(
         cancelled[0].payload.as_ref().unwrap()["checkpoint"],
@@ -500,11 +505,7 @@ async fn pause_holds_every_agent_and_resume_completes_the_run() {
     r.fake.route("Paced beta", paced("b"));
     r.fake
         .route("Results of the team", answer("both paced answers "));
-    let req: SubmitTaskRequest = serde_json::from_value(
-        json!({"query": "Two paced things", "mode": "complex", "provider_override": "openai"}),
-    )
-    .unwrap();
-    let id = r.core.submit_task(&r.me, req, None).await.unwrap().task_id;
+    let id = r.submit("Two paced things", json!({})).await;
     let mut sub = r.core.subscribe_task(&r.me, &id, None, None).await.unwrap();
     let mut events = Vec::new();
     while let Some(e) = sub.next().await {
@@ -539,12 +540,7 @@ async fn pause_holds_every_agent_and_resume_completes_the_run() {
         "TASK_STATUS_PAUSED"
     );
     r.core.resume_task(&r.me, &id, None).await.unwrap();
-    while let Some(e) = tokio::time::timeout(Duration::from_secs(30), sub.next())
-        .await
-        .unwrap()
-    {
-        events.push(e);
-    }
+    events.extend(Rig::rest(&mut sub).await);
     let task = r.core.get_task(&r.me, &id).await.unwrap();
     assert_eq!(task.status, "TASK_STATUS_COMPLETED");
     // Each agent's streamed text is whole across the pause.
@@ -588,20 +584,9 @@ async fn the_task_budget_covers_all_agents_together() {
         "Slow beta",
         Scripted::Slow(Reply::text(words), Duration::from_millis(50)),
     );
-    let req: SubmitTaskRequest = serde_json::from_value(json!({
-        "query": "Two things on a budget", "mode": "complex", "provider_override": "openai",
-        "context": {"token_budget": 100},
-    }))
-    .unwrap();
-    let id = r.core.submit_task(&r.me, req, None).await.unwrap().task_id;
-    let mut sub = r.core.subscribe_task(&r.me, &id, None, None).await.unwrap();
-    let mut events = Vec::new();
-    while let Some(e) = tokio::time::timeout(Duration::from_secs(30), sub.next())
-        .await
-        .unwrap()
-    {
-        events.push(e);
-    }
+    let (id, events) = r
+        .run_with("Two things on a budget", json!({"token_budget": 100}))
+        .await;
     let warned = of(&events, "BUDGET_THRESHOLD");
     assert_eq!(warned.len(), 1, "one warning for the whole task");
     let task = r.core.get_task(&r.me, &id).await.unwrap();
@@ -631,25 +616,7 @@ async fn a_role_is_one_agent_without_a_planner_and_skip_synthesis_is_one_call() 
     let r = rig().await;
     r.fake
         .set_fallback(Scripted::Stream(Reply::text(["the analyst's answer"])));
-    let run = |context: Value| {
-        let req: SubmitTaskRequest = serde_json::from_value(json!({
-            "query": "Weigh the options", "mode": "complex", "provider_override": "openai",
-            "context": context,
-        }))
-        .unwrap();
-        async {
-            let id = r.core.submit_task(&r.me, req, None).await.unwrap().task_id;
-            let mut sub = r.core.subscribe_task(&r.me, &id, None, None).await.unwrap();
-            let mut events = Vec::new();
-            while let Some(e) = tokio::time::timeout(Duration::from_secs(30), sub.next())
-                .await
-                .unwrap()
-            {
-                events.push(e);
-            }
-            (id, events)
-        }
-    };
+    let run = |context: Value| r.run_with("Weigh the options", context);
 
     let (id, events) = run(json!({"role": "analysis"})).await;
     let role = &of(&events, "ROLE_ASSIGNED")[0];

@@ -514,22 +514,12 @@ async fn supervisor_mode_is_routed_as_standard_and_says_so() {
         )
         .await
         .unwrap();
-    // The run starts at once: read the stored stream once it ended rather than racing it live.
-    let events = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let events = core
-                .get_task_events(&me, &sub.task_id, Some(200), None)
-                .await
-                .unwrap()
-                .events;
-            if events.last().is_some_and(|e| e.event_type == "STREAM_END") {
-                return events;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the task did not finish");
+    // Subscribed from the start: the run may be ahead, its stream is replayed first.
+    let mut rx = core
+        .subscribe_task(&me, &sub.task_id, None, None)
+        .await
+        .unwrap();
+    let events = until_end(&mut rx).await;
     let note = events
         .iter()
         .find(|e| {
