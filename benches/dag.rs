@@ -7,10 +7,13 @@
 
 #[path = "../tests/support/fake_provider.rs"]
 mod fake_provider;
+#[path = "../tests/support/rig.rs"]
+mod rig;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fake_provider::{FakeProvider, Reply, Scripted};
+use fake_provider::{Reply, Scripted};
 use futures_util::{StreamExt, stream};
+use rig::KEY;
 use serde_json::json;
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::crypto::SecretString;
@@ -19,11 +22,9 @@ use tauri_plugin_shannon::core::llm::{
     ChatMessage, ChatRequest, ProviderClient, ProviderTarget, Role,
 };
 use tauri_plugin_shannon::core::providers::ProviderProtocol;
-use tauri_plugin_shannon::{Core, CoreConfig};
 use tokio_util::sync::CancellationToken;
 
 const SUBTASKS: usize = 50;
-const KEY: &str = "sk-bench-dag-0123456789";
 
 fn plan() -> Scripted {
     let subtasks: Vec<_> = (1..=SUBTASKS)
@@ -42,24 +43,9 @@ fn bench_dag(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (fake, core) = rt.block_on(async {
-        let fake = FakeProvider::start().await;
-        fake.set_fallback(Scripted::Stream(Reply::text(["a short answer"])));
-        let core = Core::open(CoreConfig::new(dir.path())).await.unwrap();
-        let me = Caller::embedded();
-        core.set_provider_key(&me, "openai", &SecretString::new(KEY))
-            .await
-            .unwrap();
-        core.set_setting(
-            &me,
-            "provider.openai.base_url",
-            &json!(fake.base_url()).to_string(),
-        )
-        .await
-        .unwrap();
-        (fake, core)
-    });
+    let rig = rt.block_on(rig::rig("openai"));
+    let (fake, core) = (&rig.fake, &rig.core);
+    fake.set_fallback(Scripted::Stream(Reply::text(["a short answer"])));
     let target = ProviderTarget::new(
         "openai",
         ProviderProtocol::OpenaiCompatible,

@@ -4,49 +4,19 @@
 
 #[path = "support/fake_provider.rs"]
 mod fake_provider;
+#[path = "support/rig.rs"]
+mod rig;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use fake_provider::{FakeProvider, FakeUsage, Reply, Scripted};
+use fake_provider::{FakeUsage, Reply, Scripted};
+use rig::{Rig, rig};
 use serde_json::{Value, json};
-use tauri_plugin_shannon::core::auth::Caller;
-use tauri_plugin_shannon::core::crypto::SecretString;
 use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
 use tauri_plugin_shannon::http::{Listener, ListenerOptions};
-use tauri_plugin_shannon::{Core, CoreConfig};
 
 const TOKEN: &str = "dag-test-token-0123456789abcdef0123456789";
-
-struct Rig {
-    core: Core,
-    fake: FakeProvider,
-    me: Caller,
-    _dir: tempfile::TempDir,
-}
-
-async fn rig() -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let core = Core::open(CoreConfig::new(dir.path())).await.unwrap();
-    let fake = FakeProvider::start().await;
-    let me = Caller::embedded();
-    core.set_provider_key(&me, "openai", &SecretString::new("sk-test-dag-0123456789"))
-        .await
-        .unwrap();
-    core.set_setting(
-        &me,
-        "provider.openai.base_url",
-        &json!(fake.base_url()).to_string(),
-    )
-    .await
-    .unwrap();
-    Rig {
-        core,
-        fake,
-        me,
-        _dir: dir,
-    }
-}
 
 impl Rig {
     /// Submits a `complex` task with this context.
@@ -115,7 +85,7 @@ fn position(events: &[TaskEvent], t: &str, agent: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_complex_task_plans_runs_three_agents_at_once_and_synthesizes() {
-    let r = rig().await;
+    let r = rig("openai").await;
     r.fake.route(
         "planning assistant",
         plan(json!([
@@ -322,7 +292,7 @@ async fn a_complex_task_plans_runs_three_agents_at_once_and_synthesizes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dependants_see_their_dependencies_answers_and_failures() {
-    let r = rig().await;
+    let r = rig("openai").await;
     r.fake.route(
         "planning assistant",
         plan(json!([
@@ -386,7 +356,7 @@ async fn dependants_see_their_dependencies_answers_and_failures() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cyclic_plan_fails_and_an_unreadable_one_is_handled_directly() {
-    let r = rig().await;
+    let r = rig("openai").await;
     r.fake.route(
         "planning assistant",
         plan(json!([
@@ -435,7 +405,7 @@ async fn a_cyclic_plan_fails_and_an_unreadable_one_is_handled_directly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_mid_dag_closes_every_agent_stream() {
-    let r = rig().await;
+    let r = rig("openai").await;
     r.fake.route(
         "planning assistant",
         plan(json!([
@@ -489,7 +459,7 @@ async fn cancel_mid_dag_closes_every_agent_stream() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pause_holds_every_agent_and_resume_completes_the_run() {
-    let r = rig().await;
+    let r = rig("openai").await;
     r.fake.route(
         "planning assistant",
         plan(json!([
@@ -564,7 +534,7 @@ async fn pause_holds_every_agent_and_resume_completes_the_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_task_budget_covers_all_agents_together() {
-    let r = rig().await;
+    let r = rig("openai").await;
     let planned = json!({"complexity_score": 0.7, "subtasks": [
         {"id": "task-1", "description": "Quick alpha"},
         {"id": "task-2", "description": "Slow beta"},
@@ -613,7 +583,7 @@ async fn the_task_budget_covers_all_agents_together() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_role_is_one_agent_without_a_planner_and_skip_synthesis_is_one_call() {
-    let r = rig().await;
+    let r = rig("openai").await;
     r.fake
         .set_fallback(Scripted::Stream(Reply::text(["the analyst's answer"])));
     let run = |context: Value| r.run_with("Weigh the options", context);

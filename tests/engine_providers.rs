@@ -4,47 +4,17 @@
 
 #[path = "support/fake_provider.rs"]
 mod fake_provider;
+#[path = "support/rig.rs"]
+mod rig;
 
 use std::time::Duration;
 
-use fake_provider::{FakeProvider, FakeUsage, Reply, Scripted};
+use fake_provider::{FakeUsage, Reply, Scripted};
+use rig::{Rig, rig};
 use serde_json::{Value, json};
-use tauri_plugin_shannon::core::auth::Caller;
-use tauri_plugin_shannon::core::crypto::SecretString;
 use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
-use tauri_plugin_shannon::{Core, CoreConfig};
 
-const KEY: &str = "sk-fake-provider-key-000000000000abcd";
-
-struct Rig {
-    core: Core,
-    fake: FakeProvider,
-    me: Caller,
-    _dir: tempfile::TempDir,
-}
-
-async fn rig(provider: &str) -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let core = Core::open(CoreConfig::new(dir.path())).await.unwrap();
-    let fake = FakeProvider::start().await;
-    let me = Caller::embedded();
-    core.set_provider_key(&me, provider, &SecretString::new(KEY))
-        .await
-        .unwrap();
-    core.set_setting(
-        &me,
-        &format!("provider.{provider}.base_url"),
-        &json!(fake.base_url()).to_string(),
-    )
-    .await
-    .unwrap();
-    Rig {
-        core,
-        fake,
-        me,
-        _dir: dir,
-    }
-}
+use rig::KEY;
 
 impl Rig {
     async fn submit(&self, body: Value) -> String {
