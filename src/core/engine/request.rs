@@ -301,6 +301,14 @@ impl SubmitTaskRequest {
                 "disable_ai=true conflicts with model_tier/model_override",
             ));
         }
+        if let Some(s) = str_of(&ctx, "cognitive_strategy")
+            && crate::core::engine::strategies::route::Cognitive::parse(s).is_none()
+            && !matches!(s.trim(), "" | "decompose" | "direct")
+        {
+            return Err(ShannonError::invalid(
+                "Invalid cognitive_strategy (allowed: react, exploratory, scientific, decompose)",
+            ));
+        }
         if let Some(t) = ctx.get("template_name").cloned() {
             ctx.entry("template").or_insert(t);
         }

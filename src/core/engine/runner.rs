@@ -21,6 +21,7 @@ use super::lifecycle::{self, EventType, Outcome, TaskEnd, TaskStatus};
 use super::request::{self, Mode};
 use super::run_setup::{self, RunSpec};
 use super::sessions::title_from;
+use super::strategies::route::Cognitive;
 use crate::core::error::ShannonError;
 use crate::core::llm::{ChatMessage, Role, Usage};
 use crate::core::{Core, time};
@@ -301,19 +302,15 @@ impl Run {
                 );
                 Mode::Simple
             }
-            Mode::Simple | Mode::Standard | Mode::Complex => requested,
-            Mode::Supervisor => {
-                self.emit(
-                    EventType::Progress,
-                    "orchestrator",
-                    format!(
-                        "The {} strategy is not available in the embedded engine yet; running as standard",
-                        requested.as_str()
-                    ),
-                    Some(json!({"requested_mode": requested.as_str(), "effective_mode": "standard"})),
-                );
-                Mode::Standard
+            // A named cognitive strategy is a team's work in any mode that plans.
+            Mode::Standard
+                if request::str_of(&self.spec.plan.context, "cognitive_strategy")
+                    .and_then(Cognitive::parse)
+                    .is_some() =>
+            {
+                Mode::Complex
             }
+            requested => requested,
         })
     }
 
@@ -321,7 +318,7 @@ impl Run {
         let mode = self.start().await?;
         let client = run_setup::provider_client(&self.core, &self.spec).await?;
         self.checkpoint("pre_execution").await?;
-        if mode == Mode::Complex {
+        if matches!(mode, Mode::Complex | Mode::Supervisor) {
             return self.execute_team(client).await;
         }
         let agent = if mode == Mode::Simple {

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::{Run, Stop};
 use crate::core::engine::budget::Budgets;
 use crate::core::engine::lifecycle::EventType;
-use crate::core::engine::request;
-use crate::core::engine::strategies::{Halt, Team, dag};
+use crate::core::engine::request::{self, Mode};
+use crate::core::engine::strategies::{Halt, Team, route};
 use crate::core::llm::ProviderClient;
 
 /// Agents at once when neither the plan nor `max_concurrent_agents` says otherwise.
@@ -40,6 +40,7 @@ impl Run {
         team.temperature = self.spec.plan.temperature;
         team.system_prompt = self.spec.plan.system_prompt.clone();
         team.role = request::str_of(&self.spec.plan.context, "role").map(str::to_string);
+        team.context = Arc::new(self.spec.plan.context.clone());
         team.max_tokens = self.spec.plan.max_tokens;
         let concurrency = self
             .spec
@@ -50,7 +51,8 @@ impl Run {
             .map_or(DEFAULT_CONCURRENCY, |n| n.clamp(1, 20) as usize);
         // Agents wait at their own checkpoints while paused (and the hub holds what they stream);
         // the task reports PAUSED at once, for all of them.
-        let run = dag::run(&team, &self.spec.plan.query, concurrency);
+        let supervised = self.spec.plan.requested_mode == Mode::Supervisor;
+        let run = route::run(&team, &self.spec.plan.query, concurrency, supervised);
         let (result, announced) = self.announcing_pause(run, "agents").await;
         self.paused_announced = announced;
         let outcome = result.map_err(|h| match h {
@@ -61,12 +63,7 @@ impl Run {
             Halt::Failed(message) | Halt::Stopped(message) => Stop::Failed(message),
         })?;
         self.checkpoint("pre_completion").await?;
-        self.end_metadata = Some(json!({
-            "execution_mode": outcome.plan.execution_strategy,
-            "agent_count": outcome.results.len(),
-            "complexity": outcome.plan.complexity_score,
-            "plan_fallback": outcome.plan.fallback,
-        }));
+        self.end_metadata = Some(Value::Object(outcome.metadata));
         self.model_used = Some(outcome.model.clone());
         self.emit(
             EventType::LlmOutput,

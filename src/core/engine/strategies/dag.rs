@@ -6,11 +6,12 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
+use super::agent::{self, ToolRun, Turn, member_prompt};
 use super::plan::{self, Pattern, Plan, Subtask};
-use super::{Halt, Team};
+use super::{Halt, Outcome, Team, citations, reflection};
 use crate::core::engine::events::{NewEvent, clip};
 use crate::core::engine::journal::{StepKey, StepKind};
 use crate::core::engine::lifecycle::EventType;
@@ -31,45 +32,73 @@ pub(crate) struct SubtaskResult {
     pub success: bool,
     pub error: Option<String>,
     pub tokens: u64,
+    /// The tools the agent called (for `tool_errors` and `citations`).
+    #[serde(default)]
+    pub tools: Vec<ToolRun>,
 }
 
-/// The strategy's answer and what the task's metadata reports of it.
-pub(crate) struct DagOutcome {
-    pub answer: String,
-    pub plan: Plan,
-    pub results: Vec<SubtaskResult>,
-    pub tokens: u64,
-    pub model: String,
+impl SubtaskResult {
+    pub fn new(sub: &Subtask, agent: &str, turn: Result<Turn, String>, tokens: u64) -> Self {
+        let (response, error, tools) = match turn {
+            Ok(t) => (t.text, None, t.tools),
+            Err(e) => (String::new(), Some(e), Vec::new()),
+        };
+        Self {
+            id: sub.id.clone(),
+            agent: agent.to_string(),
+            success: error.is_none(),
+            response,
+            error,
+            tokens,
+            tools,
+        }
+    }
 }
 
-pub(crate) async fn run(
-    team: &Team,
-    query: &str,
-    max_concurrency: usize,
-) -> Result<DagOutcome, Halt> {
-    let plan = make_plan(team, query, max_concurrency).await?;
+/// The DAG over a plan: its subtasks, then one answer from their results.
+pub(crate) async fn run(team: &Team, query: &str, plan: Plan) -> Result<Outcome, Halt> {
     let results = run_subtasks(team, query, &plan).await?;
-    let (answer, synthesis_tokens, model) = synthesize(team, query, &plan, &results).await?;
-    let tokens = results.iter().map(|r| r.tokens).sum::<u64>() + synthesis_tokens;
-    Ok(DagOutcome {
+    let (answer, synthesis_tokens, model) =
+        synthesize(team, query, &plan, &results, "synthesis").await?;
+    let mut outcome = Outcome {
         answer,
-        plan,
-        results,
-        tokens,
+        tokens: results.iter().map(|r| r.tokens).sum::<u64>() + synthesis_tokens,
         model,
-    })
+        metadata: team_metadata(&results),
+    };
+    reflection::refine(team, query, &mut outcome).await?;
+    let m = &mut outcome.metadata;
+    m.insert("execution_mode".into(), json!(plan.execution_strategy));
+    m.insert("agent_count".into(), json!(results.len()));
+    m.insert("complexity".into(), json!(plan.complexity_score));
+    m.insert("plan_fallback".into(), json!(plan.fallback));
+    Ok(outcome)
+}
+
+/// `tool_errors` and `citations` of a team's results.
+pub(crate) fn team_metadata(results: &[SubtaskResult]) -> Map<String, Value> {
+    let runs: Vec<(&str, &ToolRun)> = results
+        .iter()
+        .flat_map(|r| r.tools.iter().map(move |t| (r.agent.as_str(), t)))
+        .collect();
+    citations::tool_metadata(&runs)
 }
 
 /// The plan: journaled, or asked of the model (agent `decompose`, JSON mode). A call or answer that
 /// fails falls back to one subtask; an answer that reads but is invalid fails the task.
-async fn make_plan(team: &Team, query: &str, max_concurrency: usize) -> Result<Plan, Halt> {
+pub(crate) async fn make_plan(
+    team: &Team,
+    query: &str,
+    max_concurrency: usize,
+) -> Result<Plan, Halt> {
     let key = StepKey::named("plan");
     if let Some(plan) = team.take::<Plan>(&key)? {
         return Ok(plan);
     }
     if let Some(role) = &team.role {
         // As the cloud's router: a role means one agent on the whole request, no planner.
-        let plan = Plan::single(query, max_concurrency);
+        let mut plan = Plan::single(query, max_concurrency);
+        plan.subtasks[0].role = role.clone();
         let events = vec![
             NewEvent::new(EventType::RoleAssigned, role, format!("Ready as {role}"))
                 .with_payload(json!({"role": role, "tools": [], "tool_count": 0})),
@@ -129,7 +158,6 @@ async fn make_plan(team: &Team, query: &str, max_concurrency: usize) -> Result<P
     };
     let events = vec![
         NewEvent::new(EventType::Progress, "planner", got).with_payload(plan.progress_payload()),
-        NewEvent::new(EventType::Delegation, "orchestrator", "Running team plan"),
     ];
     team.record(&key, StepKind::Plan, &plan, events, None)
         .await?;
@@ -200,8 +228,8 @@ async fn run_subtasks(team: &Team, query: &str, plan: &Plan) -> Result<Vec<Subta
         .collect())
 }
 
-/// One subtask's agent: a short model and tool loop under its own name, journaled as a whole when
-/// it ends (a failure too, so a resumed task does not retry what an uninterrupted one would not).
+/// One subtask's agent under its station name, journaled as a whole when it ends (a failure too,
+/// so a resumed task does not retry what an uninterrupted one would not).
 async fn run_subtask(
     team: &Team,
     query: &str,
@@ -214,23 +242,66 @@ async fn run_subtask(
         return Ok(done);
     }
     let agent = plan::agent_name(&team.workflow_id, index);
+    let role = role_of(team, sub);
     team.emit(
         EventType::AgentStarted,
         &agent,
         format!("{agent} is on it: {}", clip(&sub.description, 200)),
-        Some(json!({"subtask_id": sub.id, "role": "agent"})),
+        Some(json!({"subtask_id": sub.id, "role": role})),
     );
-    let mut system = match &team.system_prompt {
-        Some(own) => format!("{own}\n\n"),
-        None => String::new(),
+    let (turn, tokens) = subtask_turn(team, query, &agent, sub, &inputs, &key).await?;
+    let result = SubtaskResult::new(sub, &agent, turn, tokens);
+    let events = match &result.error {
+        None => vec![
+            NewEvent::new(
+                EventType::AgentCompleted,
+                &agent,
+                format!("{agent} is done"),
+            )
+            .with_payload(json!({"subtask_id": sub.id})),
+        ],
+        Some(error) => vec![
+            NewEvent::new(EventType::ErrorOccurred, &agent, error.clone()),
+            NewEvent::new(EventType::AgentFailed, &agent, error.clone())
+                .with_payload(json!({"subtask_id": sub.id})),
+        ],
     };
-    system.push_str(&format!(
-        "You are {agent}, one agent of a team answering this request: {query}\n\
-         Do only your own subtask, thoroughly; another step combines the team's results."
-    ));
+    team.record(&key, StepKind::Subtask, &result, events, None)
+        .await?;
+    Ok(result)
+}
+
+/// A subtask's role: the plan's, the task's, or `agent`.
+pub(crate) fn role_of(team: &Team, sub: &Subtask) -> String {
+    Some(sub.role.as_str())
+        .filter(|r| !r.is_empty())
+        .or(team.role.as_deref())
+        .unwrap_or("agent")
+        .to_string()
+}
+
+/// A subtask agent's turn: its prompt (the request, its role, the results it depends on) and a
+/// short model and tool loop. Returns the turn (or why it failed) and the tokens it used.
+pub(crate) async fn subtask_turn(
+    team: &Team,
+    query: &str,
+    agent: &str,
+    sub: &Subtask,
+    inputs: &[SubtaskResult],
+    key: &StepKey,
+) -> Result<(Result<Turn, String>, u64), Halt> {
+    let role = role_of(team, sub);
+    let mut system = member_prompt(
+        team,
+        &format!(
+            "You are {agent}, one agent of a team answering this request: {query}\n\
+             Your role: {role}. Do only your own subtask, thoroughly; another step combines the \
+             team's results."
+        ),
+    );
     if !inputs.is_empty() {
         system.push_str("\n\nResults of the subtasks yours depends on:");
-        for r in &inputs {
+        for r in inputs {
             let body = if r.success {
                 clip(&r.response, DEPENDENCY_CHARS)
             } else {
@@ -242,128 +313,26 @@ async fn run_subtask(
             system.push_str(&format!("\n[{}]\n{body}", r.id));
         }
     }
-    let mut messages = vec![
+    let messages = vec![
         ChatMessage::new(Role::System, system),
         ChatMessage::new(Role::User, sub.description.clone()),
     ];
     let mut toolbox = ToolBox::new(Some(&sub.suggested_tools), &[]);
-    let mut tokens = 0;
-    let mut outcome: Result<String, String> = Err("no answer".into());
-    for round in 1..=AGENT_ROUNDS {
-        let call = key.then("call", round);
-        let tools = if round < AGENT_ROUNDS && !toolbox.is_empty() {
-            toolbox.specs()
-        } else {
-            Vec::new()
-        };
-        let answer = match team
-            .call(&agent, &call, messages.clone(), tools, false, true)
-            .await
-        {
-            Ok(a) => a,
-            Err(Halt::Failed(e)) => {
-                outcome = Err(e);
-                break;
-            }
-            Err(cancelled) => return Err(cancelled),
-        };
-        tokens += answer.usage.total_tokens;
-        if answer.tool_calls.is_empty() || toolbox.is_empty() || round == AGENT_ROUNDS {
-            outcome = Ok(answer.text);
-            break;
-        }
-        let mut assistant = ChatMessage::new(Role::Assistant, answer.text.clone());
-        assistant.tool_calls = answer.tool_calls.clone();
-        messages.push(assistant);
-        for (i, tool_call) in answer.tool_calls.iter().enumerate() {
-            let output =
-                tool_step(team, &agent, &call.then("tool", i), &mut toolbox, tool_call).await?;
-            let mut msg = ChatMessage::new(Role::Tool, output);
-            msg.tool_call_id = Some(tool_call.id.clone());
-            messages.push(msg);
-        }
-    }
-    let (result, events) = match outcome {
-        Ok(response) => (
-            SubtaskResult {
-                id: sub.id.clone(),
-                agent: agent.clone(),
-                response,
-                success: true,
-                error: None,
-                tokens,
-            },
-            vec![
-                NewEvent::new(
-                    EventType::AgentCompleted,
-                    &agent,
-                    format!("{agent} is done"),
-                )
-                .with_payload(json!({"subtask_id": sub.id})),
-            ],
-        ),
-        Err(error) => (
-            SubtaskResult {
-                id: sub.id.clone(),
-                agent: agent.clone(),
-                response: String::new(),
-                success: false,
-                error: Some(error.clone()),
-                tokens,
-            },
-            vec![
-                NewEvent::new(EventType::ErrorOccurred, &agent, error.clone()),
-                NewEvent::new(EventType::AgentFailed, &agent, error)
-                    .with_payload(json!({"subtask_id": sub.id})),
-            ],
-        ),
-    };
-    team.record(&key, StepKind::Subtask, &result, events, None)
-        .await?;
-    Ok(result)
-}
-
-/// A tool call of an agent: journaled with its observation.
-async fn tool_step(
-    team: &Team,
-    agent: &str,
-    key: &StepKey,
-    toolbox: &mut ToolBox,
-    call: &crate::core::llm::ToolCall,
-) -> Result<String, Halt> {
-    if let Some(output) = team.take::<String>(key)? {
-        return Ok(output);
-    }
-    team.checkpoint().await?;
-    team.emit(
-        EventType::ToolInvoked,
-        agent,
-        format!("Calling {} with {}", call.name, clip(&call.arguments, 200)),
-        Some(json!({"tool": call.name, "role": agent})),
-    );
-    let (outcome, cached) = toolbox.call(&call.name, &call.arguments);
-    let shown = clip(&outcome.output, 2000);
-    let mut events = vec![NewEvent::new(EventType::ToolObservation, agent, shown.clone())
-        .with_payload(json!({"tool": call.name, "success": outcome.success, "output": shown, "cached": cached}))];
-    if !outcome.success {
-        events.push(
-            NewEvent::new(EventType::ToolError, agent, clip(&outcome.output, 500))
-                .with_payload(json!({"tool": call.name, "error": clip(&outcome.output, 500)})),
-        );
-    }
-    team.record(key, StepKind::ToolCall, &outcome.output, events, None)
-        .await?;
-    Ok(outcome.output)
+    let turn = agent::turn(team, agent, key, messages, &mut toolbox, AGENT_ROUNDS).await?;
+    // What a failed turn spent before it failed is counted by the budgets, not here.
+    let tokens = turn.as_ref().map_or(0, |t| t.tokens);
+    Ok((turn, tokens))
 }
 
 /// The answer: the one result as it is when the plan had one subtask, else one synthesis call
 /// over every result (failures named, not left out). Returns the answer, the synthesis's tokens
 /// and the model that wrote it.
-async fn synthesize(
+pub(crate) async fn synthesize(
     team: &Team,
     query: &str,
     plan: &Plan,
     results: &[SubtaskResult],
+    agent: &str,
 ) -> Result<(String, u64, String), Halt> {
     let succeeded: Vec<&SubtaskResult> = results.iter().filter(|r| r.success).collect();
     if succeeded.is_empty() {
@@ -376,7 +345,7 @@ async fn synthesize(
     if plan.subtasks.len() == 1 {
         return Ok((succeeded[0].response.clone(), 0, team.model.clone()));
     }
-    let key = StepKey::named("synthesis").then("call", 1);
+    let key = StepKey::named(agent).then("call", 1);
     let mut brief = format!("Question: {query}\n\nResults of the team's subtasks:");
     for (sub, r) in plan.subtasks.iter().zip(results) {
         let body = if r.success {
@@ -392,14 +361,14 @@ async fn synthesize(
     ];
     team.emit(
         EventType::DataProcessing,
-        "synthesis",
+        agent,
         "Pulling it all together",
         None,
     );
     let answer = team
-        .call("synthesis", &key, messages, Vec::new(), false, true)
+        .call(agent, &key, messages, Vec::new(), false, true)
         .await?;
-    team.emit(EventType::DataProcessing, "synthesis", "Answer ready", None);
+    team.emit(EventType::DataProcessing, agent, "Answer ready", None);
     Ok((answer.text, answer.usage.total_tokens, answer.model))
 }
 

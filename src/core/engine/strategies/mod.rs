@@ -2,11 +2,24 @@
 //! every agent of a task shares: emit an event, call the model as an agent, call a tool, take or
 //! record a journal step, check control. The strategies never touch SQL.
 //!
+//! - [`route`]: which strategy answers a task (the cloud's router, contract §1);
 //! - [`plan`]: the planner's answer, validated, and agent names;
-//! - [`dag`]: decomposition, subtasks in parallel, in sequence or by dependency, then synthesis.
+//! - [`agent`]: one agent's turn of model and tool calls;
+//! - [`dag`]: decomposition, subtasks in parallel, in sequence or by dependency, then synthesis;
+//! - [`supervisor`]: a team with roles, hand-offs, retries and plan revision;
+//! - [`react`], [`tot`], [`scientific`]: the cognitive strategies;
+//! - [`reflection`], [`citations`]: a judge of the answer, and the sources tools produced.
 
+pub(crate) mod agent;
+pub(crate) mod citations;
 pub(crate) mod dag;
 pub mod plan;
+pub(crate) mod react;
+pub(crate) mod reflection;
+pub(crate) mod route;
+pub(crate) mod scientific;
+pub(crate) mod supervisor;
+pub(crate) mod tot;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -56,6 +69,18 @@ pub(crate) struct Answer {
     pub cost_usd: f64,
 }
 
+/// A strategy's answer and what the task's metadata reports of it.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub answer: String,
+    /// Tokens of every call that made the answer.
+    pub tokens: u64,
+    /// The model that wrote the answer.
+    pub model: String,
+    /// The strategy's own metadata fields (`execution_mode`, `agent_count`, …).
+    pub metadata: serde_json::Map<String, Value>,
+}
+
 /// The run context every agent of a task shares (cheap to clone).
 #[derive(Clone)]
 pub(crate) struct Team {
@@ -70,6 +95,8 @@ pub(crate) struct Team {
     pub system_prompt: Option<String>,
     /// `context.role`: the team is one agent in that role, without a planner.
     pub role: Option<String>,
+    /// The task's context (strategy settings such as `react_max_iterations`).
+    pub context: Arc<serde_json::Map<String, Value>>,
     pub client: Arc<ProviderClient>,
     pub cancel: CancellationToken,
     pub pause: watch::Receiver<bool>,
@@ -113,6 +140,7 @@ impl Team {
             max_tokens: None,
             system_prompt: None,
             role: None,
+            context: Arc::default(),
             client,
             // A child of the run's: a budget stop ends the agents without cancelling the task.
             cancel: control.cancel.child_token(),
@@ -128,6 +156,25 @@ impl Team {
     pub fn with_budgets(self, budgets: Budgets) -> Self {
         self.spend.lock().unwrap_or_else(|p| p.into_inner()).budgets = budgets;
         self
+    }
+
+    /// A whole-number strategy setting of the task's context, clamped; `default` when absent.
+    pub fn setting(&self, key: &str, default: u64, min: u64, max: u64) -> u64 {
+        let value = self.context.get(key);
+        value
+            .and_then(Value::as_u64)
+            .or_else(|| {
+                value
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.trim().parse().ok())
+            })
+            .unwrap_or(default)
+            .clamp(min, max)
+    }
+
+    /// A yes/no setting of the task's context (`true` or `"true"`).
+    pub fn flag(&self, key: &str) -> bool {
+        crate::core::engine::request::truthy(self.context.get(key))
     }
 
     /// Why work stopped: a budget, or the task was cancelled.

@@ -18,6 +18,9 @@ pub struct Subtask {
     pub suggested_tools: Vec<String>,
     #[serde(default)]
     pub task_type: String,
+    /// The agent's role (`agent_types[i]` of the plan, or the subtask's own `role`); may be empty.
+    #[serde(default)]
+    pub role: String,
 }
 
 /// How the subtasks run.
@@ -56,6 +59,7 @@ impl Plan {
                 dependencies: Vec::new(),
                 suggested_tools: Vec::new(),
                 task_type: "generic".into(),
+                role: String::new(),
             }],
             execution_strategy: "parallel".into(),
             concurrency_limit: concurrency,
@@ -83,6 +87,18 @@ impl Plan {
         } else {
             Pattern::Parallel
         }
+    }
+
+    /// The cloud's simple route (complexity under `simple_threshold`, 0.3): one subtask that needs
+    /// no tools and no other step's output is answered in one call, without a team.
+    pub fn is_simple(&self) -> bool {
+        const SIMPLE_THRESHOLD: f64 = 0.3;
+        self.complexity_score < SIMPLE_THRESHOLD
+            && self.subtasks.len() == 1
+            && self
+                .subtasks
+                .iter()
+                .all(|s| s.suggested_tools.is_empty() && s.dependencies.is_empty())
     }
 
     /// The PROGRESS payload of "Got a plan": steps and dependency edges.
@@ -115,6 +131,11 @@ pub fn parse(text: &str, query: &str, max_concurrency: usize) -> Option<Result<P
     })?;
     let obj = value.as_object()?;
     let text_of = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or_default();
+    let agent_types: Vec<&str> = obj
+        .get("agent_types")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|v| v.as_str().unwrap_or_default()).collect())
+        .unwrap_or_default();
     let mut subtasks = Vec::new();
     for (i, raw) in obj
         .get("subtasks")
@@ -158,6 +179,13 @@ pub fn parse(text: &str, query: &str, max_concurrency: usize) -> Option<Result<P
                 .get("task_type")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
+                .to_string(),
+            role: ["role", "agent_type"]
+                .iter()
+                .find_map(|k| o.get(*k).and_then(Value::as_str))
+                .or(agent_types.get(i).copied())
+                .unwrap_or_default()
+                .trim()
                 .to_string(),
         });
     }

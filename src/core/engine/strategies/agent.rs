@@ -1,0 +1,137 @@
+//! One agent's turn, shared by every strategy: a few rounds of model call and tool calls under the
+//! agent's own id, each call and each tool result journaled, so a resumed run repeats nothing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Halt, Team};
+use crate::core::engine::events::{NewEvent, clip};
+use crate::core::engine::journal::{StepKey, StepKind};
+use crate::core::engine::lifecycle::EventType;
+use crate::core::engine::tools::ToolBox;
+use crate::core::llm::{ChatMessage, Role, ToolCall};
+
+/// A tool call an agent made, as the task's metadata reports it (`tool_errors`, `citations`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ToolRun {
+    pub tool: String,
+    pub success: bool,
+    pub output: String,
+}
+
+/// A journaled tool step: its run, or (journals written before runs were kept) the output alone.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredToolStep {
+    Run(ToolRun),
+    Output(String),
+}
+
+/// What an agent's turn produced.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Turn {
+    pub text: String,
+    pub tokens: u64,
+    pub model: String,
+    pub tools: Vec<ToolRun>,
+}
+
+/// Up to `rounds` model calls as `agent`, running the tools it asks for in between; the last round
+/// has no tools, so the agent must answer. `Ok(Err(why))` when the agent's own call failed (its
+/// work fails, the task may go on); `Err` when the task must stop.
+pub(crate) async fn turn(
+    team: &Team,
+    agent: &str,
+    key: &StepKey,
+    mut messages: Vec<ChatMessage>,
+    toolbox: &mut ToolBox,
+    rounds: u32,
+) -> Result<Result<Turn, String>, Halt> {
+    let mut turn = Turn::default();
+    for round in 1..=rounds {
+        let call = key.then("call", round);
+        let tools = if round < rounds && !toolbox.is_empty() {
+            toolbox.specs()
+        } else {
+            Vec::new()
+        };
+        let answer = match team
+            .call(agent, &call, messages.clone(), tools, false, true)
+            .await
+        {
+            Ok(a) => a,
+            Err(Halt::Failed(e)) => return Ok(Err(e)),
+            Err(stop) => return Err(stop),
+        };
+        turn.tokens += answer.usage.total_tokens;
+        turn.model = answer.model.clone();
+        if answer.tool_calls.is_empty() || toolbox.is_empty() || round == rounds {
+            turn.text = answer.text;
+            return Ok(Ok(turn));
+        }
+        let mut assistant = ChatMessage::new(Role::Assistant, answer.text.clone());
+        assistant.tool_calls = answer.tool_calls.clone();
+        messages.push(assistant);
+        for (i, tool_call) in answer.tool_calls.iter().enumerate() {
+            let run = tool_step(team, agent, &call.then("tool", i), toolbox, tool_call).await?;
+            let mut msg = ChatMessage::new(Role::Tool, run.output.clone());
+            msg.tool_call_id = Some(tool_call.id.clone());
+            messages.push(msg);
+            turn.tools.push(run);
+        }
+    }
+    Ok(Err("no answer".into()))
+}
+
+/// A tool call of an agent: TOOL_INVOKED, then its observation journaled with the result.
+pub(crate) async fn tool_step(
+    team: &Team,
+    agent: &str,
+    key: &StepKey,
+    toolbox: &mut ToolBox,
+    call: &ToolCall,
+) -> Result<ToolRun, Halt> {
+    if let Some(done) = team.take::<StoredToolStep>(key)? {
+        return Ok(match done {
+            StoredToolStep::Run(run) => run,
+            StoredToolStep::Output(output) => ToolRun {
+                tool: call.name.clone(),
+                success: true,
+                output,
+            },
+        });
+    }
+    team.checkpoint().await?;
+    team.emit(
+        EventType::ToolInvoked,
+        agent,
+        format!("Calling {} with {}", call.name, clip(&call.arguments, 200)),
+        Some(json!({"tool": call.name, "role": agent})),
+    );
+    let (outcome, cached) = toolbox.call(&call.name, &call.arguments);
+    let shown = clip(&outcome.output, 2000);
+    let mut events = vec![NewEvent::new(EventType::ToolObservation, agent, shown.clone())
+        .with_payload(json!({"tool": call.name, "success": outcome.success, "output": shown, "cached": cached}))];
+    if !outcome.success {
+        events.push(
+            NewEvent::new(EventType::ToolError, agent, clip(&outcome.output, 500))
+                .with_payload(json!({"tool": call.name, "error": clip(&outcome.output, 500)})),
+        );
+    }
+    let run = ToolRun {
+        tool: call.name.clone(),
+        success: outcome.success,
+        output: outcome.output,
+    };
+    team.record(key, StepKind::ToolCall, &run, events, None)
+        .await?;
+    Ok(run)
+}
+
+/// The system prompt of a team member: the task's own prompt first, then who it is.
+pub(crate) fn member_prompt(team: &Team, intro: &str) -> String {
+    match &team.system_prompt {
+        Some(own) => format!("{own}\n\n{intro}"),
+        None => intro.to_string(),
+    }
+}

@@ -1,0 +1,160 @@
+//! Which strategy answers a multi-agent task, as the cloud's router decides (contract §1.2):
+//! `mode=supervisor` is the supervisor's; `context.cognitive_strategy` names a cognitive strategy
+//! outright (unlike the cloud, where only a planner that volunteers the field reaches one); else the
+//! planner's plan decides: its own `cognitive_strategy`, the simple route for a trivial plan, or
+//! the DAG. The decision is journaled with its DELEGATION event, so a resumed task keeps it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::agent::{self, member_prompt};
+use super::plan::Plan;
+use super::{Halt, Outcome, Team, dag, react, scientific, supervisor, tot};
+use crate::core::engine::events::NewEvent;
+use crate::core::engine::journal::{StepKey, StepKind};
+use crate::core::engine::lifecycle::EventType;
+use crate::core::engine::tools::ToolBox;
+use crate::core::llm::{ChatMessage, Role};
+
+/// The cognitive strategies (contract §3.4–3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cognitive {
+    /// Reason, act, observe, in a loop (ReAct).
+    React,
+    /// Tree of thoughts: branches scored and explored best first.
+    Exploratory,
+    /// Hypotheses, a debate between them, and their implications.
+    Scientific,
+}
+
+impl Cognitive {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "react" => Some(Self::React),
+            "exploratory" | "tree_of_thoughts" => Some(Self::Exploratory),
+            "scientific" => Some(Self::Scientific),
+            _ => None,
+        }
+    }
+}
+
+/// Where a planned task goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "route", content = "strategy")]
+enum Route {
+    /// One call, no team ("Processing").
+    Simple,
+    /// The plan's subtasks as a DAG ("Running team plan").
+    Dag,
+    /// A cognitive strategy on the whole request ("Planning the approach").
+    Cognitive(Cognitive),
+}
+
+pub(crate) async fn run(
+    team: &Team,
+    query: &str,
+    concurrency: usize,
+    supervised: bool,
+) -> Result<Outcome, Halt> {
+    if supervised {
+        return supervisor::run(team, query, concurrency).await;
+    }
+    let asked = crate::core::engine::request::str_of(&team.context, "cognitive_strategy")
+        .and_then(Cognitive::parse);
+    let (route, plan) = match asked {
+        Some(c) => (Route::Cognitive(c), None),
+        None => {
+            let plan = dag::make_plan(team, query, concurrency).await?;
+            (route_of(team, &plan), Some(plan))
+        }
+    };
+    delegate(team, route).await?;
+    let planned = plan.as_ref().map(|p| (p.complexity_score, p.fallback));
+    let mut outcome = match (route, plan) {
+        (Route::Cognitive(c), _) => cognitive(team, query, c).await?,
+        (Route::Dag, Some(plan)) => dag::run(team, query, plan).await?,
+        // The DAG route always comes with its plan.
+        (Route::Simple | Route::Dag, _) => simple(team, query).await?,
+    };
+    let strategy = match route {
+        Route::Simple => "simple",
+        Route::Dag => "dag",
+        Route::Cognitive(Cognitive::React) => "react",
+        Route::Cognitive(Cognitive::Exploratory) => "exploratory",
+        Route::Cognitive(Cognitive::Scientific) => "scientific",
+    };
+    let m = &mut outcome.metadata;
+    m.entry("strategy").or_insert(json!(strategy));
+    if let Some((complexity, fallback)) = planned {
+        m.entry("complexity").or_insert(json!(complexity));
+        m.entry("plan_fallback").or_insert(json!(fallback));
+    }
+    Ok(outcome)
+}
+
+fn route_of(team: &Team, plan: &Plan) -> Route {
+    if let Some(c) = Cognitive::parse(&plan.cognitive_strategy) {
+        return Route::Cognitive(c);
+    }
+    // A role keeps its one agent (and its ROLE_ASSIGNED), as the cloud's `needsTools` rule does.
+    if team.role.is_none() && (plan.is_simple() || plan.cognitive_strategy == "simple") {
+        return Route::Simple;
+    }
+    Route::Dag
+}
+
+/// The router's DELEGATION, journaled with the decision.
+async fn delegate(team: &Team, route: Route) -> Result<(), Halt> {
+    let key = StepKey::named("route");
+    if team.take::<Route>(&key)?.is_some() {
+        return Ok(());
+    }
+    let (message, payload) = match route {
+        Route::Simple => ("Processing", json!({"effective_mode": "simple"})),
+        Route::Dag => ("Running team plan", json!({"effective_mode": "complex"})),
+        Route::Cognitive(c) => ("Planning the approach", json!({"strategy": c})),
+    };
+    let event = NewEvent::new(EventType::Delegation, "orchestrator", message).with_payload(payload);
+    team.record(&key, StepKind::Plan, &route, vec![event], None)
+        .await?;
+    Ok(())
+}
+
+async fn cognitive(team: &Team, query: &str, c: Cognitive) -> Result<Outcome, Halt> {
+    match c {
+        Cognitive::React => react::run(team, query).await,
+        Cognitive::Exploratory => tot::run(team, query).await,
+        Cognitive::Scientific => scientific::run(team, query).await,
+    }
+}
+
+/// The simple route: one agent, one call.
+async fn simple(team: &Team, query: &str) -> Result<Outcome, Halt> {
+    let agent = "simple-agent";
+    team.emit(EventType::AgentStarted, agent, "Agent started", None);
+    let messages = vec![
+        ChatMessage::new(
+            Role::System,
+            member_prompt(team, "Answer the user's request directly and completely."),
+        ),
+        ChatMessage::new(Role::User, query.to_string()),
+    ];
+    let key = StepKey::named("simple");
+    let mut no_tools = ToolBox::new(Some(&[]), &[]);
+    let turn = agent::turn(team, agent, &key, messages, &mut no_tools, 1)
+        .await?
+        .map_err(Halt::Failed)?;
+    team.emit(EventType::AgentCompleted, agent, "Agent finished", None);
+    let mut outcome = Outcome {
+        answer: turn.text,
+        tokens: turn.tokens,
+        model: turn.model,
+        ..Outcome::default()
+    };
+    outcome
+        .metadata
+        .insert("execution_mode".into(), json!("simple"));
+    outcome.metadata.insert("agent_count".into(), json!(1));
+    Ok(outcome)
+}
