@@ -13,54 +13,10 @@ use std::time::Duration;
 use fake_provider::{FakeUsage, Reply, Scripted};
 use rig::{Rig, rig};
 use serde_json::{Value, json};
-use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
+use tauri_plugin_shannon::core::engine::TaskEvent;
 use tauri_plugin_shannon::http::{Listener, ListenerOptions};
 
 const TOKEN: &str = "dag-test-token-0123456789abcdef0123456789";
-
-impl Rig {
-    /// Submits a `complex` task with this context.
-    async fn submit(&self, query: &str, context: Value) -> String {
-        let req: SubmitTaskRequest = serde_json::from_value(json!({
-            "query": query, "mode": "complex", "provider_override": "openai", "context": context,
-        }))
-        .unwrap();
-        self.core
-            .submit_task(&self.me, req, None)
-            .await
-            .unwrap()
-            .task_id
-    }
-
-    /// What a subscription delivers until the stream ends (bounded, so a bug fails, not hangs).
-    async fn rest(sub: &mut TaskSubscription) -> Vec<TaskEvent> {
-        let mut events = Vec::new();
-        tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(e) = sub.next().await {
-                events.push(e);
-            }
-        })
-        .await
-        .expect("the task did not finish in time");
-        events
-    }
-
-    /// A `complex` task with this context, and its whole stream.
-    async fn run_with(&self, query: &str, context: Value) -> (String, Vec<TaskEvent>) {
-        let id = self.submit(query, context).await;
-        let mut sub = self
-            .core
-            .subscribe_task(&self.me, &id, None, None)
-            .await
-            .unwrap();
-        let events = Self::rest(&mut sub).await;
-        (id, events)
-    }
-
-    async fn run(&self, query: &str) -> (String, Vec<TaskEvent>) {
-        self.run_with(query, json!({})).await
-    }
-}
 
 fn plan(subtasks: Value) -> Scripted {
     let plan = json!({"complexity_score": 0.7, "subtasks": subtasks}).to_string();

@@ -11,21 +11,12 @@ use std::time::Duration;
 
 use fake_provider::{FakeUsage, Reply, Scripted};
 use rig::{Rig, rig};
-use serde_json::{Value, json};
-use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
+use serde_json::json;
+use tauri_plugin_shannon::core::engine::{TaskEvent, TaskSubscription};
 
 use rig::KEY;
 
 impl Rig {
-    async fn submit(&self, body: Value) -> String {
-        let req: SubmitTaskRequest = serde_json::from_value(body).unwrap();
-        self.core
-            .submit_task(&self.me, req, None)
-            .await
-            .unwrap()
-            .task_id
-    }
-
     /// The stored stream once it ended (polled; bounded so a bug fails instead of hanging).
     async fn finished(&self, id: &str) -> Vec<TaskEvent> {
         tokio::time::timeout(Duration::from_secs(60), async {
@@ -77,7 +68,7 @@ async fn openai_plain_answer_with_usage_cost_and_wire_details() {
             .usage(FakeUsage::new(1_000_000, 500_000)),
     ));
     let id = r
-        .submit(json!({"query": "Say hello", "provider_override": "openai", "model_override": "gpt-4.1-mini",
+        .submit_body(json!({"query": "Say hello", "provider_override": "openai", "model_override": "gpt-4.1-mini",
                        "context": {"system_prompt": "You are ${who}.", "prompt_params": {"who": "terse"}, "temperature": 0.2}}))
         .await;
     let events = r.finished(&id).await;
@@ -130,7 +121,9 @@ async fn anthropic_answer_with_cache_tokens() {
             .usage(FakeUsage::new(100, 20).cached(1000, 50)),
     ));
     let id = r
-        .submit(json!({"query": "Greet", "provider_override": "anthropic", "model_tier": "medium"}))
+        .submit_body(
+            json!({"query": "Greet", "provider_override": "anthropic", "model_tier": "medium"}),
+        )
         .await;
     r.finished(&id).await;
     let t = r.core.get_task(&r.me, &id).await.unwrap();
@@ -158,7 +151,7 @@ async fn tool_calls_run_through_the_registry_on_both_protocols() {
         r.fake
             .push(Scripted::Stream(Reply::text(["The answer is ", "42."])));
         let id = r
-            .submit(
+            .submit_body(
                 json!({"query": "What is 6 times 7?", "provider_override": provider,
                            "context": {"tools_to_use": ["calculator"]}}),
             )
@@ -210,7 +203,7 @@ async fn rate_limit_then_success_is_retried() {
     r.fake.push(Scripted::Status(429, Some("0".into())));
     r.fake.push(Scripted::Stream(Reply::text(["ok"])));
     let id = r
-        .submit(json!({"query": "q", "provider_override": "openai"}))
+        .submit_body(json!({"query": "q", "provider_override": "openai"}))
         .await;
     r.finished(&id).await;
     assert_eq!(r.status(&id).await, "TASK_STATUS_COMPLETED");
@@ -222,7 +215,7 @@ async fn a_storm_of_500s_fails_cleanly() {
     let r = rig("openai").await;
     r.fake.push_n(Scripted::Status(500, Some("0".into())), 10);
     let id = r
-        .submit(json!({"query": "q", "provider_override": "openai"}))
+        .submit_body(json!({"query": "q", "provider_override": "openai"}))
         .await;
     let events = r.finished(&id).await;
     let t = r.core.get_task(&r.me, &id).await.unwrap();
@@ -246,7 +239,7 @@ async fn malformed_chunks_and_resets_fail_the_task_without_retrying() {
     let r = rig("openai").await;
     r.fake.push(Scripted::Malformed);
     let id = r
-        .submit(json!({"query": "q", "provider_override": "openai"}))
+        .submit_body(json!({"query": "q", "provider_override": "openai"}))
         .await;
     r.finished(&id).await;
     let t = r.core.get_task(&r.me, &id).await.unwrap();
@@ -257,7 +250,7 @@ async fn malformed_chunks_and_resets_fail_the_task_without_retrying() {
         "partial ", "answer",
     ])));
     let id = r
-        .submit(json!({"query": "q2", "provider_override": "openai"}))
+        .submit_body(json!({"query": "q2", "provider_override": "openai"}))
         .await;
     r.finished(&id).await;
     let t = r.core.get_task(&r.me, &id).await.unwrap();
@@ -277,7 +270,7 @@ async fn streaming_slowly() -> (Rig, String, TaskSubscription) {
     let r = rig("openai").await;
     r.fake.push(slow_reply());
     let id = r
-        .submit(json!({"query": "q", "provider_override": "openai"}))
+        .submit_body(json!({"query": "q", "provider_override": "openai"}))
         .await;
     let mut rx = r.core.live_events(&r.me, &id).await.unwrap();
     wait_for(&mut rx, "LLM_PARTIAL").await;
@@ -338,7 +331,7 @@ async fn pause_mid_answer_holds_the_text_at_once_and_resume_releases_it_first() 
         Duration::from_millis(25),
     ));
     let id = r
-        .submit(json!({"query": "q", "provider_override": "anthropic"}))
+        .submit_body(json!({"query": "q", "provider_override": "anthropic"}))
         .await;
     let mut rx = r.core.subscribe_task(&r.me, &id, None, None).await.unwrap();
     let mut seen = vec![wait_for(&mut rx, "LLM_PARTIAL").await];
@@ -398,7 +391,7 @@ async fn cancel_while_paused_mid_answer() {
     let r = rig("anthropic").await;
     r.fake.push(slow_reply());
     let id = r
-        .submit(json!({"query": "q", "provider_override": "anthropic"}))
+        .submit_body(json!({"query": "q", "provider_override": "anthropic"}))
         .await;
     let mut rx = r.core.live_events(&r.me, &id).await.unwrap();
     wait_for(&mut rx, "LLM_PARTIAL").await;
@@ -426,7 +419,7 @@ async fn a_budget_overrun_warns_then_stops_the_task() {
         Reply::text(["It is late."]).usage(FakeUsage::new(90, 10)),
     ));
     let id = r
-        .submit(
+        .submit_body(
             json!({"query": "What time is it?", "provider_override": "openai",
                        "context": {"tools_to_use": ["clock"], "token_budget": 100}}),
         )
@@ -450,7 +443,7 @@ async fn a_refused_key_fails_with_a_clear_error() {
     let r = rig("openai").await;
     r.fake.push(Scripted::Status(401, None));
     let id = r
-        .submit(json!({"query": "q", "provider_override": "openai"}))
+        .submit_body(json!({"query": "q", "provider_override": "openai"}))
         .await;
     r.finished(&id).await;
     let t = r.core.get_task(&r.me, &id).await.unwrap();

@@ -3,9 +3,12 @@
 //! `#[path = "support/rig.rs"] mod rig;` (the fake as `crate::fake_provider`).
 #![allow(dead_code)]
 
-use serde_json::json;
+use std::time::Duration;
+
+use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::crypto::SecretString;
+use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
 use tauri_plugin_shannon::{Core, CoreConfig};
 
 use crate::fake_provider::FakeProvider;
@@ -41,5 +44,69 @@ pub async fn rig(provider: &str) -> Rig {
         fake,
         me,
         _dir: dir,
+    }
+}
+
+impl Rig {
+    /// Submits this task request body; returns its id.
+    pub async fn submit_body(&self, body: Value) -> String {
+        let req: SubmitTaskRequest = serde_json::from_value(body).unwrap();
+        self.core
+            .submit_task(&self.me, req, None)
+            .await
+            .unwrap()
+            .task_id
+    }
+
+    /// Submits a task in `mode` (on the fake's `openai`) with this context.
+    pub async fn submit_in(&self, mode: &str, query: &str, context: Value) -> String {
+        self.submit_body(json!({
+            "query": query, "mode": mode, "provider_override": "openai", "context": context,
+        }))
+        .await
+    }
+
+    /// Submits a `complex` task with this context.
+    pub async fn submit(&self, query: &str, context: Value) -> String {
+        self.submit_in("complex", query, context).await
+    }
+
+    /// What a subscription delivers until the stream ends (bounded, so a bug fails, not hangs).
+    pub async fn rest(sub: &mut TaskSubscription) -> Vec<TaskEvent> {
+        let mut events = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(e) = sub.next().await {
+                events.push(e);
+            }
+        })
+        .await
+        .expect("the task did not finish in time");
+        events
+    }
+
+    /// A task in `mode` with this context, and its whole stream.
+    pub async fn run_in(
+        &self,
+        mode: &str,
+        query: &str,
+        context: Value,
+    ) -> (String, Vec<TaskEvent>) {
+        let id = self.submit_in(mode, query, context).await;
+        let mut sub = self
+            .core
+            .subscribe_task(&self.me, &id, None, None)
+            .await
+            .unwrap();
+        let events = Self::rest(&mut sub).await;
+        (id, events)
+    }
+
+    /// A `complex` task with this context, and its whole stream.
+    pub async fn run_with(&self, query: &str, context: Value) -> (String, Vec<TaskEvent>) {
+        self.run_in("complex", query, context).await
+    }
+
+    pub async fn run(&self, query: &str) -> (String, Vec<TaskEvent>) {
+        self.run_with(query, json!({})).await
     }
 }

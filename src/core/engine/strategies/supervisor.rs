@@ -441,7 +441,10 @@ async fn revise(
                 NewEvent::new(
                     EventType::Progress,
                     "supervisor",
-                    format!("Revised the plan — {left} steps left"),
+                    match left {
+                        1 => "Revised the plan — 1 step left".to_string(),
+                        n => format!("Revised the plan — {n} steps left"),
+                    },
                 )
                 .with_payload(payload),
             ];
@@ -481,20 +484,43 @@ fn revised_roster(
     if value.get("action").and_then(Value::as_str) != Some("revise") {
         return None;
     }
-    let proposed = plan::parse(
-        &json!({"subtasks": value.get("subtasks")?}).to_string(),
+    let proposed = value.get("subtasks")?.as_array()?;
+    // The finished subtasks stay as they were; the proposal replaces the rest.
+    let kept: Vec<&Subtask> = roster
+        .plan
+        .subtasks
+        .iter()
+        .filter(|s| done.contains_key(&s.id))
+        .collect();
+    let mut listed: Vec<Value> = kept.iter().map(|s| json!(s)).collect();
+    listed.extend(
+        proposed
+            .iter()
+            .filter(|p| {
+                p.get("id")
+                    .and_then(Value::as_str)
+                    .is_none_or(|id| !done.contains_key(id))
+            })
+            .cloned(),
+    );
+    if listed.len() == kept.len() {
+        return None;
+    }
+    let parsed = plan::parse(
+        &json!({"subtasks": listed}).to_string(),
         "",
         roster.plan.concurrency_limit,
     )?
-    .ok();
-    // Without subtasks the parser adds the request itself; a revision with none is not one.
-    let proposed = proposed.filter(|p| !p.subtasks.iter().any(|s| s.description.is_empty()))?;
+    .ok()?;
     let mut next = roster.clone();
-    next.plan.subtasks.retain(|s| done.contains_key(&s.id));
-    for s in proposed.subtasks {
-        if done.contains_key(&s.id) {
-            continue;
+    next.plan.subtasks = parsed.subtasks;
+    for s in next.plan.subtasks.iter_mut().filter(|s| s.role.is_empty()) {
+        // A step the revision keeps keeps its role.
+        if let Some(before) = roster.plan.subtasks.iter().find(|b| b.id == s.id) {
+            s.role = before.role.clone();
         }
+    }
+    for s in &next.plan.subtasks {
         if !next.agents.contains_key(&s.id) {
             next.agents.insert(
                 s.id.clone(),
@@ -502,11 +528,9 @@ fn revised_roster(
             );
             next.next_index += 1;
         }
-        next.plan.subtasks.push(s);
     }
     let unchanged = next.plan.subtasks == roster.plan.subtasks;
-    let valid = plan::validate(&next.plan).is_ok() && next.plan.subtasks.len() <= MAX_SUBTASKS;
-    (valid && !unchanged).then_some(next)
+    (next.plan.subtasks.len() <= MAX_SUBTASKS && !unchanged).then_some(next)
 }
 
 const REVISE_PROMPT: &str = "You supervise a team working through a plan. Given the request and \
