@@ -580,3 +580,54 @@ async fn a_role_is_one_agent_without_a_planner_and_skip_synthesis_is_one_call() 
         "TASK_STATUS_COMPLETED"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn budget_agent_max_is_each_agents_own() {
+    let r = rig("openai").await;
+    r.fake.route(
+        "planning assistant",
+        plan(json!([
+            {"id": "task-1", "description": "Count the apples", "suggested_tools": ["calculator"]},
+            {"id": "task-2", "description": "Name a fruit"},
+        ])),
+    );
+    r.fake.route(
+        "Count the apples",
+        Scripted::Stream(
+            Reply::text(["Counting."])
+                .tool_call("c1", "calculator", [r#"{"expression": "3+4"}"#])
+                .usage(FakeUsage::new(30, 10)),
+        ),
+    );
+    r.fake.route(
+        "Name a fruit",
+        Scripted::Stream(Reply::text(["A pear. "]).usage(FakeUsage::new(5, 5))),
+    );
+    r.fake.route(
+        "Results of the team",
+        answer("A pear; the apples are uncounted. "),
+    );
+    let (id, events) = r
+        .run_with("Apples and fruit", json!({"budget_agent_max": 30}))
+        .await;
+    let task = r.core.get_task(&r.me, &id).await.unwrap();
+    // One agent ran out; the team went on without it.
+    assert_eq!(task.status, "TASK_STATUS_COMPLETED", "{:?}", task.error);
+    assert_eq!(task.result, "A pear; the apples are uncounted. ");
+    let failed = of(&events, "AGENT_FAILED");
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("used its token budget (40 of 30 tokens)"),
+        "{:?}",
+        failed[0].message
+    );
+    assert_eq!(
+        r.fake.requests().len(),
+        4,
+        "plan, the apples' first round only, the fruit, synthesis"
+    );
+}

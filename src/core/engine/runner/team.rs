@@ -35,13 +35,24 @@ impl Run {
             steps,
             pricing,
         );
-        let budgets = Budgets::new(self.spec.plan.token_budget, self.spec.plan.cost_budget_usd);
+        let ctx = &self.spec.plan.context;
+        // In a team `budget_agent_max` is each agent's; the task's is `token_budget`.
+        let agent_budget = ["budget_agent_max", "token_budget_per_agent"]
+            .iter()
+            .find_map(|k| ctx.get(*k).and_then(Value::as_u64))
+            .filter(|n| *n > 0);
+        let task_budget =
+            self.spec.plan.token_budget.filter(|_| {
+                ctx.contains_key("token_budget") || ctx.contains_key("budget_total_max")
+            });
+        let budgets = Budgets::new(task_budget, self.spec.plan.cost_budget_usd);
         let mut team = team.with_budgets(budgets);
         team.temperature = self.spec.plan.temperature;
         team.system_prompt = self.spec.plan.system_prompt.clone();
         team.role = request::str_of(&self.spec.plan.context, "role").map(str::to_string);
         team.context = Arc::new(self.spec.plan.context.clone());
         team.max_tokens = self.spec.plan.max_tokens;
+        team.agent_budget = agent_budget;
         let concurrency = self
             .spec
             .plan

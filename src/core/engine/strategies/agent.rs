@@ -37,8 +37,8 @@ pub(crate) struct Turn {
 }
 
 /// Up to `rounds` model calls as `agent`, running the tools it asks for in between; the last round
-/// has no tools, so the agent must answer. `Ok(Err(why))` when the agent's own call failed (its
-/// work fails, the task may go on); `Err` when the task must stop.
+/// has no tools, so the agent must answer. `Ok(Err(why))` when the agent's own call failed or it
+/// used its token budget (its work fails, the task may go on); `Err` when the task must stop.
 pub(crate) async fn turn(
     team: &Team,
     agent: &str,
@@ -49,6 +49,9 @@ pub(crate) async fn turn(
 ) -> Result<Result<Turn, String>, Halt> {
     let mut turn = Turn::default();
     for round in 1..=rounds {
+        if let Some(why) = team.agent_over_budget(agent) {
+            return Ok(Err(why));
+        }
         let call = key.then("call", round);
         let tools = if round < rounds && !toolbox.is_empty() {
             toolbox.specs()

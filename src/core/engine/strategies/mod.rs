@@ -108,6 +108,8 @@ pub(crate) struct Team {
     spend: Arc<Mutex<Spend>>,
     /// Set once a budget is exceeded: every agent stops (its request in flight aborted) with it.
     over_budget: Arc<OnceLock<String>>,
+    /// `context.budget_agent_max`: the tokens one agent may use over its turns.
+    pub agent_budget: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -115,6 +117,8 @@ struct Spend {
     budgets: Budgets,
     tokens: u64,
     cost_usd: f64,
+    /// Tokens per agent id, for `budget_agent_max`.
+    by_agent: HashMap<String, u64>,
 }
 
 impl Team {
@@ -149,6 +153,7 @@ impl Team {
             pricing: pricing.map(Arc::new),
             spend: Arc::default(),
             over_budget: Arc::default(),
+            agent_budget: None,
         }
     }
 
@@ -156,6 +161,20 @@ impl Team {
     pub fn with_budgets(self, budgets: Budgets) -> Self {
         self.spend.lock().unwrap_or_else(|p| p.into_inner()).budgets = budgets;
         self
+    }
+
+    /// Why `agent` may not make another call: it used its `budget_agent_max`.
+    pub fn agent_over_budget(&self, agent: &str) -> Option<String> {
+        let max = self.agent_budget?;
+        let used = *self
+            .spend
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_agent
+            .get(agent)?;
+        (used >= max).then(|| {
+            format!("{agent} used its token budget ({used} of {max} tokens) before it could answer")
+        })
     }
 
     /// A whole-number strategy setting of the task's context, clamped; `default` when absent.
@@ -187,10 +206,17 @@ impl Team {
 
     /// Counts a call's usage against the task's budgets: warns once past 80 %, and stops every
     /// agent once over.
-    fn spend(&self, usage: &Usage, cost: f64, announce: bool) -> std::result::Result<(), Halt> {
+    fn spend(
+        &self,
+        agent: &str,
+        usage: &Usage,
+        cost: f64,
+        announce: bool,
+    ) -> std::result::Result<(), Halt> {
         let decision = {
             let mut s = self.spend.lock().unwrap_or_else(|p| p.into_inner());
             s.tokens += usage.total_tokens;
+            *s.by_agent.entry(agent.to_string()).or_default() += usage.total_tokens;
             s.cost_usd += cost;
             let (tokens, spent) = (s.tokens, s.cost_usd);
             s.budgets.check(tokens, spent)
@@ -295,7 +321,7 @@ impl Team {
     ) -> std::result::Result<Answer, Halt> {
         if let Some(done) = self.take::<Answer>(key)? {
             // A resumed run counts what it already spent (its warnings are stored already).
-            self.spend(&done.usage, done.cost_usd, false)?;
+            self.spend(agent, &done.usage, done.cost_usd, false)?;
             return Ok(done);
         }
         self.checkpoint().await?;
@@ -368,7 +394,7 @@ impl Team {
         };
         self.record(key, StepKind::ModelCall, &answer, events, Some(row))
             .await?;
-        self.spend(&answer.usage, cost, true)?;
+        self.spend(agent, &answer.usage, cost, true)?;
         Ok(answer)
     }
 }
