@@ -4,7 +4,8 @@
 //! finishes with the provider seeing only the calls not yet journaled (the one in flight, repeated,
 //! and the last one). The answer, token totals and model breakdown equal an uninterrupted run's; no
 //! token-usage row is duplicated and event seqs stay contiguous. The same for a `complex` task
-//! killed mid-DAG: after the restart only the unfinished subtask and the synthesis are asked for.
+//! killed mid-DAG: after the restart only the unfinished subtask and the synthesis are asked for;
+//! and for a `supervisor` task killed in its second round, whose plan revision is not asked again.
 
 #[path = "support/fake_provider.rs"]
 mod fake_provider;
@@ -329,4 +330,56 @@ async fn a_complex_task_killed_mid_dag_runs_only_the_unfinished_subtasks() {
         )
         .unwrap();
     assert_eq!(completed, 3, "no AGENT_COMPLETED repeats");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_supervised_task_killed_in_its_second_round_keeps_its_rounds_and_revision() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let fake = FakeProvider::start().await;
+    let plan = json!({"complexity_score": 0.7, "subtasks": [
+        {"id": "task-1", "description": "Research alpha"},
+        {"id": "task-2", "description": "Research beta"},
+        {"id": "task-3", "description": "Compare them", "dependencies": ["task-1", "task-2"]},
+    ]});
+    let text = |t: &str| Scripted::Stream(Reply::text([t.to_string()]));
+    fake.route("planning assistant", text(&plan.to_string()));
+    fake.route("Research alpha", text("alpha answer"));
+    fake.route("Research beta", text("beta answer"));
+    fake.route("supervise a team", text(r#"{"action": "keep"}"#));
+    fake.route(
+        "Compare them",
+        Scripted::Delayed(Duration::from_secs(600), Box::new(text("never"))),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let provider_url = format!("{}/v1", fake.base_url());
+    let (server, url) = serve(dir.path(), &provider_url);
+    let body = json!({"query": "Compare alpha and beta", "mode": "supervisor"});
+    let id = serve::submit(&client, &url, &body).await["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_requests(&fake, 5).await;
+    drop(server); // SIGKILL, with the third agent's call in flight
+
+    fake.route("Compare them", text("alpha beats beta"));
+    fake.route("Results of the team", text("alpha, then beta"));
+    let (server, url) = serve(dir.path(), &provider_url);
+    let task = wait_completed(&client, &url, &id).await;
+    drop(server);
+    let after: Vec<String> = fake.requests()[5..]
+        .iter()
+        .map(|r| r.body.to_string())
+        .collect();
+    assert_eq!(
+        after.len(),
+        2,
+        "the third agent and the synthesis: {after:?}"
+    );
+    assert!(after[0].contains("Compare them") && after[0].contains("alpha answer"));
+    assert!(after[1].contains("Results of the team"));
+    assert_eq!(task["result"], "alpha, then beta");
+    assert_eq!(task["metadata"]["execution_mode"], "supervisor");
+    let (seqs, _) = stored(dir.path(), &id);
+    assert_eq!(seqs, (1..=seqs.len() as u32).collect::<Vec<_>>());
 }
