@@ -104,4 +104,31 @@ describe("foldRun", () => {
     expect(view.state).toBe("running");
     expect(view.agents.Nobody.status).toBe("done");
   });
+
+  it("follows a supervisor's team: roles, waiting agents, and a revised plan that keeps what was done", () => {
+    seq = 0;
+    const plan = (names: string[]) => ({
+      plan: names.map((name, i) => ({ id: `task-${i + 1}`, name, type: "" })),
+      deps: names.length > 1 ? [{ from: "task-1", to: "task-2" }] : [],
+    });
+    const view = foldRun([
+      ev("PROGRESS", "planner", "Got a plan — 2 steps", plan(["Survey", "Draft"])),
+      ev("TEAM_RECRUITED", "Ebisu", "scout: Survey", { role: "scout", subtask_id: "task-1" }),
+      ev("TEAM_RECRUITED", "Gora", "writer: Draft", { role: "writer", subtask_id: "task-2" }),
+      ev("WAITING", "Gora", "Waiting on a previous step"),
+      ev("ROLE_ASSIGNED", "Ebisu", "scout", { role: "scout" }),
+      ev("AGENT_STARTED", "Ebisu", "Ebisu is on it", { subtask_id: "task-1" }),
+    ]);
+    expect(view.agents.Gora).toMatchObject({ role: "writer", status: "waiting" });
+    expect(view.agents.Ebisu).toMatchObject({ role: "scout", status: "running" });
+    foldEvent(view, ev("AGENT_COMPLETED", "Ebisu", "Ebisu is done", { subtask_id: "task-1" }));
+    foldEvent(view, ev("PROGRESS", "supervisor", "Revised the plan — 1 step left", plan(["Survey", "Draft with prices"])));
+    expect(view.plan.map((s) => [s.name, s.status, s.agent])).toEqual([
+      ["Survey", "done", "Ebisu"],
+      ["Draft with prices", "pending", undefined],
+    ]);
+    // A role-mode run's ROLE_ASSIGNED names the role, which is no agent of its own.
+    foldEvent(view, ev("ROLE_ASSIGNED", "analyst", "Ready as analyst", { role: "analyst" }));
+    expect(view.agents.analyst).toBeUndefined();
+  });
 });

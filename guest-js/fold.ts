@@ -26,7 +26,10 @@ export interface AgentView {
   id: string;
   /** What it streamed (its deltas, in order). */
   text: string;
-  status: "running" | "done" | "failed";
+  /** `waiting`: a supervisor's agent whose dependencies are not done yet. */
+  status: "waiting" | "running" | "done" | "failed";
+  /** Its role in a supervisor's team. */
+  role?: string;
   tools: ToolUse[];
   subtask?: string;
   error?: string;
@@ -73,16 +76,38 @@ export function foldEvent(view: RunView, e: TaskEvent): RunView {
       const plan = payload.plan;
       if (Array.isArray(plan)) {
         const deps = Array.isArray(payload.deps) ? payload.deps.map(obj) : [];
-        view.plan = plan.map(obj).map((p) => ({
-          id: str(p.id) ?? "",
-          name: str(p.name) ?? "",
-          type: str(p.type) ?? "",
-          dependsOn: deps.filter((d) => d.to === p.id).map((d) => str(d.from) ?? ""),
-          status: "pending",
-        }));
+        // A supervisor's revised plan keeps what its steps already did.
+        const before = new Map(view.plan.map((s) => [s.id, s]));
+        view.plan = plan.map(obj).map((p) => {
+          const id = str(p.id) ?? "";
+          const was = before.get(id);
+          return {
+            id,
+            name: str(p.name) ?? "",
+            type: str(p.type) ?? "",
+            dependsOn: deps.filter((d) => d.to === p.id).map((d) => str(d.from) ?? ""),
+            status: was?.status ?? "pending",
+            ...(was?.agent ? { agent: was.agent } : {}),
+          };
+        });
       }
       break;
     }
+    case "TEAM_RECRUITED": {
+      // Recruited agents wait until they start.
+      const fresh = !view.agents[who];
+      const a = agent(view, who);
+      if (fresh) a.status = "waiting";
+      a.role = str(payload.role) ?? a.role;
+      break;
+    }
+    case "ROLE_ASSIGNED":
+      // A role-mode run names the role itself as the agent: not a team member of its own.
+      if (who !== str(payload.role)) agent(view, who).role = str(payload.role);
+      break;
+    case "WAITING":
+      agent(view, who).status = "waiting";
+      break;
     case "AGENT_STARTED": {
       const a = agent(view, who);
       a.status = "running";

@@ -261,7 +261,7 @@ function renderTeam(turn: HTMLElement, view: RunView) {
     const agent = s.agent ? view.agents[s.agent] : undefined;
     const line = el("li", { className: `step ${s.status}` }, el("b", { textContent: `${STEP_MARK[s.status]} ${s.name}` }));
     line.dataset.status = s.status;
-    if (agent) line.append(el("span", { className: "agent", textContent: ` — ${agent.id}` }), el("div", { className: "agent-text", textContent: agent.text.slice(-300) }));
+    if (agent) line.append(el("span", { className: "agent", textContent: ` — ${agent.id}${agent.role ? ` (${agent.role})` : ""}` }), el("div", { className: "agent-text", textContent: agent.text.slice(-300) }));
     return line;
   });
   team.replaceChildren(el("div", { className: "team-title", textContent: `Plan — ${view.plan.length} steps` }), el("ol", {}, ...steps));
