@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use super::agent::{self, ToolRun, Turn, member_prompt};
 use super::plan::{self, Pattern, Plan, Subtask};
-use super::{Halt, Outcome, Team, citations, reflection};
+use super::{Halt, Outcome, Team, citations, next_done, reflection};
 use crate::core::engine::events::{NewEvent, clip};
 use crate::core::engine::journal::{StepKey, StepKind};
 use crate::core::engine::lifecycle::EventType;
@@ -115,18 +115,13 @@ pub(crate) async fn make_plan(
         "Understanding your request",
         None,
     );
-    let messages = vec![
-        ChatMessage::new(Role::System, PLANNER_PROMPT),
-        ChatMessage::new(Role::User, format!("Query: {query}")),
-    ];
     let answer = team
-        .call(
+        .ask(
             "decompose",
             &key.then("call", 1),
-            messages,
-            Vec::new(),
+            PLANNER_PROMPT,
+            format!("Query: {query}"),
             true,
-            false,
         )
         .await;
     let parsed = match answer {
@@ -204,22 +199,10 @@ async fn run_subtasks(team: &Team, query: &str, plan: &Plan) -> Result<Vec<Subta
             let (team, query, sub) = (team.clone(), query.to_string(), sub.clone());
             running.spawn(async move { run_subtask(&team, &query, index, &sub, inputs).await });
         }
-        let Some(joined) = running.join_next().await else {
+        let Some(result) = next_done(&mut running).await? else {
             break;
         };
-        match joined {
-            Ok(Ok(result)) => {
-                done.insert(result.id.clone(), result);
-            }
-            Ok(Err(halt)) => {
-                running.abort_all();
-                return Err(halt);
-            }
-            Err(e) => {
-                running.abort_all();
-                return Err(Halt::Failed(format!("a subtask agent crashed: {e}")));
-            }
-        }
+        done.insert(result.id.clone(), result);
     }
     Ok(plan
         .subtasks
@@ -355,10 +338,6 @@ pub(crate) async fn synthesize(
         };
         brief.push_str(&format!("\n\n[{}] {}\n{body}", sub.id, sub.description));
     }
-    let messages = vec![
-        ChatMessage::new(Role::System, SYNTHESIS_PROMPT),
-        ChatMessage::new(Role::User, brief),
-    ];
     team.emit(
         EventType::DataProcessing,
         agent,
@@ -366,7 +345,7 @@ pub(crate) async fn synthesize(
         None,
     );
     let answer = team
-        .call(agent, &key, messages, Vec::new(), false, true)
+        .ask(agent, &key, SYNTHESIS_PROMPT, brief, false)
         .await?;
     team.emit(EventType::DataProcessing, agent, "Answer ready", None);
     Ok((answer.text, answer.usage.total_tokens, answer.model))

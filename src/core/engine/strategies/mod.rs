@@ -58,6 +58,21 @@ impl From<ShannonError> for Halt {
     }
 }
 
+/// The next agent of `running` to finish, `None` once all have. A stop or a crash of one aborts
+/// the others.
+pub(crate) async fn next_done<T: 'static>(
+    running: &mut tokio::task::JoinSet<std::result::Result<T, Halt>>,
+) -> std::result::Result<Option<T>, Halt> {
+    let failed = match running.join_next().await {
+        None => return Ok(None),
+        Some(Ok(Ok(done))) => return Ok(Some(done)),
+        Some(Ok(Err(halt))) => halt,
+        Some(Err(e)) => Halt::Failed(format!("an agent crashed: {e}")),
+    };
+    running.abort_all();
+    Err(failed)
+}
+
 /// A completed model call of an agent, as journaled.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Answer {
@@ -305,6 +320,24 @@ impl Team {
                 changed = pause.changed() => if changed.is_err() { return Ok(()) },
             }
         }
+    }
+
+    /// One call of `agent` with a system prompt and a request, no tools: a streamed text answer, or
+    /// (`json`) a JSON object in JSON mode, whose deltas stay unseen.
+    pub async fn ask(
+        &self,
+        agent: &str,
+        key: &StepKey,
+        system: impl Into<String>,
+        user: impl Into<String>,
+        json: bool,
+    ) -> std::result::Result<Answer, Halt> {
+        let messages = vec![
+            ChatMessage::new(crate::core::llm::Role::System, system),
+            ChatMessage::new(crate::core::llm::Role::User, user),
+        ];
+        self.call(agent, key, messages, Vec::new(), json, !json)
+            .await
     }
 
     /// One model call as `agent`: from the journal, or streamed (LLM_PROMPT, LLM_PARTIAL under the

@@ -122,13 +122,18 @@ impl Plan {
     }
 }
 
-/// Parses the planner's answer: the JSON object itself, or the first `{…}` in it. `None` when no
-/// object can be read (the caller falls back); `Err` when it reads but is not a valid plan.
-pub fn parse(text: &str, query: &str, max_concurrency: usize) -> Option<Result<Plan, String>> {
-    let value: Value = serde_json::from_str(text.trim()).ok().or_else(|| {
+/// A model's JSON answer: the text itself, or the outermost `{…}` in a chatty one.
+pub(crate) fn read_json(text: &str) -> Option<Value> {
+    serde_json::from_str(text.trim()).ok().or_else(|| {
         let (start, end) = (text.find('{')?, text.rfind('}')?);
         serde_json::from_str(text.get(start..=end)?).ok()
-    })?;
+    })
+}
+
+/// Parses the planner's answer (see [`read_json`]). `None` when no object can be read (the caller
+/// falls back); `Err` when it reads but is not a valid plan.
+pub fn parse(text: &str, query: &str, max_concurrency: usize) -> Option<Result<Plan, String>> {
+    let value = read_json(text)?;
     let obj = value.as_object()?;
     let text_of = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or_default();
     let agent_types: Vec<&str> = obj

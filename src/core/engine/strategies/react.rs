@@ -57,18 +57,13 @@ pub(crate) async fn run(team: &Team, query: &str) -> Result<Outcome, Halt> {
             Some(json!({"role": "reasoner", "iteration": i})),
         );
         let brief = reasoning_brief(query, &thoughts, &actions, &observations);
-        let messages = vec![
-            ChatMessage::new(Role::System, member_prompt(team, REASON_PROMPT)),
-            ChatMessage::new(Role::User, brief),
-        ];
         let answer = team
-            .call(
+            .ask(
                 &reasoner,
                 &step.then_named("reason"),
-                messages,
-                Vec::new(),
+                member_prompt(team, REASON_PROMPT),
+                brief,
                 true,
-                false,
             )
             .await?;
         tokens += answer.usage.total_tokens;
@@ -164,18 +159,13 @@ pub(crate) async fn run(team: &Team, query: &str) -> Result<Outcome, Halt> {
             brief.push_str(&format!("{}. {}\n", n + 1, clip(item, 3000)));
         }
     }
-    let messages = vec![
-        ChatMessage::new(Role::System, member_prompt(team, SYNTH_PROMPT)),
-        ChatMessage::new(Role::User, brief),
-    ];
     let answer = team
-        .call(
+        .ask(
             "react-synthesizer",
             &StepKey::named("react-synthesis"),
-            messages,
-            Vec::new(),
+            member_prompt(team, SYNTH_PROMPT),
+            brief,
             false,
-            true,
         )
         .await?;
     let pairs: Vec<(&str, &ToolRun)> = runs.iter().map(|(a, r)| (a.as_str(), r)).collect();
@@ -226,10 +216,7 @@ fn reasoning_brief(
 /// `{"thought", "action", "done"}`; a free-text answer is the thought and the action at once,
 /// done only if it says so plainly.
 fn parse_decision(text: &str) -> Decision {
-    let v: Option<Value> = serde_json::from_str(text.trim()).ok().or_else(|| {
-        let (a, b) = (text.find('{')?, text.rfind('}')?);
-        serde_json::from_str(text.get(a..=b)?).ok()
-    });
+    let v = super::plan::read_json(text);
     let field = |v: &Value, k: &str| {
         v.get(k)
             .and_then(Value::as_str)

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use super::{Halt, Outcome, Team};
 use crate::core::engine::journal::StepKey;
 use crate::core::engine::lifecycle::EventType;
-use crate::core::llm::{ChatMessage, Role};
 
 const DEFAULT_THRESHOLD: f64 = 0.7;
 const MAX_REWRITES: u32 = 2;
@@ -43,24 +42,17 @@ pub(crate) async fn refine(team: &Team, query: &str, outcome: &mut Outcome) -> R
         if pass || round > MAX_REWRITES {
             break;
         }
-        let messages = vec![
-            ChatMessage::new(Role::System, REWRITE_PROMPT),
-            ChatMessage::new(
-                Role::User,
-                format!(
-                    "Question: {query}\n\nPrevious answer:\n{}\n\nReviewer's feedback:\n{feedback}",
-                    outcome.answer
-                ),
-            ),
-        ];
+        let request = format!(
+            "Question: {query}\n\nPrevious answer:\n{}\n\nReviewer's feedback:\n{feedback}",
+            outcome.answer
+        );
         let rewrite = team
-            .call(
+            .ask(
                 "reflection-synth",
                 &key.then_named("rewrite"),
-                messages,
-                Vec::new(),
+                REWRITE_PROMPT,
+                request,
                 false,
-                true,
             )
             .await?;
         outcome.tokens += rewrite.usage.total_tokens;
@@ -84,21 +76,14 @@ async fn judge(
     answer: &str,
     key: &StepKey,
 ) -> Result<Option<(f64, String, u64)>, Halt> {
-    let messages = vec![
-        ChatMessage::new(Role::System, JUDGE_PROMPT),
-        ChatMessage::new(
-            Role::User,
-            format!("Question: {query}\n\nAnswer:\n{answer}"),
-        ),
-    ];
+    let request = format!("Question: {query}\n\nAnswer:\n{answer}");
     let verdict = match team
-        .call(
+        .ask(
             "reflection",
             &key.then_named("judge"),
-            messages,
-            Vec::new(),
+            JUDGE_PROMPT,
+            request,
             true,
-            false,
         )
         .await
     {
@@ -113,10 +98,7 @@ async fn judge(
 /// `{"score": 0.0-1.0, "feedback": "..."}`, also read from the first `{…}` of a chatty answer; a
 /// score out of 10 or 100 is scaled.
 fn parse_verdict(text: &str) -> Option<(f64, String)> {
-    let v: Value = serde_json::from_str(text.trim()).ok().or_else(|| {
-        let (a, b) = (text.find('{')?, text.rfind('}')?);
-        serde_json::from_str(text.get(a..=b)?).ok()
-    })?;
+    let v = super::plan::read_json(text)?;
     let raw = v.get("score").and_then(|s| {
         s.as_f64()
             .or_else(|| s.as_str().and_then(|t| t.trim().parse().ok()))

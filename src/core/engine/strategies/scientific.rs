@@ -33,18 +33,13 @@ pub(crate) async fn run(team: &Team, query: &str) -> Result<Outcome, Halt> {
     let rounds = team.setting("scientific_max_iterations", 2, 1, 4) as usize;
     let mut tokens = 0;
 
-    let messages = vec![
-        ChatMessage::new(Role::System, member_prompt(team, &hypotheses_prompt(max))),
-        ChatMessage::new(Role::User, query.to_string()),
-    ];
     let answer = team
-        .call(
+        .ask(
             "cot-reasoner",
             &StepKey::named("hypotheses"),
-            messages,
-            Vec::new(),
+            member_prompt(team, &hypotheses_prompt(max)),
+            query.to_string(),
             true,
-            false,
         )
         .await?;
     tokens += answer.usage.total_tokens;
@@ -130,18 +125,13 @@ pub(crate) async fn run(team: &Team, query: &str) -> Result<Outcome, Halt> {
             clip(p, 4000)
         ));
     }
-    let messages = vec![
-        ChatMessage::new(Role::System, MODERATOR_PROMPT),
-        ChatMessage::new(Role::User, brief),
-    ];
     let verdict = match team
-        .call(
+        .ask(
             "moderator",
             &StepKey::named("moderator"),
-            messages,
-            Vec::new(),
+            MODERATOR_PROMPT,
+            brief,
             true,
-            false,
         )
         .await
     {
@@ -182,18 +172,13 @@ pub(crate) async fn run(team: &Team, query: &str) -> Result<Outcome, Halt> {
     for step in &implications.path {
         notes.push_str(&format!("Implication: {step}\n"));
     }
-    let messages = vec![
-        ChatMessage::new(Role::System, member_prompt(team, SYNTH_PROMPT)),
-        ChatMessage::new(Role::User, notes),
-    ];
     let synthesis = team
-        .call(
+        .ask(
             "synthesis",
             &StepKey::named("scientific-synthesis"),
-            messages,
-            Vec::new(),
+            member_prompt(team, SYNTH_PROMPT),
+            notes,
             false,
-            true,
         )
         .await?;
     tokens += synthesis.usage.total_tokens;
@@ -265,10 +250,7 @@ fn report(
 
 /// `{"hypotheses": ["...", ...]}`, or lines that name a hypothesis, or numbered lines.
 fn parse_hypotheses(text: &str) -> Vec<String> {
-    let v: Option<Value> = serde_json::from_str(text.trim()).ok().or_else(|| {
-        let (a, b) = (text.find('{')?, text.rfind('}')?);
-        serde_json::from_str(text.get(a..=b)?).ok()
-    });
+    let v = super::plan::read_json(text);
     if let Some(items) = v
         .as_ref()
         .and_then(|v| v.get("hypotheses"))
@@ -310,10 +292,7 @@ fn parse_hypotheses(text: &str) -> Vec<String> {
 
 /// `{"winner": n (1-based), "scores": [...], "consensus": bool, "summary": "..."}`.
 fn parse_verdict(text: &str, n: usize) -> Option<Verdict> {
-    let v: Value = serde_json::from_str(text.trim()).ok().or_else(|| {
-        let (a, b) = (text.find('{')?, text.rfind('}')?);
-        serde_json::from_str(text.get(a..=b)?).ok()
-    })?;
+    let v = super::plan::read_json(text)?;
     let mut scores: Vec<f64> = v
         .get("scores")
         .and_then(Value::as_array)

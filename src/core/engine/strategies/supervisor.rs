@@ -16,11 +16,10 @@ use tokio::task::JoinSet;
 
 use super::dag::{self, SubtaskResult, role_of, subtask_turn};
 use super::plan::{self, Pattern, Plan, Subtask};
-use super::{Halt, Outcome, Team, reflection};
+use super::{Halt, Outcome, Team, next_done, reflection};
 use crate::core::engine::events::{NewEvent, clip};
 use crate::core::engine::journal::{StepKey, StepKind};
 use crate::core::engine::lifecycle::EventType;
-use crate::core::llm::{ChatMessage, Role};
 
 const ATTEMPTS: u32 = 3;
 /// A revision may grow the plan to at most this many subtasks.
@@ -113,20 +112,8 @@ pub(crate) async fn run(team: &Team, query: &str, concurrency: usize) -> Result<
             let (team, query) = (team.clone(), query.to_string());
             running.spawn(async move { member.work(&team, &query).await });
         }
-        while let Some(joined) = running.join_next().await {
-            match joined {
-                Ok(Ok(result)) => {
-                    done.insert(result.id.clone(), result);
-                }
-                Ok(Err(halt)) => {
-                    running.abort_all();
-                    return Err(halt);
-                }
-                Err(e) => {
-                    running.abort_all();
-                    return Err(Halt::Failed(format!("a team agent crashed: {e}")));
-                }
-            }
+        while let Some(result) = next_done(&mut running).await? {
+            done.insert(result.id.clone(), result);
         }
         let n = roster.plan.subtasks.len();
         let failures = done.values().filter(|r| !r.success).count();
@@ -407,18 +394,13 @@ async fn revise(
         };
         brief.push_str(&format!("\n\n[{}] {}{deps} — {state}", s.id, s.description));
     }
-    let messages = vec![
-        ChatMessage::new(Role::System, REVISE_PROMPT),
-        ChatMessage::new(Role::User, brief),
-    ];
     let answer = match team
-        .call(
+        .ask(
             "supervisor",
             &key.then("call", 1),
-            messages,
-            Vec::new(),
+            REVISE_PROMPT,
+            brief,
             true,
-            false,
         )
         .await
     {
@@ -477,10 +459,7 @@ fn revised_roster(
     done: &HashMap<String, SubtaskResult>,
     text: &str,
 ) -> Option<Roster> {
-    let value: Value = serde_json::from_str(text.trim()).ok().or_else(|| {
-        let (a, b) = (text.find('{')?, text.rfind('}')?);
-        serde_json::from_str(text.get(a..=b)?).ok()
-    })?;
+    let value = super::plan::read_json(text)?;
     if value.get("action").and_then(Value::as_str) != Some("revise") {
         return None;
     }

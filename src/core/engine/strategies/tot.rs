@@ -63,18 +63,13 @@ pub(crate) async fn run(team: &Team, query: &str) -> Result<Outcome, Halt> {
     for (n, step) in found.path.iter().enumerate() {
         brief.push_str(&format!("{}. {step}\n", n + 1));
     }
-    let messages = vec![
-        ChatMessage::new(Role::System, member_prompt(team, ANSWER_PROMPT)),
-        ChatMessage::new(Role::User, brief),
-    ];
     let answer = team
-        .call(
+        .ask(
             "tot-synthesizer",
             &StepKey::named("tot-answer"),
-            messages,
-            Vec::new(),
+            member_prompt(team, ANSWER_PROMPT),
+            brief,
             false,
-            true,
         )
         .await?;
     let mut outcome = Outcome {
@@ -242,10 +237,7 @@ fn brief(tree: &[Node], at: usize) -> String {
 /// `{"thoughts": [{"text", "score", "final"}]}`; else numbered or bulleted lines, scored by the
 /// cloud's keyword heuristic.
 fn parse_thoughts(text: &str) -> Vec<(String, f64, bool)> {
-    let v: Option<Value> = serde_json::from_str(text.trim()).ok().or_else(|| {
-        let (a, b) = (text.find('{')?, text.rfind('}')?);
-        serde_json::from_str(text.get(a..=b)?).ok()
-    });
+    let v = super::plan::read_json(text);
     if let Some(items) = v
         .as_ref()
         .and_then(|v| v.get("thoughts"))
