@@ -1,10 +1,10 @@
-//! Runs one task: the `simple` call, the `standard` model/tool loop, or a multi-agent strategy
-//! ([`team`], over `strategies`), with checkpoints before every
-//! model and tool call, streamed deltas as LLM_PARTIAL, usage and budgets, and one journal entry per
-//! completed step, so a resumed run repeats nothing it finished. The end is [`lifecycle::finish`].
+//! Runs one task: its life cycle around a strategy ([`strategy`], over `strategies`: the `simple`
+//! call, the `standard` model/tool loop, or a team of agents). Starting (WORKFLOW_STARTED, or the
+//! resume note), checkpoints around the strategy, pause announced at once, the final answer event,
+//! and the end, [`lifecycle::finish`], stored whatever happens. The strategies journal every
+//! completed step, so a resumed run repeats nothing it finished.
 
-mod steps;
-mod team;
+mod strategy;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,8 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::RunControl;
-use super::budget::Budgets;
-use super::events::clip;
+
 use super::journal::{Journal, StepKey, StepKind};
 use super::lifecycle::{self, EventType, Outcome, TaskEnd, TaskStatus};
 use super::request::{self, Mode};
@@ -23,7 +22,7 @@ use super::run_setup::{self, RunSpec};
 use super::sessions::title_from;
 use super::strategies::route::Cognitive;
 use crate::core::error::ShannonError;
-use crate::core::llm::{ChatMessage, Role, Usage};
+use crate::core::llm::ChatMessage;
 use crate::core::{Core, time};
 
 enum Stop {
@@ -77,13 +76,6 @@ struct Run {
     control: RunControl,
     pause_rx: watch::Receiver<bool>,
     journal: Journal,
-    messages: Vec<ChatMessage>,
-    calls: u32,
-    tool_rounds: u32,
-    usage: Usage,
-    cost_usd: f64,
-    model_used: Option<String>,
-    budgets: Budgets,
     started: Instant,
     /// WORKFLOW_PAUSED was announced for the current pause (mid-stream or at a checkpoint).
     paused_announced: bool,
@@ -94,20 +86,12 @@ struct Run {
 impl Run {
     fn new(core: Core, spec: RunSpec, control: RunControl) -> Self {
         let pause_rx = control.pause.subscribe();
-        let budgets = Budgets::new(spec.plan.token_budget, spec.plan.cost_budget_usd);
         Self {
             core,
             spec,
             control,
             pause_rx,
             journal: Journal::default(),
-            messages: Vec::new(),
-            calls: 0,
-            tool_rounds: 0,
-            usage: Usage::default(),
-            cost_usd: 0.0,
-            model_used: None,
-            budgets,
             started: Instant::now(),
             paused_announced: false,
             end_metadata: None,
@@ -217,7 +201,7 @@ impl Run {
     async fn announcing_pause<T>(
         &self,
         work: impl std::future::Future<Output = T>,
-        checkpoint: &str,
+        checkpoint: &(dyn Fn() -> &'static str + Sync),
     ) -> (T, bool) {
         let mut pause = self.control.pause.subscribe();
         let mut announced = self.paused_announced;
@@ -231,7 +215,7 @@ impl Run {
                     }
                     let paused = *pause.borrow_and_update();
                     if paused && !announced {
-                        let payload = json!({"checkpoint": checkpoint});
+                        let payload = json!({"checkpoint": checkpoint()});
                         self.announce(EventType::WorkflowPaused, "orchestrator", "Paused".into(), Some(payload));
                     }
                     announced = paused;
@@ -318,95 +302,7 @@ impl Run {
         let mode = self.start().await?;
         let client = run_setup::provider_client(&self.core, &self.spec).await?;
         self.checkpoint("pre_execution").await?;
-        if matches!(mode, Mode::Complex | Mode::Supervisor) {
-            return self.execute_team(client).await;
-        }
-        let agent = if mode == Mode::Simple {
-            "simple-agent"
-        } else {
-            "react-agent"
-        };
-        self.emit(EventType::AgentStarted, agent, "Agent started".into(), None);
-        let thinking = format!("Thinking: {}", clip(&self.spec.plan.query, 200));
-        self.emit(EventType::AgentThinking, agent, thinking, None);
-        self.messages = self.context().await?;
-        let mut toolbox = run_setup::toolbox(&self.core, &self.spec).await;
-        let use_tools = mode == Mode::Standard && !toolbox.is_empty();
-        let max_calls = if mode == Mode::Simple {
-            1
-        } else {
-            self.spec.plan.max_iterations
-        };
-        let answer = loop {
-            let last_round = self.calls + 1 >= max_calls;
-            self.checkpoint("pre_llm_call").await?;
-            // The last allowed round gets no tools, so the model has to answer.
-            let tools = if use_tools && !last_round {
-                toolbox.specs()
-            } else {
-                Vec::new()
-            };
-            let key = StepKey::new("call", self.calls + 1);
-            let step = self.model_step(&client, agent, &key, tools).await?;
-            if step.tool_calls.is_empty() || !use_tools || last_round {
-                if self.tool_rounds > 0 {
-                    self.emit(
-                        EventType::Synthesis,
-                        agent,
-                        format!(
-                            "Synthesized the answer from {} round(s) of tool results",
-                            self.tool_rounds
-                        ),
-                        Some(json!({"tool_rounds": self.tool_rounds, "iteration": self.calls})),
-                    );
-                }
-                break step.text;
-            }
-            let mut assistant = ChatMessage::new(Role::Assistant, step.text.clone());
-            assistant.tool_calls = step.tool_calls.clone();
-            self.messages.push(assistant);
-            for (i, call) in step.tool_calls.iter().enumerate() {
-                self.checkpoint("pre_tool_call").await?;
-                let result = self
-                    .tool_step(&mut toolbox, agent, &key.then("tool", i), call)
-                    .await?;
-                let mut msg = ChatMessage::new(Role::Tool, result.output);
-                msg.tool_call_id = Some(call.id.clone());
-                self.messages.push(msg);
-            }
-            self.tool_rounds += 1;
-            // The observations go back to the model, which reflects on them before its next step.
-            self.emit(
-                EventType::Reflection,
-                agent,
-                format!(
-                    "Reflecting on {} tool result(s) before the next step",
-                    step.tool_calls.len()
-                ),
-                Some(json!({"observations": step.tool_calls.len(), "iteration": self.calls})),
-            );
-        };
-        self.emit(
-            EventType::AgentCompleted,
-            agent,
-            "Agent finished".into(),
-            None,
-        );
-        self.checkpoint("pre_completion").await?;
-        let model = self
-            .model_used
-            .clone()
-            .unwrap_or_else(|| self.spec.model.clone());
-        self.emit(
-            EventType::LlmOutput,
-            "final_output",
-            answer.clone(),
-            Some(json!({
-                "tokens_used": self.usage.total_tokens, "input_tokens": self.usage.input_tokens,
-                "output_tokens": self.usage.output_tokens, "model_used": model, "provider": self.spec.provider,
-            })),
-        );
-        Ok(answer)
+        self.execute_strategy(client, mode).await
     }
 
     /// The conversation the run starts from, journaled so a resumed run sees the same one.

@@ -2,10 +2,10 @@
 //! agent's own id, each call and each tool result journaled, so a resumed run repeats nothing.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Halt, Team};
-use crate::core::engine::events::{NewEvent, clip};
+use crate::core::engine::events::{NewEvent, clip, clip_params};
 use crate::core::engine::journal::{StepKey, StepKind};
 use crate::core::engine::lifecycle::EventType;
 use crate::core::engine::tools::ToolBox;
@@ -19,11 +19,13 @@ pub(crate) struct ToolRun {
     pub output: String,
 }
 
-/// A journaled tool step: its run, or (journals written before runs were kept) the output alone.
+/// A journaled tool step: its run, or as journals of earlier versions hold it (a one-agent run's
+/// output and success, a subtask's output alone).
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum StoredToolStep {
     Run(ToolRun),
+    Step { output: String, success: bool },
     Output(String),
 }
 
@@ -97,6 +99,11 @@ pub(crate) async fn tool_step(
     if let Some(done) = team.take::<StoredToolStep>(key)? {
         return Ok(match done {
             StoredToolStep::Run(run) => run,
+            StoredToolStep::Step { output, success } => ToolRun {
+                tool: call.name.clone(),
+                success,
+                output,
+            },
             StoredToolStep::Output(output) => ToolRun {
                 tool: call.name.clone(),
                 success: true,
@@ -104,12 +111,15 @@ pub(crate) async fn tool_step(
             },
         });
     }
+    team.set_at("pre_tool_call");
     team.checkpoint().await?;
+    let params: Value =
+        serde_json::from_str(&call.arguments).unwrap_or(Value::String(call.arguments.clone()));
     team.emit(
         EventType::ToolInvoked,
         agent,
         format!("Calling {} with {}", call.name, clip(&call.arguments, 200)),
-        Some(json!({"tool": call.name, "role": agent})),
+        Some(json!({"tool": call.name, "params": clip_params(&params), "role": agent})),
     );
     let (outcome, cached) = toolbox.call(&call.name, &call.arguments);
     let shown = clip(&outcome.output, 2000);

@@ -2,9 +2,10 @@
 //! every agent of a task shares: emit an event, call the model as an agent, call a tool, take or
 //! record a journal step, check control. The strategies never touch SQL.
 //!
-//! - [`route`]: which strategy answers a task (the cloud's router, contract §1);
+//! - [`simple`], [`standard`]: one agent, one call or a loop of model and tool calls;
+//! - [`route`]: which strategy answers a multi-agent task (the cloud's router, contract §1);
 //! - [`plan`]: the planner's answer, validated, and agent names;
-//! - [`agent`]: one agent's turn of model and tool calls;
+//! - [`model_call`]: an agent's model call; [`agent`]: one agent's turn of model and tool calls;
 //! - [`dag`]: decomposition, subtasks in parallel, in sequence or by dependency, then synthesis;
 //! - [`supervisor`]: a team with roles, hand-offs, retries and plan revision;
 //! - [`react`], [`tot`], [`scientific`]: the cognitive strategies;
@@ -13,34 +14,33 @@
 pub(crate) mod agent;
 pub(crate) mod citations;
 pub(crate) mod dag;
+mod model_call;
 pub mod plan;
 pub(crate) mod react;
 pub(crate) mod reflection;
 pub(crate) mod route;
 pub(crate) mod scientific;
+pub(crate) mod simple;
+pub(crate) mod standard;
 pub(crate) mod supervisor;
 pub(crate) mod tot;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::budget::Budgets;
-use super::events::{NewEvent, UsageRow, clip};
+use super::events::{NewEvent, UsageRow};
 use super::journal::{StepKey, StepKind, step_record};
 use super::lifecycle::EventType;
-use super::models::{cost_usd, price_of};
 use crate::core::Core;
 use crate::core::error::{Result, ShannonError};
-use crate::core::llm::{
-    ChatMessage, ChatRequest, LlmError, ProviderClient, ToolCall, ToolSpec, Usage,
-};
+use crate::core::llm::{ProviderClient, ToolCall, Usage};
 
 /// Why an agent stopped early.
 #[derive(Debug)]
@@ -125,12 +125,20 @@ pub(crate) struct Team {
     over_budget: Arc<OnceLock<String>>,
     /// `context.budget_agent_max`: the tokens one agent may use over its turns.
     pub agent_budget: Option<u64>,
+    /// One agent whose steps come in a fixed order (`simple`, `standard`): the first step not in
+    /// the journal ends the replay, and nothing is emitted while steps remain to be retraced
+    /// (their events are stored already).
+    pub sequential: bool,
+    /// Where the run is (`pre_llm_call`, `llm_stream`, `pre_tool_call`), for WORKFLOW_PAUSED and
+    /// WORKFLOW_CANCELLED of a one-agent run.
+    at: Arc<Mutex<&'static str>>,
 }
 
 #[derive(Debug, Default)]
 struct Spend {
     budgets: Budgets,
     tokens: u64,
+    usage: Usage,
     cost_usd: f64,
     /// Tokens per agent id, for `budget_agent_max`.
     by_agent: HashMap<String, u64>,
@@ -169,6 +177,8 @@ impl Team {
             spend: Arc::default(),
             over_budget: Arc::default(),
             agent_budget: None,
+            sequential: false,
+            at: Arc::new(Mutex::new("pre_llm_call")),
         }
     }
 
@@ -176,6 +186,20 @@ impl Team {
     pub fn with_budgets(self, budgets: Budgets) -> Self {
         self.spend.lock().unwrap_or_else(|p| p.into_inner()).budgets = budgets;
         self
+    }
+
+    /// What every call of the run used so far.
+    pub fn usage(&self) -> Usage {
+        self.spend.lock().unwrap_or_else(|p| p.into_inner()).usage
+    }
+
+    /// Where a one-agent run is (see [`Team::sequential`]).
+    pub fn at(&self) -> &'static str {
+        *self.at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_at(&self, place: &'static str) {
+        *self.at.lock().unwrap_or_else(|p| p.into_inner()) = place;
     }
 
     /// Why `agent` may not make another call: it used its `budget_agent_max`.
@@ -231,6 +255,7 @@ impl Team {
         let decision = {
             let mut s = self.spend.lock().unwrap_or_else(|p| p.into_inner());
             s.tokens += usage.total_tokens;
+            s.usage.add(usage);
             *s.by_agent.entry(agent.to_string()).or_default() += usage.total_tokens;
             s.cost_usd += cost;
             let (tokens, spent) = (s.tokens, s.cost_usd);
@@ -261,6 +286,15 @@ impl Team {
         message: impl Into<String>,
         payload: Option<Value>,
     ) {
+        if self.sequential
+            && !self
+                .journal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+        {
+            return;
+        }
         self.core.engine().hub.emit(
             &self.workflow_id,
             t,
@@ -270,13 +304,17 @@ impl Team {
         );
     }
 
-    /// A step an earlier run completed, if any (taken: it is not found twice).
+    /// A step an earlier run completed, if any (taken: it is not found twice). In a sequential run
+    /// a step not found ends the replay: the run is live from there.
     pub fn take<T: DeserializeOwned>(&self, key: &StepKey) -> Result<Option<T>> {
-        let found = self
-            .journal
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key.as_str());
+        let found = {
+            let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+            let found = journal.remove(key.as_str());
+            if found.is_none() && self.sequential {
+                journal.clear();
+            }
+            found
+        };
         found
             .map(|v| {
                 serde_json::from_value(v).map_err(|e| {
@@ -320,114 +358,5 @@ impl Team {
                 changed = pause.changed() => if changed.is_err() { return Ok(()) },
             }
         }
-    }
-
-    /// One call of `agent` with a system prompt and a request, no tools: a streamed text answer, or
-    /// (`json`) a JSON object in JSON mode, whose deltas stay unseen.
-    pub async fn ask(
-        &self,
-        agent: &str,
-        key: &StepKey,
-        system: impl Into<String>,
-        user: impl Into<String>,
-        json: bool,
-    ) -> std::result::Result<Answer, Halt> {
-        let messages = vec![
-            ChatMessage::new(crate::core::llm::Role::System, system),
-            ChatMessage::new(crate::core::llm::Role::User, user),
-        ];
-        self.call(agent, key, messages, Vec::new(), json, !json)
-            .await
-    }
-
-    /// One model call as `agent`: from the journal, or streamed (LLM_PROMPT, LLM_PARTIAL under the
-    /// agent's id) and journaled with its LLM_OUTPUT and token usage. `stream_text` false keeps the
-    /// deltas to itself (the planner's JSON).
-    pub async fn call(
-        &self,
-        agent: &str,
-        key: &StepKey,
-        messages: Vec<ChatMessage>,
-        tools: Vec<ToolSpec>,
-        json_mode: bool,
-        stream_text: bool,
-    ) -> std::result::Result<Answer, Halt> {
-        if let Some(done) = self.take::<Answer>(key)? {
-            // A resumed run counts what it already spent (its warnings are stored already).
-            self.spend(agent, &done.usage, done.cost_usd, false)?;
-            return Ok(done);
-        }
-        self.checkpoint().await?;
-        let request = ChatRequest {
-            model: self.model.clone(),
-            messages,
-            tools,
-            temperature: self.temperature,
-            max_tokens: self.max_tokens,
-            json_mode,
-        };
-        let prompt = request
-            .messages
-            .last()
-            .map(|m| clip(&m.content, 5000))
-            .unwrap_or_default();
-        let payload = json!({"provider": self.provider, "model": request.model, "role": agent});
-        self.emit(EventType::LlmPrompt, agent, prompt, Some(payload));
-        let hub = self.core.engine().hub.clone();
-        let mut on_delta = |delta: &str| {
-            if stream_text {
-                let text = Some(delta.to_string());
-                hub.emit(
-                    &self.workflow_id,
-                    EventType::LlmPartial,
-                    Some(agent),
-                    text,
-                    None,
-                );
-            }
-        };
-        let started = Instant::now();
-        let response = match self
-            .client
-            .stream_chat(&request, &mut on_delta, &self.cancel)
-            .await
-        {
-            Ok(r) => r,
-            Err(LlmError::Cancelled) => return Err(self.halted()),
-            Err(e) => return Err(Halt::Failed(format!("{} call failed: {e}", self.provider))),
-        };
-        let usage = response.settled_usage();
-        let model = response.model_or(&request.model);
-        let price = price_of(&model, self.pricing.as_deref());
-        let cost = cost_usd(&usage, price);
-        let output = NewEvent::new(EventType::LlmOutput, agent, clip(&response.text, 10_000))
-            .with_payload(json!({
-                "tokens_used": usage.total_tokens, "model_used": model, "provider": self.provider,
-                "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": cost,
-                "duration_ms": started.elapsed().as_millis() as u64, "role": agent,
-            }));
-        let answer = Answer {
-            text: response.text,
-            tool_calls: response.tool_calls,
-            usage,
-            model: model.clone(),
-            cost_usd: cost,
-        };
-        let row = UsageRow {
-            agent_id: agent.to_string(),
-            provider: self.provider.clone(),
-            model,
-            usage,
-            cost_usd: cost,
-        };
-        let events = if stream_text {
-            vec![output]
-        } else {
-            Vec::new()
-        };
-        self.record(key, StepKind::ModelCall, &answer, events, Some(row))
-            .await?;
-        self.spend(agent, &answer.usage, cost, true)?;
-        Ok(answer)
     }
 }

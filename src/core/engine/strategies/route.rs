@@ -7,13 +7,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::agent::{self, member_prompt};
+use super::agent::member_prompt;
 use super::plan::Plan;
-use super::{Halt, Outcome, Team, dag, react, scientific, supervisor, tot};
+use super::{Halt, Outcome, Team, dag, react, scientific, simple, supervisor, tot};
 use crate::core::engine::events::NewEvent;
 use crate::core::engine::journal::{StepKey, StepKind};
 use crate::core::engine::lifecycle::EventType;
-use crate::core::engine::tools::ToolBox;
 use crate::core::llm::{ChatMessage, Role};
 
 /// The cognitive strategies (contract §3.4–3.6).
@@ -131,8 +130,6 @@ async fn cognitive(team: &Team, query: &str, c: Cognitive) -> Result<Outcome, Ha
 
 /// The simple route: one agent, one call.
 async fn simple(team: &Team, query: &str) -> Result<Outcome, Halt> {
-    let agent = "simple-agent";
-    team.emit(EventType::AgentStarted, agent, "Agent started", None);
     let messages = vec![
         ChatMessage::new(
             Role::System,
@@ -140,18 +137,7 @@ async fn simple(team: &Team, query: &str) -> Result<Outcome, Halt> {
         ),
         ChatMessage::new(Role::User, query.to_string()),
     ];
-    let key = StepKey::named("simple");
-    let mut no_tools = ToolBox::new(Some(&[]), &[]);
-    let turn = agent::turn(team, agent, &key, messages, &mut no_tools, 1)
-        .await?
-        .map_err(Halt::Failed)?;
-    team.emit(EventType::AgentCompleted, agent, "Agent finished", None);
-    let mut outcome = Outcome {
-        answer: turn.text,
-        tokens: turn.tokens,
-        model: turn.model,
-        ..Outcome::default()
-    };
+    let mut outcome = simple::run(team, query, messages).await?;
     outcome
         .metadata
         .insert("execution_mode".into(), json!("simple"));

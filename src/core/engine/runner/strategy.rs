@@ -1,0 +1,123 @@
+//! A task's strategy over the run's provider: the team context ([`Team`]) with the task's budgets,
+//! settings and journal, the strategy its mode names, then the task's final answer event and the
+//! metadata the strategy reports.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::{Run, Stop};
+use crate::core::engine::budget::Budgets;
+use crate::core::engine::lifecycle::EventType;
+use crate::core::engine::request::{self, Mode};
+use crate::core::engine::run_setup;
+use crate::core::engine::strategies::{Halt, Team, route, simple, standard};
+use crate::core::llm::ProviderClient;
+
+/// Agents at once when neither the plan nor `max_concurrent_agents` says otherwise.
+const DEFAULT_CONCURRENCY: usize = 5;
+
+impl Run {
+    pub(super) async fn execute_strategy(
+        &mut self,
+        client: ProviderClient,
+        mode: Mode,
+    ) -> Result<String, Stop> {
+        let one_agent = matches!(mode, Mode::Simple | Mode::Standard);
+        // A one-agent run answers in the session's conversation, journaled first.
+        let messages = if one_agent {
+            self.context().await?
+        } else {
+            Vec::new()
+        };
+        let mut toolbox = run_setup::toolbox(&self.core, &self.spec).await;
+        let team = self.team(client, one_agent).await;
+        let plan = &self.spec.plan;
+        let query = plan.query.clone();
+        let work = async {
+            match mode {
+                Mode::Simple => simple::run(&team, &query, messages).await,
+                Mode::Standard => {
+                    standard::run(&team, &query, messages, &mut toolbox, plan.max_iterations).await
+                }
+                Mode::Complex | Mode::Supervisor => {
+                    let concurrency = plan
+                        .context
+                        .get("max_concurrent_agents")
+                        .and_then(Value::as_u64)
+                        .map_or(DEFAULT_CONCURRENCY, |n| n.clamp(1, 20) as usize);
+                    route::run(&team, &query, concurrency, mode == Mode::Supervisor).await
+                }
+            }
+        };
+        // A team's agents wait at their own checkpoints while paused (and the hub holds what they
+        // stream); the task reports PAUSED at once, for all of them, or where its one agent is.
+        let place = || if one_agent { team.at() } else { "agents" };
+        let (result, announced) = self.announcing_pause(work, &place).await;
+        self.paused_announced = announced;
+        let outcome = result.map_err(|h| match h {
+            Halt::Cancelled => Stop::Cancelled {
+                checkpoint: place().into(),
+                was_paused: *self.control.pause.borrow(),
+            },
+            Halt::Failed(message) | Halt::Stopped(message) => Stop::Failed(message),
+        })?;
+        self.checkpoint("pre_completion").await?;
+        if !outcome.metadata.is_empty() {
+            self.end_metadata = Some(Value::Object(outcome.metadata));
+        }
+        let usage = team.usage();
+        self.emit(
+            EventType::LlmOutput,
+            "final_output",
+            outcome.answer.clone(),
+            Some(json!({
+                "tokens_used": usage.total_tokens, "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens, "model_used": outcome.model,
+                "provider": self.spec.provider,
+            })),
+        );
+        Ok(outcome.answer)
+    }
+
+    /// The run context of the task's agents: its provider, settings, budgets and journal.
+    async fn team(&mut self, client: ProviderClient, one_agent: bool) -> Team {
+        let steps = std::mem::take(&mut self.journal).into_steps();
+        let pricing = self
+            .core
+            .get_setting(&self.spec.caller, "pricing")
+            .await
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(&s.value).ok());
+        let plan = &self.spec.plan;
+        let ctx = &plan.context;
+        // In a team `budget_agent_max` is each agent's; the task's is `token_budget`.
+        let agent_budget = ["budget_agent_max", "token_budget_per_agent"]
+            .iter()
+            .find_map(|k| ctx.get(*k).and_then(Value::as_u64))
+            .filter(|n| *n > 0 && !one_agent);
+        let task_budget = plan.token_budget.filter(|_| {
+            one_agent || ctx.contains_key("token_budget") || ctx.contains_key("budget_total_max")
+        });
+        let mut team = Team::new(
+            self.core.clone(),
+            self.spec.task_id.clone(),
+            self.spec.workflow_id.clone(),
+            self.spec.provider.clone(),
+            self.spec.model.clone(),
+            Arc::new(client),
+            &self.control,
+            steps,
+            pricing,
+        )
+        .with_budgets(Budgets::new(task_budget, plan.cost_budget_usd));
+        team.temperature = plan.temperature;
+        team.system_prompt = plan.system_prompt.clone();
+        team.role = request::str_of(ctx, "role").map(str::to_string);
+        team.context = Arc::new(ctx.clone());
+        team.max_tokens = plan.max_tokens;
+        team.agent_budget = agent_budget;
+        team.sequential = one_agent;
+        team
+    }
+}
