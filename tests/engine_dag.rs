@@ -631,3 +631,44 @@ async fn budget_agent_max_is_each_agents_own() {
         "plan, the apples' first round only, the fruit, synthesis"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tasks_blocked_tools_stay_blocked_for_every_agent() {
+    let r = rig("openai").await;
+    r.fake.route(
+        "planning assistant",
+        plan(json!([
+            {"id": "task-1", "description": "Add the numbers", "suggested_tools": ["calculator", "clock"]},
+            {"id": "task-2", "description": "Say the time", "suggested_tools": ["clock"]},
+        ])),
+    );
+    r.fake.route("Add the numbers", answer("7 "));
+    r.fake.route("Say the time", answer("noon "));
+    r.fake.route("Results of the team", answer("7 at noon "));
+    let (id, _) = r
+        .run_with(
+            "Add and tell the time",
+            json!({"tools_blocked": ["calculator"]}),
+        )
+        .await;
+    assert_eq!(
+        r.core.get_task(&r.me, &id).await.unwrap().status,
+        "TASK_STATUS_COMPLETED"
+    );
+    let tools_of = |needle: &str| -> Vec<String> {
+        let request = r
+            .fake
+            .requests()
+            .into_iter()
+            .find(|q| q.body.to_string().contains(needle))
+            .unwrap();
+        request.body["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["function"]["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(tools_of("Add the numbers"), ["clock"]);
+    assert_eq!(tools_of("Say the time"), ["clock"]);
+}

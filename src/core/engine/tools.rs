@@ -44,6 +44,7 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// The tools one task may use, with its result cache.
+#[derive(Clone)]
 pub struct ToolBox {
     allowed: Vec<&'static str>,
     cache: HashMap<(String, String), ToolOutcome>,
@@ -58,6 +59,19 @@ impl ToolBox {
             .collect();
         Self {
             allowed,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// These tools, only those in `only` if given, with a cache of their own (one agent's).
+    pub fn narrowed(&self, only: Option<&[String]>) -> Self {
+        Self {
+            allowed: self
+                .allowed
+                .iter()
+                .copied()
+                .filter(|n| only.is_none_or(|o| o.iter().any(|x| x == n)))
+                .collect(),
             cache: HashMap::new(),
         }
     }

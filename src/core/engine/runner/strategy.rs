@@ -30,16 +30,16 @@ impl Run {
         } else {
             Vec::new()
         };
-        let mut toolbox = run_setup::toolbox(&self.core, &self.spec).await;
-        let team = self.team(client, one_agent).await;
+        let tools = run_setup::toolbox(&self.core, &self.spec).await;
+        let mut team = self.team(client, one_agent).await;
+        team.tools = Arc::new(tools);
+        let team = team;
         let plan = &self.spec.plan;
         let query = plan.query.clone();
         let work = async {
             match mode {
                 Mode::Simple => simple::run(&team, &query, messages).await,
-                Mode::Standard => {
-                    standard::run(&team, &query, messages, &mut toolbox, plan.max_iterations).await
-                }
+                Mode::Standard => standard::run(&team, &query, messages, plan.max_iterations).await,
                 Mode::Complex | Mode::Supervisor => {
                     let concurrency = plan
                         .context

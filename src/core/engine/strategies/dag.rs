@@ -15,7 +15,6 @@ use super::{Halt, Outcome, Team, citations, next_done, reflection};
 use crate::core::engine::events::{NewEvent, clip};
 use crate::core::engine::journal::{StepKey, StepKind};
 use crate::core::engine::lifecycle::EventType;
-use crate::core::engine::tools::ToolBox;
 use crate::core::llm::{ChatMessage, Role};
 
 /// Tool rounds an agent may take before it must answer.
@@ -300,7 +299,7 @@ pub(crate) async fn subtask_turn(
         ChatMessage::new(Role::System, system),
         ChatMessage::new(Role::User, sub.description.clone()),
     ];
-    let mut toolbox = ToolBox::new(Some(&sub.suggested_tools), &[]);
+    let mut toolbox = team.tools.narrowed(Some(&sub.suggested_tools));
     let turn = agent::turn(team, agent, key, messages, &mut toolbox, AGENT_ROUNDS).await?;
     // What a failed turn spent before it failed is counted by the budgets, not here.
     let tokens = turn.as_ref().map_or(0, |t| t.tokens);

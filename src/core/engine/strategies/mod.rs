@@ -38,6 +38,7 @@ use super::budget::Budgets;
 use super::events::{NewEvent, UsageRow};
 use super::journal::{StepKey, StepKind, step_record};
 use super::lifecycle::EventType;
+use super::tools::ToolBox;
 use crate::core::Core;
 use crate::core::error::{Result, ShannonError};
 use crate::core::llm::{ProviderClient, ToolCall, Usage};
@@ -123,6 +124,9 @@ pub(crate) struct Team {
     spend: Arc<Mutex<Spend>>,
     /// Set once a budget is exceeded: every agent stops (its request in flight aborted) with it.
     over_budget: Arc<OnceLock<String>>,
+    /// The tools the task may use (its allow and block lists and the user's settings); each agent
+    /// gets its own narrowed copy.
+    pub tools: Arc<ToolBox>,
     /// `context.budget_agent_max`: the tokens one agent may use over its turns.
     pub agent_budget: Option<u64>,
     /// One agent whose steps come in a fixed order (`simple`, `standard`): the first step not in
@@ -176,6 +180,7 @@ impl Team {
             pricing: pricing.map(Arc::new),
             spend: Arc::default(),
             over_budget: Arc::default(),
+            tools: Arc::new(ToolBox::new(None, &[])),
             agent_budget: None,
             sequential: false,
             at: Arc::new(Mutex::new("pre_llm_call")),

@@ -15,7 +15,6 @@ use super::{Halt, Outcome, Team, citations};
 use crate::core::engine::events::clip;
 use crate::core::engine::journal::StepKey;
 use crate::core::engine::lifecycle::EventType;
-use crate::core::engine::tools::ToolBox;
 use crate::core::llm::{ChatMessage, Role};
 
 const DEFAULT_ITERATIONS: u64 = 10;
@@ -34,7 +33,7 @@ struct Decision {
 
 pub(crate) async fn run(team: &Team, query: &str) -> Result<Outcome, Halt> {
     let max = team.setting("react_max_iterations", DEFAULT_ITERATIONS, 1, 50) as usize;
-    let mut toolbox = ToolBox::new(None, &[]);
+    let mut toolbox = team.tools.narrowed(None);
     let (mut thoughts, mut actions, mut observations) = (Vec::new(), Vec::new(), Vec::new());
     let mut runs: Vec<(String, ToolRun)> = Vec::new();
     let mut tokens = 0;

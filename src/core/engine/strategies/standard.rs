@@ -7,7 +7,6 @@ use serde_json::json;
 use super::{Halt, Outcome, Team, agent, simple};
 use crate::core::engine::journal::StepKey;
 use crate::core::engine::lifecycle::EventType;
-use crate::core::engine::tools::ToolBox;
 use crate::core::llm::{ChatMessage, Role};
 
 pub(crate) const AGENT: &str = "react-agent";
@@ -16,10 +15,10 @@ pub(crate) async fn run(
     team: &Team,
     query: &str,
     mut messages: Vec<ChatMessage>,
-    toolbox: &mut ToolBox,
     max_calls: u32,
 ) -> Result<Outcome, Halt> {
     simple::started(team, AGENT, query);
+    let toolbox = &mut team.tools.narrowed(None);
     let use_tools = !toolbox.is_empty();
     let (mut tokens, mut tool_rounds) = (0, 0);
     let mut round = 0;
