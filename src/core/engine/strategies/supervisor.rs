@@ -74,8 +74,8 @@ pub(crate) async fn run(team: &Team, query: &str, concurrency: usize) -> Result<
             break;
         }
         for s in &roster.plan.subtasks {
-            if !done.contains_key(&s.id)
-                && !ready.iter().any(|r| r.id == s.id)
+            // Waiting on a dependency, not on a free slot.
+            if s.dependencies.iter().any(|d| !done.contains_key(d))
                 && waiting.insert(s.id.clone())
             {
                 let pending: Vec<&String> = s
