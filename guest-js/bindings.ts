@@ -73,6 +73,14 @@ export const commands = {
 	 *  dropped on the JavaScript side.
 	 */
 	subscribeTask: (taskId: string, lastEventId: number | null, lastStreamId: string | null, types: string[] | null, coalesce: boolean | null, onEvent: Channel<TaskEvent>) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|subscribe_task", { taskId, lastEventId, lastStreamId, types, coalesce, onEvent })),
+	/**  Answers an approval a task waits for (its `approval_id` is in APPROVAL_REQUESTED). */
+	decideApproval: (decision: ApprovalDecision) => typedError<ApprovalDecisionResponse, ShannonError>(__TAURI_INVOKE("plugin:shannon|decide_approval", { decision })),
+	/**  The user's approvals, newest first: pending ones unless `status` says otherwise (`all` too). */
+	listApprovals: (status: string | null) => typedError<Approval[], ShannonError>(__TAURI_INVOKE("plugin:shannon|list_approvals", { status })),
+	/**  Tools the user let through without asking (for a session, or always). */
+	listToolGrants: () => typedError<ToolGrant[], ShannonError>(__TAURI_INVOKE("plugin:shannon|list_tool_grants")),
+	/**  Takes a tool grant back (`session_id` absent: the "always" one). */
+	revokeToolGrant: (tool: string, sessionId: string | null) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|revoke_tool_grant", { tool, sessionId })),
 	/**  A cron schedule (5 fields, IANA time zone) that submits `task_query` at each fire time. */
 	createSchedule: (request: ScheduleRequest) => typedError<ScheduleCreated, ShannonError>(__TAURI_INVOKE("plugin:shannon|create_schedule", { request })),
 	/**  `status`: `ACTIVE`, `PAUSED`, or anything else for all. */
@@ -135,6 +143,69 @@ export type ApiKeyList = {
 	keys: ApiKeyInfo[],
 	total: number,
 };
+
+/**  An approval a task asked for. */
+export type Approval = {
+	approval_id: string,
+	workflow_id: string,
+	/**  `plan` or `tool`. */
+	kind: string,
+	reason: string,
+	/**  What is to be approved: `{plan, tools}` or `{tool, arguments, agent_id}`. */
+	payload: Value,
+	/**  `pending`, `approved`, `denied` or `expired`. */
+	status: string,
+	feedback: string | null,
+	scope: ApprovalScope | null,
+	decided_by: string | null,
+	created_at: string,
+	expires_at: string,
+	decided_at: string | null,
+};
+
+/**  `POST /api/v1/approvals/decision` (the cloud's body; `scope` is ours, for tool calls). */
+export type ApprovalDecision = {
+	workflow_id: string,
+	run_id?: string | null,
+	approval_id: string,
+	approved: boolean,
+	feedback?: string | null,
+	/**  Accepted and ignored, as by the cloud. */
+	modified_action?: Value | null,
+	approved_by?: string | null,
+	scope?: ApprovalScope | null,
+};
+
+export type ApprovalDecisionResponse = {
+	status: string,
+	success: boolean,
+	message: string,
+	workflow_id: string,
+	run_id: string,
+	approval_id: string,
+};
+
+/**  When tasks ask for approval (plugin configuration; the cloud's `workflows.approval`). */
+export type ApprovalPolicy = {
+	/**
+	 *  Ask before running any plan whose complexity reaches this (0–1); `None`: only when the task
+	 *  asks (`context.require_approval`).
+	 */
+	complexity_threshold?: number | null,
+	/**  Tools that need approval, before a plan that suggests them runs and before each call. */
+	dangerous_tools?: string[],
+	/**  How long a task waits for a decision when it names no `approval_timeout`. */
+	timeout_secs?: number,
+};
+
+/**  What a tool approval lets through. */
+export type ApprovalScope = 
+/**  This call only. */
+"once" | 
+/**  Every call of this tool in the task's session. */
+"session" | 
+/**  Every call of this tool, until revoked. */
+"always";
 
 /**  How a caller proved who it is. */
 export type AuthMethod = 
@@ -232,6 +303,11 @@ export type PluginConfig = {
 	desktop_mode: boolean,
 	/**  Ports desktop mode tries, in order (the desktop frontend scans 1906–1915). */
 	desktop_ports: PortRange,
+	/**
+	 *  When tasks ask the user first: a complexity threshold for plans, the dangerous tools (asked
+	 *  before each call), and how long a task waits for the answer.
+	 */
+	approvals: ApprovalPolicy,
 };
 
 /**  A partial update: only the fields present change. `data_dir: ""` clears the override. */
@@ -245,6 +321,7 @@ export type PluginConfigUpdate = {
 	recovery?: RecoveryPolicy | null,
 	desktop_mode?: boolean | null,
 	desktop_ports?: PortRange | null,
+	approvals?: ApprovalPolicy | null,
 };
 
 /**  An inclusive port range. */
@@ -703,6 +780,14 @@ export type TokenUsageSummary = {
 	cost_usd: number | null,
 	prompt_tokens: number,
 	completion_tokens: number,
+};
+
+/**  A tool a user let through without asking. */
+export type ToolGrant = {
+	tool: string,
+	/**  The session it holds for; `None`: always. */
+	session_id: string | null,
+	created_at: string,
 };
 
 export type Turn = {

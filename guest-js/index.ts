@@ -13,6 +13,8 @@ import {
   type LoginRequest,
   type CreateApiKeyRequest,
   type ScheduleRequest,
+  type ApprovalDecision,
+  type ApprovalScope,
 } from "./bindings";
 
 export * from "./bindings";
@@ -149,6 +151,22 @@ export const resumeTask = (taskId: string, reason?: string) => unwrap(commands.r
 export const cancelTask = (taskId: string, reason?: string) => unwrap(commands.cancelTask(taskId, reason ?? null));
 export const getTaskProgress = (taskId: string) => unwrap(commands.getTaskProgress(taskId));
 export const getTaskOutput = (taskId: string) => unwrap(commands.getTaskOutput(taskId));
+
+// ---- approvals -------------------------------------------------------------------------------
+
+/** Answers an approval a task waits for; its `approval_id` is in the APPROVAL_REQUESTED payload. */
+export const decideApproval = (decision: ApprovalDecision) => unwrap(commands.decideApproval(decision));
+/** Approves (a tool call: for `scope` once, the session, or always). */
+export const approve = (workflowId: string, approvalId: string, opts: { feedback?: string; scope?: ApprovalScope } = {}) =>
+  decideApproval({ workflow_id: workflowId, approval_id: approvalId, approved: true, run_id: null, feedback: opts.feedback ?? null, modified_action: null, approved_by: null, scope: opts.scope ?? null });
+/** Denies, with the reason the task (or the model, for a tool call) is given. */
+export const deny = (workflowId: string, approvalId: string, feedback?: string) =>
+  decideApproval({ workflow_id: workflowId, approval_id: approvalId, approved: false, run_id: null, feedback: feedback ?? null, modified_action: null, approved_by: null, scope: null });
+/** The user's approvals, newest first: pending ones by default (what to show after a restart). */
+export const listApprovals = (status?: "pending" | "approved" | "denied" | "expired" | "all") =>
+  unwrap(commands.listApprovals(status ?? null));
+export const listToolGrants = () => unwrap(commands.listToolGrants());
+export const revokeToolGrant = (tool: string, sessionId?: string) => unwrap(commands.revokeToolGrant(tool, sessionId ?? null));
 
 // ---- schedules -------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::engine::RecoveryPolicy;
+use crate::core::engine::approvals::ApprovalPolicy;
 use crate::core::error::{Result, ShannonError};
 use crate::core::providers;
 
@@ -13,7 +14,7 @@ pub const CONFIG_STORE_FILE: &str = "shannon-config.json";
 const CONFIG_KEY: &str = "config";
 
 /// The persisted plugin configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct PluginConfig {
     /// Data directory override; `None` = the app's local data dir. Takes effect at the next start.
     pub data_dir: Option<String>,
@@ -36,6 +37,9 @@ pub struct PluginConfig {
     pub desktop_mode: bool,
     /// Ports desktop mode tries, in order (the desktop frontend scans 1906–1915).
     pub desktop_ports: PortRange,
+    /// When tasks ask the user first: a complexity threshold for plans, the dangerous tools (asked
+    /// before each call), and how long a task waits for the answer.
+    pub approvals: ApprovalPolicy,
 }
 
 /// An inclusive port range.
@@ -74,6 +78,7 @@ impl Default for PluginConfig {
             recovery: RecoveryPolicy::Resume,
             desktop_mode: false,
             desktop_ports: PortRange::DESKTOP,
+            approvals: ApprovalPolicy::default(),
         }
     }
 }
@@ -91,6 +96,7 @@ pub struct PluginConfigUpdate {
     pub recovery: Option<RecoveryPolicy>,
     pub desktop_mode: Option<bool>,
     pub desktop_ports: Option<PortRange>,
+    pub approvals: Option<ApprovalPolicy>,
 }
 
 impl PluginConfig {
@@ -143,6 +149,9 @@ impl PluginConfig {
         }
         if let Some(on) = update.desktop_mode {
             next.desktop_mode = on;
+        }
+        if let Some(policy) = update.approvals {
+            next.approvals = policy.validate()?;
         }
         if let Some(range) = update.desktop_ports {
             next.desktop_ports = range.validate()?;

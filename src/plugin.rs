@@ -97,6 +97,7 @@ impl Shannon {
         *cell.lock().unwrap_or_else(|p| p.into_inner()) = next.clone();
         if let Some(core) = self.core.get() {
             core.set_engine_defaults(&next.default_provider, next.default_model.clone())?;
+            core.set_approval_policy(next.approvals.clone())?;
         }
         Ok(next)
     }
@@ -126,6 +127,7 @@ impl Shannon {
                     model: config.default_model,
                 };
                 core_config.recovery = config.recovery;
+                core_config.approvals = config.approvals;
                 let core = Core::open(core_config).await?;
                 (self.on_open)(&core);
                 Ok(core)

@@ -42,6 +42,8 @@ pub struct CoreConfig {
     pub rings: engine::events::RingConfig,
     /// Schedule limits (the cloud's defaults) and how often the scheduler looks for due runs.
     pub schedules: schedules::ScheduleLimits,
+    /// When tasks ask for approval (changeable later with [`Core::set_approval_policy`]).
+    pub approvals: engine::approvals::ApprovalPolicy,
 }
 
 impl CoreConfig {
@@ -53,6 +55,7 @@ impl CoreConfig {
             recovery: RecoveryPolicy::default(),
             rings: engine::events::RingConfig::default(),
             schedules: schedules::ScheduleLimits::default(),
+            approvals: engine::approvals::ApprovalPolicy::default(),
         }
     }
 }
@@ -133,6 +136,7 @@ impl Core {
             recovery,
             rings,
             schedules,
+            approvals,
         } = config;
         store::blocking({
             let dir = data_dir.clone();
@@ -151,7 +155,7 @@ impl Core {
                 keys: RwLock::new(keys),
                 jwt,
                 secret_lock: tokio::sync::RwLock::new(()),
-                engine: Engine::new(hub, defaults, recovery),
+                engine: Engine::new(hub, defaults, recovery, approvals),
                 scheduler: schedules::SchedulerState {
                     limits: schedules,
                     ..Default::default()

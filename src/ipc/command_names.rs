@@ -42,6 +42,11 @@ pub const COMMANDS: &[&str] = &[
     "get_task_progress",
     "get_task_output",
     "subscribe_task",
+    // approvals
+    "decide_approval",
+    "list_approvals",
+    "list_tool_grants",
+    "revoke_tool_grant",
     // schedules
     "create_schedule",
     "list_schedules",

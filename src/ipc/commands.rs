@@ -8,6 +8,9 @@ use crate::config::{PluginConfig, PluginConfigUpdate};
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
 use crate::core::crypto::SecretString;
+use crate::core::engine::approvals::{
+    Approval, ApprovalDecision, ApprovalDecisionResponse, ToolGrant,
+};
 use crate::core::engine::control::{ControlResponse, ControlState};
 use crate::core::engine::events::StreamPos;
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
@@ -295,6 +298,48 @@ pub async fn cancel_task(
 ) -> Res<ControlResponse> {
     let (core, caller) = state.resolve().await?;
     core.cancel_task(&caller, &task_id, reason).await
+}
+
+/// Answers an approval a task waits for (its `approval_id` is in APPROVAL_REQUESTED).
+#[tauri::command]
+#[specta::specta]
+pub async fn decide_approval(
+    state: State<'_, Shannon>,
+    decision: ApprovalDecision,
+) -> Res<ApprovalDecisionResponse> {
+    let (core, caller) = state.resolve().await?;
+    core.decide_approval(&caller, decision).await
+}
+
+/// The user's approvals, newest first: pending ones unless `status` says otherwise (`all` too).
+#[tauri::command]
+#[specta::specta]
+pub async fn list_approvals(
+    state: State<'_, Shannon>,
+    status: Option<String>,
+) -> Res<Vec<Approval>> {
+    let (core, caller) = state.resolve().await?;
+    core.list_approvals(&caller, status).await
+}
+
+/// Tools the user let through without asking (for a session, or always).
+#[tauri::command]
+#[specta::specta]
+pub async fn list_tool_grants(state: State<'_, Shannon>) -> Res<Vec<ToolGrant>> {
+    let (core, caller) = state.resolve().await?;
+    core.list_tool_grants(&caller).await
+}
+
+/// Takes a tool grant back (`session_id` absent: the "always" one).
+#[tauri::command]
+#[specta::specta]
+pub async fn revoke_tool_grant(
+    state: State<'_, Shannon>,
+    tool: String,
+    session_id: Option<String>,
+) -> Res<()> {
+    let (core, caller) = state.resolve().await?;
+    core.revoke_tool_grant(&caller, &tool, session_id).await
 }
 
 /// Steps derived from the task's events, with tokens, cost, elapsed and estimated remaining time.

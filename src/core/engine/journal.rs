@@ -65,6 +65,8 @@ pub enum StepKind {
     Plan,
     /// A subtask's finished result (its calls are journaled inside it).
     Subtask,
+    /// The user's answer to an approval request.
+    Approval,
 }
 
 impl StepKind {
@@ -75,6 +77,7 @@ impl StepKind {
             StepKind::ToolCall => "tool_call",
             StepKind::Plan => "plan",
             StepKind::Subtask => "subtask",
+            StepKind::Approval => "approval",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! usage and budgets, sessions, the step journal, and crash recovery. The task life cycle (status,
 //! event types, the end of a task) lives in [`lifecycle`].
 
+pub mod approvals;
 mod budget;
 pub mod control;
 pub mod events;
@@ -77,6 +78,9 @@ pub struct Engine {
     pub(crate) runs: Mutex<HashMap<String, RunControl>>,
     pub(crate) defaults: RwLock<EngineDefaults>,
     pub(crate) recovery: RecoveryPolicy,
+    pub(crate) approval_policy: RwLock<approvals::ApprovalPolicy>,
+    /// Ticks when an approval is decided: waiting runs look at theirs again.
+    approvals_tick: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -92,13 +96,31 @@ impl Engine {
         hub: Arc<EventHub>,
         defaults: EngineDefaults,
         recovery: RecoveryPolicy,
+        approval_policy: approvals::ApprovalPolicy,
     ) -> Self {
         Self {
             hub,
             runs: Mutex::new(HashMap::new()),
             defaults: RwLock::new(defaults),
             recovery,
+            approval_policy: RwLock::new(approval_policy),
+            approvals_tick: watch::channel(0).0,
         }
+    }
+
+    pub(crate) fn approvals_changed(&self) {
+        self.approvals_tick.send_modify(|n| *n += 1);
+    }
+
+    pub(crate) fn watch_approvals(&self) -> watch::Receiver<u64> {
+        self.approvals_tick.subscribe()
+    }
+
+    pub(crate) fn approval_policy(&self) -> approvals::ApprovalPolicy {
+        self.approval_policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn run_control(&self, workflow_id: &str) -> Option<RunControl> {

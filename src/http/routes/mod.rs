@@ -2,6 +2,7 @@
 //! every path once, with its access, handlers and OpenAPI operations; the router, the document and
 //! the auth rule are all derived from it. Handlers parse, call the core once and map the result.
 
+mod approvals;
 mod auth;
 mod health;
 pub(super) mod openai;

@@ -4,9 +4,12 @@
 use serde_json::Value;
 use specta_openapi::{Operation, Param};
 
-use super::{Route, auth, health, openai, schedules, sessions, settings, streams, tasks};
+use super::{Route, approvals, auth, health, openai, schedules, sessions, settings, streams, tasks};
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
+use crate::core::engine::approvals::{
+    Approval, ApprovalDecision, ApprovalDecisionResponse, ToolGrant,
+};
 use crate::core::engine::control::{ControlResponse, ControlState};
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
 use crate::core::engine::sessions::{
@@ -126,6 +129,33 @@ pub(super) fn table() -> Vec<Route> {
                 .summary("Pause and cancel state")
                 .response::<ControlState>(200, "Control state")
         }),
+        // Approvals.
+        Route::authed("approvals", "/api/v1/approvals/decision").post(approvals::decide, |op| {
+            op.summary("Answer an approval (its approval_id is in APPROVAL_REQUESTED)")
+                .request_body::<ApprovalDecision>()
+                .response::<ApprovalDecisionResponse>(200, "Sent")
+                .response::<ErrorBody>(404, "No such approval for this user")
+                .response::<ErrorBody>(409, "Already decided or expired")
+        }),
+        Route::authed("approvals", "/api/v1/approvals").get(approvals::list, |op| {
+            op.summary("The user's approvals (pending by default)")
+                .query_param::<String>("status")
+                .response::<Vec<Approval>>(200, "Newest first")
+        }),
+        Route::authed("approvals", "/api/v1/approvals/grants").get(approvals::grants, |op| {
+            op.summary("Tools let through without asking")
+                .response::<Vec<ToolGrant>>(200, "Grants")
+        }),
+        Route::authed("approvals", "/api/v1/approvals/grants/{tool}").delete(
+            approvals::revoke_grant,
+            |op| {
+                op.path_param::<String>("tool")
+                    .query_param::<String>("session_id")
+                    .summary("Revoke a tool grant (without session_id: the \"always\" one)")
+                    .response::<Ack>(200, "Revoked")
+                    .response::<ErrorBody>(404, "No such grant")
+            },
+        ),
         // Streams.
         Route::stream("streams", "/api/v1/stream/sse").get(streams::sse, |op| {
             op.summary("Server-sent events of a workflow (also ?token= or ?api_key=)")

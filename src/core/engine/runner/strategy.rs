@@ -11,7 +11,7 @@ use crate::core::engine::budget::Budgets;
 use crate::core::engine::lifecycle::EventType;
 use crate::core::engine::request::{self, Mode};
 use crate::core::engine::run_setup;
-use crate::core::engine::strategies::{Halt, Team, route, simple, standard};
+use crate::core::engine::strategies::{Halt, Team, approval, route, simple, standard};
 use crate::core::llm::ProviderClient;
 
 /// Agents at once when neither the plan nor `max_concurrent_agents` says otherwise.
@@ -37,6 +37,10 @@ impl Run {
         let plan = &self.spec.plan;
         let query = plan.query.clone();
         let work = async {
+            if one_agent {
+                // A team asks once it has its plan; one agent before it starts.
+                approval::plan_gate(&team, &query, None).await?;
+            }
             match mode {
                 Mode::Simple => simple::run(&team, &query, messages).await,
                 Mode::Standard => standard::run(&team, &query, messages, plan.max_iterations).await,
@@ -118,6 +122,8 @@ impl Run {
         team.max_tokens = plan.max_tokens;
         team.agent_budget = agent_budget;
         team.sequential = one_agent;
+        team.user_id = self.spec.caller.user_id.clone();
+        team.session_id = plan.session_id.clone();
         team
     }
 }

@@ -115,6 +115,20 @@ pub(crate) async fn tool_step(
     team.checkpoint().await?;
     let params: Value =
         serde_json::from_str(&call.arguments).unwrap_or(Value::String(call.arguments.clone()));
+    if let Some(denied) = tool_approval(team, agent, key, call, &params).await? {
+        let events = vec![
+            NewEvent::new(EventType::ToolError, agent, denied.clone())
+                .with_payload(json!({"tool": call.name, "error": denied, "denied": true})),
+        ];
+        let run = ToolRun {
+            tool: call.name.clone(),
+            success: false,
+            output: denied,
+        };
+        team.record(key, StepKind::ToolCall, &run, events, None)
+            .await?;
+        return Ok(run);
+    }
     team.emit(
         EventType::ToolInvoked,
         agent,
@@ -139,6 +153,41 @@ pub(crate) async fn tool_step(
     team.record(key, StepKind::ToolCall, &run, events, None)
         .await?;
     Ok(run)
+}
+
+/// A dangerous tool (the approval policy's list) asks the user first, unless the user let it
+/// through for this session or always. Returns the tool error the model gets when denied.
+async fn tool_approval(
+    team: &Team,
+    agent: &str,
+    key: &StepKey,
+    call: &ToolCall,
+    params: &Value,
+) -> Result<Option<String>, Halt> {
+    if !team.core.engine().approval_policy().is_dangerous(&call.name)
+        || team
+            .core
+            .tool_granted(&team.user_id, team.session_id.as_deref(), &call.name)
+            .await?
+    {
+        return Ok(None);
+    }
+    let reason = format!("Tool '{}' requires approval", call.name);
+    let payload = json!({"tool": call.name, "arguments": params, "agent_id": agent});
+    let decision = team
+        .ask_approval(
+            &key.then_named("approval"),
+            "tool",
+            agent,
+            &reason,
+            &format!("Needs approval: {reason}"),
+            payload,
+        )
+        .await?;
+    Ok((!decision.approved).then(|| match &decision.feedback {
+        Some(why) => format!("The user denied this call to {}: {why}", call.name),
+        None => format!("The user denied this call to {}", call.name),
+    }))
 }
 
 /// The system prompt of a team member: the task's own prompt first, then who it is.

@@ -9,9 +9,11 @@
 //! - [`dag`]: decomposition, subtasks in parallel, in sequence or by dependency, then synthesis;
 //! - [`supervisor`]: a team with roles, hand-offs, retries and plan revision;
 //! - [`react`], [`tot`], [`scientific`]: the cognitive strategies;
-//! - [`reflection`], [`citations`]: a judge of the answer, and the sources tools produced.
+//! - [`reflection`], [`citations`]: a judge of the answer, and the sources tools produced;
+//! - [`approval`]: asking the user before a plan runs or a dangerous tool is called.
 
 pub(crate) mod agent;
+pub(crate) mod approval;
 pub(crate) mod citations;
 pub(crate) mod dag;
 mod model_call;
@@ -103,6 +105,9 @@ pub(crate) struct Team {
     pub core: Core,
     pub task_id: String,
     pub workflow_id: String,
+    /// The task's owner, and its session (tool approvals may hold for the session).
+    pub user_id: String,
+    pub session_id: Option<String>,
     pub provider: String,
     pub model: String,
     pub temperature: Option<f32>,
@@ -165,6 +170,8 @@ impl Team {
             core,
             task_id,
             workflow_id,
+            user_id: String::new(),
+            session_id: None,
             provider,
             model,
             temperature: None,

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::agent::member_prompt;
 use super::plan::Plan;
-use super::{Halt, Outcome, Team, dag, react, scientific, simple, supervisor, tot};
+use super::{Halt, Outcome, Team, approval, dag, react, scientific, simple, supervisor, tot};
 use crate::core::engine::events::NewEvent;
 use crate::core::engine::journal::{StepKey, StepKind};
 use crate::core::engine::lifecycle::EventType;
@@ -68,6 +68,7 @@ pub(crate) async fn run(
             (route_of(team, &plan), Some(plan))
         }
     };
+    approval::plan_gate(team, query, plan.as_ref()).await?;
     delegate(team, route).await?;
     let planned = plan.as_ref().map(|p| (p.complexity_score, p.fallback));
     let mut outcome = match (route, plan) {

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 
 use super::dag::{self, SubtaskResult, role_of, subtask_turn};
 use super::plan::{self, Pattern, Plan, Subtask};
-use super::{Halt, Outcome, Team, next_done, reflection};
+use super::{Halt, Outcome, Team, approval, next_done, reflection};
 use crate::core::engine::events::{NewEvent, clip};
 use crate::core::engine::journal::{StepKey, StepKind};
 use crate::core::engine::lifecycle::EventType;
@@ -64,6 +64,7 @@ pub(crate) async fn run(team: &Team, query: &str, concurrency: usize) -> Result<
             .await?;
     }
     let plan = dag::make_plan(team, query, concurrency).await?;
+    approval::plan_gate(team, query, Some(&plan)).await?;
     let mut roster = recruit(team, plan).await?;
     let mut done: HashMap<String, SubtaskResult> = HashMap::new();
     let mut waiting: HashSet<String> = HashSet::new();

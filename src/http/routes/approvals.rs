@@ -1,0 +1,50 @@
+//! Approvals: the cloud's decision route, and ours to list what waits and the tools let through.
+
+use axum::Json;
+use axum::extract::State;
+
+use super::{App, Params};
+use crate::core::engine::approvals::{
+    Approval, ApprovalDecision, ApprovalDecisionResponse, ToolGrant,
+};
+use crate::http::ApiError;
+use crate::http::dto::Ack;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Authed};
+
+pub(super) async fn decide(
+    State(app): App,
+    Authed(who): Authed,
+    ApiJson(decision): ApiJson<ApprovalDecision>,
+) -> Result<Json<ApprovalDecisionResponse>, ApiError> {
+    Ok(Json(app.core.decide_approval(&who, decision).await?))
+}
+
+pub(super) async fn list(
+    State(app): App,
+    Authed(who): Authed,
+    ApiQuery(q): Params,
+) -> Result<Json<Vec<Approval>>, ApiError> {
+    let status = q.get("status").cloned();
+    Ok(Json(app.core.list_approvals(&who, status).await?))
+}
+
+pub(super) async fn grants(
+    State(app): App,
+    Authed(who): Authed,
+) -> Result<Json<Vec<ToolGrant>>, ApiError> {
+    Ok(Json(app.core.list_tool_grants(&who).await?))
+}
+
+pub(super) async fn revoke_grant(
+    State(app): App,
+    Authed(who): Authed,
+    ApiPath(tool): ApiPath<String>,
+    ApiQuery(q): Params,
+) -> Result<Json<Ack>, ApiError> {
+    let session = q.get("session_id").cloned().filter(|s| !s.is_empty());
+    app.core.revoke_tool_grant(&who, &tool, session).await?;
+    Ok(Json(Ack {
+        success: true,
+        message: "Grant revoked".into(),
+    }))
+}
