@@ -4,7 +4,9 @@
 use serde_json::Value;
 use specta_openapi::{Operation, Param};
 
-use super::{Route, approvals, auth, health, openai, schedules, sessions, settings, streams, tasks};
+use super::{
+    Route, approvals, auth, health, openai, schedules, sessions, settings, streams, tasks,
+};
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
 use crate::core::engine::approvals::{

@@ -123,7 +123,7 @@ impl Run {
         team.agent_budget = agent_budget;
         team.sequential = one_agent;
         team.user_id = self.spec.caller.user_id.clone();
-        team.session_id = plan.session_id.clone();
+        team.session_id = Some(self.spec.session_id.clone());
         team
     }
 }

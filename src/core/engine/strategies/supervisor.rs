@@ -76,8 +76,7 @@ pub(crate) async fn run(team: &Team, query: &str, concurrency: usize) -> Result<
         }
         for s in &roster.plan.subtasks {
             // Waiting on a dependency, not on a free slot.
-            if s.dependencies.iter().any(|d| !done.contains_key(d))
-                && waiting.insert(s.id.clone())
+            if s.dependencies.iter().any(|d| !done.contains_key(d)) && waiting.insert(s.id.clone())
             {
                 let pending: Vec<&String> = s
                     .dependencies
