@@ -5,7 +5,9 @@
 //! and the last one). The answer, token totals and model breakdown equal an uninterrupted run's; no
 //! token-usage row is duplicated and event seqs stay contiguous. The same for a `complex` task
 //! killed mid-DAG: after the restart only the unfinished subtask and the synthesis are asked for;
-//! and for a `supervisor` task killed in its second round, whose plan revision is not asked again.
+//! for a `supervisor` task killed in its second round, whose plan revision is not asked again; and
+//! for a task killed while it waits for approval, which after the restart waits for the same request
+//! (same id, same deadline) and runs once approved.
 
 #[path = "support/fake_provider.rs"]
 mod fake_provider;
@@ -382,4 +384,78 @@ async fn a_supervised_task_killed_in_its_second_round_keeps_its_rounds_and_revis
     assert_eq!(task["metadata"]["execution_mode"], "supervisor");
     let (seqs, _) = stored(dir.path(), &id);
     assert_eq!(seqs, (1..=seqs.len() as u32).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_waiting_for_approval_keeps_waiting_across_a_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let fake = FakeProvider::start().await;
+    fake.push(Scripted::Stream(Reply::text(["answered after approval"])));
+    let dir = tempfile::tempdir().unwrap();
+    let provider_url = format!("{}/v1", fake.base_url());
+    let (server, url) = serve(dir.path(), &provider_url);
+    let body = json!({"query": "Ask first", "context": {"require_approval": true}});
+    let id = serve::submit(&client, &url, &body).await["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pending = |url: String| {
+        let client = client.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let list: Value = client
+                    .get(format!("{url}/api/v1/approvals"))
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if let Some(first) = list.as_array().and_then(|l| l.first()) {
+                    return first.clone();
+                }
+                assert!(Instant::now() < deadline, "no pending approval");
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    };
+    let before = pending(url.clone()).await;
+    drop(server); // SIGKILL while the task waits
+
+    let (server, url) = serve(dir.path(), &provider_url);
+    let after = pending(url.clone()).await;
+    assert_eq!(
+        after["approval_id"], before["approval_id"],
+        "the same request"
+    );
+    assert_eq!(
+        after["expires_at"], before["expires_at"],
+        "the same deadline"
+    );
+    assert_eq!(fake.requests().len(), 0, "nothing ran before the decision");
+    let decision =
+        json!({"workflow_id": id, "approval_id": after["approval_id"], "approved": true});
+    let sent = client
+        .post(format!("{url}/api/v1/approvals/decision"))
+        .bearer_auth(TOKEN)
+        .json(&decision)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let task = wait_completed(&client, &url, &id).await;
+    drop(server);
+    assert_eq!(task["result"], "answered after approval");
+    let db = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    let requested: u32 = db
+        .query_row(
+            "SELECT count(*) FROM task_events WHERE workflow_id = ?1 AND type = 'APPROVAL_REQUESTED'",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(requested, 1, "asked once");
 }

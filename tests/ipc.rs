@@ -923,3 +923,57 @@ fn schedules_through_ipc() {
     t.ok("delete_schedule", json!({"scheduleId": id}));
     t.err("get_schedule", json!({"scheduleId": id}), "not_found");
 }
+
+#[test]
+fn approvals_through_ipc() {
+    let t = TestApp::new();
+    let sub = t.ok(
+        "submit_task",
+        json!({"request": {"query": "Ask me first", "context": {"require_approval": true}}, "idempotencyKey": null}),
+    );
+    let id = sub["task_id"].as_str().unwrap().to_string();
+    // What an app shows after a restart: the pending approvals, with their ids.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let pending = loop {
+        let list = t.ok("list_approvals", json!({"status": null}));
+        if let Some(first) = list.as_array().and_then(|l| l.first()) {
+            break first.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no approval asked");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(pending["workflow_id"], json!(id));
+    assert_eq!(pending["kind"], "plan");
+    let approval_id = pending["approval_id"].as_str().unwrap();
+    let decide = |approved: bool, approval: &str| json!({"decision": {"workflow_id": id, "approval_id": approval, "approved": approved}});
+    t.err(
+        "decide_approval",
+        decide(true, "no-such-approval"),
+        "not_found",
+    );
+    t.err(
+        "decide_approval",
+        json!({"decision": {"workflow_id": "", "approval_id": "", "approved": true}}),
+        "invalid_request",
+    );
+    let sent = t.ok("decide_approval", decide(true, approval_id));
+    assert_eq!(sent["status"], "sent");
+    t.err("decide_approval", decide(false, approval_id), "conflict");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let task = t.ok("get_task", json!({"taskId": id}));
+        if task["status"] == "TASK_STATUS_COMPLETED" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{task}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let decided = t.ok("list_approvals", json!({"status": "approved"}));
+    assert_eq!(decided[0]["approval_id"], approval_id);
+    assert_eq!(t.ok("list_tool_grants", json!({})), json!([]));
+    t.err(
+        "revoke_tool_grant",
+        json!({"tool": "calculator", "sessionId": null}),
+        "not_found",
+    );
+}
