@@ -256,6 +256,26 @@ step("a complex task shows its plan and its agents, then the combined answer", a
   await screenshot("complex-team");
 });
 
+step("a task that asks first shows its plan, waits for Approve, then runs", async () => {
+  const before = fake.requests.length;
+  await run("document.getElementById('ask-first').checked = true;");
+  await submit("Compare them again, but ask me first.", { provider: "openai", mode: "complex" });
+  await waitFor("the approval card", async () => visible(".turn:last-of-type .approval.pending .approve"));
+  const steps = await run("return [...document.querySelectorAll('.turn:last-of-type .approval li')].map((li) => li.textContent);");
+  assert(steps.length === 2 && steps[0] === "Describe the first option", `the plan to approve: ${steps}`);
+  await sleep(300);
+  assert(fake.requests.length === before + 1, `only the planner ran before the decision (${fake.requests.length - before})`);
+  assert((await control()) === "running", "the task waits");
+  await screenshot("approval-pending");
+  await click(".turn:last-of-type .approval .approve");
+  await waitFor("approved", async () => visible(".turn:last-of-type .approval.approved"));
+  await waitFor("completed", async () => (await control()) === "completed", 30000);
+  assert((await answer()) === "Both options compared: the first is quick, the second is thorough.", `the answer: ${await answer()}`);
+  assert((await eventTypes()).includes("APPROVAL_DECISION"), "APPROVAL_DECISION shown");
+  await run("document.getElementById('ask-first').checked = false;");
+  await screenshot("approval-approved");
+});
+
 step("the HTTP listener switch shows its URL and token", async () => {
   await click("#nav-listener");
   await click("label.switch");
@@ -268,7 +288,7 @@ step("the HTTP listener switch shows its URL and token", async () => {
   const res = await fetch(`${url}/api/v1/tasks`, { headers: { authorization: `Bearer ${token}` } });
   assert(res.status === 200, `listener answers with the token: ${res.status}`);
   const body = await res.json();
-  assert(body.tasks.length === 4, `the listener sees the app's tasks: ${body.tasks.length}`);
+  assert(body.tasks.length === 5, `the listener sees the app's tasks: ${body.tasks.length}`);
   const denied = await fetch(`${url}/api/v1/tasks`);
   assert(denied.status === 401, `and refuses without it: ${denied.status}`);
   // From the webview itself (its real Origin header): the listener's CORS allowlist and desktop mode's
@@ -297,16 +317,16 @@ step("after a reload, the history lists every task with status, model, tokens an
   await wd("POST", s("/refresh"), {});
   await ready();
   const turns = await run("return document.querySelectorAll('.turn').length;");
-  assert(turns === 4, `the session's turns are back: ${turns}`);
+  assert(turns === 5, `the session's turns are back: ${turns}`);
   await click("#nav-history");
-  const rows = await waitFor("four history rows", async () => {
+  const rows = await waitFor("five history rows", async () => {
     const r = await run(
       "return [...document.querySelectorAll('#history-table tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent));",
     );
-    return r.length === 4 && r;
+    return r.length === 5 && r;
   });
   const statuses = rows.map((r) => r[2]).sort();
-  assert(JSON.stringify(statuses) === JSON.stringify(["CANCELLED", "COMPLETED", "COMPLETED", "COMPLETED"]), `statuses: ${statuses}`);
+  assert(JSON.stringify(statuses) === JSON.stringify(["CANCELLED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED"]), `statuses: ${statuses}`);
   for (const r of rows.filter((r) => r[2] === "COMPLETED")) {
     assert(r[3] === MODEL, `model: ${r}`);
     assert(Number(r[4]) > 0, `tokens: ${r}`);
@@ -367,7 +387,7 @@ desktopSteps.push({
       args: [found],
     });
     assert(tasks.status === 200, `the frontend's request is accepted: ${JSON.stringify(tasks)}`);
-    assert(tasks.body.total_count === 4, `it sees the app's tasks: ${tasks.body.total_count}`);
+    assert(tasks.body.total_count === 5, `it sees the app's tasks: ${tasks.body.total_count}`);
     // Another local client without the token is refused.
     const other = await fetch(`http://127.0.0.1:${found}/api/v1/tasks`);
     assert(other.status === 401, `a client without credentials is refused: ${other.status}`);

@@ -1,6 +1,8 @@
 // The desktop example's UI: plain DOM on the guest-js package (no framework), four pages.
 import {
+  approve,
   cancelTask,
+  deny,
   deleteProviderKey,
   deleteSetting,
   emptyRun,
@@ -240,12 +242,57 @@ function render(turn: HTMLElement, e: TaskEvent) {
   }
   answer.textContent = view.answer || (e.type === "ERROR_OCCURRED" ? (e.message ?? "failed") : answer.textContent);
   if (view.plan.length > 0) renderTeam(turn, view);
+  if (e.type === "APPROVAL_REQUESTED") renderApproval(turn, e);
+  if (e.type === "APPROVAL_DECISION") settleApproval(turn, e);
   if (e.type in CONTROL_EVENTS) setControl(CONTROL_EVENTS[e.type]);
   logEvent(e);
   if (e.type === "STREAM_END") {
     answer.classList.remove("streaming");
     void finishTurn(turn);
   }
+}
+
+/** A question the task waits on: what it wants to do (its plan, or a tool call with its arguments) and the answer buttons. */
+function renderApproval(turn: HTMLElement, e: TaskEvent) {
+  const p = (e.payload ?? {}) as Record<string, unknown>;
+  const id = String(p.approval_id ?? "");
+  if (!id || turn.querySelector(`.approval[data-id="${CSS.escape(id)}"]`)) return;
+  const card = el("div", { className: "approval pending" }, el("b", { textContent: e.message ?? "Needs your approval" }));
+  card.dataset.id = id;
+  if (p.kind === "tool") {
+    card.append(el("div", { className: "approval-tool", textContent: `${p.tool} ${JSON.stringify(p.arguments ?? {}, null, 2)}` }));
+  } else if (Array.isArray(p.plan)) {
+    card.append(el("ol", {}, ...p.plan.map((s: { name?: string }) => el("li", { textContent: s.name ?? "" }))));
+  }
+  const workflowId = turn.dataset.taskId!;
+  const answer = (act: () => Promise<unknown>) => async () => {
+    card.querySelectorAll("button").forEach((b) => ((b as HTMLButtonElement).disabled = true));
+    try {
+      await act();
+    } catch (err) {
+      notice(String((err as Error).message ?? err));
+    }
+  };
+  const yes = el("button", { className: "primary approve", textContent: "Approve" });
+  yes.onclick = answer(() => approve(workflowId, id));
+  const no = el("button", { className: "deny", textContent: "Deny" });
+  no.onclick = answer(() => deny(workflowId, id, "Denied in the app"));
+  const buttons = el("div", { className: "approval-buttons" }, yes, no);
+  if (p.kind === "tool") {
+    const session = el("button", { className: "approve-session", textContent: "Allow for this session" });
+    session.onclick = answer(() => approve(workflowId, id, { scope: "session" }));
+    buttons.append(session);
+  }
+  card.append(buttons);
+  turn.querySelector(".a")!.before(card);
+}
+
+function settleApproval(turn: HTMLElement, e: TaskEvent) {
+  const p = (e.payload ?? {}) as Record<string, unknown>;
+  const card = turn.querySelector<HTMLElement>(`.approval[data-id="${CSS.escape(String(p.approval_id ?? ""))}"]`);
+  if (!card) return;
+  card.className = `approval ${p.approved ? "approved" : "denied"}`;
+  card.querySelector(".approval-buttons")?.replaceChildren(el("span", { textContent: e.message ?? "" }));
 }
 
 const STEP_MARK = { pending: "○", running: "◐", done: "●", failed: "✕" } as const;
@@ -311,7 +358,8 @@ async function submit(e: Event) {
   const status = providers.find((p) => p.provider === provider);
   if (!status?.ready) return needsKey(provider, status?.reason ?? undefined);
   try {
-    const { task_id, session_id } = await submitTask({ query, session_id: sessionId, provider_override: provider, mode });
+    const context = $<HTMLInputElement>("ask-first").checked ? { require_approval: true } : undefined;
+    const { task_id, session_id } = await submitTask({ query, session_id: sessionId, provider_override: provider, mode, context });
     $<HTMLTextAreaElement>("prompt").value = "";
     if (session_id !== sessionId) {
       // A new session started with this task: remember it without reloading the transcript.
