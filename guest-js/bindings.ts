@@ -81,6 +81,8 @@ export const commands = {
 	listToolGrants: () => typedError<ToolGrant[], ShannonError>(__TAURI_INVOKE("plugin:shannon|list_tool_grants")),
 	/**  Takes a tool grant back (`session_id` absent: the "always" one). */
 	revokeToolGrant: (tool: string, sessionId: string | null) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|revoke_tool_grant", { tool, sessionId })),
+	/**  A message to a running swarm's lead, read at its next decision. */
+	sendSwarmMessage: (taskId: string, message: string) => typedError<SwarmMessageSent, ShannonError>(__TAURI_INVOKE("plugin:shannon|send_swarm_message", { taskId, message })),
 	/**  A cron schedule (5 fields, IANA time zone) that submits `task_query` at each fire time. */
 	createSchedule: (request: ScheduleRequest) => typedError<ScheduleCreated, ShannonError>(__TAURI_INVOKE("plugin:shannon|create_schedule", { request })),
 	/**  `status`: `ACTIVE`, `PAUSED`, or anything else for all. */
@@ -636,6 +638,11 @@ export type SubmitTaskResponse = {
 	idempotent_replay: boolean,
 	/**  Where the task's events stream (the HTTP door's SSE route). */
 	stream_url: string,
+};
+
+export type SwarmMessageSent = {
+	success: boolean,
+	status: string,
 };
 
 /**  `GET /api/v1/tasks/{id}` (contract §3.3). Unlike the cloud, `created_at`/`updated_at` are real. */

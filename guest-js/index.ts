@@ -165,6 +165,8 @@ export const deny = (workflowId: string, approvalId: string, feedback?: string) 
 /** The user's approvals, newest first: pending ones by default (what to show after a restart). */
 export const listApprovals = (status?: "pending" | "approved" | "denied" | "expired" | "all") =>
   unwrap(commands.listApprovals(status ?? null));
+/** A message to a running swarm's lead (`force_swarm`), read at its next decision. */
+export const sendSwarmMessage = (taskId: string, message: string) => unwrap(commands.sendSwarmMessage(taskId, message));
 export const listToolGrants = () => unwrap(commands.listToolGrants());
 export const revokeToolGrant = (tool: string, sessionId?: string) => unwrap(commands.revokeToolGrant(tool, sessionId ?? null));
 

@@ -150,6 +150,12 @@ pub struct RefreshedApiKey {
     pub previous_key_revoked: bool,
 }
 
+/// `POST /api/v1/swarm/{id}/message`.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+pub struct SwarmMessageRequest {
+    pub message: String,
+}
+
 /// `{success, message}` acknowledgements.
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 pub struct Ack {

@@ -47,6 +47,7 @@ pub const COMMANDS: &[&str] = &[
     "list_approvals",
     "list_tool_grants",
     "revoke_tool_grant",
+    "send_swarm_message",
     // schedules
     "create_schedule",
     "list_schedules",

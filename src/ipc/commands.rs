@@ -18,6 +18,7 @@ use crate::core::engine::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
 };
 use crate::core::engine::submit::SubmitTaskResponse;
+use crate::core::engine::swarm_messages::SwarmMessageSent;
 use crate::core::engine::tasks::{ListTasksQuery, TaskDetails, TaskEventsPage, TaskList};
 use crate::core::engine::{EventType, SubmitTaskRequest, TaskEvent, TaskSubscription};
 use crate::core::error::ShannonError;
@@ -320,6 +321,18 @@ pub async fn list_approvals(
 ) -> Res<Vec<Approval>> {
     let (core, caller) = state.resolve().await?;
     core.list_approvals(&caller, status).await
+}
+
+/// A message to a running swarm's lead, read at its next decision.
+#[tauri::command]
+#[specta::specta]
+pub async fn send_swarm_message(
+    state: State<'_, Shannon>,
+    task_id: String,
+    message: String,
+) -> Res<SwarmMessageSent> {
+    let (core, caller) = state.resolve().await?;
+    core.send_swarm_message(&caller, &task_id, &message).await
 }
 
 /// Tools the user let through without asking (for a session, or always).

@@ -58,6 +58,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::list_approvals,
             commands::list_tool_grants,
             commands::revoke_tool_grant,
+            commands::send_swarm_message,
             commands::create_schedule,
             commands::list_schedules,
             commands::get_schedule,

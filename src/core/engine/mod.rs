@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod strategies;
 pub mod submit;
 pub mod subscribe;
+pub mod swarm_messages;
 pub mod task_list;
 pub mod tasks;
 pub mod tools;

@@ -286,7 +286,12 @@ impl Run {
                 );
                 Mode::Simple
             }
-            // A named cognitive strategy is a team's work in any mode that plans.
+            // A swarm, or a named cognitive strategy, is a team's work in any mode that plans.
+            Mode::Standard | Mode::Simple
+                if request::truthy(self.spec.plan.context.get("force_swarm")) =>
+            {
+                Mode::Complex
+            }
             Mode::Standard
                 if request::str_of(&self.spec.plan.context, "cognitive_strategy")
                     .and_then(Cognitive::parse)

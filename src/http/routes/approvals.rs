@@ -1,4 +1,5 @@
-//! Approvals: the cloud's decision route, and ours to list what waits and the tools let through.
+//! The human in the loop: the cloud's approval decision and swarm message routes, and ours to list
+//! what waits and the tools let through.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,8 +8,9 @@ use super::{App, Params};
 use crate::core::engine::approvals::{
     Approval, ApprovalDecision, ApprovalDecisionResponse, ToolGrant,
 };
+use crate::core::engine::swarm_messages::SwarmMessageSent;
 use crate::http::ApiError;
-use crate::http::dto::Ack;
+use crate::http::dto::{Ack, SwarmMessageRequest};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Authed};
 
 pub(super) async fn decide(
@@ -26,6 +28,19 @@ pub(super) async fn list(
 ) -> Result<Json<Vec<Approval>>, ApiError> {
     let status = q.get("status").cloned();
     Ok(Json(app.core.list_approvals(&who, status).await?))
+}
+
+pub(super) async fn swarm_message(
+    State(app): App,
+    Authed(who): Authed,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<SwarmMessageRequest>,
+) -> Result<Json<SwarmMessageSent>, ApiError> {
+    Ok(Json(
+        app.core
+            .send_swarm_message(&who, &id, &body.message)
+            .await?,
+    ))
 }
 
 pub(super) async fn grants(

@@ -18,6 +18,7 @@ use crate::core::engine::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
 };
 use crate::core::engine::submit::SubmitTaskResponse;
+use crate::core::engine::swarm_messages::SwarmMessageSent;
 use crate::core::engine::tasks::{TaskDetails, TaskEventsPage, TaskList};
 use crate::core::engine::{SubmitTaskRequest, TaskEvent};
 use crate::core::schedules::{
@@ -138,6 +139,13 @@ pub(super) fn table() -> Vec<Route> {
                 .response::<ApprovalDecisionResponse>(200, "Sent")
                 .response::<ErrorBody>(404, "No such approval for this user")
                 .response::<ErrorBody>(409, "Already decided or expired")
+        }),
+        Route::authed("swarm", "/api/v1/swarm/{id}/message").post(approvals::swarm_message, |op| {
+            task(op)
+                .summary("A message to a running swarm's lead (read at its next decision)")
+                .request_body::<SwarmMessageRequest>()
+                .response::<SwarmMessageSent>(200, "Sent")
+                .response::<ErrorBody>(409, "Not a running swarm")
         }),
         Route::authed("approvals", "/api/v1/approvals").get(approvals::list, |op| {
             op.summary("The user's approvals (pending by default)")

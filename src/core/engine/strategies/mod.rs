@@ -9,6 +9,7 @@
 //! - [`dag`]: decomposition, subtasks in parallel, in sequence or by dependency, then synthesis;
 //! - [`supervisor`]: a team with roles, hand-offs, retries and plan revision;
 //! - [`react`], [`tot`], [`scientific`]: the cognitive strategies;
+//! - [`swarm`]: a lead deciding in rounds, agents in their own loops, a task board;
 //! - [`reflection`], [`citations`]: a judge of the answer, and the sources tools produced;
 //! - [`approval`]: asking the user before a plan runs or a dangerous tool is called.
 
@@ -25,6 +26,7 @@ pub(crate) mod scientific;
 pub(crate) mod simple;
 pub(crate) mod standard;
 pub(crate) mod supervisor;
+pub(crate) mod swarm;
 pub(crate) mod tot;
 
 use std::collections::HashMap;

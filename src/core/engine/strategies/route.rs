@@ -9,7 +9,9 @@ use serde_json::json;
 
 use super::agent::member_prompt;
 use super::plan::Plan;
-use super::{Halt, Outcome, Team, approval, dag, react, scientific, simple, supervisor, tot};
+use super::{
+    Halt, Outcome, Team, approval, dag, react, scientific, simple, supervisor, swarm, tot,
+};
 use crate::core::engine::events::NewEvent;
 use crate::core::engine::journal::{StepKey, StepKind};
 use crate::core::engine::lifecycle::EventType;
@@ -58,6 +60,17 @@ pub(crate) async fn run(
 ) -> Result<Outcome, Halt> {
     if supervised {
         return supervisor::run(team, query, concurrency).await;
+    }
+    if team.flag("force_swarm") {
+        // As the cloud's router: no decomposition, the lead plans.
+        let key = StepKey::named("route");
+        if team.take::<bool>(&key)?.is_none() {
+            let event = NewEvent::new(EventType::Delegation, "orchestrator", "Assembling the team")
+                .with_payload(json!({"effective_mode": "swarm"}));
+            team.record(&key, StepKind::Plan, &true, vec![event], None)
+                .await?;
+        }
+        return swarm::run(team, query).await;
     }
     let asked = crate::core::engine::request::str_of(&team.context, "cognitive_strategy")
         .and_then(Cognitive::parse);
