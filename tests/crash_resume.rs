@@ -7,7 +7,8 @@
 //! killed mid-DAG: after the restart only the unfinished subtask and the synthesis are asked for;
 //! for a `supervisor` task killed in its second round, whose plan revision is not asked again; and
 //! for a task killed while it waits for approval, which after the restart waits for the same request
-//! (same id, same deadline) and runs once approved.
+//! (same id, same deadline) and runs once approved; and for a swarm killed in its second round,
+//! which goes on from its journaled board without asking the lead or the first agent again.
 
 #[path = "support/fake_provider.rs"]
 mod fake_provider;
@@ -458,4 +459,76 @@ async fn a_task_waiting_for_approval_keeps_waiting_across_a_restart() {
         )
         .unwrap();
     assert_eq!(requested, 1, "asked once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_swarm_killed_in_its_second_round_goes_on_from_its_journaled_board() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let fake = FakeProvider::start().await;
+    let text = |v: Value| Scripted::Stream(Reply::text([v.to_string()]));
+    fake.route(
+        "You lead a team",
+        text(json!({"actions": [
+            {"type": "revise_plan", "create": [{"id": "t-1", "description": "Count the apples"},
+                                               {"id": "t-2", "description": "Count the pears",
+                                                "depends_on": ["t-1"]}]},
+            {"type": "spawn_agent", "role": "analyst", "task_id": "t-1"}]})),
+    );
+    fake.route(
+        "Your task [t-1]",
+        text(json!({"action": "done", "summary": "Three apples."})),
+    );
+    fake.route(
+        "You lead a team",
+        text(json!({"actions": [{"type": "spawn_agent", "role": "analyst", "task_id": "t-2"}]})),
+    );
+    fake.route(
+        "Your task [t-2]",
+        Scripted::Delayed(
+            Duration::from_secs(600),
+            Box::new(text(json!({"action": "done"}))),
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let provider_url = format!("{}/v1", fake.base_url());
+    let (server, url) = serve(dir.path(), &provider_url);
+    let body =
+        json!({"query": "Count the fruit", "mode": "complex", "context": {"force_swarm": true}});
+    let id = serve::submit(&client, &url, &body).await["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_requests(&fake, 4).await;
+    drop(server); // SIGKILL, with the second agent's step in flight
+
+    fake.route(
+        "Your task [t-2]",
+        text(json!({"action": "done", "summary": "Two pears."})),
+    );
+    fake.route(
+        "You lead a team",
+        text(json!({"actions": [{"type": "synthesize"}]})),
+    );
+    fake.route(
+        "combine the findings",
+        Scripted::Stream(Reply::text(["Three apples and two pears."])),
+    );
+    let (server, url) = serve(dir.path(), &provider_url);
+    let task = wait_completed(&client, &url, &id).await;
+    drop(server);
+    let after: Vec<String> = fake.requests()[4..]
+        .iter()
+        .map(|r| r.body.to_string())
+        .collect();
+    assert_eq!(
+        after.len(),
+        3,
+        "the second agent, the lead's next round, the synthesis: {after:?}"
+    );
+    assert!(after[0].contains("Your task [t-2]"));
+    assert!(after[1].contains("You lead a team") && after[1].contains("Two pears."));
+    assert!(after[2].contains("Three apples.") && after[2].contains("Two pears."));
+    assert_eq!(task["result"], "Three apples and two pears.");
+    assert_eq!(task["metadata"]["tasks"]["completed"], 2);
 }
