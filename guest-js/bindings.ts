@@ -83,6 +83,13 @@ export const commands = {
 	revokeToolGrant: (tool: string, sessionId: string | null) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|revoke_tool_grant", { tool, sessionId })),
 	/**  A message to a running swarm's lead, read at its next decision. */
 	sendSwarmMessage: (taskId: string, message: string) => typedError<SwarmMessageSent, ShannonError>(__TAURI_INVOKE("plugin:shannon|send_swarm_message", { taskId, message })),
+	/**  A research task's plan under review. */
+	getResearchReview: (taskId: string) => typedError<ReviewState, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_research_review", { taskId })),
+	/**
+	 *  Feedback on a research plan (answered with a revised one) or its approval; `if_match` is the
+	 *  version the app shows (a stale one is refused).
+	 */
+	reviewResearchPlan: (taskId: string, action: ReviewAction, ifMatch: number | null) => typedError<ReviewResponse, ShannonError>(__TAURI_INVOKE("plugin:shannon|review_research_plan", { taskId, action, ifMatch })),
 	/**  A cron schedule (5 fields, IANA time zone) that submits `task_query` at each fire time. */
 	createSchedule: (request: ScheduleRequest) => typedError<ScheduleCreated, ShannonError>(__TAURI_INVOKE("plugin:shannon|create_schedule", { request })),
 	/**  `status`: `ACTIVE`, `PAUSED`, or anything else for all. */
@@ -403,6 +410,43 @@ export type RegisterRequest = {
 	username?: string | null,
 	password: SecretString,
 	full_name?: string | null,
+};
+
+/**  `POST /api/v1/tasks/{id}/review`. */
+export type ReviewAction = {
+	/**  `feedback` or `approve`. */
+	action: string,
+	message?: string | null,
+};
+
+export type ReviewPlan = {
+	message: string,
+	round: number,
+	version: number,
+	intent: string,
+};
+
+/**
+ *  The answer to a review action: `{status:"reviewing", plan}` after feedback, `{status:
+ *  "approved", message}` after approval.
+ */
+export type ReviewResponse = {
+	status: string,
+	plan?: ReviewPlan | null,
+	message?: string | null,
+	/**  The new version (the ETag). */
+	version: number,
+};
+
+/**  `GET /api/v1/tasks/{id}/review`. */
+export type ReviewState = {
+	status: string,
+	round: number,
+	version: number,
+	current_plan: string,
+	/**  `[{role: "assistant"|"user", message, timestamp}]`. */
+	rounds: Value,
+	query: string,
 };
 
 /**  Outcome of a rotation. */

@@ -165,6 +165,14 @@ export const deny = (workflowId: string, approvalId: string, feedback?: string) 
 /** The user's approvals, newest first: pending ones by default (what to show after a restart). */
 export const listApprovals = (status?: "pending" | "approved" | "denied" | "expired" | "all") =>
   unwrap(commands.listApprovals(status ?? null));
+/** A research task's plan under review (`require_review` with `force_research`). */
+export const getResearchReview = (taskId: string) => unwrap(commands.getResearchReview(taskId));
+/** Feedback on the plan: resolves with the revised plan once the task wrote it. */
+export const reviewFeedback = (taskId: string, message: string, version?: number) =>
+  unwrap(commands.reviewResearchPlan(taskId, { action: "feedback", message }, version ?? null));
+/** Approves the plan (the version the user saw: a newer one is refused); the research starts. */
+export const approveResearchPlan = (taskId: string, version?: number) =>
+  unwrap(commands.reviewResearchPlan(taskId, { action: "approve", message: null }, version ?? null));
 /** A message to a running swarm's lead (`force_swarm`), read at its next decision. */
 export const sendSwarmMessage = (taskId: string, message: string) => unwrap(commands.sendSwarmMessage(taskId, message));
 export const listToolGrants = () => unwrap(commands.listToolGrants());

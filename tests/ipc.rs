@@ -977,3 +977,48 @@ fn approvals_through_ipc() {
         "not_found",
     );
 }
+
+#[test]
+fn research_plan_review_through_ipc() {
+    let t = TestApp::new();
+    let sub = t.ok(
+        "submit_task",
+        json!({"request": {"query": "Review my research", "context": {"force_research": true, "require_review": true}},
+               "idempotencyKey": null}),
+    );
+    let id = sub["task_id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let review = loop {
+        if let Ok(r) = t.invoke("get_research_review", json!({"taskId": id})) {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "no review opened");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(review["status"], "reviewing");
+    let version = review["version"].as_i64().unwrap();
+    t.err(
+        "review_research_plan",
+        json!({"taskId": id, "action": {"action": "approve", "message": null}, "ifMatch": version + 1}),
+        "conflict",
+    );
+    let approved = t.ok(
+        "review_research_plan",
+        json!({"taskId": id, "action": {"action": "approve", "message": null}, "ifMatch": version}),
+    );
+    assert_eq!(approved["status"], "approved");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let task = t.ok("get_task", json!({"taskId": id}));
+        if task["status"] == "TASK_STATUS_COMPLETED" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{task}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    t.err(
+        "get_research_review",
+        json!({"taskId": "task-missing"}),
+        "not_found",
+    );
+}

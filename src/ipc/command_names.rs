@@ -48,6 +48,8 @@ pub const COMMANDS: &[&str] = &[
     "list_tool_grants",
     "revoke_tool_grant",
     "send_swarm_message",
+    "get_research_review",
+    "review_research_plan",
     // schedules
     "create_schedule",
     "list_schedules",

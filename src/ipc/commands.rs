@@ -14,6 +14,7 @@ use crate::core::engine::approvals::{
 use crate::core::engine::control::{ControlResponse, ControlState};
 use crate::core::engine::events::StreamPos;
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
+use crate::core::engine::reviews::{ReviewAction, ReviewResponse, ReviewState};
 use crate::core::engine::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
 };
@@ -321,6 +322,30 @@ pub async fn list_approvals(
 ) -> Res<Vec<Approval>> {
     let (core, caller) = state.resolve().await?;
     core.list_approvals(&caller, status).await
+}
+
+/// A research task's plan under review.
+#[tauri::command]
+#[specta::specta]
+pub async fn get_research_review(state: State<'_, Shannon>, task_id: String) -> Res<ReviewState> {
+    let (core, caller) = state.resolve().await?;
+    core.get_review(&caller, &task_id).await
+}
+
+/// Feedback on a research plan (answered with a revised one) or its approval; `if_match` is the
+/// version the app shows (a stale one is refused).
+#[tauri::command]
+#[specta::specta]
+pub async fn review_research_plan(
+    state: State<'_, Shannon>,
+    task_id: String,
+    action: ReviewAction,
+    if_match: Option<i64>,
+) -> Res<ReviewResponse> {
+    let (core, caller) = state.resolve().await?;
+    let version = if_match.map(|v| v.to_string());
+    core.post_review(&caller, &task_id, action, version.as_deref())
+        .await
 }
 
 /// A message to a running swarm's lead, read at its next decision.

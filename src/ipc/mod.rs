@@ -59,6 +59,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::list_tool_grants,
             commands::revoke_tool_grant,
             commands::send_swarm_message,
+            commands::get_research_review,
+            commands::review_research_plan,
             commands::create_schedule,
             commands::list_schedules,
             commands::get_schedule,

@@ -12,6 +12,7 @@ pub mod models;
 pub mod progress;
 mod recovery;
 pub mod request;
+pub mod reviews;
 mod run_setup;
 mod runner;
 pub mod sessions;

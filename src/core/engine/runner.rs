@@ -286,9 +286,12 @@ impl Run {
                 );
                 Mode::Simple
             }
-            // A swarm, or a named cognitive strategy, is a team's work in any mode that plans.
+            // A swarm, research, or a named cognitive strategy is a team's work in any mode that
+            // plans.
             Mode::Standard | Mode::Simple
-                if request::truthy(self.spec.plan.context.get("force_swarm")) =>
+                if ["force_swarm", "force_research"]
+                    .iter()
+                    .any(|k| request::truthy(self.spec.plan.context.get(*k))) =>
             {
                 Mode::Complex
             }

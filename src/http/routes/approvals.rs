@@ -1,13 +1,17 @@
-//! The human in the loop: the cloud's approval decision and swarm message routes, and ours to list
-//! what waits and the tools let through.
+//! The human in the loop: the cloud's approval decision, research plan review and swarm message
+//! routes, and ours to list what waits and the tools let through.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 
+use super::tasks::TaskId;
 use super::{App, Params};
 use crate::core::engine::approvals::{
     Approval, ApprovalDecision, ApprovalDecisionResponse, ToolGrant,
 };
+use crate::core::engine::reviews::ReviewAction;
 use crate::core::engine::swarm_messages::SwarmMessageSent;
 use crate::http::ApiError;
 use crate::http::dto::{Ack, SwarmMessageRequest};
@@ -41,6 +45,38 @@ pub(super) async fn swarm_message(
             .send_swarm_message(&who, &id, &body.message)
             .await?,
     ))
+}
+
+/// `ETag: <version>` on review answers.
+fn with_etag<T: serde::Serialize>(body: T, version: i64) -> Response {
+    let mut resp = Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&version.to_string()) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+pub(super) async fn get_review(
+    State(app): App,
+    Authed(who): Authed,
+    TaskId(id): TaskId,
+) -> Result<Response, ApiError> {
+    let state = app.core.get_review(&who, &id).await?;
+    let version = state.version;
+    Ok(with_etag(state, version))
+}
+
+pub(super) async fn post_review(
+    State(app): App,
+    Authed(who): Authed,
+    TaskId(id): TaskId,
+    headers: HeaderMap,
+    ApiJson(action): ApiJson<ReviewAction>,
+) -> Result<Response, ApiError> {
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    let answer = app.core.post_review(&who, &id, action, if_match).await?;
+    let version = answer.version;
+    Ok(with_etag(answer, version))
 }
 
 pub(super) async fn grants(

@@ -14,6 +14,7 @@ use crate::core::engine::approvals::{
 };
 use crate::core::engine::control::{ControlResponse, ControlState};
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
+use crate::core::engine::reviews::{ReviewAction, ReviewResponse, ReviewState};
 use crate::core::engine::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
 };
@@ -140,6 +141,22 @@ pub(super) fn table() -> Vec<Route> {
                 .response::<ErrorBody>(404, "No such approval for this user")
                 .response::<ErrorBody>(409, "Already decided or expired")
         }),
+        Route::authed("tasks", "/api/v1/tasks/{id}/review")
+            .get(approvals::get_review, |op| {
+                task(op)
+                    .summary("A research task's plan under review (ETag: its version)")
+                    .response::<ReviewState>(200, "The review")
+            })
+            .post(approvals::post_review, |op| {
+                task(op)
+                    .summary("Feedback on the plan (answered with a revised one) or its approval")
+                    .header_param::<String>("If-Match")
+                    .request_body::<ReviewAction>()
+                    .response::<ReviewResponse>(200, "Revised or approved (ETag: the new version)")
+                    .response::<ErrorBody>(400, "No plan, no message, or an unknown action")
+                    .response::<ErrorBody>(409, "A stale If-Match, a round in progress, or too many rounds")
+                    .response::<ErrorBody>(502, "The task could not revise its plan")
+            }),
         Route::authed("swarm", "/api/v1/swarm/{id}/message").post(approvals::swarm_message, |op| {
             task(op)
                 .summary("A message to a running swarm's lead (read at its next decision)")

@@ -11,7 +11,8 @@
 //! - [`react`], [`tot`], [`scientific`]: the cognitive strategies;
 //! - [`swarm`]: a lead deciding in rounds, agents in their own loops, a task board;
 //! - [`reflection`], [`citations`]: a judge of the answer, and the sources tools produced;
-//! - [`approval`]: asking the user before a plan runs or a dangerous tool is called.
+//! - [`approval`]: asking the user before a plan runs or a dangerous tool is called;
+//! - [`review`]: agreeing on a research plan with the user before the research runs.
 
 pub(crate) mod agent;
 pub(crate) mod approval;
@@ -21,6 +22,7 @@ mod model_call;
 pub mod plan;
 pub(crate) mod react;
 pub(crate) mod reflection;
+pub(crate) mod review;
 pub(crate) mod route;
 pub(crate) mod scientific;
 pub(crate) mod simple;

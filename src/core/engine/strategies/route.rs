@@ -10,7 +10,7 @@ use serde_json::json;
 use super::agent::member_prompt;
 use super::plan::Plan;
 use super::{
-    Halt, Outcome, Team, approval, dag, react, scientific, simple, supervisor, swarm, tot,
+    Halt, Outcome, Team, approval, dag, react, review, scientific, simple, supervisor, swarm, tot,
 };
 use crate::core::engine::events::NewEvent;
 use crate::core::engine::journal::{StepKey, StepKind};
@@ -72,6 +72,15 @@ pub(crate) async fn run(
         }
         return swarm::run(team, query).await;
     }
+    // A research task under review runs with the plan the user confirmed.
+    let reviewed;
+    let query = if review::wanted(team) {
+        let plan = review::confirmed_plan(team, query).await?;
+        reviewed = format!("{query}\n\nThe research plan the user confirmed:\n{plan}");
+        reviewed.as_str()
+    } else {
+        query
+    };
     let asked = crate::core::engine::request::str_of(&team.context, "cognitive_strategy")
         .and_then(Cognitive::parse);
     let (route, plan) = match asked {
