@@ -195,6 +195,28 @@ async fn a_swarm_plans_a_board_runs_two_agents_hears_the_user_and_synthesizes() 
     assert_eq!(task.metadata["total_agents"], 2);
     assert_eq!(task.metadata["tasks"]["completed"], 2);
 
+    // The user's message is part of the session's history: the next turn sees it.
+    r.fake
+        .route("Anything else?", Scripted::Stream(Reply::text(["No."])));
+    let session = task.session_id.clone().unwrap();
+    let next = r
+        .submit_body(
+            json!({"query": "Anything else?", "mode": "simple", "provider_override": "openai",
+                            "session_id": session}),
+        )
+        .await;
+    let mut sub = r
+        .core
+        .subscribe_task(&r.me, &next, None, None)
+        .await
+        .unwrap();
+    Rig::rest(&mut sub).await;
+    let body = r.fake.requests().last().unwrap().body.to_string();
+    assert!(
+        body.contains("Capitals of France and Spain?") && body.contains("Mention the rivers too"),
+        "{body}"
+    );
+
     // The route refuses another user's task and a task that is not a running swarm.
     let stranger = Caller {
         user_id: "someone-else".into(),

@@ -67,8 +67,8 @@ pub(crate) async fn provider_client(core: &Core, spec: &RunSpec) -> Result<Provi
     .map_err(|e| ShannonError::InvalidState(e.to_string()))
 }
 
-/// System prompt, the session's earlier completed turns (newest last, within the history window)
-/// and the query.
+/// System prompt, the session's earlier completed turns (newest last, within the history window;
+/// what the user told a swarm during a turn is part of that turn's request) and the query.
 pub(crate) async fn initial_messages(core: &Core, spec: &RunSpec) -> Result<Vec<ChatMessage>> {
     let mut messages = Vec::new();
     if let Some(system) = &spec.plan.system_prompt {
@@ -83,7 +83,10 @@ pub(crate) async fn initial_messages(core: &Core, spec: &RunSpec) -> Result<Vec<
         .store()
         .read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT query, result FROM tasks WHERE session_id = ?1 AND workflow_id != ?2
+                "SELECT query || coalesce((SELECT char(10) || char(10) || group_concat(m.message, char(10))
+                                           FROM swarm_messages m WHERE m.workflow_id = tasks.workflow_id), ''),
+                        result
+                 FROM tasks WHERE session_id = ?1 AND workflow_id != ?2
                    AND status = ?4 AND result IS NOT NULL
                  ORDER BY created_at DESC, rowid DESC LIMIT ?3",
             )?;
