@@ -12,6 +12,7 @@ import {
   getSessionHistory,
   getTask,
   isShannonError,
+  listToolGrants,
   listSessions,
   listTasks,
   listenerStart,
@@ -20,6 +21,7 @@ import {
   pauseTask,
   providerStatus,
   resumeTask,
+  revokeToolGrant,
   setProviderKey,
   setSetting,
   subscribeTask,
@@ -64,8 +66,27 @@ function showPage(page: Page) {
     $(`nav-${p}`).classList.toggle("active", p === page);
   }
   if (page === "history") void refreshHistory();
-  if (page === "keys") void refreshProviders();
+  if (page === "keys") {
+    void refreshProviders();
+    void refreshGrants();
+  }
   if (page === "listener") void refreshListener();
+}
+
+// ---- tools let through without asking (revocable) --------------------------------------------
+
+async function refreshGrants() {
+  const grants = await listToolGrants();
+  const rows = grants.map((g) => {
+    const revoke = el("button", { textContent: "Revoke" });
+    revoke.onclick = async () => {
+      await revokeToolGrant(g.tool, g.session_id ?? undefined);
+      await refreshGrants();
+    };
+    return el("tr", {}, el("td", { textContent: g.tool }), el("td", { textContent: g.session_id ? "this session" : "always" }), el("td", { textContent: new Date(g.created_at).toLocaleString() }), el("td", {}, revoke));
+  });
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { className: "muted", textContent: "None: dangerous tools ask every time." })));
+  $("grants-table").querySelector("tbody")!.replaceChildren(...rows);
 }
 
 // ---- providers and keys ----------------------------------------------------------------------
@@ -285,6 +306,7 @@ function renderApproval(turn: HTMLElement, e: TaskEvent) {
   }
   card.append(buttons);
   turn.querySelector(".a")!.before(card);
+  $("transcript").scrollTop = $("transcript").scrollHeight;
 }
 
 function settleApproval(turn: HTMLElement, e: TaskEvent) {
