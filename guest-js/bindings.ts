@@ -118,6 +118,10 @@ export const commands = {
 	renameSession: (sessionId: string, title: string) => typedError<SessionRenamed, ShannonError>(__TAURI_INVOKE("plugin:shannon|rename_session", { sessionId, title })),
 	/**  Soft delete; deleting twice succeeds. */
 	deleteSession: (sessionId: string) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|delete_session", { sessionId })),
+	/**  One level of a session's workspace (`path` relative to it; default its top). */
+	listSessionFiles: (sessionId: string, path: string | null) => typedError<FileList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_session_files", { sessionId, path })),
+	/**  A file of a session's workspace: text raw, anything else base64. */
+	readSessionFile: (sessionId: string, path: string) => typedError<FileContent, ShannonError>(__TAURI_INVOKE("plugin:shannon|read_session_file", { sessionId, path })),
 };
 
 /** Events */
@@ -256,6 +260,29 @@ export type ControlState = {
 export type CreateApiKeyRequest = {
 	name: string,
 	description?: string | null,
+};
+
+/**  `GET /api/v1/sessions/{id}/files/{path}`: text raw, anything else base64. */
+export type FileContent = {
+	success: boolean,
+	content: string,
+	content_type: string,
+	size_bytes: number,
+	/**  `true` when `content` is base64. */
+	base64: boolean,
+};
+
+/**  `GET /api/v1/sessions/{id}/files`: one entry. */
+export type FileEntry = {
+	name: string,
+	path: string,
+	is_dir: boolean,
+	size_bytes: number,
+};
+
+export type FileList = {
+	success: boolean,
+	files: FileEntry[],
 };
 
 export type ListTasksQuery = {

@@ -165,6 +165,10 @@ export const deny = (workflowId: string, approvalId: string, feedback?: string) 
 /** The user's approvals, newest first: pending ones by default (what to show after a restart). */
 export const listApprovals = (status?: "pending" | "approved" | "denied" | "expired" | "all") =>
   unwrap(commands.listApprovals(status ?? null));
+/** One level of a session's workspace (the files its agents wrote). */
+export const listSessionFiles = (sessionId: string, path?: string) => unwrap(commands.listSessionFiles(sessionId, path ?? null));
+/** A workspace file: `content` is text, or base64 when `base64` is true. */
+export const readSessionFile = (sessionId: string, path: string) => unwrap(commands.readSessionFile(sessionId, path));
 /** A research task's plan under review (`require_review` with `force_research`). */
 export const getResearchReview = (taskId: string) => unwrap(commands.getResearchReview(taskId));
 /** Feedback on the plan: resolves with the revised plan once the task wrote it. */

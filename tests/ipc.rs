@@ -1022,3 +1022,54 @@ fn research_plan_review_through_ipc() {
         "not_found",
     );
 }
+
+#[test]
+fn session_files_through_ipc() {
+    let t = TestApp::new();
+    let sub = t.ok(
+        "submit_task",
+        json!({"request": {"query": "Hello files", "session_id": "ipc-files"}, "idempotencyKey": null}),
+    );
+    let session = sub["session_id"].as_str().unwrap().to_string();
+    // What an agent's file_write leaves in the session's folder.
+    let root = t.data_dir().join("workspaces").join(&session);
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    std::fs::write(root.join("out/report.md"), "# Report").unwrap();
+    std::fs::write(root.join("out/logo.png"), [0x89, b'P', b'N', b'G', 0xff]).unwrap();
+    let list = t.ok(
+        "list_session_files",
+        json!({"sessionId": "ipc-files", "path": "out"}),
+    );
+    assert_eq!(list["files"].as_array().unwrap().len(), 2);
+    let md = t.ok(
+        "read_session_file",
+        json!({"sessionId": "ipc-files", "path": "out/report.md"}),
+    );
+    assert_eq!(
+        (md["content"].as_str(), md["base64"].as_bool()),
+        (Some("# Report"), Some(false))
+    );
+    let png = t.ok(
+        "read_session_file",
+        json!({"sessionId": "ipc-files", "path": "out/logo.png"}),
+    );
+    assert_eq!(
+        (png["content"].as_str(), png["base64"].as_bool()),
+        (Some("iVBOR/8="), Some(true))
+    );
+    t.err(
+        "read_session_file",
+        json!({"sessionId": "ipc-files", "path": "../x"}),
+        "invalid_request",
+    );
+    t.err(
+        "read_session_file",
+        json!({"sessionId": "ipc-files", "path": "out/none.md"}),
+        "not_found",
+    );
+    t.err(
+        "list_session_files",
+        json!({"sessionId": "nobody", "path": null}),
+        "not_found",
+    );
+}

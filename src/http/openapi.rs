@@ -27,6 +27,7 @@ use crate::core::engine::sessions::{
 use crate::core::engine::submit::SubmitTaskResponse;
 use crate::core::engine::swarm_messages::SwarmMessageSent;
 use crate::core::engine::tasks::{TaskDetails, TaskEventsPage, TaskList};
+use crate::core::engine::workspace::{FileContent, FileList};
 use crate::core::engine::{SubmitTaskRequest, TaskEvent};
 use crate::core::schedules::{
     ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
@@ -91,6 +92,8 @@ fn types() -> Types {
         .register::<ReviewResponse>()
         .register::<SwarmMessageRequest>()
         .register::<SwarmMessageSent>()
+        .register::<FileList>()
+        .register::<FileContent>()
 }
 
 const BEARER: &str = "bearer";

@@ -70,4 +70,6 @@ pub const COMMANDS: &[&str] = &[
     "get_session_events",
     "rename_session",
     "delete_session",
+    "list_session_files",
+    "read_session_file",
 ];

@@ -21,6 +21,7 @@ use crate::core::engine::sessions::{
 use crate::core::engine::submit::SubmitTaskResponse;
 use crate::core::engine::swarm_messages::SwarmMessageSent;
 use crate::core::engine::tasks::{ListTasksQuery, TaskDetails, TaskEventsPage, TaskList};
+use crate::core::engine::workspace::{FileContent, FileList};
 use crate::core::engine::{EventType, SubmitTaskRequest, TaskEvent, TaskSubscription};
 use crate::core::error::ShannonError;
 use crate::core::schedules::{
@@ -322,6 +323,30 @@ pub async fn list_approvals(
 ) -> Res<Vec<Approval>> {
     let (core, caller) = state.resolve().await?;
     core.list_approvals(&caller, status).await
+}
+
+/// One level of a session's workspace (`path` relative to it; default its top).
+#[tauri::command]
+#[specta::specta]
+pub async fn list_session_files(
+    state: State<'_, Shannon>,
+    session_id: String,
+    path: Option<String>,
+) -> Res<FileList> {
+    let (core, caller) = state.resolve().await?;
+    core.list_session_files(&caller, &session_id, path).await
+}
+
+/// A file of a session's workspace: text raw, anything else base64.
+#[tauri::command]
+#[specta::specta]
+pub async fn read_session_file(
+    state: State<'_, Shannon>,
+    session_id: String,
+    path: String,
+) -> Res<FileContent> {
+    let (core, caller) = state.resolve().await?;
+    core.read_session_file(&caller, &session_id, &path).await
 }
 
 /// A research task's plan under review.

@@ -78,6 +78,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::get_session_events,
             commands::rename_session,
             commands::delete_session,
+            commands::list_session_files,
+            commands::read_session_file,
         ])
         .events(tauri_specta::collect_events![
             events::SettingsChanged,

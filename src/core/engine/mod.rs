@@ -6,6 +6,7 @@ pub mod approvals;
 mod budget;
 pub mod control;
 pub mod events;
+mod file_tools;
 pub mod journal;
 pub mod lifecycle;
 pub mod models;
@@ -23,6 +24,7 @@ pub mod swarm_messages;
 pub mod task_list;
 pub mod tasks;
 pub mod tools;
+pub mod workspace;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};

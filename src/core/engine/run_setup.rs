@@ -140,5 +140,9 @@ pub(crate) async fn toolbox(core: &Core, spec: &RunSpec) -> ToolBox {
         .tools_allow
         .clone()
         .or_else(|| allow.map(|a| list(Some(a))));
-    ToolBox::new(allowed.as_deref(), &blocked)
+    let tools = ToolBox::new(allowed.as_deref(), &blocked);
+    match super::workspace::Workspace::of_session(core.data_dir(), &spec.session_id) {
+        Ok(ws) => tools.with_workspace(ws),
+        Err(_) => tools,
+    }
 }

@@ -499,26 +499,67 @@ impl Core {
         })
     }
 
-    /// Soft-deletes a session; deleting it again succeeds too. `not_found` only if the caller never
-    /// had such a session.
+    /// Soft-deletes a session and removes its workspace; deleting it again succeeds too.
+    /// `not_found` only if the caller never had such a session.
     pub async fn delete_session(&self, caller: &Caller, id: &str) -> Result<()> {
         validate_session_id(id)?;
         let (user, id) = (caller.user_id.clone(), id.to_string());
-        let found = self
+        let ids: Vec<String> = self
             .store()
             .write(move |tx| {
-                let n = tx.execute(
+                let ids = {
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT id FROM sessions WHERE user_id = ?1 AND (id = ?2 OR external_id = ?2)",
+                    )?;
+                    let rows = stmt.query_map(params![user, id], |r| r.get::<_, String>(0))?;
+                    rows.collect::<rusqlite::Result<Vec<_>>>()?
+                };
+                tx.execute(
                     "UPDATE sessions SET deleted_at = coalesce(deleted_at, ?3), deleted_by = coalesce(deleted_by, ?1)
                      WHERE user_id = ?1 AND (id = ?2 OR external_id = ?2)",
                     params![user, id, time::now()],
                 )?;
-                Ok(n > 0)
+                Ok(ids)
             })
             .await?;
-        if found {
-            Ok(())
-        } else {
-            Err(ShannonError::NotFound("Session not found".into()))
+        if ids.is_empty() {
+            return Err(ShannonError::NotFound("Session not found".into()));
         }
+        for session in ids {
+            let Ok(ws) = super::workspace::Workspace::of_session(self.data_dir(), &session) else {
+                continue;
+            };
+            let root = ws.root().to_path_buf();
+            if let Err(e) =
+                crate::core::store::blocking(move || match std::fs::remove_dir_all(&root) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        Err(ShannonError::Io(e.to_string()))
+                    }
+                    _ => Ok(()),
+                })
+                .await
+            {
+                tracing::warn!(error = %e, "could not remove a deleted session's workspace");
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored id of one of the caller's live sessions, by id or external id (404 otherwise).
+    pub(crate) async fn owned_session_id(&self, caller: &Caller, id: &str) -> Result<String> {
+        validate_session_id(id)?;
+        let (user, id) = (caller.user_id.clone(), id.to_string());
+        self.store()
+            .read(move |c| {
+                c.query_row(
+                    "SELECT id FROM sessions WHERE user_id = ?1 AND deleted_at IS NULL AND (id = ?2 OR external_id = ?2)
+                     ORDER BY created_at DESC LIMIT 1",
+                    params![user, id],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+                .ok_or_else(|| ShannonError::NotFound("Session not found".into()))
+            })
+            .await
     }
 }

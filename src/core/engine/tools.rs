@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use super::file_tools;
+use super::workspace::Workspace;
 use crate::core::llm::ToolSpec;
 
 /// A tool's output; `success = false` carries an error text the model can read and recover from.
@@ -38,9 +40,16 @@ const TOOLS: &[(&str, Tool)] = &[
     ),
 ];
 
-/// Names of every built-in tool.
+/// Names of every built-in tool (the file tools among them, offered when a task has a workspace).
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
-    TOOLS.iter().map(|(n, _)| *n)
+    TOOLS
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(file_tools::FILE_TOOLS.iter().map(|(n, ..)| *n))
+}
+
+fn is_file_tool(name: &str) -> bool {
+    file_tools::FILE_TOOLS.iter().any(|(n, ..)| *n == name)
 }
 
 /// The tools one task may use, with its result cache.
@@ -48,6 +57,8 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
 pub struct ToolBox {
     allowed: Vec<&'static str>,
     cache: HashMap<(String, String), ToolOutcome>,
+    /// The session's workspace, where the file tools work; without one they are not offered.
+    workspace: Option<Workspace>,
 }
 
 impl ToolBox {
@@ -60,7 +71,19 @@ impl ToolBox {
         Self {
             allowed,
             cache: HashMap::new(),
+            workspace: None,
         }
+    }
+
+    /// The file tools work in this workspace.
+    pub fn with_workspace(mut self, workspace: Workspace) -> Self {
+        self.workspace = Some(workspace);
+        self
+    }
+
+    /// Whether `name` is offered: allowed, and a file tool only with a workspace.
+    fn offered(&self, name: &str) -> bool {
+        self.allowed.contains(&name) && (self.workspace.is_some() || !is_file_tool(name))
     }
 
     /// These tools, only those in `only` if given, with a cache of their own (one agent's).
@@ -73,19 +96,24 @@ impl ToolBox {
                 .filter(|n| only.is_none_or(|o| o.iter().any(|x| x == n)))
                 .collect(),
             cache: HashMap::new(),
+            workspace: self.workspace.clone(),
         }
     }
 
     pub fn specs(&self) -> Vec<ToolSpec> {
-        TOOLS
+        let builtin = TOOLS
             .iter()
-            .filter(|(n, _)| self.allowed.contains(n))
-            .map(|(_, t)| (t.spec)())
-            .collect()
+            .filter(|(n, _)| self.offered(n))
+            .map(|(_, t)| (t.spec)());
+        let files = file_tools::FILE_TOOLS
+            .iter()
+            .filter(|(n, ..)| self.offered(n))
+            .filter_map(|(n, ..)| file_tools::spec(n));
+        builtin.chain(files).collect()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.allowed.is_empty()
+        !self.allowed.iter().any(|n| self.offered(n))
     }
 
     /// Runs a tool call. Returns `(outcome, from_cache)`.
@@ -94,7 +122,24 @@ impl ToolBox {
         if let Some(hit) = self.cache.get(&key) {
             return (hit.clone(), true);
         }
+        if let Some(ws) = self
+            .workspace
+            .as_ref()
+            .filter(|_| is_file_tool(name) && self.allowed.contains(&name))
+        {
+            // File tools act on the workspace: never answered from the cache.
+            let args = serde_json::from_str::<Value>(arguments).unwrap_or(Value::Null);
+            let outcome = file_tools::run(name, ws, &args).unwrap_or(ToolOutcome {
+                success: false,
+                output: format!("unknown tool {name:?}"),
+            });
+            return (outcome, false);
+        }
         let outcome = match TOOLS.iter().find(|(n, _)| *n == name) {
+            None if is_file_tool(name) => ToolOutcome {
+                success: false,
+                output: format!("tool {name:?} needs a session workspace"),
+            },
             None => ToolOutcome {
                 success: false,
                 output: format!("unknown tool {name:?}"),

@@ -21,6 +21,7 @@ use crate::core::engine::sessions::{
 use crate::core::engine::submit::SubmitTaskResponse;
 use crate::core::engine::swarm_messages::SwarmMessageSent;
 use crate::core::engine::tasks::{TaskDetails, TaskEventsPage, TaskList};
+use crate::core::engine::workspace::{FileContent, FileList};
 use crate::core::engine::{SubmitTaskRequest, TaskEvent};
 use crate::core::schedules::{
     ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
@@ -226,6 +227,21 @@ pub(super) fn table() -> Vec<Route> {
             paged(session(op).summary("A session's turns with their events"))
                 .query_param::<bool>("include_payload")
                 .response::<SessionTurns>(200, "Turns")
+        }),
+        Route::authed("sessions", "/api/v1/sessions/{id}/files").get(sessions::files, |op| {
+            session(op)
+                .summary("One level of the session's workspace")
+                .query_param::<String>("path")
+                .response::<FileList>(200, "Entries (a missing directory is empty)")
+                .response::<ErrorBody>(400, "A path that leaves the workspace")
+        }),
+        Route::authed("sessions", "/api/v1/sessions/{id}/files/{*path}").get(sessions::file, |op| {
+            session(op)
+                .path_param::<String>("path")
+                .summary("A file of the session's workspace (text raw, else base64)")
+                .response::<FileContent>(200, "The file")
+                .response::<ErrorBody>(400, "A directory, or a path that leaves the workspace")
+                .response::<ErrorBody>(404, "No such file")
         }),
         // Schedules.
         Route::authed("schedules", "/api/v1/schedules")
