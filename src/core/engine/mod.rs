@@ -24,6 +24,7 @@ pub mod swarm_messages;
 pub mod task_list;
 pub mod tasks;
 pub mod tools;
+pub mod web_fetch;
 pub mod workspace;
 
 use std::collections::HashMap;

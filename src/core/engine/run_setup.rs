@@ -7,6 +7,7 @@ use rusqlite::params;
 use super::lifecycle::TaskStatus;
 use super::request::TaskPlan;
 use super::tools::ToolBox;
+use super::web_fetch::FetchLimits;
 use crate::core::Core;
 use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
@@ -140,7 +141,13 @@ pub(crate) async fn toolbox(core: &Core, spec: &RunSpec) -> ToolBox {
         .tools_allow
         .clone()
         .or_else(|| allow.map(|a| list(Some(a))));
-    let tools = ToolBox::new(allowed.as_deref(), &blocked);
+    let allow_private = setting("web_fetch.allow_private_network")
+        .await
+        .is_some_and(|v| v.trim() == "true");
+    let tools = ToolBox::new(allowed.as_deref(), &blocked).with_web(FetchLimits {
+        allow_private,
+        ..FetchLimits::default()
+    });
     match super::workspace::Workspace::of_session(core.data_dir(), &spec.session_id) {
         Ok(ws) => tools.with_workspace(ws),
         Err(_) => tools,

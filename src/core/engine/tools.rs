@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::file_tools;
+use super::web_fetch::{self, FetchLimits};
 use super::workspace::Workspace;
 use crate::core::llm::ToolSpec;
 
@@ -46,7 +47,10 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
         .iter()
         .map(|(n, _)| *n)
         .chain(file_tools::FILE_TOOLS.iter().map(|(n, ..)| *n))
+        .chain([WEB_FETCH])
 }
+
+const WEB_FETCH: &str = "web_fetch";
 
 fn is_file_tool(name: &str) -> bool {
     file_tools::FILE_TOOLS.iter().any(|(n, ..)| *n == name)
@@ -59,6 +63,8 @@ pub struct ToolBox {
     cache: HashMap<(String, String), ToolOutcome>,
     /// The session's workspace, where the file tools work; without one they are not offered.
     workspace: Option<Workspace>,
+    /// How `web_fetch` may reach the web; without it the tool is not offered.
+    web: Option<FetchLimits>,
 }
 
 impl ToolBox {
@@ -72,7 +78,35 @@ impl ToolBox {
             allowed,
             cache: HashMap::new(),
             workspace: None,
+            web: None,
         }
+    }
+
+    /// `web_fetch` fetches pages within these limits.
+    pub fn with_web(mut self, limits: FetchLimits) -> Self {
+        self.web = Some(limits);
+        self
+    }
+
+    /// Runs a tool call, awaiting the tools that go to the network (`web_fetch`). Returns
+    /// `(outcome, from_cache)`.
+    pub async fn run(&mut self, name: &str, arguments: &str) -> (ToolOutcome, bool) {
+        let Some(limits) = self
+            .web
+            .clone()
+            .filter(|_| name == WEB_FETCH && self.allowed.contains(&WEB_FETCH))
+        else {
+            return self.call(name, arguments);
+        };
+        let key = (name.to_string(), arguments.trim().to_string());
+        if let Some(hit) = self.cache.get(&key) {
+            return (hit.clone(), true);
+        }
+        let args = serde_json::from_str::<Value>(arguments).unwrap_or(Value::Null);
+        let (success, output) = web_fetch::tool(&args, &limits).await;
+        let outcome = ToolOutcome { success, output };
+        self.cache.insert(key, outcome.clone());
+        (outcome, false)
     }
 
     /// The file tools work in this workspace.
@@ -83,7 +117,9 @@ impl ToolBox {
 
     /// Whether `name` is offered: allowed, and a file tool only with a workspace.
     fn offered(&self, name: &str) -> bool {
-        self.allowed.contains(&name) && (self.workspace.is_some() || !is_file_tool(name))
+        self.allowed.contains(&name)
+            && (self.workspace.is_some() || !is_file_tool(name))
+            && (self.web.is_some() || name != WEB_FETCH)
     }
 
     /// These tools, only those in `only` if given, with a cache of their own (one agent's).
@@ -97,6 +133,7 @@ impl ToolBox {
                 .collect(),
             cache: HashMap::new(),
             workspace: self.workspace.clone(),
+            web: self.web.clone(),
         }
     }
 
@@ -109,7 +146,8 @@ impl ToolBox {
             .iter()
             .filter(|(n, ..)| self.offered(n))
             .filter_map(|(n, ..)| file_tools::spec(n));
-        builtin.chain(files).collect()
+        let web = self.offered(WEB_FETCH).then(web_fetch::spec);
+        builtin.chain(files).chain(web).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -136,6 +174,10 @@ impl ToolBox {
             return (outcome, false);
         }
         let outcome = match TOOLS.iter().find(|(n, _)| *n == name) {
+            None if name == WEB_FETCH => ToolOutcome {
+                success: false,
+                output: "web_fetch is not available to this task".into(),
+            },
             None if is_file_tool(name) => ToolOutcome {
                 success: false,
                 output: format!("tool {name:?} needs a session workspace"),

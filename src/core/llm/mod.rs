@@ -115,7 +115,7 @@ static RUSTLS_PROVIDER: Once = Once::new();
 
 /// reqwest is built without a bundled crypto provider: install ring (pure Rust + asm, no cmake) once.
 /// An application that installed its own provider first keeps it.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     RUSTLS_PROVIDER.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });

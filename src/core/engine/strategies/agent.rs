@@ -135,7 +135,7 @@ pub(crate) async fn tool_step(
         format!("Calling {} with {}", call.name, clip(&call.arguments, 200)),
         Some(json!({"tool": call.name, "params": clip_params(&params), "role": agent})),
     );
-    let (outcome, cached) = toolbox.call(&call.name, &call.arguments);
+    let (outcome, cached) = toolbox.run(&call.name, &call.arguments).await;
     let shown = clip(&outcome.output, 2000);
     let mut events = vec![NewEvent::new(EventType::ToolObservation, agent, shown.clone())
         .with_payload(json!({"tool": call.name, "success": outcome.success, "output": shown, "cached": cached}))];
