@@ -18,7 +18,6 @@ use tauri_plugin_shannon::core::engine::approvals::{
     ApprovalDecision, ApprovalPolicy, ApprovalScope,
 };
 use tauri_plugin_shannon::core::engine::{TaskEvent, TaskSubscription};
-use tauri_plugin_shannon::http::{Listener, ListenerOptions};
 
 const TOKEN: &str = "approvals-test-token-0123456789abcdef012345";
 
@@ -287,15 +286,7 @@ async fn over_http_a_client_approves_by_the_id_in_the_sse_stream() {
     r.fake.route("Look at alpha", answer("alpha "));
     r.fake.route("Look at beta", answer("beta "));
     r.fake.route("Results of the team", answer("both "));
-    let listener = Listener::start(
-        r.core.clone(),
-        ListenerOptions {
-            token: Some(TOKEN.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let listener = r.listen(TOKEN).await;
     let url = format!("http://{}", listener.addr());
     let http = reqwest::Client::new();
     let submitted: Value = http

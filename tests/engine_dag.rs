@@ -14,7 +14,6 @@ use fake_provider::{FakeUsage, Reply, Scripted};
 use rig::{Rig, rig};
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::engine::TaskEvent;
-use tauri_plugin_shannon::http::{Listener, ListenerOptions};
 
 const TOKEN: &str = "dag-test-token-0123456789abcdef0123456789";
 
@@ -178,15 +177,7 @@ async fn a_complex_task_plans_runs_three_agents_at_once_and_synthesizes() {
 
     // What the official clients see over HTTP: the stream and the task.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let listener = Listener::start(
-        r.core.clone(),
-        ListenerOptions {
-            token: Some(TOKEN.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let listener = r.listen(TOKEN).await;
     let base = format!("http://{}", listener.addr());
     let http = reqwest::Client::new();
     let sse = http

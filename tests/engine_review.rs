@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::engine::TaskSubscription;
 use tauri_plugin_shannon::core::engine::reviews::ReviewAction;
-use tauri_plugin_shannon::http::{Listener, ListenerOptions};
 
 const TOKEN: &str = "review-test-token-0123456789abcdef0123456789";
 
@@ -62,15 +61,7 @@ async fn a_reviewed_plan_is_revised_then_approved_and_the_research_uses_it() {
     r.fake.route("Study wind", answer("wind is steady "));
     r.fake
         .route("Results of the team", answer("Solar and wind both help. "));
-    let listener = Listener::start(
-        r.core.clone(),
-        ListenerOptions {
-            token: Some(TOKEN.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let listener = r.listen(TOKEN).await;
     let url = format!("http://{}", listener.addr());
     let http = reqwest::Client::new();
 

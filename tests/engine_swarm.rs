@@ -14,7 +14,6 @@ use rig::{Rig, rig};
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::engine::TaskEvent;
-use tauri_plugin_shannon::http::{Listener, ListenerOptions};
 
 const TOKEN: &str = "swarm-test-token-0123456789abcdef0123456789";
 
@@ -77,15 +76,7 @@ async fn a_swarm_plans_a_board_runs_two_agents_hears_the_user_and_synthesizes() 
         "combine the findings",
         Scripted::Stream(Reply::text(["Paris and Madrid."])),
     );
-    let listener = Listener::start(
-        r.core.clone(),
-        ListenerOptions {
-            token: Some(TOKEN.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let listener = r.listen(TOKEN).await;
     let url = format!("http://{}", listener.addr());
 
     let id = r

@@ -14,7 +14,6 @@ use fake_provider::{Reply, Scripted};
 use rig::{Rig, rig};
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::engine::approvals::ApprovalDecision;
-use tauri_plugin_shannon::http::{Listener, ListenerOptions};
 
 const TOKEN: &str = "workspace-test-token-0123456789abcdef0123456";
 
@@ -92,15 +91,7 @@ async fn a_task_writes_a_file_that_clients_list_and_download_and_nothing_leaves_
         "{error:?}"
     );
 
-    let listener = Listener::start(
-        r.core.clone(),
-        ListenerOptions {
-            token: Some(TOKEN.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let listener = r.listen(TOKEN).await;
     let base = format!("http://{}/api/v1/sessions/w-1/files", listener.addr());
     let http = reqwest::Client::new();
     let get = |url: String| http.get(url).bearer_auth(TOKEN).send();

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::crypto::SecretString;
 use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
+use tauri_plugin_shannon::http::{Listener, ListenerOptions};
 use tauri_plugin_shannon::{Core, CoreConfig};
 
 use crate::fake_provider::FakeProvider;
@@ -48,6 +49,19 @@ pub async fn rig(provider: &str) -> Rig {
 }
 
 impl Rig {
+    /// The HTTP listener on a free port of 127.0.0.1, with this token.
+    pub async fn listen(&self, token: &str) -> Listener {
+        Listener::start(
+            self.core.clone(),
+            ListenerOptions {
+                token: Some(token.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+    }
+
     /// Submits this task request body; returns its id.
     pub async fn submit_body(&self, body: Value) -> String {
         let req: SubmitTaskRequest = serde_json::from_value(body).unwrap();

@@ -63,13 +63,8 @@ pub(crate) async fn run(
     }
     if team.flag("force_swarm") {
         // As the cloud's router: no decomposition, the lead plans.
-        let key = StepKey::named("route");
-        if team.take::<bool>(&key)?.is_none() {
-            let event = NewEvent::new(EventType::Delegation, "orchestrator", "Assembling the team")
-                .with_payload(json!({"effective_mode": "swarm"}));
-            team.record(&key, StepKind::Plan, &true, vec![event], None)
-                .await?;
-        }
+        let payload = json!({"effective_mode": "swarm"});
+        delegation(team, "route", "Assembling the team", payload).await?;
         return swarm::run(team, query).await;
     }
     // A research task under review runs with the plan the user confirmed.
@@ -128,17 +123,27 @@ fn route_of(team: &Team, plan: &Plan) -> Route {
 
 /// The router's DELEGATION, journaled with the decision.
 async fn delegate(team: &Team, route: Route) -> Result<(), Halt> {
-    let key = StepKey::named("route");
-    if team.take::<Route>(&key)?.is_some() {
-        return Ok(());
-    }
     let (message, payload) = match route {
         Route::Simple => ("Processing", json!({"effective_mode": "simple"})),
         Route::Dag => ("Running team plan", json!({"effective_mode": "complex"})),
         Route::Cognitive(c) => ("Planning the approach", json!({"strategy": c})),
     };
+    delegation(team, "route", message, payload).await
+}
+
+/// The router's DELEGATION under `key`, journaled so a resumed task does not announce it twice.
+pub(crate) async fn delegation(
+    team: &Team,
+    key: &str,
+    message: &str,
+    payload: serde_json::Value,
+) -> Result<(), Halt> {
+    let key = StepKey::named(key);
+    if team.take::<serde_json::Value>(&key)?.is_some() {
+        return Ok(());
+    }
     let event = NewEvent::new(EventType::Delegation, "orchestrator", message).with_payload(payload);
-    team.record(&key, StepKind::Plan, &route, vec![event], None)
+    team.record(&key, StepKind::Plan, &true, vec![event], None)
         .await?;
     Ok(())
 }

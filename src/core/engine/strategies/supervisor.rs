@@ -56,13 +56,8 @@ impl Roster {
 }
 
 pub(crate) async fn run(team: &Team, query: &str, concurrency: usize) -> Result<Outcome, Halt> {
-    let key = StepKey::named("supervisor");
-    if team.take::<bool>(&key)?.is_none() {
-        let started = NewEvent::new(EventType::Delegation, "orchestrator", "Coordinating agents")
-            .with_payload(json!({"effective_mode": "supervisor"}));
-        team.record(&key, StepKind::Plan, &true, vec![started], None)
-            .await?;
-    }
+    let payload = json!({"effective_mode": "supervisor"});
+    super::route::delegation(team, "supervisor", "Coordinating agents", payload).await?;
     let plan = dag::make_plan(team, query, concurrency).await?;
     approval::plan_gate(team, query, Some(&plan)).await?;
     let mut roster = recruit(team, plan).await?;
