@@ -122,6 +122,10 @@ export const commands = {
 	listSessionFiles: (sessionId: string, path: string | null) => typedError<FileList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_session_files", { sessionId, path })),
 	/**  A file of a session's workspace: text raw, anything else base64. */
 	readSessionFile: (sessionId: string, path: string) => typedError<FileContent, ShannonError>(__TAURI_INVOKE("plugin:shannon|read_session_file", { sessionId, path })),
+	/**  One level of the user's memory folder. */
+	listMemoryFiles: (path: string | null) => typedError<FileList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_memory_files", { path })),
+	/**  A file of the user's memory folder: text raw, anything else base64. */
+	readMemoryFile: (path: string) => typedError<FileContent, ShannonError>(__TAURI_INVOKE("plugin:shannon|read_memory_file", { path })),
 };
 
 /** Events */

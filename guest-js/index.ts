@@ -169,6 +169,9 @@ export const listApprovals = (status?: "pending" | "approved" | "denied" | "expi
 export const listSessionFiles = (sessionId: string, path?: string) => unwrap(commands.listSessionFiles(sessionId, path ?? null));
 /** A workspace file: `content` is text, or base64 when `base64` is true. */
 export const readSessionFile = (sessionId: string, path: string) => unwrap(commands.readSessionFile(sessionId, path));
+/** One level of the user's memory folder (agents read it as `/memory/`). */
+export const listMemoryFiles = (path?: string) => unwrap(commands.listMemoryFiles(path ?? null));
+export const readMemoryFile = (path: string) => unwrap(commands.readMemoryFile(path));
 /** A research task's plan under review (`require_review` with `force_research`). */
 export const getResearchReview = (taskId: string) => unwrap(commands.getResearchReview(taskId));
 /** Feedback on the plan: resolves with the revised plan once the task wrote it. */

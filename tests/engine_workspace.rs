@@ -13,7 +13,7 @@ use std::time::Duration;
 use fake_provider::{Reply, Scripted};
 use rig::{Rig, rig};
 use serde_json::{Value, json};
-use tauri_plugin_shannon::core::engine::approvals::ApprovalDecision;
+use tauri_plugin_shannon::core::engine::approvals::{ApprovalDecision, ApprovalPolicy};
 
 const TOKEN: &str = "workspace-test-token-0123456789abcdef0123456";
 
@@ -170,4 +170,76 @@ async fn a_task_writes_a_file_that_clients_list_and_download_and_nothing_leaves_
             .code(),
         "not_found"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_read_the_users_memory_folder_which_clients_list() {
+    let r = rig("openai").await;
+    // This user lets file writes through without asking.
+    r.core
+        .set_approval_policy(ApprovalPolicy {
+            dangerous_tools: Vec::new(),
+            ..ApprovalPolicy::default()
+        })
+        .unwrap();
+    let memory = r.core.data_dir().join("memory").join(&r.me.user_id);
+    std::fs::create_dir_all(&memory).unwrap();
+    std::fs::write(memory.join("MEMORY.md"), "- prefers metric units").unwrap();
+    r.fake
+        .push(call("file_read", json!({"path": "/memory/MEMORY.md"})))
+        .push(call(
+            "file_write",
+            json!({"path": "/memory/evil.md", "content": "x"}),
+        ))
+        .push(Scripted::Stream(Reply::text(["In metric units, then."])));
+    let (id, events) = r
+        .run_in(
+            "standard",
+            "How tall is the tower?",
+            json!({"tools_to_use": ["file_read", "file_write"]}),
+        )
+        .await;
+    let seen: Vec<&str> = events
+        .iter()
+        .filter(|e| e.event_type == "TOOL_OBSERVATION")
+        .filter_map(|e| e.message.as_deref())
+        .collect();
+    assert_eq!(seen[0], "- prefers metric units");
+    assert!(seen[1].contains("read-only"), "{seen:?}");
+    assert!(!memory.join("evil.md").exists());
+    assert_eq!(
+        r.core.get_task(&r.me, &id).await.unwrap().result,
+        "In metric units, then."
+    );
+
+    let listener = r.listen(TOKEN).await;
+    let base = format!("http://{}/api/v1/memory/files", listener.addr());
+    let http = reqwest::Client::new();
+    let list: Value = http
+        .get(&base)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["files"][0]["path"], "MEMORY.md");
+    let file: Value = http
+        .get(format!("{base}/MEMORY.md"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(file["content"], "- prefers metric units");
+    let out = http
+        .get(format!("{base}/%2e%2e/%2e%2e/etc/passwd"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(out.status(), 200);
 }

@@ -72,4 +72,6 @@ pub const COMMANDS: &[&str] = &[
     "delete_session",
     "list_session_files",
     "read_session_file",
+    "list_memory_files",
+    "read_memory_file",
 ];

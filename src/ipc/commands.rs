@@ -349,6 +349,22 @@ pub async fn read_session_file(
     core.read_session_file(&caller, &session_id, &path).await
 }
 
+/// One level of the user's memory folder.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_memory_files(state: State<'_, Shannon>, path: Option<String>) -> Res<FileList> {
+    let (core, caller) = state.resolve().await?;
+    core.list_memory_files(&caller, path).await
+}
+
+/// A file of the user's memory folder: text raw, anything else base64.
+#[tauri::command]
+#[specta::specta]
+pub async fn read_memory_file(state: State<'_, Shannon>, path: String) -> Res<FileContent> {
+    let (core, caller) = state.resolve().await?;
+    core.read_memory_file(&caller, &path).await
+}
+
 /// A research task's plan under review.
 #[tauri::command]
 #[specta::specta]

@@ -80,6 +80,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::delete_session,
             commands::list_session_files,
             commands::read_session_file,
+            commands::list_memory_files,
+            commands::read_memory_file,
         ])
         .events(tauri_specta::collect_events![
             events::SettingsChanged,

@@ -148,8 +148,12 @@ pub(crate) async fn toolbox(core: &Core, spec: &RunSpec) -> ToolBox {
         allow_private,
         ..FetchLimits::default()
     });
-    match super::workspace::Workspace::of_session(core.data_dir(), &spec.session_id) {
+    let tools = match super::workspace::Workspace::of_session(core.data_dir(), &spec.session_id) {
         Ok(ws) => tools.with_workspace(ws),
+        Err(_) => tools,
+    };
+    match super::workspace::Workspace::of_user_memory(core.data_dir(), &spec.caller.user_id) {
+        Ok(memory) => tools.with_memory(memory),
         Err(_) => tools,
     }
 }

@@ -63,6 +63,8 @@ pub struct ToolBox {
     cache: HashMap<(String, String), ToolOutcome>,
     /// The session's workspace, where the file tools work; without one they are not offered.
     workspace: Option<Workspace>,
+    /// The user's memory folder, which the reading file tools see as `/memory/`.
+    memory: Option<Workspace>,
     /// How `web_fetch` may reach the web; without it the tool is not offered.
     web: Option<FetchLimits>,
 }
@@ -78,8 +80,15 @@ impl ToolBox {
             allowed,
             cache: HashMap::new(),
             workspace: None,
+            memory: None,
             web: None,
         }
+    }
+
+    /// The reading file tools see this folder as `/memory/` (read-only for agents).
+    pub fn with_memory(mut self, memory: Workspace) -> Self {
+        self.memory = Some(memory);
+        self
     }
 
     /// `web_fetch` fetches pages within these limits.
@@ -133,6 +142,7 @@ impl ToolBox {
                 .collect(),
             cache: HashMap::new(),
             workspace: self.workspace.clone(),
+            memory: self.memory.clone(),
             web: self.web.clone(),
         }
     }
@@ -166,7 +176,38 @@ impl ToolBox {
             .filter(|_| is_file_tool(name) && self.allowed.contains(&name))
         {
             // File tools act on the workspace: never answered from the cache.
-            let args = serde_json::from_str::<Value>(arguments).unwrap_or(Value::Null);
+            let mut args = serde_json::from_str::<Value>(arguments).unwrap_or(Value::Null);
+            let path = args.get("path").and_then(Value::as_str).unwrap_or_default();
+            let ws = match path.strip_prefix("/memory") {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                    if !matches!(name, "file_read" | "file_list") {
+                        let output = "/memory/ is read-only for agents".to_string();
+                        return (
+                            ToolOutcome {
+                                success: false,
+                                output,
+                            },
+                            false,
+                        );
+                    }
+                    let rest = rest.trim_start_matches('/').to_string();
+                    args["path"] = Value::String(rest);
+                    match &self.memory {
+                        Some(memory) => memory,
+                        None => {
+                            let output = "this task has no memory folder".to_string();
+                            return (
+                                ToolOutcome {
+                                    success: false,
+                                    output,
+                                },
+                                false,
+                            );
+                        }
+                    }
+                }
+                _ => ws,
+            };
             let outcome = file_tools::run(name, ws, &args).unwrap_or(ToolOutcome {
                 success: false,
                 output: format!("unknown tool {name:?}"),

@@ -64,6 +64,13 @@ impl Workspace {
         })
     }
 
+    /// A user's memory folder, `<data dir>/memory/<user id>` (agents read it as `/memory/`).
+    pub fn of_user_memory(data_dir: &Path, user_id: &str) -> Result<Self> {
+        let mut ws = Self::of_session(data_dir, user_id)?;
+        ws.root = data_dir.join("memory").join(user_id);
+        Ok(ws)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -297,13 +304,7 @@ impl Core {
         session: &str,
         path: Option<String>,
     ) -> Result<FileList> {
-        let ws = self.session_workspace(caller, session).await?;
-        let rel = path.unwrap_or_default();
-        let files = store::blocking(move || ws.list(&rel)).await?;
-        Ok(FileList {
-            success: true,
-            files,
-        })
+        list_files(self.session_workspace(caller, session).await?, path).await
     }
 
     pub async fn read_session_file(
@@ -312,36 +313,71 @@ impl Core {
         session: &str,
         path: &str,
     ) -> Result<FileContent> {
-        use base64::Engine;
-        let ws = self.session_workspace(caller, session).await?;
-        let rel = path.to_string();
-        let bytes = store::blocking(move || ws.read(&rel)).await?;
-        let content_type = content_type(path).to_string();
-        let textual = content_type.starts_with("text/")
-            || [
-                "application/json",
-                "application/xml",
-                "application/yaml",
-                "application/toml",
-            ]
-            .contains(&content_type.as_str());
-        let size_bytes = bytes.len() as u64;
-        let (content, base64) = match String::from_utf8(bytes) {
-            Ok(text) if textual => (text, false),
-            Ok(text) => (base64::engine::general_purpose::STANDARD.encode(text), true),
-            Err(e) => (
-                base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
-                true,
-            ),
-        };
-        Ok(FileContent {
-            success: true,
-            content,
-            content_type,
-            size_bytes,
-            base64,
-        })
+        file_content(self.session_workspace(caller, session).await?, path).await
     }
+
+    /// One level of the caller's memory folder (`GET /api/v1/memory/files`).
+    pub async fn list_memory_files(
+        &self,
+        caller: &Caller,
+        path: Option<String>,
+    ) -> Result<FileList> {
+        list_files(
+            Workspace::of_user_memory(self.data_dir(), &caller.user_id)?,
+            path,
+        )
+        .await
+    }
+
+    /// A file of the caller's memory folder.
+    pub async fn read_memory_file(&self, caller: &Caller, path: &str) -> Result<FileContent> {
+        file_content(
+            Workspace::of_user_memory(self.data_dir(), &caller.user_id)?,
+            path,
+        )
+        .await
+    }
+}
+
+async fn list_files(ws: Workspace, path: Option<String>) -> Result<FileList> {
+    let rel = path.unwrap_or_default();
+    let files = store::blocking(move || ws.list(&rel)).await?;
+    Ok(FileList {
+        success: true,
+        files,
+    })
+}
+
+/// A file in the cloud's shape: text raw, anything else base64.
+async fn file_content(ws: Workspace, path: &str) -> Result<FileContent> {
+    use base64::Engine;
+    let rel = path.to_string();
+    let bytes = store::blocking(move || ws.read(&rel)).await?;
+    let content_type = content_type(path).to_string();
+    let textual = content_type.starts_with("text/")
+        || [
+            "application/json",
+            "application/xml",
+            "application/yaml",
+            "application/toml",
+        ]
+        .contains(&content_type.as_str());
+    let size_bytes = bytes.len() as u64;
+    let (content, base64) = match String::from_utf8(bytes) {
+        Ok(text) if textual => (text, false),
+        Ok(text) => (base64::engine::general_purpose::STANDARD.encode(text), true),
+        Err(e) => (
+            base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+            true,
+        ),
+    };
+    Ok(FileContent {
+        success: true,
+        content,
+        content_type,
+        size_bytes,
+        base64,
+    })
 }
 
 #[cfg(test)]

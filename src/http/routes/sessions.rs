@@ -83,6 +83,23 @@ pub(super) async fn files(
     Ok(Json(app.core.list_session_files(&who, &id, path).await?))
 }
 
+pub(super) async fn memory_files(
+    State(app): App,
+    Authed(who): Authed,
+    ApiQuery(q): Params,
+) -> Result<Json<FileList>, ApiError> {
+    let path = q.get("path").cloned();
+    Ok(Json(app.core.list_memory_files(&who, path).await?))
+}
+
+pub(super) async fn memory_file(
+    State(app): App,
+    Authed(who): Authed,
+    ApiPath(path): ApiPath<String>,
+) -> Result<Json<FileContent>, ApiError> {
+    Ok(Json(app.core.read_memory_file(&who, &path).await?))
+}
+
 pub(super) async fn file(
     State(app): App,
     Authed(who): Authed,

@@ -243,6 +243,17 @@ pub(super) fn table() -> Vec<Route> {
                 .response::<ErrorBody>(400, "A directory, or a path that leaves the workspace")
                 .response::<ErrorBody>(404, "No such file")
         }),
+        Route::authed("memory", "/api/v1/memory/files").get(sessions::memory_files, |op| {
+            op.summary("One level of the user's memory folder")
+                .query_param::<String>("path")
+                .response::<FileList>(200, "Entries (a missing directory is empty)")
+        }),
+        Route::authed("memory", "/api/v1/memory/files/{*path}").get(sessions::memory_file, |op| {
+            op.path_param::<String>("path")
+                .summary("A file of the user's memory folder (text raw, else base64)")
+                .response::<FileContent>(200, "The file")
+                .response::<ErrorBody>(404, "No such file")
+        }),
         // Schedules.
         Route::authed("schedules", "/api/v1/schedules")
             .post(schedules::create, |op| {
