@@ -92,8 +92,7 @@ async fn a_plan_waits_for_its_approval_and_runs_once_approved() {
     assert_eq!(asked["kind"], "plan");
     assert_eq!(asked["plan"].as_array().unwrap().len(), 2);
     assert!(asked["expires_at"].as_str().is_some());
-    // Nothing ran yet, and the approval is listed as pending.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Nothing ran yet (the agents start only after the gate), and the approval is listed as pending.
     assert!(
         r.fake
             .requests()
@@ -328,15 +327,7 @@ async fn over_http_a_client_approves_by_the_id_in_the_sse_stream() {
     })
     .await
     .unwrap();
-    let pending: Value = http
-        .get(format!("{url}/api/v1/approvals"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pending = Rig::get_json(&format!("{url}/api/v1/approvals"), TOKEN).await;
     assert_eq!(pending[0]["approval_id"], approval_id.as_str());
     let post = |body: Value| {
         http.post(format!("{url}/api/v1/approvals/decision"))
@@ -362,23 +353,10 @@ async fn over_http_a_client_approves_by_the_id_in_the_sse_stream() {
             .status(),
         400
     );
-    // The task completes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let task: Value = http
-            .get(format!("{url}/api/v1/tasks/{wf}"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if task["status"] == "TASK_STATUS_COMPLETED" {
-            assert_eq!(task["result"], "both ");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{task}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    // The task completes: its stream ends, and the route shows the answer.
+    let mut sub = r.core.subscribe_task(&r.me, &wf, None, None).await.unwrap();
+    Rig::rest(&mut sub).await;
+    let task = Rig::get_json(&format!("{url}/api/v1/tasks/{wf}"), TOKEN).await;
+    assert_eq!(task["status"], "TASK_STATUS_COMPLETED");
+    assert_eq!(task["result"], "both ");
 }

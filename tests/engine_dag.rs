@@ -221,15 +221,7 @@ async fn a_complex_task_plans_runs_three_agents_at_once_and_synthesizes() {
                 && d["response"] == "All three: alpha, beta and gamma = 42. ")
     );
     assert_eq!(named("WORKFLOW_COMPLETED").len(), 1);
-    let task: Value = http
-        .get(format!("{base}/api/v1/tasks/{id}"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let task = Rig::get_json(&format!("{base}/api/v1/tasks/{id}"), TOKEN).await;
     assert_eq!(
         task["metadata"]["agent_usages"].as_array().unwrap().len(),
         5

@@ -215,25 +215,9 @@ async fn agents_read_the_users_memory_folder_which_clients_list() {
     let listener = r.listen(TOKEN).await;
     let base = format!("http://{}/api/v1/memory/files", listener.addr());
     let http = reqwest::Client::new();
-    let list: Value = http
-        .get(&base)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = Rig::get_json(&base, TOKEN).await;
     assert_eq!(list["files"][0]["path"], "MEMORY.md");
-    let file: Value = http
-        .get(format!("{base}/MEMORY.md"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let file = Rig::get_json(&format!("{base}/MEMORY.md"), TOKEN).await;
     assert_eq!(file["content"], "- prefers metric units");
     let out = http
         .get(format!("{base}/%2e%2e/%2e%2e/etc/passwd"))

@@ -62,6 +62,19 @@ impl Rig {
         .unwrap()
     }
 
+    /// `GET url` with this bearer token, as JSON.
+    pub async fn get_json(url: &str, token: &str) -> Value {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Submits this task request body; returns its id.
     pub async fn submit_body(&self, body: Value) -> String {
         let req: SubmitTaskRequest = serde_json::from_value(body).unwrap();

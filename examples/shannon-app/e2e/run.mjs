@@ -263,7 +263,7 @@ step("a task that asks first shows its plan, waits for Approve, then runs", asyn
   await waitFor("the approval card", async () => visible(".turn:last-of-type .approval.pending .approve"));
   const steps = await run("return [...document.querySelectorAll('.turn:last-of-type .approval li')].map((li) => li.textContent);");
   assert(steps.length === 2 && steps[0] === "Describe the first option", `the plan to approve: ${steps}`);
-  await sleep(300);
+  // The agents start only after the gate: by now only the planner has run.
   assert(fake.requests.length === before + 1, `only the planner ran before the decision (${fake.requests.length - before})`);
   assert((await control()) === "running", "the task waits");
   await screenshot("approval-pending");

@@ -276,7 +276,7 @@ impl Core {
                 Ok(())
             })
             .await?;
-        self.engine().approvals_changed();
+        self.engine().answers_changed();
         Ok(ApprovalDecisionResponse {
             status: "sent".into(),
             success: true,

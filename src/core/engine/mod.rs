@@ -84,8 +84,8 @@ pub struct Engine {
     pub(crate) defaults: RwLock<EngineDefaults>,
     pub(crate) recovery: RecoveryPolicy,
     pub(crate) approval_policy: RwLock<approvals::ApprovalPolicy>,
-    /// Ticks when an approval is decided: waiting runs look at theirs again.
-    approvals_tick: watch::Sender<u64>,
+    /// Ticks when the user answers (an approval, a plan review): waiting runs look at theirs again.
+    answers_tick: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -109,16 +109,16 @@ impl Engine {
             defaults: RwLock::new(defaults),
             recovery,
             approval_policy: RwLock::new(approval_policy),
-            approvals_tick: watch::channel(0).0,
+            answers_tick: watch::channel(0).0,
         }
     }
 
-    pub(crate) fn approvals_changed(&self) {
-        self.approvals_tick.send_modify(|n| *n += 1);
+    pub(crate) fn answers_changed(&self) {
+        self.answers_tick.send_modify(|n| *n += 1);
     }
 
-    pub(crate) fn watch_approvals(&self) -> watch::Receiver<u64> {
-        self.approvals_tick.subscribe()
+    pub(crate) fn watch_answers(&self) -> watch::Receiver<u64> {
+        self.answers_tick.subscribe()
     }
 
     pub(crate) fn approval_policy(&self) -> approvals::ApprovalPolicy {

@@ -149,7 +149,7 @@ impl Core {
                 if changed == 0 {
                     return Err(in_progress());
                 }
-                self.engine().approvals_changed();
+                self.engine().answers_changed();
                 Ok(approved(s.version))
             }
             "feedback" => {
@@ -193,7 +193,7 @@ impl Core {
                 if changed == 0 {
                     return Err(in_progress());
                 }
-                self.engine().approvals_changed();
+                self.engine().answers_changed();
                 self.revised(&wf, s.version).await
             }
             _ => Err(ShannonError::invalid(
@@ -204,7 +204,7 @@ impl Core {
 
     /// Waits until the task answered the feedback with a plan newer than `version`.
     async fn revised(&self, wf: &str, version: i64) -> Result<ReviewResponse> {
-        let mut tick = self.engine().watch_approvals();
+        let mut tick = self.engine().watch_answers();
         let deadline = tokio::time::Instant::now() + REVISION_WAIT;
         loop {
             let row = self.review_row(wf).await?;
@@ -323,7 +323,7 @@ impl Core {
                 Ok(())
             })
             .await?;
-        self.engine().approvals_changed();
+        self.engine().answers_changed();
         Ok(())
     }
 

@@ -150,7 +150,7 @@ impl Team {
         &self,
         approval_id: &str,
     ) -> Result<crate::core::engine::approvals::Approval, Halt> {
-        let mut tick = self.core.engine().watch_approvals();
+        let mut tick = self.core.engine().watch_answers();
         loop {
             let row = self.core.approval(approval_id).await?;
             if row.status != "pending" {

@@ -42,7 +42,7 @@ pub(crate) async fn confirmed_plan(team: &Team, query: &str) -> Result<String, H
         Err(ShannonError::NotFound(_)) => open(team, query).await?,
         Err(e) => return Err(e.into()),
     };
-    let mut tick = team.core.engine().watch_approvals();
+    let mut tick = team.core.engine().watch_answers();
     loop {
         match row.state.status.as_str() {
             "approved" => break,
