@@ -401,7 +401,12 @@ export type ProviderProtocol =
 /**  Anthropic Messages API. */
 "anthropic" | 
 /**  The offline demo provider: deterministic text, no key, no network. */
-"offline_demo";
+"offline_demo" | 
+/**
+ *  A web search API for the `web_search` tool, not a model provider (each has its own wire
+ *  format: `core::engine::web_search`).
+ */
+"web_search";
 
 /**  Whether a provider can take a task now, for the frontend's key page and submit guard. */
 export type ProviderStatus = {
@@ -421,6 +426,8 @@ export type ProviderStatus = {
 	base_url: string | null,
 	/**  The offline demo provider: canned text, no network. */
 	offline_demo: boolean,
+	/**  A web search API for research (`web_search`), not a model provider. */
+	web_search: boolean,
 	/**  Why the provider is not ready, for the UI to show. */
 	reason: string | null,
 };

@@ -114,7 +114,7 @@ impl PluginConfig {
             }
         }
         if let Some(p) = update.default_provider {
-            next.default_provider = providers::lookup(&p)?.id.to_string();
+            next.default_provider = providers::lookup_model(&p)?.id.to_string();
         }
         if let Some(m) = update.default_model {
             let m = m.trim().to_string();

@@ -18,6 +18,9 @@ pub enum ProviderProtocol {
     Anthropic,
     /// The offline demo provider: deterministic text, no key, no network.
     OfflineDemo,
+    /// A web search API for the `web_search` tool, not a model provider (each has its own wire
+    /// format: `core::engine::web_search`).
+    WebSearch,
 }
 
 /// One entry of the catalogue.
@@ -36,7 +39,16 @@ impl ProviderSpec {
     /// A local server (Ollama, LM Studio, a custom endpoint): no key needed, reached at a base URL.
     /// It is ready only while its endpoint answers (see [`LocalProbes`]).
     pub fn is_local(&self) -> bool {
-        !self.requires_key && self.protocol != ProviderProtocol::OfflineDemo
+        !self.requires_key
+            && !matches!(
+                self.protocol,
+                ProviderProtocol::OfflineDemo | ProviderProtocol::WebSearch
+            )
+    }
+
+    /// A web search API rather than a model provider.
+    pub fn is_search(&self) -> bool {
+        self.protocol == ProviderProtocol::WebSearch
     }
 }
 
@@ -56,7 +68,7 @@ const fn p(
     }
 }
 
-use ProviderProtocol::{Anthropic, OfflineDemo, OpenaiCompatible as Oai};
+use ProviderProtocol::{Anthropic, OfflineDemo, OpenaiCompatible as Oai, WebSearch};
 
 /// Every provider, in the order the UI lists them.
 pub const PROVIDERS: &[ProviderSpec] = &[
@@ -167,6 +179,43 @@ pub const PROVIDERS: &[ProviderSpec] = &[
         false,
         None,
     ),
+    // Web search for research, in the order the engine prefers them when several are set up.
+    p(
+        "tavily",
+        "Tavily (web search)",
+        WebSearch,
+        true,
+        Some("https://api.tavily.com"),
+    ),
+    p(
+        "exa",
+        "Exa (web search)",
+        WebSearch,
+        true,
+        Some("https://api.exa.ai"),
+    ),
+    p(
+        "brave",
+        "Brave Search (web search)",
+        WebSearch,
+        true,
+        Some("https://api.search.brave.com"),
+    ),
+    p(
+        "serper",
+        "Serper (web search)",
+        WebSearch,
+        true,
+        Some("https://google.serper.dev"),
+    ),
+    // Self-hosted and keyless: reached at the base URL the user sets.
+    p(
+        "searxng",
+        "SearXNG (self-hosted web search)",
+        WebSearch,
+        false,
+        None,
+    ),
 ];
 
 /// Looks a provider up by id (case-insensitive, surrounding spaces ignored).
@@ -189,6 +238,18 @@ fn truncate_for_message(s: &str) -> String {
     } else {
         "(unrecognised name)".to_string()
     }
+}
+
+/// Looks up a provider that answers model calls: a search API named as a model provider is refused.
+pub fn lookup_model(provider: &str) -> Result<&'static ProviderSpec> {
+    let spec = lookup(provider)?;
+    if spec.is_search() {
+        return Err(ShannonError::invalid(format!(
+            "{} is a web search API, not a model provider",
+            spec.display_name
+        )));
+    }
+    Ok(spec)
 }
 
 /// The user setting that overrides a provider's base URL.

@@ -52,6 +52,8 @@ pub struct ProviderStatus {
     pub base_url: Option<String>,
     /// The offline demo provider: canned text, no network.
     pub offline_demo: bool,
+    /// A web search API for research (`web_search`), not a model provider.
+    pub web_search: bool,
     /// Why the provider is not ready, for the UI to show.
     pub reason: Option<String>,
 }
@@ -457,6 +459,7 @@ impl Core {
                     last_used_at: key.and_then(|k| k.last_used_at.clone()),
                     base_url,
                     offline_demo: spec.protocol == ProviderProtocol::OfflineDemo,
+                    web_search: spec.is_search(),
                     reason,
                 }
             })

@@ -25,6 +25,7 @@ pub mod task_list;
 pub mod tasks;
 pub mod tools;
 pub mod web_fetch;
+pub mod web_search;
 pub mod workspace;
 
 use std::collections::HashMap;

@@ -8,6 +8,7 @@ use super::lifecycle::TaskStatus;
 use super::request::TaskPlan;
 use super::tools::ToolBox;
 use super::web_fetch::FetchLimits;
+use super::web_search::{SearchApi, SearchTarget};
 use crate::core::Core;
 use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
@@ -32,7 +33,7 @@ pub(crate) struct RunSpec {
 
 /// The client for the run's provider; a provider that needs a key and has none is a clear failure.
 pub(crate) async fn provider_client(core: &Core, spec: &RunSpec) -> Result<ProviderClient> {
-    let provider = providers::lookup(&spec.provider)?;
+    let provider = providers::lookup_model(&spec.provider)?;
     let caller = &spec.caller;
     let api_key = core.provider_key(caller, provider.id).await?;
     if provider.requires_key && api_key.is_none() {
@@ -148,6 +149,10 @@ pub(crate) async fn toolbox(core: &Core, spec: &RunSpec) -> ToolBox {
         allow_private,
         ..FetchLimits::default()
     });
+    let tools = match search_target(core, caller).await {
+        Some(target) => tools.with_search(target),
+        None => tools,
+    };
     let tools = match super::workspace::Workspace::of_session(core.data_dir(), &spec.session_id) {
         Ok(ws) => tools.with_workspace(ws),
         Err(_) => tools,
@@ -156,4 +161,40 @@ pub(crate) async fn toolbox(core: &Core, spec: &RunSpec) -> ToolBox {
         Ok(memory) => tools.with_memory(memory),
         Err(_) => tools,
     }
+}
+
+/// The search API `web_search` uses: the one the setting `web_search.provider` names, else the
+/// first set up (a stored key, or SearXNG's base URL) in the catalogue's order.
+pub(crate) async fn search_target(core: &Core, caller: &Caller) -> Option<SearchTarget> {
+    let chosen = core
+        .get_setting(caller, "web_search.provider")
+        .await
+        .ok()
+        .and_then(|s| serde_json::from_str::<String>(&s.value).ok());
+    let candidates = providers::PROVIDERS
+        .iter()
+        .filter(|p| p.is_search())
+        .filter(|p| {
+            chosen
+                .as_deref()
+                .is_none_or(|c| c.eq_ignore_ascii_case(p.id))
+        });
+    for spec in candidates {
+        let api = SearchApi::of(spec.id)?;
+        let base_url = match core
+            .get_setting(caller, &providers::base_url_setting(spec.id))
+            .await
+        {
+            Ok(s) => serde_json::from_str::<String>(&s.value).ok(),
+            Err(_) => None,
+        }
+        .or_else(|| spec.default_base_url.map(str::to_string));
+        let key = core.provider_key(caller, spec.id).await.ok().flatten();
+        let Some(base_url) = base_url else { continue };
+        if spec.requires_key && key.is_none() {
+            continue;
+        }
+        return Some(SearchTarget::new(api, base_url, key));
+    }
+    None
 }

@@ -75,7 +75,7 @@ impl Core {
             .clone()
             .or(inferred)
             .unwrap_or(defaults.provider.clone());
-        let spec = providers::lookup(&wanted)?;
+        let spec = providers::lookup_model(&wanted)?;
         let status = self.provider_status(caller).await?;
         let ready = status
             .iter()
@@ -274,7 +274,7 @@ impl Core {
 
     /// Changes the provider and model used when a submission names none.
     pub fn set_engine_defaults(&self, provider: &str, model: Option<String>) -> Result<()> {
-        let spec = providers::lookup(provider)?;
+        let spec = providers::lookup_model(provider)?;
         *self
             .engine()
             .defaults

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::file_tools;
 use super::web_fetch::{self, FetchLimits};
+use super::web_search::{self, SearchTarget};
 use super::workspace::Workspace;
 use crate::core::llm::ToolSpec;
 
@@ -47,10 +48,11 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
         .iter()
         .map(|(n, _)| *n)
         .chain(file_tools::FILE_TOOLS.iter().map(|(n, ..)| *n))
-        .chain([WEB_FETCH])
+        .chain([WEB_FETCH, WEB_SEARCH])
 }
 
 const WEB_FETCH: &str = "web_fetch";
+const WEB_SEARCH: &str = "web_search";
 
 fn is_file_tool(name: &str) -> bool {
     file_tools::FILE_TOOLS.iter().any(|(n, ..)| *n == name)
@@ -67,6 +69,8 @@ pub struct ToolBox {
     memory: Option<Workspace>,
     /// How `web_fetch` may reach the web; without it the tool is not offered.
     web: Option<FetchLimits>,
+    /// The search API `web_search` uses; without one the tool is not offered.
+    search: Option<SearchTarget>,
 }
 
 impl ToolBox {
@@ -82,7 +86,19 @@ impl ToolBox {
             workspace: None,
             memory: None,
             web: None,
+            search: None,
         }
+    }
+
+    /// `web_search` searches through this API.
+    pub fn with_search(mut self, target: SearchTarget) -> Self {
+        self.search = Some(target);
+        self
+    }
+
+    /// Whether `web_search` is offered (a search API is set up and the tool allowed).
+    pub fn can_search(&self) -> bool {
+        self.offered(WEB_SEARCH)
     }
 
     /// The reading file tools see this folder as `/memory/` (read-only for agents).
@@ -97,24 +113,27 @@ impl ToolBox {
         self
     }
 
-    /// Runs a tool call, awaiting the tools that go to the network (`web_fetch`). Returns
-    /// `(outcome, from_cache)`.
+    /// Runs a tool call, awaiting the tools that go to the network (`web_fetch`, `web_search`).
+    /// Returns `(outcome, from_cache)`.
     pub async fn run(&mut self, name: &str, arguments: &str) -> (ToolOutcome, bool) {
-        let Some(limits) = self
-            .web
-            .clone()
-            .filter(|_| name == WEB_FETCH && self.allowed.contains(&WEB_FETCH))
-        else {
+        if !matches!(name, WEB_FETCH | WEB_SEARCH) || !self.offered(name) {
             return self.call(name, arguments);
-        };
+        }
         let key = (name.to_string(), arguments.trim().to_string());
         if let Some(hit) = self.cache.get(&key) {
             return (hit.clone(), true);
         }
         let args = serde_json::from_str::<Value>(arguments).unwrap_or(Value::Null);
-        let (success, output) = web_fetch::tool(&args, &limits).await;
+        let (success, output) = match (&self.web, &self.search) {
+            (Some(limits), _) if name == WEB_FETCH => web_fetch::tool(&args, limits).await,
+            (_, Some(target)) => web_search::tool(&args, target).await,
+            _ => (false, format!("{name} is not available to this task")),
+        };
         let outcome = ToolOutcome { success, output };
-        self.cache.insert(key, outcome.clone());
+        // A failed search (a rate limit) may work later: only successes are kept.
+        if outcome.success {
+            self.cache.insert(key, outcome.clone());
+        }
         (outcome, false)
     }
 
@@ -129,6 +148,7 @@ impl ToolBox {
         self.allowed.contains(&name)
             && (self.workspace.is_some() || !is_file_tool(name))
             && (self.web.is_some() || name != WEB_FETCH)
+            && (self.search.is_some() || name != WEB_SEARCH)
     }
 
     /// These tools, only those in `only` if given, with a cache of their own (one agent's).
@@ -144,6 +164,7 @@ impl ToolBox {
             workspace: self.workspace.clone(),
             memory: self.memory.clone(),
             web: self.web.clone(),
+            search: self.search.clone(),
         }
     }
 
@@ -157,7 +178,8 @@ impl ToolBox {
             .filter(|(n, ..)| self.offered(n))
             .filter_map(|(n, ..)| file_tools::spec(n));
         let web = self.offered(WEB_FETCH).then(web_fetch::spec);
-        builtin.chain(files).chain(web).collect()
+        let search = self.offered(WEB_SEARCH).then(web_search::spec);
+        builtin.chain(files).chain(search).chain(web).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -218,6 +240,12 @@ impl ToolBox {
             None if name == WEB_FETCH => ToolOutcome {
                 success: false,
                 output: "web_fetch is not available to this task".into(),
+            },
+            None if name == WEB_SEARCH => ToolOutcome {
+                success: false,
+                output: "web_search is not available: no search API is set up (add a Tavily, \
+                         Exa, Brave or Serper key, or a SearXNG base URL)"
+                    .into(),
             },
             None if is_file_tool(name) => ToolOutcome {
                 success: false,

@@ -200,6 +200,10 @@ impl ProviderClient {
             }
             ProviderProtocol::OpenaiCompatible => self.stream_openai(req, on_delta, cancel).await,
             ProviderProtocol::Anthropic => self.stream_anthropic(req, on_delta, cancel).await,
+            ProviderProtocol::WebSearch => Err(LlmError::BadRequest {
+                status: 0,
+                message: format!("{} is a web search API, not a model", self.target.provider),
+            }),
         };
         result.map_err(|e| self.scrub(e))
     }
