@@ -17,7 +17,7 @@ use axum::routing::get;
 use fake_provider::{Reply, Scripted};
 use rig::rig;
 use serde_json::json;
-use tauri_plugin_shannon::core::engine::web_fetch::{FetchLimits, fetch};
+use tauri_plugin_shannon::core::engine::web_fetch::{FetchLimits, fetch, tool};
 
 const ARTICLE: &str = include_str!("fixtures/pages/article.html");
 const DOCS: &str = include_str!("fixtures/pages/docs.html");
@@ -178,4 +178,32 @@ async fn an_agent_reads_a_page_with_web_fetch() {
         r.core.get_task(&r.me, &id).await.unwrap().result,
         "240 MW at peak tide."
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_pages_in_one_call_each_with_its_text_or_its_error() {
+    let base = pages().await;
+    let args =
+        json!({"urls": [format!("{base}/article"), format!("{base}/docs"), "file:///etc/passwd"]});
+    let (ok, out) = tool(&args, &FetchLimits::default()).await;
+    // By default even the fake's loopback pages are refused, each in its place.
+    assert!(!ok, "{out}");
+    let (ok, out) = tool(&args, &local()).await;
+    assert!(ok, "{out}");
+    let pages: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let pages = pages["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 3);
+    assert!(pages[0]["title"].as_str().unwrap().contains("Rance"));
+    assert_eq!(
+        pages[1]["title"],
+        "Configuration — widgetd 3.2 documentation"
+    );
+    assert!(
+        pages[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("only http and https")
+    );
+    let too_many = json!({"urls": vec![format!("{base}/article"); 6]});
+    assert!(!tool(&too_many, &local()).await.0);
 }

@@ -213,21 +213,68 @@ pub async fn fetch(raw: &str, limits: &FetchLimits) -> Result<Page, String> {
     })
 }
 
-/// The tool's output: `{url, status, title, content, truncated}`, or why it failed.
+/// Pages one call may ask for, fetched at most [`FETCH_CONCURRENCY`] at a time.
+pub const MAX_URLS: usize = 5;
+const FETCH_CONCURRENCY: usize = 3;
+/// Characters of text one call returns over all its pages.
+const MAX_TOTAL_CHARS: usize = 200_000;
+
+/// The tool's output: `{url, status, title, content, truncated}` for `url`, or
+/// `{pages: [...]}` for `urls` (each page, or its `error`); or why it failed.
 pub async fn tool(args: &Value, limits: &FetchLimits) -> (bool, String) {
-    let Some(url) = args.get("url").and_then(Value::as_str) else {
-        return (false, "missing string argument \"url\"".into());
-    };
-    match fetch(url, limits).await {
-        Ok(p) if p.status >= 400 => (false, format!("{} answered {}", p.url, p.status)),
-        Ok(p) => (
-            true,
-            json!({"url": p.url, "status": p.status, "title": p.title, "content": p.text,
-                   "truncated": p.truncated})
-            .to_string(),
-        ),
-        Err(e) => (false, format!("cannot fetch {url}: {e}")),
+    if let Some(list) = args.get("urls").and_then(Value::as_array) {
+        let urls: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+        if urls.is_empty() || urls.len() > MAX_URLS {
+            return (false, format!("\"urls\" takes 1 to {MAX_URLS} URLs"));
+        }
+        return several(&urls, limits).await;
     }
+    let Some(url) = args.get("url").and_then(Value::as_str) else {
+        return (
+            false,
+            "missing string argument \"url\" (or \"urls\")".into(),
+        );
+    };
+    match one(url, limits, MAX_TOTAL_CHARS).await {
+        Ok(page) => (true, page.to_string()),
+        Err(e) => (false, e),
+    }
+}
+
+async fn one(url: &str, limits: &FetchLimits, max_chars: usize) -> Result<Value, String> {
+    match fetch(url, limits).await {
+        Ok(p) if p.status >= 400 => Err(format!("{} answered {}", p.url, p.status)),
+        Ok(p) => {
+            let cut = p.text.chars().count() > max_chars;
+            let content: String = p.text.chars().take(max_chars).collect();
+            Ok(
+                json!({"url": p.url, "status": p.status, "title": p.title, "content": content,
+                      "truncated": p.truncated || cut}),
+            )
+        }
+        Err(e) => Err(format!("cannot fetch {url}: {e}")),
+    }
+}
+
+/// Several pages, a few at a time, sharing one text budget; a failed page is reported in place.
+async fn several(urls: &[&str], limits: &FetchLimits) -> (bool, String) {
+    let share = MAX_TOTAL_CHARS / urls.len();
+    // Owned inputs: the futures must be `Send` for any lifetime the task runner picks.
+    let jobs: Vec<(String, FetchLimits)> = urls
+        .iter()
+        .map(|u| (u.to_string(), limits.clone()))
+        .collect();
+    let pages: Vec<Value> = futures_util::stream::iter(jobs)
+        .map(|(url, limits)| async move {
+            one(&url, &limits, share)
+                .await
+                .unwrap_or_else(|error| json!({"url": url, "error": error}))
+        })
+        .buffered(FETCH_CONCURRENCY)
+        .collect()
+        .await;
+    let any = pages.iter().any(|p| p.get("error").is_none());
+    (any, json!({"pages": pages}).to_string())
 }
 
 fn describe(e: reqwest::Error) -> String {
@@ -282,15 +329,16 @@ fn tidy(text: &str) -> String {
     out.trim().to_string()
 }
 
-pub(crate) const SPEC_DESCRIPTION: &str =
-    "Fetches a web page (http or https) and returns its title and readable text.";
+pub(crate) const SPEC_DESCRIPTION: &str = "Fetches a web page (http or https), or up to 5 with `urls`, and returns the title and readable text.";
 
 pub(crate) fn spec() -> crate::core::llm::ToolSpec {
     crate::core::llm::ToolSpec {
         name: "web_fetch".into(),
         description: SPEC_DESCRIPTION.into(),
-        parameters: json!({"type": "object", "properties": {"url": {"type": "string", "description": "The page's URL"}},
-                           "required": ["url"]}),
+        parameters: json!({"type": "object", "properties": {
+            "url": {"type": "string", "description": "The page's URL"},
+            "urls": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_URLS,
+                     "description": "Several pages at once, instead of url"}}}),
     }
 }
 
