@@ -306,7 +306,7 @@ impl SubmitTaskRequest {
             && !matches!(s.trim(), "" | "decompose" | "direct")
         {
             return Err(ShannonError::invalid(
-                "Invalid cognitive_strategy (allowed: react, exploratory, scientific, decompose)",
+                "Invalid cognitive_strategy (allowed: react, exploratory, scientific, research, decompose)",
             ));
         }
         if let Some(t) = ctx.get("template_name").cloned() {

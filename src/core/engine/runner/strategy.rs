@@ -11,7 +11,7 @@ use crate::core::engine::budget::Budgets;
 use crate::core::engine::lifecycle::EventType;
 use crate::core::engine::request::{self, Mode};
 use crate::core::engine::run_setup;
-use crate::core::engine::strategies::{Halt, Team, approval, route, simple, standard};
+use crate::core::engine::strategies::{Halt, Team, approval, memory_note, route, simple, standard};
 use crate::core::llm::ProviderClient;
 
 /// Agents at once when neither the plan nor `max_concurrent_agents` says otherwise.
@@ -36,12 +36,17 @@ impl Run {
         let team = team;
         let plan = &self.spec.plan;
         let query = plan.query.clone();
+        let remember = self
+            .core
+            .get_setting(&self.spec.caller, "memory.enabled")
+            .await
+            .is_ok_and(|s| s.value.trim() == "true");
         let work = async {
             if one_agent {
                 // A team asks once it has its plan; one agent before it starts.
                 approval::plan_gate(&team, &query, None).await?;
             }
-            match mode {
+            let outcome = match mode {
                 Mode::Simple => simple::run(&team, &query, messages).await,
                 Mode::Standard => standard::run(&team, &query, messages, plan.max_iterations).await,
                 Mode::Complex | Mode::Supervisor => {
@@ -52,7 +57,11 @@ impl Run {
                         .map_or(DEFAULT_CONCURRENCY, |n| n.clamp(1, 20) as usize);
                     route::run(&team, &query, concurrency, mode == Mode::Supervisor).await
                 }
+            }?;
+            if remember && memory_note::wanted(&team, &outcome, !one_agent) {
+                memory_note::write(&team, &query, &outcome).await?;
             }
+            Ok(outcome)
         };
         // A team's agents wait at their own checkpoints while paused (and the hub holds what they
         // stream); the task reports PAUSED at once, for all of them, or where its one agent is.

@@ -22,6 +22,23 @@ const AGENT_ROUNDS: u32 = 3;
 /// Characters of a dependency's answer passed to its dependants.
 const DEPENDENCY_CHARS: usize = 8000;
 
+/// How a strategy briefs its subtask agents beyond the team's prompt, and how many rounds of model
+/// and tool calls each may take.
+#[derive(Debug, Clone)]
+pub(crate) struct Brief {
+    pub instructions: String,
+    pub rounds: u32,
+}
+
+impl Default for Brief {
+    fn default() -> Self {
+        Self {
+            instructions: String::new(),
+            rounds: AGENT_ROUNDS,
+        }
+    }
+}
+
 /// What one subtask's agent produced, as journaled.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SubtaskResult {
@@ -56,7 +73,7 @@ impl SubtaskResult {
 
 /// The DAG over a plan: its subtasks, then one answer from their results.
 pub(crate) async fn run(team: &Team, query: &str, plan: Plan) -> Result<Outcome, Halt> {
-    let results = run_subtasks(team, query, &plan).await?;
+    let results = run_subtasks(team, query, &plan, &Brief::default()).await?;
     let (answer, synthesis_tokens, model) =
         synthesize(team, query, &plan, &results, "synthesis").await?;
     let mut outcome = Outcome {
@@ -159,7 +176,12 @@ pub(crate) async fn make_plan(
 }
 
 /// Runs every subtask once, as the plan's pattern allows, and returns the results in plan order.
-async fn run_subtasks(team: &Team, query: &str, plan: &Plan) -> Result<Vec<SubtaskResult>, Halt> {
+pub(crate) async fn run_subtasks(
+    team: &Team,
+    query: &str,
+    plan: &Plan,
+    brief: &Brief,
+) -> Result<Vec<SubtaskResult>, Halt> {
     let pattern = plan.pattern();
     let limit = match pattern {
         Pattern::Sequential => 1,
@@ -196,7 +218,10 @@ async fn run_subtasks(team: &Team, query: &str, plan: &Plan) -> Result<Vec<Subta
                     .collect(),
             };
             let (team, query, sub) = (team.clone(), query.to_string(), sub.clone());
-            running.spawn(async move { run_subtask(&team, &query, index, &sub, inputs).await });
+            let brief = brief.clone();
+            running.spawn(
+                async move { run_subtask(&team, &query, index, &sub, inputs, &brief).await },
+            );
         }
         let Some(result) = next_done(&mut running).await? else {
             break;
@@ -212,12 +237,13 @@ async fn run_subtasks(team: &Team, query: &str, plan: &Plan) -> Result<Vec<Subta
 
 /// One subtask's agent under its station name, journaled as a whole when it ends (a failure too,
 /// so a resumed task does not retry what an uninterrupted one would not).
-async fn run_subtask(
+pub(crate) async fn run_subtask(
     team: &Team,
     query: &str,
     index: usize,
     sub: &Subtask,
     inputs: Vec<SubtaskResult>,
+    brief: &Brief,
 ) -> Result<SubtaskResult, Halt> {
     let key = StepKey::new("subtask", &sub.id);
     if let Some(done) = team.take::<SubtaskResult>(&key)? {
@@ -231,7 +257,7 @@ async fn run_subtask(
         format!("{agent} is on it: {}", clip(&sub.description, 200)),
         Some(json!({"subtask_id": sub.id, "role": role})),
     );
-    let (turn, tokens) = subtask_turn(team, query, &agent, sub, &inputs, &key).await?;
+    let (turn, tokens) = subtask_turn(team, query, &agent, sub, &inputs, &key, brief).await?;
     let result = SubtaskResult::new(sub, &agent, turn, tokens);
     let events = match &result.error {
         None => vec![
@@ -271,6 +297,7 @@ pub(crate) async fn subtask_turn(
     sub: &Subtask,
     inputs: &[SubtaskResult],
     key: &StepKey,
+    brief: &Brief,
 ) -> Result<(Result<Turn, String>, u64), Halt> {
     let role = role_of(team, sub);
     let mut system = member_prompt(
@@ -281,6 +308,10 @@ pub(crate) async fn subtask_turn(
              team's results."
         ),
     );
+    if !brief.instructions.is_empty() {
+        system.push_str("\n\n");
+        system.push_str(&brief.instructions);
+    }
     if !inputs.is_empty() {
         system.push_str("\n\nResults of the subtasks yours depends on:");
         for r in inputs {
@@ -300,7 +331,7 @@ pub(crate) async fn subtask_turn(
         ChatMessage::new(Role::User, sub.description.clone()),
     ];
     let mut toolbox = team.tools.narrowed(Some(&sub.suggested_tools));
-    let turn = agent::turn(team, agent, key, messages, &mut toolbox, AGENT_ROUNDS).await?;
+    let turn = agent::turn(team, agent, key, messages, &mut toolbox, brief.rounds).await?;
     // What a failed turn spent before it failed is counted by the budgets, not here.
     let tokens = turn.as_ref().map_or(0, |t| t.tokens);
     Ok((turn, tokens))

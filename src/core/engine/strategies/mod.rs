@@ -10,18 +10,22 @@
 //! - [`supervisor`]: a team with roles, hand-offs, retries and plan revision;
 //! - [`react`], [`tot`], [`scientific`]: the cognitive strategies;
 //! - [`swarm`]: a lead deciding in rounds, agents in their own loops, a task board;
+//! - [`research`]: web research with a coverage loop and numbered sources;
 //! - [`reflection`], [`citations`]: a judge of the answer, and the sources tools produced;
 //! - [`approval`]: asking the user before a plan runs or a dangerous tool is called;
-//! - [`review`]: agreeing on a research plan with the user before the research runs.
+//! - [`review`]: agreeing on a research plan with the user before the research runs;
+//! - [`memory_note`]: what a long task leaves in the user's memory folder.
 
 pub(crate) mod agent;
 pub(crate) mod approval;
 pub(crate) mod citations;
 pub(crate) mod dag;
+pub(crate) mod memory_note;
 mod model_call;
 pub mod plan;
 pub(crate) mod react;
 pub(crate) mod reflection;
+pub(crate) mod research;
 pub(crate) mod review;
 pub(crate) mod route;
 pub(crate) mod scientific;

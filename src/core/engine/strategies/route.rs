@@ -10,7 +10,8 @@ use serde_json::json;
 use super::agent::member_prompt;
 use super::plan::Plan;
 use super::{
-    Halt, Outcome, Team, approval, dag, react, review, scientific, simple, supervisor, swarm, tot,
+    Halt, Outcome, Team, approval, dag, react, research, review, scientific, simple, supervisor,
+    swarm, tot,
 };
 use crate::core::engine::events::NewEvent;
 use crate::core::engine::journal::{StepKey, StepKind};
@@ -27,6 +28,8 @@ pub enum Cognitive {
     Exploratory,
     /// Hypotheses, a debate between them, and their implications.
     Scientific,
+    /// Web research with sources (also `force_research`).
+    Research,
 }
 
 impl Cognitive {
@@ -35,6 +38,7 @@ impl Cognitive {
             "react" => Some(Self::React),
             "exploratory" | "tree_of_thoughts" => Some(Self::Exploratory),
             "scientific" => Some(Self::Scientific),
+            "research" | "deep_research" => Some(Self::Research),
             _ => None,
         }
     }
@@ -68,6 +72,7 @@ pub(crate) async fn run(
         return swarm::run(team, query).await;
     }
     // A research task under review runs with the plan the user confirmed.
+    let original = query;
     let reviewed;
     let query = if review::wanted(team) {
         let plan = review::confirmed_plan(team, query).await?;
@@ -78,6 +83,17 @@ pub(crate) async fn run(
     };
     let asked = crate::core::engine::request::str_of(&team.context, "cognitive_strategy")
         .and_then(Cognitive::parse);
+    if team.flag("force_research") || asked == Some(Cognitive::Research) {
+        // As the cloud's router: research plans its own subtasks, no general planner first.
+        approval::plan_gate(team, query, None).await?;
+        delegate(team, Route::Cognitive(Cognitive::Research)).await?;
+        let mut outcome = research::run(team, query, original).await?;
+        outcome
+            .metadata
+            .entry("strategy")
+            .or_insert(json!("research"));
+        return Ok(outcome);
+    }
     let (route, plan) = match asked {
         Some(c) => (Route::Cognitive(c), None),
         None => {
@@ -100,6 +116,7 @@ pub(crate) async fn run(
         Route::Cognitive(Cognitive::React) => "react",
         Route::Cognitive(Cognitive::Exploratory) => "exploratory",
         Route::Cognitive(Cognitive::Scientific) => "scientific",
+        Route::Cognitive(Cognitive::Research) => "research",
     };
     let m = &mut outcome.metadata;
     m.entry("strategy").or_insert(json!(strategy));
@@ -153,6 +170,7 @@ async fn cognitive(team: &Team, query: &str, c: Cognitive) -> Result<Outcome, Ha
         Cognitive::React => react::run(team, query).await,
         Cognitive::Exploratory => tot::run(team, query).await,
         Cognitive::Scientific => scientific::run(team, query).await,
+        Cognitive::Research => research::run(team, query, query).await,
     }
 }
 

@@ -312,8 +312,16 @@ impl Member {
             } else {
                 key.then("attempt", attempt)
             };
-            let (t, used) =
-                subtask_turn(team, query, agent, sub, &self.inputs, &attempt_key).await?;
+            let (t, used) = subtask_turn(
+                team,
+                query,
+                agent,
+                sub,
+                &self.inputs,
+                &attempt_key,
+                &Default::default(),
+            )
+            .await?;
             tokens += used;
             turn = t;
             match &turn {
