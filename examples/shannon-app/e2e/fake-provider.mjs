@@ -5,6 +5,10 @@
 //   call; the one after the tool result answers with that result.
 // - A query containing "long" streams a long answer (for cancel and reload tests).
 // - A complex task's planner (JSON mode) gets a two-step plan; its agents and its synthesis answer.
+// - A research task: the refiner, the research planner, agents that search once then report the
+//   first URL they found, a coverage judge that is satisfied, a synthesis citing [1] and [2], the
+//   answer's check. `GET /search?format=json` answers as a SearXNG instance (recorded in `searches`).
+// - A request that offers file_write and asks to save notes writes one file, then says so.
 // Every request is recorded: its Authorization header, model, messages, and whether the client hung
 // up before the end (cancellation aborts the request in flight).
 import http from "node:http";
@@ -22,6 +26,34 @@ function plan(body) {
   const messages = body.messages ?? [];
   const user = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
   const system = messages.find((m) => m.role === "system")?.content ?? "";
+  const toolResult = [...messages].reverse().find((m) => m.role === "tool");
+  const hasTools = Array.isArray(body.tools) && body.tools.length > 0;
+  const json = (v) => ({ text: [JSON.stringify(v)] });
+  // Research: each of its agents by the system prompt the engine gives it.
+  if (system.startsWith("You refine research questions")) {
+    return json({ refined_query: user.replace(/^Question: /, ""), research_areas: ["origins", "the largest plants"], rationale: "two parts" });
+  }
+  if (system.startsWith("You are a research supervisor")) {
+    return json({
+      complexity_score: 0.6,
+      subtasks: [
+        { id: "task-1", description: "Find where tidal power began", suggested_tools: ["web_search"] },
+        { id: "task-2", description: "Find the largest tidal plant today", suggested_tools: ["web_search"] },
+      ],
+    });
+  }
+  if (system.startsWith("You judge whether research findings")) return json({ coverage_score: 0.9, should_continue: false, gaps: [] });
+  if (system.startsWith("You check a research answer")) return json({ verified: true, confidence: 0.9, unsupported_claims: [] });
+  if (system.startsWith("You write the answer to a research question")) {
+    return { text: words("Tidal power began at the Rance estuary in 1966 [1]. The largest plant today is Sihwa Lake, at 254 MW [2].") };
+  }
+  if (system.includes("Research your subtask on the web")) {
+    if (!toolResult && hasTools) {
+      return { text: words("Searching."), tool: { id: `call_search_${messages.length}`, name: "web_search", pieces: [JSON.stringify({ query: user })] } };
+    }
+    const url = toolResult?.content.match(/https?:\/\/[^"\s]+/)?.[0] ?? "nothing";
+    return { text: words(`Found it at ${url}.`) };
+  }
   // A complex task: the planner asks for JSON, then each agent, then the synthesis.
   if (body.response_format?.type === "json_object") {
     const subtasks = [
@@ -35,8 +67,12 @@ function plan(body) {
   }
   const agent = system.match(/^You are (\S+), one agent of a team/);
   if (agent) return { text: words(`${agent[1]} reports on: ${user}.`) };
-  const toolResult = [...messages].reverse().find((m) => m.role === "tool");
-  const hasTools = Array.isArray(body.tools) && body.tools.length > 0;
+  const offers = (name) => hasTools && body.tools.some((t) => t.function?.name === name);
+  if (/save (my )?notes/i.test(user) && offers("file_write")) {
+    if (toolResult) return { text: words(`Saved your notes to notes/tidal.md (${toolResult.content}).`) };
+    const args = JSON.stringify({ path: "notes/tidal.md", content: "# Tidal power\n\n- The Rance opened in 1966.\n- Sihwa Lake is the largest.\n" });
+    return { text: words("I will save them."), tool: { id: "call_write_1", name: "file_write", pieces: [args] } };
+  }
   if (toolResult) {
     return { text: words(`The calculator says ${toolResult.content}, so 6 × 7 = ${toolResult.content}. Done.`) };
   }
@@ -55,7 +91,18 @@ function plan(body) {
 
 export function startFakeProvider() {
   const requests = [];
+  const searches = [];
   const server = http.createServer(async (req, res) => {
+    if (req.method === "GET" && req.url.startsWith("/search?")) {
+      const q = new URL(req.url, "http://fake").searchParams;
+      searches.push({ q: q.get("q"), format: q.get("format") });
+      const hit = /began/i.test(q.get("q"))
+        ? { title: "Rance Tidal Power Station", url: "https://en.wikipedia.org/wiki/Rance_Tidal_Power_Station", content: "Opened in 1966 on the Rance estuary." }
+        : { title: "Sihwa Lake Tidal Power Station", url: "https://en.wikipedia.org/wiki/Sihwa_Lake_Tidal_Power_Station", content: "254 MW, the largest." };
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ query: q.get("q"), results: [{ ...hit, engine: "fake" }] }));
+      return;
+    }
     if (req.method !== "POST" || !req.url.endsWith("/chat/completions")) {
       res.writeHead(404, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { message: `no route ${req.method} ${req.url}` } }));
@@ -99,7 +146,7 @@ export function startFakeProvider() {
   return new Promise((resolve) =>
     server.listen(0, "127.0.0.1", () => {
       const { port } = server.address();
-      resolve({ url: `http://127.0.0.1:${port}/v1`, requests, close: () => server.close() });
+      resolve({ url: `http://127.0.0.1:${port}/v1`, origin: `http://127.0.0.1:${port}`, requests, searches, close: () => server.close() });
     }),
   );
 }

@@ -276,6 +276,50 @@ step("a task that asks first shows its plan, waits for Approve, then runs", asyn
   await screenshot("approval-approved");
 });
 
+step("research over a local SearXNG answers with numbered sources that link out", async () => {
+  // A search API set up on the keys page: SearXNG is keyless, reached at its base URL.
+  await click("#nav-keys");
+  await select("#key-provider", "searxng");
+  await type("#key-base-url", fake.origin);
+  await click("#key-save");
+  await waitFor("SearXNG ready", async () => (await text("tr[data-provider=searxng] td:nth-child(2)")) === "ready");
+  const chatProviders = await run("return [...document.querySelectorAll('#provider option')].map((o) => o.value);");
+  assert(!chatProviders.includes("searxng"), `a search API is not offered as a model: ${chatProviders}`);
+  await click("#nav-chat");
+  await submit("Where did tidal power begin, and which plant is the largest?", { provider: "openai", mode: "research" });
+  await waitFor("completed", async () => (await control()) === "completed", 60000);
+  const cites = await waitFor("the citation links", async () => {
+    const c = await run("return [...document.querySelectorAll('.turn:last-of-type .a a.cite')].map((a) => [a.textContent, a.href]);");
+    return c.length > 0 && c;
+  });
+  const sources = await run("return [...document.querySelectorAll('.turn:last-of-type .a ol.sources li a')].map((a) => [a.textContent, a.href]);");
+  assert(JSON.stringify(cites.map((c) => c[0])) === JSON.stringify(["[1]", "[2]"]), `numbered markers: ${JSON.stringify(cites)}`);
+  assert(sources.length === 2, `two sources listed: ${JSON.stringify(sources)}`);
+  for (const [i, [, href]] of cites.entries()) assert(href === sources[i][1], `marker ${i + 1} links to source ${i + 1}: ${href} vs ${sources[i][1]}`);
+  assert(sources.every(([, href]) => href.startsWith("https://en.wikipedia.org/wiki/")), `the search's URLs: ${JSON.stringify(sources)}`);
+  assert(sources.some(([title]) => title === "Rance Tidal Power Station"), `titles shown: ${JSON.stringify(sources)}`);
+  assert(fake.searches.length === 2 && fake.searches.every((q) => q.format === "json"), `two searches at SearXNG: ${JSON.stringify(fake.searches)}`);
+  const links = await run("return [...document.querySelectorAll('.turn:last-of-type .a a')].every((a) => a.target === '_blank' && a.rel.includes('noopener'));");
+  assert(links, "sources open outside the app's window");
+  await screenshot("research-sources");
+});
+
+step("a file an agent writes (after approval) shows in the files panel", async () => {
+  await submit("Please save my notes on tidal power.", { provider: "openai", mode: "standard" });
+  await waitFor("the tool's approval card", async () => visible(".turn:last-of-type .approval.pending .approve"));
+  const asked = await text(".turn:last-of-type .approval-tool");
+  assert(asked.startsWith("file_write") && asked.includes("notes/tidal.md"), `the call to approve: ${asked}`);
+  await click(".turn:last-of-type .approval .approve");
+  await waitFor("completed", async () => (await control()) === "completed", 30000);
+  await waitFor("the notes folder in the panel", async () => visible("#files li[data-path='notes']"));
+  await click("#files li[data-path='notes']");
+  await waitFor("the file in the folder", async () => visible("#files li[data-path='notes/tidal.md']"));
+  await click("#files li[data-path='notes/tidal.md']");
+  const preview = await waitFor("the preview", async () => (await visible("#file-preview")) && (await text("#file-preview")));
+  assert(preview.startsWith("# Tidal power") && preview.includes("Sihwa Lake"), `the file's content: ${preview}`);
+  await screenshot("session-files");
+});
+
 step("the HTTP listener switch shows its URL and token", async () => {
   await click("#nav-listener");
   await click("label.switch");
@@ -288,7 +332,7 @@ step("the HTTP listener switch shows its URL and token", async () => {
   const res = await fetch(`${url}/api/v1/tasks`, { headers: { authorization: `Bearer ${token}` } });
   assert(res.status === 200, `listener answers with the token: ${res.status}`);
   const body = await res.json();
-  assert(body.tasks.length === 5, `the listener sees the app's tasks: ${body.tasks.length}`);
+  assert(body.tasks.length === 7, `the listener sees the app's tasks: ${body.tasks.length}`);
   const denied = await fetch(`${url}/api/v1/tasks`);
   assert(denied.status === 401, `and refuses without it: ${denied.status}`);
   // From the webview itself (its real Origin header): the listener's CORS allowlist and desktop mode's
@@ -317,16 +361,19 @@ step("after a reload, the history lists every task with status, model, tokens an
   await wd("POST", s("/refresh"), {});
   await ready();
   const turns = await run("return document.querySelectorAll('.turn').length;");
-  assert(turns === 5, `the session's turns are back: ${turns}`);
+  assert(turns === 7, `the session's turns are back: ${turns}`);
+  // A stored research answer keeps its links.
+  const cited = await run("return document.querySelectorAll('.turn a.cite').length;");
+  assert(cited === 2, `the research turn's citation links after the reload: ${cited}`);
   await click("#nav-history");
-  const rows = await waitFor("five history rows", async () => {
+  const rows = await waitFor("seven history rows", async () => {
     const r = await run(
       "return [...document.querySelectorAll('#history-table tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent));",
     );
-    return r.length === 5 && r;
+    return r.length === 7 && r;
   });
   const statuses = rows.map((r) => r[2]).sort();
-  assert(JSON.stringify(statuses) === JSON.stringify(["CANCELLED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED"]), `statuses: ${statuses}`);
+  assert(JSON.stringify(statuses) === JSON.stringify(["CANCELLED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED"]), `statuses: ${statuses}`);
   for (const r of rows.filter((r) => r[2] === "COMPLETED")) {
     assert(r[3] === MODEL, `model: ${r}`);
     assert(Number(r[4]) > 0, `tokens: ${r}`);
@@ -387,7 +434,7 @@ desktopSteps.push({
       args: [found],
     });
     assert(tasks.status === 200, `the frontend's request is accepted: ${JSON.stringify(tasks)}`);
-    assert(tasks.body.total_count === 5, `it sees the app's tasks: ${tasks.body.total_count}`);
+    assert(tasks.body.total_count === 7, `it sees the app's tasks: ${tasks.body.total_count}`);
     // Another local client without the token is refused.
     const other = await fetch(`http://127.0.0.1:${found}/api/v1/tasks`);
     assert(other.status === 401, `a client without credentials is refused: ${other.status}`);

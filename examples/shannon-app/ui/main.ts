@@ -14,12 +14,14 @@ import {
   isShannonError,
   listToolGrants,
   listSessions,
+  listSessionFiles,
   listTasks,
   listenerStart,
   listenerStatus,
   listenerStop,
   pauseTask,
   providerStatus,
+  readSessionFile,
   resumeTask,
   revokeToolGrant,
   setProviderKey,
@@ -32,6 +34,7 @@ import {
   type TaskEvent,
   type TaskHistory,
   type TaskStream,
+  type Value,
 } from "tauri-plugin-shannon-api";
 
 // ---- small DOM helpers -----------------------------------------------------------------------
@@ -100,7 +103,8 @@ async function refreshProviders() {
   for (const id of ["provider", "key-provider"]) {
     const select = $<HTMLSelectElement>(id);
     const keep = select.value;
-    const list = id === "key-provider" ? providers.filter((p) => !p.offline_demo) : providers;
+    // Search APIs take keys but answer no questions themselves.
+    const list = id === "key-provider" ? providers.filter((p) => !p.offline_demo) : providers.filter((p) => !p.web_search);
     select.replaceChildren(
       ...list.map((p) => el("option", { value: p.provider, textContent: id === "provider" ? `${p.display_name}${p.ready ? "" : " (no key)"}` : p.display_name })),
     );
@@ -184,6 +188,7 @@ async function selectSession(id: string | null) {
   else localStorage.removeItem(SESSION_PREF);
   for (const li of $("sessions").querySelectorAll<HTMLElement>("li")) li.classList.toggle("active", li.dataset.sessionId === id);
   $("transcript").replaceChildren();
+  void refreshFiles();
   if (!id) {
     $("transcript").append(el("p", { className: "muted", textContent: "A new session starts with your first question." }));
     return;
@@ -193,6 +198,88 @@ async function selectSession(id: string | null) {
   // A task still running in this session (e.g. after a page reload) streams on where it stopped.
   const live = history.tasks.find((t) => ["RUNNING", "QUEUED", "PAUSED"].includes(t.status.replace("TASK_STATUS_", "")));
   if (live) await watch(live.workflow_id, turnOf(live.workflow_id)!, true);
+}
+
+// ---- research answers: numbered citations as links ---------------------------------------------
+
+/** A source line of the engine's `## Sources` section: `[n] [title](url)`. */
+const SOURCE_LINE = /^\[(\d+)\] \[(.*)\]\((https?:\/\/[^\s)]+)\)$/;
+
+/** An answer as text, or, when it ends with the engine's sources section, with its `[n]` markers as
+ * links to those sources and the section as a numbered list of links. Built from DOM nodes: the text
+ * is never parsed as HTML, and only http(s) URLs become links. */
+function renderAnswer(node: Element, text: string) {
+  const at = text.search(/\n## Sources( consulted)?\n/);
+  if (at < 0) {
+    node.textContent = text;
+    return;
+  }
+  const sources = new Map<number, { title: string; url: string }>();
+  for (const line of text.slice(at).split("\n")) {
+    const m = line.trim().match(SOURCE_LINE);
+    if (m) sources.set(Number(m[1]), { title: m[2], url: m[3] });
+  }
+  const body = text.slice(0, at);
+  const link = (url: string, props: Partial<HTMLAnchorElement>) => el("a", { href: url, target: "_blank", rel: "noopener noreferrer", ...props });
+  const parts: (Node | string)[] = [];
+  let last = 0;
+  for (const m of body.matchAll(/\[(\d+)\]/g)) {
+    const source = sources.get(Number(m[1]));
+    if (!source) continue;
+    parts.push(body.slice(last, m.index));
+    parts.push(link(source.url, { className: "cite", title: source.title, textContent: `[${m[1]}]` }));
+    last = m.index! + m[0].length;
+  }
+  parts.push(body.slice(last).trimEnd());
+  const list = el(
+    "ol",
+    { className: "sources" },
+    ...[...sources].map(([n, s]) => {
+      const item = el("li", { value: n }, link(s.url, { textContent: s.title }));
+      item.dataset.url = s.url;
+      return item;
+    }),
+  );
+  const heading = text.slice(at).includes("## Sources consulted") ? "Sources consulted" : "Sources";
+  node.replaceChildren(...parts, el("div", { className: "sources-title", textContent: heading }), list);
+}
+
+// ---- the session's workspace files -----------------------------------------------------------
+
+const kib = (n: number) => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`);
+
+async function refreshFiles(path = "") {
+  const list = $("files");
+  $("file-preview").hidden = true;
+  if (!sessionId) {
+    list.replaceChildren(el("li", { className: "dir", textContent: "No session yet." }));
+    return;
+  }
+  const session = sessionId;
+  const { files } = await listSessionFiles(session, path || undefined).catch(() => ({ files: [] }));
+  if (session !== sessionId) return; // another session was opened meanwhile
+  const rows = files.map((f) => {
+    const item = el("li", { className: f.is_dir ? "dir" : "file", title: f.path }, el("span", { textContent: f.is_dir ? `${f.name}/` : f.name }), el("span", { className: "size", textContent: f.is_dir ? "" : kib(f.size_bytes) }));
+    item.dataset.path = f.path;
+    item.onclick = () => void (f.is_dir ? refreshFiles(f.path) : previewFile(f.path));
+    return item;
+  });
+  if (path) {
+    const up = el("li", { className: "file", title: "Up one folder", textContent: `↑ ${path}/` });
+    up.onclick = () => void refreshFiles(path.split("/").slice(0, -1).join("/"));
+    rows.unshift(up);
+  }
+  if (rows.length === 0) rows.push(el("li", { className: "dir", textContent: "No files yet: agents write here with file_write." }));
+  list.replaceChildren(...rows);
+}
+
+async function previewFile(path: string) {
+  if (!sessionId) return;
+  const file = await readSessionFile(sessionId, path);
+  const preview = $("file-preview");
+  preview.textContent = file.base64 ? `(${file.content_type}, ${kib(file.size_bytes)}: binary)` : file.content;
+  preview.dataset.path = path;
+  preview.hidden = false;
 }
 
 // ---- chat: turns, streaming and control ------------------------------------------------------
@@ -211,7 +298,7 @@ function renderStoredTurn(t: TaskHistory) {
   const turn = addTurn(t.workflow_id, t.query);
   const status = t.status.replace("TASK_STATUS_", "").toLowerCase();
   if (["running", "queued", "paused"].includes(status)) return; // its stream fills it in
-  turn.querySelector(".a")!.textContent = t.result ?? t.error_message ?? `(no answer: ${status})`;
+  renderAnswer(turn.querySelector(".a")!, t.result ?? t.error_message ?? `(no answer: ${status})`);
   turn.querySelector(".status")!.textContent = `${status} · ${t.total_tokens} tokens · ${usd(t.total_cost_usd)}`;
 }
 
@@ -266,6 +353,7 @@ function render(turn: HTMLElement, e: TaskEvent) {
   if (e.type === "APPROVAL_REQUESTED") renderApproval(turn, e);
   if (e.type === "APPROVAL_DECISION") settleApproval(turn, e);
   if (e.type in CONTROL_EVENTS) setControl(CONTROL_EVENTS[e.type]);
+  if (e.type === "TOOL_OBSERVATION" && String((e.payload as Record<string, unknown> | undefined)?.tool ?? "").startsWith("file_")) void refreshFiles();
   logEvent(e);
   if (e.type === "STREAM_END") {
     answer.classList.remove("streaming");
@@ -338,6 +426,9 @@ function renderTeam(turn: HTMLElement, view: RunView) {
 
 async function finishTurn(turn: HTMLElement) {
   const task = await getTask(turn.dataset.taskId!);
+  if (task.result) renderAnswer(turn.querySelector(".a")!, task.result);
+  $("transcript").scrollTop = $("transcript").scrollHeight;
+  void refreshFiles();
   const status = task.status.replace("TASK_STATUS_", "").toLowerCase();
   const usage = task.usage;
   turn.querySelector(".status")!.textContent = `${status} · ${task.model_used ?? "—"} · ${usage?.total_tokens ?? 0} tokens · ${usd(usage?.estimated_cost)}`;
@@ -373,14 +464,19 @@ async function submit(e: Event) {
   clearNotice();
   const query = $<HTMLTextAreaElement>("prompt").value.trim();
   const provider = $<HTMLSelectElement>("provider").value;
-  const mode = $<HTMLSelectElement>("mode").value;
+  const picked = $<HTMLSelectElement>("mode").value;
   if (!query) return;
   localStorage.setItem(PROVIDER_PREF, provider);
   await refreshProviders();
   const status = providers.find((p) => p.provider === provider);
   if (!status?.ready) return needsKey(provider, status?.reason ?? undefined);
   try {
-    const context = $<HTMLInputElement>("ask-first").checked ? { require_approval: true } : undefined;
+    const asked: Record<string, Value> = {};
+    if ($<HTMLInputElement>("ask-first").checked) asked.require_approval = true;
+    // Research is a team's work on the web: the standard preset (coverage loop, answer checked).
+    if (picked === "research") Object.assign(asked, { force_research: true, research_strategy: "standard" });
+    const context = Object.keys(asked).length ? asked : undefined;
+    const mode = picked === "research" ? "complex" : picked;
     const { task_id, session_id } = await submitTask({ query, session_id: sessionId, provider_override: provider, mode, context });
     $<HTMLTextAreaElement>("prompt").value = "";
     if (session_id !== sessionId) {
