@@ -79,6 +79,8 @@ export const commands = {
 	listApprovals: (status: string | null) => typedError<Approval[], ShannonError>(__TAURI_INVOKE("plugin:shannon|list_approvals", { status })),
 	/**  Tools the user let through without asking (for a session, or always). */
 	listToolGrants: () => typedError<ToolGrant[], ShannonError>(__TAURI_INVOKE("plugin:shannon|list_tool_grants")),
+	/**  Lets a tool through without asking, for a session or (`session_id` absent) always. */
+	grantTool: (tool: string, sessionId: string | null) => typedError<ToolGrant, ShannonError>(__TAURI_INVOKE("plugin:shannon|grant_tool", { tool, sessionId })),
 	/**  Takes a tool grant back (`session_id` absent: the "always" one). */
 	revokeToolGrant: (tool: string, sessionId: string | null) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|revoke_tool_grant", { tool, sessionId })),
 	/**  A message to a running swarm's lead, read at its next decision. */
@@ -126,6 +128,26 @@ export const commands = {
 	listMemoryFiles: (path: string | null) => typedError<FileList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_memory_files", { path })),
 	/**  A file of the user's memory folder: text raw, anything else base64. */
 	readMemoryFile: (path: string) => typedError<FileContent, ShannonError>(__TAURI_INVOKE("plugin:shannon|read_memory_file", { path })),
+	/**  Every skill's newest version, optionally of one category, and the files that do not read. */
+	listSkills: (category: string | null) => typedError<SkillList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_skills", { category })),
+	/**  A skill, whole: its newest version, or `version`. */
+	getSkill: (name: string, version: string | null) => typedError<SkillDetail, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_skill", { name, version })),
+	skillVersions: (name: string) => typedError<SkillVersions, ShannonError>(__TAURI_INVOKE("plugin:shannon|skill_versions", { name })),
+	/**  Adds a skill version from its markdown (YAML front matter, then the prompt). */
+	saveSkill: (content: string) => typedError<SkillDetail, ShannonError>(__TAURI_INVOKE("plugin:shannon|save_skill", { content })),
+	/**  Removes a user skill: one version, or every version. */
+	deleteSkill: (name: string, version: string | null) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|delete_skill", { name, version })),
+	listAgents: () => typedError<AgentList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_agents")),
+	getAgent: (id: string) => typedError<AgentInfo, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_agent", { id })),
+	/**  Runs an agent: the input checked against its schema, then a task (subscribe to it as to any). */
+	executeAgent: (id: string, input: Value, sessionId: string | null) => typedError<AgentExecuteResponse, ShannonError>(__TAURI_INVOKE("plugin:shannon|execute_agent", { id, input, sessionId })),
+	/**  The tools; dangerous ones only with `include_dangerous`. */
+	listTools: (category: string | null, includeDangerous: boolean | null) => typedError<ToolInfo[], ShannonError>(__TAURI_INVOKE("plugin:shannon|list_tools", { category, includeDangerous })),
+	getTool: (name: string) => typedError<ToolInfo, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_tool", { name })),
+	/**  Runs one tool now; a dangerous one only once the user allowed it (a tool grant). */
+	executeTool: (name: string, args: { [key in string]: Value }, sessionId: string | null) => typedError<ToolExecution, ShannonError>(__TAURI_INVOKE("plugin:shannon|execute_tool", { name, args, sessionId })),
+	/**  A task's history in the cloud's timeline vocabulary (`summary` or `full`). */
+	taskTimeline: (id: string, mode: string | null, includePayloads: boolean | null) => typedError<Timeline, ShannonError>(__TAURI_INVOKE("plugin:shannon|task_timeline", { id, mode, includePayloads })),
 };
 
 /** Events */
@@ -136,6 +158,36 @@ export const events = {
 };
 
 /* Types */
+/**  The 202 answer: the task that runs the agent (headers carry its workflow and session). */
+export type AgentExecuteResponse = {
+	task_id: string,
+	workflow_id: string,
+	session_id: string,
+	agent_id: string,
+	status: string,
+	created_at: string,
+};
+
+/**  One agent, as listed. */
+export type AgentInfo = {
+	id: string,
+	name: string,
+	description: string,
+	category: string,
+	tool: string,
+	input_schema: Value,
+	cost_per_call: number | null,
+	timeout_seconds: number,
+};
+
+/**  `GET /api/v1/agents`. */
+export type AgentList = {
+	agents: AgentInfo[],
+	count: number,
+	/**  Why `agents.yaml` was not read, if it was not (its agents are then missing). */
+	error: string | null,
+};
+
 /**  The one response that carries the key itself. */
 export type ApiKeyCreated = {
 	id: string,
@@ -690,6 +742,71 @@ export type ShannonError =
 /**  Storage is failing for now (the writer keeps retrying); try again shortly. */
 { kind: "storage_unavailable"; message: string } | { kind: "io"; message: string } | { kind: "config"; message: string } | { kind: "internal"; message: string };
 
+/**  One skill version, whole. */
+export type Skill = {
+	name: string,
+	version: string,
+	author: string | null,
+	category: string,
+	description: string,
+	requires_tools: string[],
+	requires_role: string | null,
+	budget_max: number | null,
+	dangerous: boolean,
+	enabled: boolean,
+	metadata: { [key in string]: Value },
+	/**  The markdown body: the system prompt. */
+	content: string,
+};
+
+/**  `GET /api/v1/skills/{name}`. */
+export type SkillDetail = {
+	skill: Skill,
+	metadata: SkillSource,
+};
+
+/**  A file that could not be read as a skill. */
+export type SkillFileError = {
+	file: string,
+	error: string,
+};
+
+/**  `GET /api/v1/skills`. */
+export type SkillList = {
+	skills: SkillSummary[],
+	count: number,
+	categories: string[],
+	/**  Files left out because they do not read (beyond the cloud's shape). */
+	errors: SkillFileError[],
+};
+
+/**  Where a skill version comes from. */
+export type SkillSource = {
+	/**  `builtin:<file>` or the file's path under the data dir. */
+	source_path: string,
+	content_hash: string,
+	loaded_at: string,
+	builtin: boolean,
+};
+
+/**  A skill in a listing. */
+export type SkillSummary = {
+	name: string,
+	version: string,
+	category: string,
+	description: string,
+	requires_tools: string[],
+	dangerous: boolean,
+	enabled: boolean,
+};
+
+/**  `GET /api/v1/skills/{name}/versions`, newest first. */
+export type SkillVersions = {
+	name: string,
+	versions: SkillSummary[],
+	count: number,
+};
+
 /**  `POST /api/v1/tasks` body. Unknown fields are ignored, as the cloud does. */
 export type SubmitTaskRequest = {
 	query?: string,
@@ -705,6 +822,8 @@ export type SubmitTaskRequest = {
 	max_iterations?: number | null,
 	max_concurrent_agents?: number | null,
 	enable_verification?: boolean | null,
+	/**  A skill of the catalogue to apply (its newest enabled version, or `context.skill_version`). */
+	skill?: string | null,
 };
 
 /**  Submit response (contract §3.3). `workflow_id` and `session_id` are also sent as headers by HTTP. */
@@ -856,6 +975,32 @@ export type TaskUsage = {
 	estimated_cost?: number | null,
 };
 
+export type Timeline = {
+	workflow_id: string,
+	events: TimelineEvent[],
+	stats: TimelineStats,
+};
+
+/**  One timeline entry, in the cloud's shape (`id` and `created_at` are its zero values there too). */
+export type TimelineEvent = {
+	id: string,
+	workflow_id: string,
+	type: string,
+	agent_id: string | null,
+	message: string | null,
+	payload?: Value | null,
+	timestamp: string,
+	seq: number,
+	/**  The stored event it comes from. */
+	source_type: string,
+	created_at: string,
+};
+
+export type TimelineStats = {
+	total: number,
+	mode: string,
+};
+
 /**  Refresh response, in the cloud's shape. */
 export type TokenPair = {
 	access_token: string,
@@ -871,12 +1016,38 @@ export type TokenUsageSummary = {
 	completion_tokens: number,
 };
 
+/**  What a direct tool call returned. A tool that fails still answers (`success: false`). */
+export type ToolExecution = {
+	success: boolean,
+	/**  The output as JSON when it is JSON, else as text. */
+	output: Value,
+	text: string,
+	error: string | null,
+	metadata: { [key in string]: Value },
+	execution_time_ms: number,
+};
+
 /**  A tool a user let through without asking. */
 export type ToolGrant = {
 	tool: string,
 	/**  The session it holds for; `None`: always. */
 	session_id: string | null,
 	created_at: string,
+};
+
+/**  One tool, as `GET /api/v1/tools/{name}` describes it. */
+export type ToolInfo = {
+	name: string,
+	description: string,
+	category: string,
+	version: string,
+	/**  JSON Schema of the arguments. */
+	parameters: Value,
+	dangerous: boolean,
+	timeout_seconds: number,
+	cost_per_use: number | null,
+	/**  Set up for this user now (web_search needs a search API, the file tools a session). */
+	available: boolean,
 };
 
 export type Turn = {

@@ -15,6 +15,7 @@ import {
   type ScheduleRequest,
   type ApprovalDecision,
   type ApprovalScope,
+  type Value,
 } from "./bindings";
 
 export * from "./bindings";
@@ -172,6 +173,27 @@ export const readSessionFile = (sessionId: string, path: string) => unwrap(comma
 /** One level of the user's memory folder (agents read it as `/memory/`). */
 export const listMemoryFiles = (path?: string) => unwrap(commands.listMemoryFiles(path ?? null));
 export const readMemoryFile = (path: string) => unwrap(commands.readMemoryFile(path));
+/** Skills: every skill's newest version (and the files that do not read), one skill, its versions. */
+export const listSkills = (category?: string) => unwrap(commands.listSkills(category ?? null));
+export const getSkill = (name: string, version?: string) => unwrap(commands.getSkill(name, version ?? null));
+export const skillVersions = (name: string) => unwrap(commands.skillVersions(name));
+/** Adds a skill version from its markdown: YAML front matter, then the prompt. */
+export const saveSkill = (markdown: string) => unwrap(commands.saveSkill(markdown));
+export const deleteSkill = (name: string, version?: string) => unwrap(commands.deleteSkill(name, version ?? null));
+/** Deterministic single-tool agents; executing one starts a task (subscribe to its `task_id`). */
+export const listAgents = () => unwrap(commands.listAgents());
+export const getAgent = (id: string) => unwrap(commands.getAgent(id));
+export const executeAgent = (id: string, input: Value, sessionId?: string) =>
+  unwrap(commands.executeAgent(id, input, sessionId ?? null));
+/** The tool catalogue, and one tool run directly (a dangerous one only once the user allowed it). */
+export const listTools = (opts: { category?: string; includeDangerous?: boolean } = {}) =>
+  unwrap(commands.listTools(opts.category ?? null, opts.includeDangerous ?? null));
+export const getTool = (name: string) => unwrap(commands.getTool(name));
+export const executeTool = (name: string, args: { [key in string]: Value } = {}, sessionId?: string) =>
+  unwrap(commands.executeTool(name, args, sessionId ?? null));
+/** A task's history in the cloud's timeline vocabulary. */
+export const taskTimeline = (id: string, opts: { mode?: "summary" | "full"; includePayloads?: boolean } = {}) =>
+  unwrap(commands.taskTimeline(id, opts.mode ?? null, opts.includePayloads ?? null));
 /** A research task's plan under review (`require_review` with `force_research`). */
 export const getResearchReview = (taskId: string) => unwrap(commands.getResearchReview(taskId));
 /** Feedback on the plan: resolves with the revised plan once the task wrote it. */
@@ -183,6 +205,8 @@ export const approveResearchPlan = (taskId: string, version?: number) =>
 /** A message to a running swarm's lead (`force_swarm`), read at its next decision. */
 export const sendSwarmMessage = (taskId: string, message: string) => unwrap(commands.sendSwarmMessage(taskId, message));
 export const listToolGrants = () => unwrap(commands.listToolGrants());
+/** Lets a tool through without asking: for a session, or always. */
+export const grantTool = (tool: string, sessionId?: string) => unwrap(commands.grantTool(tool, sessionId ?? null));
 export const revokeToolGrant = (tool: string, sessionId?: string) => unwrap(commands.revokeToolGrant(tool, sessionId ?? null));
 
 // ---- schedules -------------------------------------------------------------------------------

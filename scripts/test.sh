@@ -14,7 +14,7 @@ echo "==> cargo test"
 cargo test --locked
 # Benchmarks compile above (--all-targets) but are measured with `cargo bench`, never in tests.
 
-echo "==> OpenAI Python client against the listener"
+echo "==> OpenAI and Shannon SDK Python clients against the listener"
 scripts/openai-client-test.sh
 
 echo "==> guest-js (npm)"

@@ -57,6 +57,8 @@ const KNOWN_CODES: &[&str] = &[
     "permission_denied",
     "email_exists",
     "api_key_required",
+    // OpenAI-compatible routes, as the cloud's.
+    "model_not_found",
 ];
 
 const PUBLIC: &[&str] = &[

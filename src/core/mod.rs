@@ -2,6 +2,7 @@
 //! the headless example, the IPC door and the HTTP door all share it and it is tested on its own.
 
 pub mod auth;
+pub mod catalog;
 pub mod crypto;
 pub mod engine;
 pub mod error;

@@ -129,6 +129,21 @@ pub struct ControlRequest {
     pub reason: Option<String>,
 }
 
+/// `POST /api/v1/approvals/grants`: let a tool through without asking, for a session or always.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, specta::Type)]
+#[serde(default)]
+pub struct GrantToolRequest {
+    pub tool: String,
+    pub session_id: Option<String>,
+}
+
+/// `POST /api/v1/skills`: a skill file's markdown (front matter and body).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, specta::Type)]
+#[serde(default)]
+pub struct SaveSkillRequest {
+    pub content: String,
+}
+
 /// `PATCH /api/v1/sessions/{id}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, specta::Type)]
 #[serde(default)]

@@ -15,9 +15,15 @@ use super::dto::*;
 use super::routes::openai::ChatBody;
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
+use crate::core::catalog::agents::{
+    AgentExecuteRequest, AgentExecuteResponse, AgentInfo, AgentList,
+};
+use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
+use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
 use crate::core::engine::approvals::{
     Approval, ApprovalDecision, ApprovalDecisionResponse, ToolGrant,
 };
+use crate::core::engine::completions::CompletionRequest;
 use crate::core::engine::control::{ControlResponse, ControlState};
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
 use crate::core::engine::reviews::{ReviewAction, ReviewResponse, ReviewState};
@@ -27,6 +33,7 @@ use crate::core::engine::sessions::{
 use crate::core::engine::submit::SubmitTaskResponse;
 use crate::core::engine::swarm_messages::SwarmMessageSent;
 use crate::core::engine::tasks::{TaskDetails, TaskEventsPage, TaskList};
+use crate::core::engine::timeline::Timeline;
 use crate::core::engine::workspace::{FileContent, FileList};
 use crate::core::engine::{SubmitTaskRequest, TaskEvent};
 use crate::core::schedules::{
@@ -94,6 +101,20 @@ fn types() -> Types {
         .register::<SwarmMessageSent>()
         .register::<FileList>()
         .register::<FileContent>()
+        .register::<SaveSkillRequest>()
+        .register::<GrantToolRequest>()
+        .register::<SkillList>()
+        .register::<SkillDetail>()
+        .register::<SkillVersions>()
+        .register::<AgentList>()
+        .register::<AgentInfo>()
+        .register::<AgentExecuteRequest>()
+        .register::<AgentExecuteResponse>()
+        .register::<ToolInfo>()
+        .register::<ToolExecuteRequest>()
+        .register::<ToolExecution>()
+        .register::<Timeline>()
+        .register::<CompletionRequest>()
 }
 
 const BEARER: &str = "bearer";

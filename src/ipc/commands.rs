@@ -409,6 +409,18 @@ pub async fn list_tool_grants(state: State<'_, Shannon>) -> Res<Vec<ToolGrant>> 
     core.list_tool_grants(&caller).await
 }
 
+/// Lets a tool through without asking, for a session or (`session_id` absent) always.
+#[tauri::command]
+#[specta::specta]
+pub async fn grant_tool(
+    state: State<'_, Shannon>,
+    tool: String,
+    session_id: Option<String>,
+) -> Res<ToolGrant> {
+    let (core, caller) = state.resolve().await?;
+    core.grant_tool(&caller, &tool, session_id).await
+}
+
 /// Takes a tool grant back (`session_id` absent: the "always" one).
 #[tauri::command]
 #[specta::specta]

@@ -1,6 +1,7 @@
 //! The IPC door: typed Tauri commands (registered through tauri-specta) and typed app-wide events.
 //! Commands only parse, call the core and return its errors.
 
+pub mod catalog;
 mod command_names;
 pub mod commands;
 pub mod events;
@@ -57,6 +58,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::decide_approval,
             commands::list_approvals,
             commands::list_tool_grants,
+            commands::grant_tool,
             commands::revoke_tool_grant,
             commands::send_swarm_message,
             commands::get_research_review,
@@ -82,6 +84,18 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::read_session_file,
             commands::list_memory_files,
             commands::read_memory_file,
+            catalog::list_skills,
+            catalog::get_skill,
+            catalog::skill_versions,
+            catalog::save_skill,
+            catalog::delete_skill,
+            catalog::list_agents,
+            catalog::get_agent,
+            catalog::execute_agent,
+            catalog::list_tools,
+            catalog::get_tool,
+            catalog::execute_tool,
+            catalog::task_timeline,
         ])
         .events(tauri_specta::collect_events![
             events::SettingsChanged,

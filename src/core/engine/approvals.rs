@@ -339,6 +339,42 @@ impl Core {
             .await
     }
 
+    /// Lets a tool through without asking, for one session or (`session_id` `None`) always: what
+    /// an approval with that scope stores, given ahead of time (a settings page's "always allow").
+    pub async fn grant_tool(
+        &self,
+        caller: &Caller,
+        tool: &str,
+        session_id: Option<String>,
+    ) -> Result<ToolGrant> {
+        let tool = tool.trim().to_string();
+        if tool.is_empty() || tool.len() > 128 || tool.chars().any(char::is_control) {
+            return Err(ShannonError::invalid("tool must be a tool name"));
+        }
+        // A session named by its external id is stored under its own.
+        let session_id = match session_id {
+            Some(id) => Some(self.get_session(caller, &id).await?.session_id),
+            None => None,
+        };
+        let (user, now) = (caller.user_id.clone(), time::now());
+        let (t, s) = (tool.clone(), session_id.clone().unwrap_or_default());
+        self.store()
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT OR IGNORE INTO tool_grants (user_id, session_id, tool, created_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![user, s, t, now],
+                )?;
+                Ok(())
+            })
+            .await?;
+        self.list_tool_grants(caller)
+            .await?
+            .into_iter()
+            .find(|g| g.tool == tool && g.session_id == session_id)
+            .ok_or_else(|| ShannonError::Internal("the grant was not stored".into()))
+    }
+
     /// Takes a grant back (`session_id` `None`: the "always" one). Unknown: 404.
     pub async fn revoke_tool_grant(
         &self,

@@ -4,6 +4,7 @@
 
 pub mod approvals;
 mod budget;
+pub mod completions;
 pub mod control;
 pub mod events;
 mod file_tools;
@@ -14,7 +15,7 @@ pub mod progress;
 mod recovery;
 pub mod request;
 pub mod reviews;
-mod run_setup;
+pub(crate) mod run_setup;
 mod runner;
 pub mod sessions;
 pub mod strategies;
@@ -23,6 +24,7 @@ pub mod subscribe;
 pub mod swarm_messages;
 pub mod task_list;
 pub mod tasks;
+pub mod timeline;
 pub mod tools;
 pub mod web_fetch;
 pub mod web_search;

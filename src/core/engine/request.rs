@@ -22,6 +22,8 @@ pub struct SubmitTaskRequest {
     pub max_iterations: Option<i32>,
     pub max_concurrent_agents: Option<i32>,
     pub enable_verification: Option<bool>,
+    /// A skill of the catalogue to apply (its newest enabled version, or `context.skill_version`).
+    pub skill: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,11 +376,16 @@ impl SubmitTaskRequest {
                 "max_tokens must be between 1 and 1000000",
             ));
         }
-        let token_budget = ["token_budget", "budget_total_max", "budget_agent_max"]
-            .iter()
-            .find_map(|k| num_of(&ctx, k))
-            .filter(|n| *n > 0.0)
-            .map(|n| n as u64);
+        let token_budget = [
+            "token_budget",
+            "budget_total_max",
+            "budget_agent_max",
+            "budget_max",
+        ]
+        .iter()
+        .find_map(|k| num_of(&ctx, k))
+        .filter(|n| *n > 0.0)
+        .map(|n| n as u64);
         let cost_budget_usd = ["max_budget_usd", "cost_budget_usd"]
             .iter()
             .find_map(|k| num_of(&ctx, k))

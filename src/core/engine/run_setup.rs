@@ -9,6 +9,7 @@ use super::request::TaskPlan;
 use super::tools::ToolBox;
 use super::web_fetch::FetchLimits;
 use super::web_search::{SearchApi, SearchTarget};
+use super::workspace::Workspace;
 use crate::core::Core;
 use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
@@ -33,8 +34,16 @@ pub(crate) struct RunSpec {
 
 /// The client for the run's provider; a provider that needs a key and has none is a clear failure.
 pub(crate) async fn provider_client(core: &Core, spec: &RunSpec) -> Result<ProviderClient> {
-    let provider = providers::lookup_model(&spec.provider)?;
-    let caller = &spec.caller;
+    provider_client_for(core, &spec.caller, &spec.provider).await
+}
+
+/// The client for one of the caller's providers, with their key and base URL.
+pub(crate) async fn provider_client_for(
+    core: &Core,
+    caller: &Caller,
+    provider: &str,
+) -> Result<ProviderClient> {
+    let provider = providers::lookup_model(provider)?;
     let api_key = core.provider_key(caller, provider.id).await?;
     if provider.requires_key && api_key.is_none() {
         // InvalidState keeps the message as it is: it becomes the task's error text.
@@ -125,7 +134,25 @@ pub(crate) async fn initial_messages(core: &Core, spec: &RunSpec) -> Result<Vec<
 /// The built-in tools minus the user's block list (`tools.block`) and the task's, limited to the
 /// task's allow list, else the user's (`tools.allow`).
 pub(crate) async fn toolbox(core: &Core, spec: &RunSpec) -> ToolBox {
-    let caller = &spec.caller;
+    toolbox_for(
+        core,
+        &spec.caller,
+        Some(&spec.session_id),
+        spec.plan.tools_allow.clone(),
+        &spec.plan.tools_block,
+    )
+    .await
+}
+
+/// The tools a caller may use, with the user's lists and these, the session's workspace (the file
+/// tools need one), the user's memory folder, and web access as the user's settings allow.
+pub(crate) async fn toolbox_for(
+    core: &Core,
+    caller: &Caller,
+    session_id: Option<&str>,
+    allow: Option<Vec<String>>,
+    block: &[String],
+) -> ToolBox {
     let list = |value: Option<String>| -> Vec<String> {
         value
             .and_then(|v| serde_json::from_str::<Vec<String>>(&v).ok())
@@ -134,14 +161,10 @@ pub(crate) async fn toolbox(core: &Core, spec: &RunSpec) -> ToolBox {
     let setting = |key: &'static str| async move {
         core.get_setting(caller, key).await.ok().map(|s| s.value)
     };
-    let allow = setting("tools.allow").await;
+    let user_allow = setting("tools.allow").await;
     let mut blocked = list(setting("tools.block").await);
-    blocked.extend(spec.plan.tools_block.iter().cloned());
-    let allowed = spec
-        .plan
-        .tools_allow
-        .clone()
-        .or_else(|| allow.map(|a| list(Some(a))));
+    blocked.extend(block.iter().cloned());
+    let allowed = allow.or_else(|| user_allow.map(|a| list(Some(a))));
     let allow_private = setting("web_fetch.allow_private_network")
         .await
         .is_some_and(|v| v.trim() == "true");
@@ -153,11 +176,11 @@ pub(crate) async fn toolbox(core: &Core, spec: &RunSpec) -> ToolBox {
         Some(target) => tools.with_search(target),
         None => tools,
     };
-    let tools = match super::workspace::Workspace::of_session(core.data_dir(), &spec.session_id) {
-        Ok(ws) => tools.with_workspace(ws),
-        Err(_) => tools,
+    let tools = match session_id.map(|id| Workspace::of_session(core.data_dir(), id)) {
+        Some(Ok(ws)) => tools.with_workspace(ws),
+        _ => tools,
     };
-    match super::workspace::Workspace::of_user_memory(core.data_dir(), &spec.caller.user_id) {
+    match Workspace::of_user_memory(core.data_dir(), &caller.user_id) {
         Ok(memory) => tools.with_memory(memory),
         Err(_) => tools,
     }

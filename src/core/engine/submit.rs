@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::lifecycle::{EventType, TaskStatus};
 use super::models::model_for_tier;
-use super::request::{SubmitTaskRequest, TaskPlan};
+use super::request::{self, SubmitTaskRequest, TaskPlan};
 use super::run_setup::RunSpec;
 use super::runner;
 use super::sessions::ensure_session;
@@ -167,6 +167,19 @@ impl Core {
             }
         }
 
+        let mut req = req;
+        let skill = req
+            .skill
+            .clone()
+            .or_else(|| request::str_of(&req.context, "skill").map(str::to_string))
+            .filter(|s| !s.trim().is_empty());
+        if let Some(name) = skill {
+            let version = request::str_of(&req.context, "skill_version").map(str::to_string);
+            let skill = self
+                .skill_for_task(caller, name.trim(), version.as_deref())
+                .await?;
+            crate::core::catalog::skills::apply(&skill, &mut req.context);
+        }
         let plan = req.into_plan()?;
         // Backpressure: a writer that has fallen behind slows new tasks, then refuses them (429).
         self.engine().hub.admit().await?;

@@ -54,6 +54,19 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
 const WEB_FETCH: &str = "web_fetch";
 const WEB_SEARCH: &str = "web_search";
 
+/// The spec of any built-in tool, offered to a task or not (the tool catalogue's).
+pub fn spec_of(name: &str) -> Option<ToolSpec> {
+    if let Some((_, tool)) = TOOLS.iter().find(|(n, _)| *n == name) {
+        return Some((tool.spec)());
+    }
+    match name {
+        WEB_FETCH => Some(web_fetch::spec()),
+        WEB_SEARCH => Some(web_search::spec()),
+        n if is_file_tool(n) => file_tools::spec(n),
+        _ => None,
+    }
+}
+
 fn is_file_tool(name: &str) -> bool {
     file_tools::FILE_TOOLS.iter().any(|(n, ..)| *n == name)
 }
@@ -144,7 +157,7 @@ impl ToolBox {
     }
 
     /// Whether `name` is offered: allowed, and a file tool only with a workspace.
-    fn offered(&self, name: &str) -> bool {
+    pub fn offered(&self, name: &str) -> bool {
         self.allowed.contains(&name)
             && (self.workspace.is_some() || !is_file_tool(name))
             && (self.web.is_some() || name != WEB_FETCH)

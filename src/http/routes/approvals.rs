@@ -14,7 +14,7 @@ use crate::core::engine::approvals::{
 use crate::core::engine::reviews::ReviewAction;
 use crate::core::engine::swarm_messages::SwarmMessageSent;
 use crate::http::ApiError;
-use crate::http::dto::{Ack, SwarmMessageRequest};
+use crate::http::dto::{Ack, GrantToolRequest, SwarmMessageRequest};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Authed};
 
 pub(super) async fn decide(
@@ -84,6 +84,18 @@ pub(super) async fn grants(
     Authed(who): Authed,
 ) -> Result<Json<Vec<ToolGrant>>, ApiError> {
     Ok(Json(app.core.list_tool_grants(&who).await?))
+}
+
+pub(super) async fn grant(
+    State(app): App,
+    Authed(who): Authed,
+    ApiJson(body): ApiJson<GrantToolRequest>,
+) -> Result<Json<ToolGrant>, ApiError> {
+    Ok(Json(
+        app.core
+            .grant_tool(&who, &body.tool, body.session_id)
+            .await?,
+    ))
 }
 
 pub(super) async fn revoke_grant(

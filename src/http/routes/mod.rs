@@ -4,6 +4,7 @@
 
 mod approvals;
 mod auth;
+mod catalog;
 mod health;
 pub(super) mod openai;
 mod schedules;

@@ -1,5 +1,6 @@
-//! OpenAI-compatible `GET /v1/models` and `POST /v1/chat/completions` (plain and streamed), backed by
-//! tasks, so any OpenAI SDK can talk to the embedded engine.
+//! OpenAI-compatible `GET /v1/models[/{model}]` and `POST /v1/chat/completions` (plain and
+//! streamed), backed by tasks, so any OpenAI SDK can talk to the embedded engine; and the cloud's
+//! `POST /v1/completions`, one model call in its llm-service shape.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,23 +13,61 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::core::ShannonError;
 use crate::core::auth::Caller;
+use crate::core::engine::completions::CompletionRequest;
 use crate::core::engine::{EventType, SubmitTaskRequest, TaskStatus, TaskSubscription};
 use crate::http::AppState;
 use crate::http::error::status_code_name;
 use crate::http::extract::{ApiJson, Authed, BodyRejection, unreadable};
 
-/// The cloud's model ids; anything else is passed on as `model_override`.
-const MODELS: &[(&str, Option<&str>)] = &[
-    ("shannon-chat", None),
-    ("shannon-quick", Some("quick")),
-    ("shannon-standard", Some("standard")),
-    ("shannon-deep", Some("deep")),
-    ("shannon-academic-research", Some("academic")),
-    ("shannon-complex", None),
+/// The cloud's model ids (`config/openai_models.yaml`): the research preset each runs, and what
+/// `X-Model-Description` says of it. Anything else is passed on as `model_override`.
+const MODELS: &[(&str, Option<&str>, &str)] = &[
+    (
+        "shannon-chat",
+        None,
+        "General chat: one agent, the session's history",
+    ),
+    (
+        "shannon-quick-research",
+        Some("quick"),
+        "Quick research with sources",
+    ),
+    (
+        "shannon-standard-research",
+        Some("standard"),
+        "Research with sources and a coverage check",
+    ),
+    (
+        "shannon-deep-research",
+        Some("deep"),
+        "Deep research: more agents, more rounds",
+    ),
+    (
+        "shannon-academic-research",
+        Some("academic"),
+        "Academic research: the widest preset",
+    ),
+    ("shannon-complex", None, "A planned team of agents"),
 ];
+
+/// The ids of earlier releases, still accepted.
+const ALIASES: &[(&str, &str)] = &[
+    ("shannon-quick", "shannon-quick-research"),
+    ("shannon-standard", "shannon-standard-research"),
+    ("shannon-deep", "shannon-deep-research"),
+];
+
+fn known(model: &str) -> Option<&'static (&'static str, Option<&'static str>, &'static str)> {
+    let id = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == model)
+        .map_or(model, |(_, id)| *id);
+    MODELS.iter().find(|(m, ..)| *m == id)
+}
 
 fn unix() -> u64 {
     SystemTime::now()
@@ -65,9 +104,100 @@ pub(super) async fn models() -> Response {
     let created = unix();
     let data: Vec<Value> = MODELS
         .iter()
-        .map(|(id, _)| json!({"id": id, "object": "model", "created": created, "owned_by": "shannon"}))
+        .map(|(id, ..)| json!({"id": id, "object": "model", "created": created, "owned_by": "shannon"}))
         .collect();
     Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// One model id; its description in `X-Model-Description`, as the cloud sends it.
+pub(super) async fn model(
+    _: Authed,
+    crate::http::extract::ApiPath(id): crate::http::extract::ApiPath<String>,
+) -> Response {
+    let Some((id, _, description)) = known(&id) else {
+        return coded(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            "model_not_found",
+            &format!("Model '{id}' not found"),
+        );
+    };
+    let mut resp =
+        Json(json!({"id": id, "object": "model", "created": unix(), "owned_by": "shannon"}))
+            .into_response();
+    if let Ok(v) = HeaderValue::from_str(description) {
+        resp.headers_mut().insert("x-model-description", v);
+    }
+    resp
+}
+
+/// `POST /v1/completions`: the answer whole, or streamed as `content_delta` events, then `done`
+/// with the whole text and usage (or `error`), then `[DONE]`.
+pub(super) async fn completions(
+    State(state): State<Arc<AppState>>,
+    Authed(caller): Authed,
+    body: Result<ApiJson<CompletionRequest>, BodyRejection>,
+) -> Response {
+    let req = match body {
+        Ok(ApiJson(b)) => b,
+        Err(BodyRejection::Invalid(e)) => {
+            let msg = format!("invalid body: {e}");
+            return error(StatusCode::BAD_REQUEST, "invalid_request_error", &msg);
+        }
+        Err(BodyRejection::Unreadable(r)) => {
+            let e = unreadable(&r);
+            return error(e.status(), "invalid_request_error", &e.message());
+        }
+    };
+    let cancel = CancellationToken::new();
+    if !req.stream {
+        return match state
+            .core
+            .complete(&caller, req, &mut |_| {}, &cancel)
+            .await
+        {
+            Ok(done) => Json(done).into_response(),
+            Err(e) => from_core(e),
+        };
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    // The call stops when the client goes away (the receiver is dropped with the response).
+    let guard = cancel.clone().drop_guard();
+    tokio::spawn(async move {
+        let sender = tx.clone();
+        let mut on_delta = move |text: &str| {
+            let _ = sender.send(json!({"type": "content_delta", "text": text}));
+        };
+        let last = match state
+            .core
+            .complete(&caller, req, &mut on_delta, &cancel)
+            .await
+        {
+            Ok(done) => {
+                let mut v = serde_json::to_value(done).unwrap_or_default();
+                v["type"] = json!("done");
+                v
+            }
+            Err(e) => json!({"type": "error", "message": e.to_string()}),
+        };
+        let _ = tx.send(last);
+    });
+    let events = stream::unfold(
+        (rx, Some(guard), false),
+        |(mut rx, guard, ended)| async move {
+            if ended {
+                return None;
+            }
+            match rx.recv().await {
+                Some(v) => Some((
+                    Ok::<_, std::convert::Infallible>(Event::default().data(v.to_string())),
+                    (rx, guard, false),
+                )),
+                None => Some((Ok(Event::default().data("[DONE]")), (rx, None, true))),
+            }
+        },
+    );
+    Sse::new(events).into_response()
 }
 
 /// `POST /v1/chat/completions` body (the OpenAI shape; `shannon_options` go to the task's context).
@@ -145,15 +275,29 @@ fn to_task(body: &ChatBody, session: Option<String>) -> Option<SubmitTaskRequest
         context.insert("max_tokens".into(), json!(n));
     }
     let model = body.model.clone().unwrap_or_else(|| "shannon-chat".into());
-    let (model_override, strategy) = match MODELS.iter().find(|(id, _)| *id == model) {
-        Some((_, strategy)) => (None, strategy.map(str::to_string)),
-        None => (Some(model), None),
+    let (model_override, strategy, id) = match known(&model) {
+        Some((id, strategy, _)) => (None, strategy.map(str::to_string), *id),
+        None => (Some(model), None, ""),
     };
+    if strategy.is_some() {
+        context.entry("force_research").or_insert(json!(true));
+    }
+    for key in [
+        "agent",
+        "agent_input",
+        "role",
+        "research_strategy",
+        "model_tier",
+    ] {
+        if let Some(v) = body.shannon_options.as_ref().and_then(|o| o.get(key)) {
+            context.entry(key).or_insert(v.clone());
+        }
+    }
     Some(SubmitTaskRequest {
         query: text_of(&body.messages[last_user].content),
         session_id: session,
         context,
-        mode: (body.model.as_deref() == Some("shannon-complex")).then(|| "complex".to_string()),
+        mode: (id == "shannon-complex").then(|| "complex".to_string()),
         model_override,
         research_strategy: strategy,
         ..Default::default()
@@ -211,7 +355,14 @@ pub(super) async fn chat_completions(
             .stream_options
             .as_ref()
             .is_some_and(|o| o.include_usage);
-        stream_response(state, caller, sub, id, model, include_usage).into_response()
+        // A team's agents all stream; only a one-agent task's text is the answer as it comes.
+        let partials = known(&model)
+            .is_none_or(|(id, strategy, _)| strategy.is_none() && *id != "shannon-complex");
+        let opts = StreamOptionsSet {
+            include_usage,
+            partials,
+        };
+        stream_response(state, caller, sub, id, model, opts).into_response()
     } else {
         complete(&state, &caller, sub, id, model).await
     };
@@ -251,6 +402,13 @@ async fn complete(
     .into_response()
 }
 
+/// How a chat stream is told.
+struct StreamOptionsSet {
+    include_usage: bool,
+    /// Stream the task's text deltas as content (else only its final answer).
+    partials: bool,
+}
+
 struct StreamState {
     state: Arc<AppState>,
     caller: Caller,
@@ -258,6 +416,7 @@ struct StreamState {
     id: String,
     model: String,
     include_usage: bool,
+    partials: bool,
     sent_role: bool,
     streamed_text: bool,
     queue: Vec<Value>,
@@ -277,7 +436,7 @@ fn stream_response(
     sub: TaskSubscription,
     id: String,
     model: String,
-    include_usage: bool,
+    opts: StreamOptionsSet,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
     let st = StreamState {
         state,
@@ -285,7 +444,8 @@ fn stream_response(
         sub: Some(sub),
         id,
         model,
-        include_usage,
+        include_usage: opts.include_usage,
+        partials: opts.partials,
         sent_role: false,
         streamed_text: false,
         queue: Vec::new(),
@@ -303,7 +463,7 @@ fn stream_response(
             }
             let sub = st.sub.as_mut()?;
             match sub.next().await {
-                Some(e) if e.is(EventType::LlmPartial) => {
+                Some(e) if e.is(EventType::LlmPartial) && st.partials => {
                     let mut delta = json!({"content": e.message.unwrap_or_default()});
                     if !st.sent_role {
                         st.sent_role = true;
@@ -320,6 +480,15 @@ fn stream_response(
                     let delta =
                         json!({"role": "assistant", "content": e.message.unwrap_or_default()});
                     st.queue.push(st.chunk(delta, None));
+                }
+                // The task's other events ride along as `shannon_events`, as the cloud's chunks carry them.
+                Some(e) if !e.is(EventType::LlmPartial) && !e.is(EventType::LlmPrompt) => {
+                    let at = chrono::DateTime::parse_from_rfc3339(&e.timestamp)
+                        .map_or(0, |t| t.timestamp());
+                    let mut chunk = st.chunk(json!({}), None);
+                    chunk["shannon_events"] = json!([{"type": e.event_type, "agent_id": e.agent_id,
+                        "message": e.message, "timestamp": at, "payload": e.payload}]);
+                    st.queue.push(chunk);
                 }
                 Some(_) => {}
                 None => {

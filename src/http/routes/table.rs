@@ -5,13 +5,19 @@ use serde_json::Value;
 use specta_openapi::{Operation, Param};
 
 use super::{
-    Route, approvals, auth, health, openai, schedules, sessions, settings, streams, tasks,
+    Route, approvals, auth, catalog, health, openai, schedules, sessions, settings, streams, tasks,
 };
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
+use crate::core::catalog::agents::{
+    AgentExecuteRequest, AgentExecuteResponse, AgentInfo, AgentList,
+};
+use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
+use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
 use crate::core::engine::approvals::{
     Approval, ApprovalDecision, ApprovalDecisionResponse, ToolGrant,
 };
+use crate::core::engine::completions::CompletionRequest;
 use crate::core::engine::control::{ControlResponse, ControlState};
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
 use crate::core::engine::reviews::{ReviewAction, ReviewResponse, ReviewState};
@@ -21,6 +27,7 @@ use crate::core::engine::sessions::{
 use crate::core::engine::submit::SubmitTaskResponse;
 use crate::core::engine::swarm_messages::SwarmMessageSent;
 use crate::core::engine::tasks::{TaskDetails, TaskEventsPage, TaskList};
+use crate::core::engine::timeline::Timeline;
 use crate::core::engine::workspace::{FileContent, FileList};
 use crate::core::engine::{SubmitTaskRequest, TaskEvent};
 use crate::core::schedules::{
@@ -170,10 +177,17 @@ pub(super) fn table() -> Vec<Route> {
                 .query_param::<String>("status")
                 .response::<Vec<Approval>>(200, "Newest first")
         }),
-        Route::authed("approvals", "/api/v1/approvals/grants").get(approvals::grants, |op| {
-            op.summary("Tools let through without asking")
-                .response::<Vec<ToolGrant>>(200, "Grants")
-        }),
+        Route::authed("approvals", "/api/v1/approvals/grants")
+            .get(approvals::grants, |op| {
+                op.summary("Tools let through without asking")
+                    .response::<Vec<ToolGrant>>(200, "Grants")
+            })
+            .post(approvals::grant, |op| {
+                op.summary("Let a tool through without asking (a session's, or always)")
+                    .request_body::<GrantToolRequest>()
+                    .response::<ToolGrant>(200, "The grant")
+                    .response::<ErrorBody>(404, "No such session")
+            }),
         Route::authed("approvals", "/api/v1/approvals/grants/{tool}").delete(
             approvals::revoke_grant,
             |op| {
@@ -253,6 +267,86 @@ pub(super) fn table() -> Vec<Route> {
                 .summary("A file of the user's memory folder (text raw, else base64)")
                 .response::<FileContent>(200, "The file")
                 .response::<ErrorBody>(404, "No such file")
+        }),
+        // Catalogues.
+        Route::authed("skills", "/api/v1/skills")
+            .get(catalog::skills, |op| {
+                op.summary("Every skill's newest version")
+                    .query_param::<String>("category")
+                    .response::<SkillList>(200, "Skills, their categories, and files that do not read")
+            })
+            .post(catalog::save_skill, |op| {
+                op.summary("Add a skill version (or replace the same version of a user skill)")
+                    .request_body::<SaveSkillRequest>()
+                    .response::<SkillDetail>(200, "The saved version")
+                    .response::<ErrorBody>(400, "The file does not read (its field is named)")
+            }),
+        Route::authed("skills", "/api/v1/skills/{name}")
+            .get(catalog::skill, |op| {
+                op.path_param::<String>("name")
+                    .query_param::<String>("version")
+                    .summary("A skill, whole (its newest version, or `version`)")
+                    .response::<SkillDetail>(200, "The skill and where it comes from")
+                    .response::<ErrorBody>(404, "No such skill")
+            })
+            .delete(catalog::delete_skill, |op| {
+                op.path_param::<String>("name")
+                    .query_param::<String>("version")
+                    .summary("Remove a user skill (one version, or all)")
+                    .empty_response(204, "Removed")
+                    .response::<ErrorBody>(409, "A built-in skill")
+            }),
+        Route::authed("skills", "/api/v1/skills/{name}/versions").get(catalog::skill_versions, |op| {
+            op.path_param::<String>("name")
+                .summary("Every version of a skill, newest first")
+                .response::<SkillVersions>(200, "Versions")
+                .response::<ErrorBody>(404, "No such skill")
+        }),
+        Route::authed("agents", "/api/v1/agents").get(catalog::agents, |op| {
+            op.summary("The deterministic single-tool agents")
+                .response::<AgentList>(200, "Agents")
+        }),
+        Route::authed("agents", "/api/v1/agents/{id}")
+            .get(catalog::agent, |op| {
+                op.path_param::<String>("id")
+                    .summary("One agent")
+                    .response::<AgentInfo>(200, "The agent")
+                    .response::<ErrorBody>(404, "No such agent")
+            })
+            .post(catalog::execute_agent, |op| {
+                op.path_param::<String>("id")
+                    .summary("Run an agent: its input checked against input_schema, then a task")
+                    .request_body::<AgentExecuteRequest>()
+                    .response::<AgentExecuteResponse>(202, "The task; headers X-Workflow-ID and X-Session-ID")
+                    .response::<ErrorBody>(400, "The input does not match input_schema")
+                    .response::<ErrorBody>(404, "No such agent")
+            }),
+        Route::authed("tools", "/api/v1/tools").get(catalog::tools, |op| {
+            op.summary("The tools (a bare array, as the cloud's)")
+                .query_param::<String>("category")
+                .query_param::<bool>("include_dangerous")
+                .response::<Vec<ToolInfo>>(200, "Tools")
+        }),
+        Route::authed("tools", "/api/v1/tools/{name}").get(catalog::tool, |op| {
+            op.path_param::<String>("name")
+                .summary("One tool: parameters as JSON Schema, category, timeout, cost")
+                .response::<ToolInfo>(200, "The tool")
+                .response::<ErrorBody>(404, "No such tool")
+        }),
+        Route::authed("tools", "/api/v1/tools/{name}/execute").post(catalog::execute_tool, |op| {
+            op.path_param::<String>("name")
+                .summary("Run one tool now, outside a task")
+                .request_body::<ToolExecuteRequest>()
+                .response::<ToolExecution>(200, "What it returned (a failing tool too)")
+                .response::<ErrorBody>(403, "A dangerous tool the user has not allowed")
+                .response::<ErrorBody>(404, "No such tool")
+        }),
+        Route::authed("tasks", "/api/v1/tasks/{id}/timeline").get(catalog::timeline, |op| {
+            task(op)
+                .summary("The task's history in the cloud's timeline vocabulary")
+                .query_param::<String>("mode")
+                .query_param::<bool>("include_payloads")
+                .response::<Timeline>(200, "Timeline")
         }),
         // Schedules.
         Route::authed("schedules", "/api/v1/schedules")
@@ -404,6 +498,20 @@ pub(super) fn table() -> Vec<Route> {
         Route::authed("openai", "/v1/models").get(openai::models, |op| {
             op.summary("OpenAI-compatible model list")
                 .response::<Value>(200, "`{object: list, data: [...]}`")
+        }),
+        Route::authed("openai", "/v1/models/{model}").get(openai::model, |op| {
+            op.path_param::<String>("model")
+                .summary("One model id, with its description in X-Model-Description")
+                .response::<Value>(200, "`{id, object: model, created, owned_by}`")
+                .response::<Value>(404, "model_not_found")
+        }),
+        Route::authed("openai", "/v1/completions").post(openai::completions, |op| {
+            op.summary("One model call outside any task (the cloud's llm-service shape)")
+                .request_body::<CompletionRequest>()
+                .response::<Value>(
+                    200,
+                    "`{provider, model, output_text, usage, finish_reason}`, or when streamed content_delta / done events and [DONE]",
+                )
         }),
         Route::authed("openai", "/v1/chat/completions").post(openai::chat_completions, |op| {
             op.summary("OpenAI-compatible chat completion, backed by a task")

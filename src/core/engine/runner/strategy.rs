@@ -11,7 +11,9 @@ use crate::core::engine::budget::Budgets;
 use crate::core::engine::lifecycle::EventType;
 use crate::core::engine::request::{self, Mode};
 use crate::core::engine::run_setup;
-use crate::core::engine::strategies::{Halt, Team, approval, memory_note, route, simple, standard};
+use crate::core::engine::strategies::{
+    Halt, Team, agent_call, approval, memory_note, route, simple, standard,
+};
 use crate::core::llm::ProviderClient;
 
 /// Agents at once when neither the plan nor `max_concurrent_agents` says otherwise.
@@ -46,10 +48,16 @@ impl Run {
                 // A team asks once it has its plan; one agent before it starts.
                 approval::plan_gate(&team, &query, None).await?;
             }
-            let outcome = match mode {
-                Mode::Simple => simple::run(&team, &query, messages).await,
-                Mode::Standard => standard::run(&team, &query, messages, plan.max_iterations).await,
-                Mode::Complex | Mode::Supervisor => {
+            let outcome = match (request::str_of(&plan.context, "agent"), mode) {
+                (Some(agent), _) => {
+                    let input = plan.context.get("agent_input").cloned().unwrap_or_default();
+                    agent_call::run(&team, agent, &input).await
+                }
+                (None, Mode::Simple) => simple::run(&team, &query, messages).await,
+                (None, Mode::Standard) => {
+                    standard::run(&team, &query, messages, plan.max_iterations).await
+                }
+                (None, Mode::Complex | Mode::Supervisor) => {
                     let concurrency = plan
                         .context
                         .get("max_concurrent_agents")

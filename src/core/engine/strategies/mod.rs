@@ -12,11 +12,13 @@
 //! - [`swarm`]: a lead deciding in rounds, agents in their own loops, a task board;
 //! - [`research`]: web research with a coverage loop and numbered sources;
 //! - [`reflection`], [`citations`]: a judge of the answer, and the sources tools produced;
+//! - [`agent_call`]: a catalogue agent's one tool call, without a model;
 //! - [`approval`]: asking the user before a plan runs or a dangerous tool is called;
 //! - [`review`]: agreeing on a research plan with the user before the research runs;
 //! - [`memory_note`]: what a long task leaves in the user's memory folder.
 
 pub(crate) mod agent;
+pub(crate) mod agent_call;
 pub(crate) mod approval;
 pub(crate) mod citations;
 pub(crate) mod dag;

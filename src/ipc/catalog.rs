@@ -1,0 +1,154 @@
+//! IPC commands of the catalogues (skills, agents, tools) and a task's timeline.
+
+use serde_json::{Map, Value};
+use tauri::State;
+
+use crate::core::catalog::agents::{
+    AgentExecuteRequest, AgentExecuteResponse, AgentInfo, AgentList,
+};
+use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
+use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
+use crate::core::engine::timeline::Timeline;
+use crate::core::error::ShannonError;
+use crate::plugin::Shannon;
+
+type Res<T> = Result<T, ShannonError>;
+
+/// Every skill's newest version, optionally of one category, and the files that do not read.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_skills(state: State<'_, Shannon>, category: Option<String>) -> Res<SkillList> {
+    let (core, caller) = state.resolve().await?;
+    core.list_skills(&caller, category.as_deref()).await
+}
+
+/// A skill, whole: its newest version, or `version`.
+#[tauri::command]
+#[specta::specta]
+pub async fn get_skill(
+    state: State<'_, Shannon>,
+    name: String,
+    version: Option<String>,
+) -> Res<SkillDetail> {
+    let (core, caller) = state.resolve().await?;
+    core.get_skill(&caller, &name, version.as_deref()).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn skill_versions(state: State<'_, Shannon>, name: String) -> Res<SkillVersions> {
+    let (core, caller) = state.resolve().await?;
+    core.skill_versions(&caller, &name).await
+}
+
+/// Adds a skill version from its markdown (YAML front matter, then the prompt).
+#[tauri::command]
+#[specta::specta]
+pub async fn save_skill(state: State<'_, Shannon>, content: String) -> Res<SkillDetail> {
+    let (core, caller) = state.resolve().await?;
+    core.save_skill(&caller, &content).await
+}
+
+/// Removes a user skill: one version, or every version.
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_skill(
+    state: State<'_, Shannon>,
+    name: String,
+    version: Option<String>,
+) -> Res<()> {
+    let (core, caller) = state.resolve().await?;
+    core.delete_skill(&caller, &name, version.as_deref()).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_agents(state: State<'_, Shannon>) -> Res<AgentList> {
+    let (core, caller) = state.resolve().await?;
+    core.list_agents(&caller).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_agent(state: State<'_, Shannon>, id: String) -> Res<AgentInfo> {
+    let (core, caller) = state.resolve().await?;
+    core.get_agent(&caller, &id).await
+}
+
+/// Runs an agent: the input checked against its schema, then a task (subscribe to it as to any).
+#[tauri::command]
+#[specta::specta]
+pub async fn execute_agent(
+    state: State<'_, Shannon>,
+    id: String,
+    input: Value,
+    session_id: Option<String>,
+) -> Res<AgentExecuteResponse> {
+    let (core, caller) = state.resolve().await?;
+    let req = AgentExecuteRequest {
+        input,
+        session_id,
+        stream: false,
+    };
+    core.execute_agent(&caller, &id, req).await
+}
+
+/// The tools; dangerous ones only with `include_dangerous`.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_tools(
+    state: State<'_, Shannon>,
+    category: Option<String>,
+    include_dangerous: Option<bool>,
+) -> Res<Vec<ToolInfo>> {
+    let (core, caller) = state.resolve().await?;
+    core.list_tools(
+        &caller,
+        category.as_deref(),
+        include_dangerous.unwrap_or(false),
+    )
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_tool(state: State<'_, Shannon>, name: String) -> Res<ToolInfo> {
+    let (core, caller) = state.resolve().await?;
+    core.get_tool(&caller, &name).await
+}
+
+/// Runs one tool now; a dangerous one only once the user allowed it (a tool grant).
+#[tauri::command]
+#[specta::specta]
+pub async fn execute_tool(
+    state: State<'_, Shannon>,
+    name: String,
+    args: Map<String, Value>,
+    session_id: Option<String>,
+) -> Res<ToolExecution> {
+    let (core, caller) = state.resolve().await?;
+    let req = ToolExecuteRequest {
+        arguments: args,
+        session_id,
+    };
+    core.execute_tool(&caller, &name, req).await
+}
+
+/// A task's history in the cloud's timeline vocabulary (`summary` or `full`).
+#[tauri::command]
+#[specta::specta]
+pub async fn task_timeline(
+    state: State<'_, Shannon>,
+    id: String,
+    mode: Option<String>,
+    include_payloads: Option<bool>,
+) -> Res<Timeline> {
+    let (core, caller) = state.resolve().await?;
+    core.task_timeline(
+        &caller,
+        &id,
+        mode.as_deref(),
+        include_payloads.unwrap_or(false),
+    )
+    .await
+}
