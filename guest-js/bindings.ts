@@ -148,6 +148,8 @@ export const commands = {
 	executeTool: (name: string, args: { [key in string]: Value }, sessionId: string | null) => typedError<ToolExecution, ShannonError>(__TAURI_INVOKE("plugin:shannon|execute_tool", { name, args, sessionId })),
 	/**  A task's history in the cloud's timeline vocabulary (`summary` or `full`). */
 	taskTimeline: (id: string, mode: string | null, includePayloads: boolean | null) => typedError<Timeline, ShannonError>(__TAURI_INVOKE("plugin:shannon|task_timeline", { id, mode, includePayloads })),
+	/**  Every configured MCP server: its state, last error, restarts and tools. */
+	mcpStatus: () => typedError<McpServerStatus[], ShannonError>(__TAURI_INVOKE("plugin:shannon|mcp_status")),
 };
 
 /** Events */
@@ -366,6 +368,43 @@ export type LoginRequest = {
 	password: SecretString,
 };
 
+/**  One MCP server of the configuration. */
+export type McpServerConfig = {
+	/**  Short and unique; part of its tools' names. */
+	name: string,
+	/**  Only these of its tools (by their own names), if set. */
+	allow?: string[] | null,
+	/**  Never these. */
+	block?: string[],
+	/**  Whether its tools ask before each call (default true: a server's tools can do anything). */
+	dangerous?: boolean,
+} & McpTransport;
+
+export type McpServerState = 
+/**  Not needed yet. */
+"not_started" | "starting" | "running" | 
+/**  The last attempt failed; the next waits for the backoff. */
+"failed" | "stopped";
+
+/**  A server as the settings page shows it. */
+export type McpServerStatus = {
+	name: string,
+	transport: string,
+	state: McpServerState,
+	error: string | null,
+	/**  Times it was found dead and started again. */
+	restarts: number,
+	pid: number | null,
+	/**  The tools it offers (its own names, after the allow and block lists), as last listed. */
+	tools: string[],
+};
+
+export type McpTransport = 
+/**  A child process speaking MCP on stdin/stdout. */
+{ transport: "stdio"; command: string; args?: string[]; env?: { [key in string]: string } } | 
+/**  A streamable-HTTP endpoint. */
+{ transport: "http"; url: string; headers?: { [key in string]: string } };
+
 /**  The persisted plugin configuration. */
 export type PluginConfig = {
 	/**  Data directory override; `None` = the app's local data dir. Takes effect at the next start. */
@@ -400,6 +439,11 @@ export type PluginConfig = {
 	 *  before each call), and how long a task waits for the answer.
 	 */
 	approvals: ApprovalPolicy,
+	/**
+	 *  MCP servers whose tools join every task's: `{name, transport: "stdio", command, args, env}`
+	 *  or `{name, transport: "http", url, headers}`, with `allow`, `block` and `dangerous`.
+	 */
+	mcp_servers: McpServerConfig[],
 };
 
 /**  A partial update: only the fields present change. `data_dir: ""` clears the override. */
@@ -414,6 +458,7 @@ export type PluginConfigUpdate = {
 	desktop_mode?: boolean | null,
 	desktop_ports?: PortRange | null,
 	approvals?: ApprovalPolicy | null,
+	mcp_servers?: McpServerConfig[] | null,
 };
 
 /**  An inclusive port range. */

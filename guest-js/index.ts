@@ -191,6 +191,8 @@ export const listTools = (opts: { category?: string; includeDangerous?: boolean 
 export const getTool = (name: string) => unwrap(commands.getTool(name));
 export const executeTool = (name: string, args: { [key in string]: Value } = {}, sessionId?: string) =>
   unwrap(commands.executeTool(name, args, sessionId ?? null));
+/** Every configured MCP server: its state, last error, restarts and tools. */
+export const mcpStatus = () => unwrap(commands.mcpStatus());
 /** A task's history in the cloud's timeline vocabulary. */
 export const taskTimeline = (id: string, opts: { mode?: "summary" | "full"; includePayloads?: boolean } = {}) =>
   unwrap(commands.taskTimeline(id, opts.mode ?? null, opts.includePayloads ?? null));

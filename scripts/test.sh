@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, Rust tests (core, MockRuntime IPC, HTTP, crash and secrets tests, the
-# bindings staleness check), the openai Python package against the listener, and the guest-js package
+# bindings staleness check, MCP against the npm reference server), the openai, shannon-sdk and mcp Python
+# packages against the listener, and the guest-js package
 # (typecheck, build, Vitest), and the desktop example end to end in a real webview (scripts/e2e.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
+# The npm packages first: the MCP tests run the reference server from node_modules.
+echo "==> npm ci"
+npm ci --no-audit --no-fund
 echo "==> cargo test"
 cargo test --locked
 # Benchmarks compile above (--all-targets) but are measured with `cargo bench`, never in tests.
@@ -18,7 +22,6 @@ echo "==> OpenAI and Shannon SDK Python clients against the listener"
 scripts/openai-client-test.sh
 
 echo "==> guest-js (npm)"
-npm ci --no-audit --no-fund
 npm run typecheck
 npm run build
 npm test

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::engine::RecoveryPolicy;
 use crate::core::engine::approvals::ApprovalPolicy;
 use crate::core::error::{Result, ShannonError};
+use crate::core::mcp::{McpHub, McpServerConfig};
 use crate::core::providers;
 
 /// Store file (relative to the app data dir) that holds [`PluginConfig`].
@@ -40,6 +41,9 @@ pub struct PluginConfig {
     /// When tasks ask the user first: a complexity threshold for plans, the dangerous tools (asked
     /// before each call), and how long a task waits for the answer.
     pub approvals: ApprovalPolicy,
+    /// MCP servers whose tools join every task's: `{name, transport: "stdio", command, args, env}`
+    /// or `{name, transport: "http", url, headers}`, with `allow`, `block` and `dangerous`.
+    pub mcp_servers: Vec<McpServerConfig>,
 }
 
 /// An inclusive port range.
@@ -79,6 +83,7 @@ impl Default for PluginConfig {
             desktop_mode: false,
             desktop_ports: PortRange::DESKTOP,
             approvals: ApprovalPolicy::default(),
+            mcp_servers: Vec::new(),
         }
     }
 }
@@ -97,6 +102,7 @@ pub struct PluginConfigUpdate {
     pub desktop_mode: Option<bool>,
     pub desktop_ports: Option<PortRange>,
     pub approvals: Option<ApprovalPolicy>,
+    pub mcp_servers: Option<Vec<McpServerConfig>>,
 }
 
 impl PluginConfig {
@@ -152,6 +158,10 @@ impl PluginConfig {
         }
         if let Some(policy) = update.approvals {
             next.approvals = policy.validate()?;
+        }
+        if let Some(servers) = update.mcp_servers {
+            McpHub::validate(&servers)?;
+            next.mcp_servers = servers;
         }
         if let Some(range) = update.desktop_ports {
             next.desktop_ports = range.validate()?;

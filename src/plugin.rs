@@ -89,15 +89,21 @@ impl Shannon {
     /// Validates, persists and applies a configuration change.
     pub(crate) async fn update_config(&self, update: PluginConfigUpdate) -> Result<PluginConfig> {
         let cell = self.config_cell().await?;
-        let next = cell
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .apply(update)?;
+        let (next, mcp_changed) = {
+            let current = cell.lock().unwrap_or_else(|p| p.into_inner());
+            let next = current.apply(update)?;
+            let changed = next.mcp_servers != current.mcp_servers;
+            (next, changed)
+        };
         (self.save_config)(&next)?;
         *cell.lock().unwrap_or_else(|p| p.into_inner()) = next.clone();
         if let Some(core) = self.core.get() {
             core.set_engine_defaults(&next.default_provider, next.default_model.clone())?;
             core.set_approval_policy(next.approvals.clone())?;
+            if mcp_changed {
+                // Only a changed list restarts the servers.
+                core.set_mcp_servers(next.mcp_servers.clone())?;
+            }
         }
         Ok(next)
     }
@@ -128,6 +134,7 @@ impl Shannon {
                 };
                 core_config.recovery = config.recovery;
                 core_config.approvals = config.approvals;
+                core_config.mcp_servers = config.mcp_servers;
                 let core = Core::open(core_config).await?;
                 (self.on_open)(&core);
                 Ok(core)

@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod engine;
 pub mod error;
 pub mod llm;
+pub mod mcp;
 mod memory;
 pub mod providers;
 mod read_cache;
@@ -45,6 +46,8 @@ pub struct CoreConfig {
     pub schedules: schedules::ScheduleLimits,
     /// When tasks ask for approval (changeable later with [`Core::set_approval_policy`]).
     pub approvals: engine::approvals::ApprovalPolicy,
+    /// MCP servers whose tools join every task's (changeable with [`Core::set_mcp_servers`]).
+    pub mcp_servers: Vec<mcp::McpServerConfig>,
 }
 
 impl CoreConfig {
@@ -57,6 +60,7 @@ impl CoreConfig {
             rings: engine::events::RingConfig::default(),
             schedules: schedules::ScheduleLimits::default(),
             approvals: engine::approvals::ApprovalPolicy::default(),
+            mcp_servers: Vec::new(),
         }
     }
 }
@@ -115,6 +119,7 @@ struct Inner {
     read_cache: Arc<read_cache::ReadCache>,
     /// Recent outcomes of local providers' readiness probes.
     probes: providers::LocalProbes,
+    mcp: Arc<mcp::McpHub>,
 }
 
 /// A handle that does not keep the core alive: for background loops that must end with it.
@@ -138,7 +143,9 @@ impl Core {
             rings,
             schedules,
             approvals,
+            mcp_servers,
         } = config;
+        let mcp = Arc::new(mcp::McpHub::new(mcp_servers)?);
         store::blocking({
             let dir = data_dir.clone();
             move || create_private_dir(&dir)
@@ -164,6 +171,7 @@ impl Core {
                 events,
                 read_cache: Arc::new(read_cache::ReadCache::new()),
                 probes: providers::LocalProbes::default(),
+                mcp,
             }),
         };
         let recovered = engine::recover(&core, recovery).await?;
@@ -177,6 +185,27 @@ impl Core {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The configured MCP servers.
+    pub fn mcp(&self) -> &Arc<mcp::McpHub> {
+        &self.inner.mcp
+    }
+
+    /// Replaces the MCP servers; those no longer configured are shut down.
+    pub fn set_mcp_servers(&self, servers: Vec<mcp::McpServerConfig>) -> Result<()> {
+        self.inner.mcp.replace(servers)
+    }
+
+    /// Every MCP server's state, error and tools.
+    pub fn mcp_status(&self) -> Vec<mcp::McpServerStatus> {
+        self.inner.mcp.status()
+    }
+
+    /// Whether a call to `tool` asks the user first: the approval policy's dangerous tools, and
+    /// the tools of MCP servers not marked safe.
+    pub(crate) fn tool_is_dangerous(&self, tool: &str) -> bool {
+        self.engine().approval_policy().is_dangerous(tool) || self.inner.mcp.is_dangerous(tool)
     }
 
     pub(crate) fn scheduler(&self) -> &schedules::SchedulerState {

@@ -8,6 +8,7 @@ mod dto;
 mod error;
 mod extract;
 mod layers;
+mod mcp;
 mod openapi;
 mod routes;
 
@@ -71,6 +72,8 @@ impl std::fmt::Debug for ListenerStatus {
 
 pub(crate) struct AppState {
     pub core: Core,
+    /// Cancelled when the listener stops: ends the MCP sessions' open streams.
+    pub shutdown: tokio_util::sync::CancellationToken,
     token: String,
     port: u16,
     origins: Vec<String>,
@@ -114,12 +117,17 @@ impl Listener {
                 })?,
         };
         let addr = listener.local_addr()?;
+        // Every MCP server's tools are listed before the listener says it is ready, so a client
+        // never sees them appear late.
+        core.mcp().ensure_started().await;
         let token_file = core.data_dir().join(TOKEN_FILE);
         write_private(&token_file, &token).await?;
         let mut origins: Vec<String> = WEBVIEW_ORIGINS.iter().map(|s| s.to_string()).collect();
         origins.extend(options.extra_origins);
+        let mcp_shutdown = tokio_util::sync::CancellationToken::new();
         let state = Arc::new(AppState {
             core,
+            shutdown: mcp_shutdown.clone(),
             token: token.clone(),
             port: addr.port(),
             origins,
@@ -129,6 +137,7 @@ impl Listener {
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = rx.wait_for(|stop| *stop).await;
+                mcp_shutdown.cancel();
             });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "the Shannon listener failed");

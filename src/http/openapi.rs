@@ -115,6 +115,7 @@ fn types() -> Types {
         .register::<ToolExecution>()
         .register::<Timeline>()
         .register::<CompletionRequest>()
+        .register::<crate::core::mcp::McpServerStatus>()
 }
 
 const BEARER: &str = "bearer";

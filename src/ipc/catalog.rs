@@ -10,6 +10,7 @@ use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
 use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
 use crate::core::engine::timeline::Timeline;
 use crate::core::error::ShannonError;
+use crate::core::mcp::McpServerStatus;
 use crate::plugin::Shannon;
 
 type Res<T> = Result<T, ShannonError>;
@@ -151,4 +152,12 @@ pub async fn task_timeline(
         include_payloads.unwrap_or(false),
     )
     .await
+}
+
+/// Every configured MCP server: its state, last error, restarts and tools.
+#[tauri::command]
+#[specta::specta]
+pub async fn mcp_status(state: State<'_, Shannon>) -> Res<Vec<McpServerStatus>> {
+    let (core, _) = state.resolve().await?;
+    Ok(core.mcp_status())
 }

@@ -88,4 +88,5 @@ pub const COMMANDS: &[&str] = &[
     "get_tool",
     "execute_tool",
     "task_timeline",
+    "mcp_status",
 ];

@@ -96,6 +96,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             catalog::get_tool,
             catalog::execute_tool,
             catalog::task_timeline,
+            catalog::mcp_status,
         ])
         .events(tauri_specta::collect_events![
             events::SettingsChanged,

@@ -13,6 +13,7 @@ import {
   getTask,
   isShannonError,
   listToolGrants,
+  mcpStatus,
   listSessions,
   listSessionFiles,
   listTasks,
@@ -72,6 +73,7 @@ function showPage(page: Page) {
   if (page === "keys") {
     void refreshProviders();
     void refreshGrants();
+    void refreshMcp();
   }
   if (page === "listener") void refreshListener();
 }
@@ -90,6 +92,25 @@ async function refreshGrants() {
   });
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { className: "muted", textContent: "None: dangerous tools ask every time." })));
   $("grants-table").querySelector("tbody")!.replaceChildren(...rows);
+}
+
+// ---- MCP servers: their state, as the plugin configuration names them ------------------------
+
+async function refreshMcp() {
+  const servers = await mcpStatus();
+  const rows = servers.map((m) =>
+    el(
+      "tr",
+      {},
+      el("td", { textContent: m.name }),
+      el("td", { textContent: m.transport }),
+      el("td", { className: m.state === "running" ? "ready" : m.state === "failed" ? "not-ready" : "", textContent: m.error ? `${m.state}: ${m.error}` : m.state.replace("_", " ") }),
+      el("td", { textContent: m.tools.join(", ") || "—" }),
+      el("td", { className: "num", textContent: String(m.restarts) }),
+    ),
+  );
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { className: "muted", textContent: "None configured." })));
+  $("mcp-table").querySelector("tbody")!.replaceChildren(...rows);
 }
 
 // ---- providers and keys ----------------------------------------------------------------------

@@ -62,6 +62,21 @@ fn traits(name: &str) -> (&'static str, u32) {
     }
 }
 
+/// An MCP server's tool in the catalogue.
+fn mcp_info(t: &crate::core::mcp::McpTool) -> ToolInfo {
+    ToolInfo {
+        name: t.name.clone(),
+        description: t.spec.description.clone(),
+        category: "mcp".into(),
+        version: "1.0.0".into(),
+        parameters: t.spec.parameters.clone(),
+        dangerous: t.dangerous,
+        timeout_seconds: 60,
+        cost_per_use: 0.0,
+        available: true,
+    }
+}
+
 impl Core {
     /// Every tool, optionally of one category; dangerous ones only with `include_dangerous`.
     pub async fn list_tools(
@@ -72,18 +87,29 @@ impl Core {
     ) -> Result<Vec<ToolInfo>> {
         let mut out = Vec::new();
         for name in builtin_names() {
-            let info = self.get_tool(caller, name).await?;
-            if (include_dangerous || !info.dangerous)
-                && category.is_none_or(|c| info.category.eq_ignore_ascii_case(c))
-            {
-                out.push(info);
-            }
+            out.push(self.get_tool(caller, name).await?);
         }
+        out.extend(self.mcp().tools().await.into_iter().map(|t| mcp_info(&t)));
+        out.retain(|info| {
+            (include_dangerous || !info.dangerous)
+                && category.is_none_or(|c| info.category.eq_ignore_ascii_case(c))
+        });
         Ok(out)
     }
 
     pub async fn get_tool(&self, caller: &Caller, name: &str) -> Result<ToolInfo> {
-        let spec = spec_of(name).ok_or_else(|| ShannonError::NotFound(format!("tool {name}")))?;
+        let Some(spec) = spec_of(name) else {
+            return match self
+                .mcp()
+                .tools()
+                .await
+                .into_iter()
+                .find(|t| t.name == name)
+            {
+                Some(t) => Ok(mcp_info(&t)),
+                None => Err(ShannonError::NotFound(format!("tool {name}"))),
+            };
+        };
         let (category, timeout_seconds) = traits(name);
         let tools = run_setup::toolbox_for(self, caller, None, None, &[]).await;
         // The file tools work in any session's workspace; the others as the user's settings say.
@@ -94,7 +120,7 @@ impl Core {
             category: category.into(),
             version: "1.0.0".into(),
             parameters: spec.parameters,
-            dangerous: self.engine().approval_policy().is_dangerous(name),
+            dangerous: self.tool_is_dangerous(name),
             timeout_seconds,
             cost_per_use: 0.0,
             available,

@@ -176,6 +176,14 @@ pub(crate) async fn toolbox_for(
         Some(target) => tools.with_search(target),
         None => tools,
     };
+    // The MCP servers start the first time their tools are wanted.
+    let hub = core.mcp().clone();
+    let tools = if hub.is_empty() {
+        tools
+    } else {
+        let listed = hub.tools().await;
+        tools.with_mcp(hub, listed)
+    };
     let tools = match session_id.map(|id| Workspace::of_session(core.data_dir(), id)) {
         Some(Ok(ws)) => tools.with_workspace(ws),
         _ => tools,

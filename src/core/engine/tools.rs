@@ -2,6 +2,7 @@
 //! of results (the same call with the same arguments runs once).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -10,6 +11,7 @@ use super::web_fetch::{self, FetchLimits};
 use super::web_search::{self, SearchTarget};
 use super::workspace::Workspace;
 use crate::core::llm::ToolSpec;
+use crate::core::mcp::{McpHub, McpTool};
 
 /// A tool's output; `success = false` carries an error text the model can read and recover from.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +77,12 @@ fn is_file_tool(name: &str) -> bool {
 #[derive(Clone)]
 pub struct ToolBox {
     allowed: Vec<&'static str>,
+    /// The lists `allowed` came from, for tools that join later (MCP servers').
+    allow: Option<Vec<String>>,
+    block: Vec<String>,
+    /// MCP servers' tools this task may use, and the hub that calls them.
+    mcp: Vec<McpTool>,
+    hub: Option<Arc<McpHub>>,
     cache: HashMap<(String, String), ToolOutcome>,
     /// The session's workspace, where the file tools work; without one they are not offered.
     workspace: Option<Workspace>,
@@ -95,12 +103,31 @@ impl ToolBox {
             .collect();
         Self {
             allowed,
+            allow: allow.map(<[String]>::to_vec),
+            block: block.to_vec(),
+            mcp: Vec::new(),
+            hub: None,
             cache: HashMap::new(),
             workspace: None,
             memory: None,
             web: None,
             search: None,
         }
+    }
+
+    /// MCP servers' tools join, within the same allow and block lists.
+    pub fn with_mcp(mut self, hub: Arc<McpHub>, tools: Vec<McpTool>) -> Self {
+        self.mcp = tools
+            .into_iter()
+            .filter(|t| self.allow.as_ref().is_none_or(|a| a.contains(&t.name)))
+            .filter(|t| !self.block.contains(&t.name))
+            .collect();
+        self.hub = Some(hub);
+        self
+    }
+
+    fn mcp_tool(&self, name: &str) -> Option<&McpTool> {
+        self.mcp.iter().find(|t| t.name == name)
     }
 
     /// `web_search` searches through this API.
@@ -129,6 +156,28 @@ impl ToolBox {
     /// Runs a tool call, awaiting the tools that go to the network (`web_fetch`, `web_search`).
     /// Returns `(outcome, from_cache)`.
     pub async fn run(&mut self, name: &str, arguments: &str) -> (ToolOutcome, bool) {
+        if let (Some(tool), Some(hub)) = (self.mcp_tool(name), &self.hub) {
+            // A server's tool may act on the world: never answered from the cache.
+            let args = match serde_json::from_str::<Value>(if arguments.trim().is_empty() {
+                "{}"
+            } else {
+                arguments
+            }) {
+                Ok(Value::Object(map)) => map,
+                _ => {
+                    let output = "arguments must be a JSON object".to_string();
+                    return (
+                        ToolOutcome {
+                            success: false,
+                            output,
+                        },
+                        false,
+                    );
+                }
+            };
+            let (success, output) = hub.call(tool, args).await;
+            return (ToolOutcome { success, output }, false);
+        }
         if !matches!(name, WEB_FETCH | WEB_SEARCH) || !self.offered(name) {
             return self.call(name, arguments);
         }
@@ -158,6 +207,9 @@ impl ToolBox {
 
     /// Whether `name` is offered: allowed, and a file tool only with a workspace.
     pub fn offered(&self, name: &str) -> bool {
+        if self.mcp_tool(name).is_some() {
+            return true;
+        }
         self.allowed.contains(&name)
             && (self.workspace.is_some() || !is_file_tool(name))
             && (self.web.is_some() || name != WEB_FETCH)
@@ -173,6 +225,15 @@ impl ToolBox {
                 .copied()
                 .filter(|n| only.is_none_or(|o| o.iter().any(|x| x == n)))
                 .collect(),
+            allow: self.allow.clone(),
+            block: self.block.clone(),
+            mcp: self
+                .mcp
+                .iter()
+                .filter(|t| only.is_none_or(|o| o.contains(&t.name)))
+                .cloned()
+                .collect(),
+            hub: self.hub.clone(),
             cache: HashMap::new(),
             workspace: self.workspace.clone(),
             memory: self.memory.clone(),
@@ -192,11 +253,22 @@ impl ToolBox {
             .filter_map(|(n, ..)| file_tools::spec(n));
         let web = self.offered(WEB_FETCH).then(web_fetch::spec);
         let search = self.offered(WEB_SEARCH).then(web_search::spec);
-        builtin.chain(files).chain(search).chain(web).collect()
+        let mcp = self.mcp.iter().map(|t| t.spec.clone());
+        builtin
+            .chain(files)
+            .chain(search)
+            .chain(web)
+            .chain(mcp)
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.allowed.iter().any(|n| self.offered(n))
+        self.mcp.is_empty() && !self.allowed.iter().any(|n| self.offered(n))
+    }
+
+    /// The MCP tools offered.
+    pub fn mcp_tools(&self) -> &[McpTool] {
+        &self.mcp
     }
 
     /// Runs a tool call. Returns `(outcome, from_cache)`.

@@ -141,3 +141,10 @@ pub(super) async fn timeline(
         app.core.task_timeline(&who, &id, mode, payloads).await?,
     ))
 }
+
+pub(super) async fn mcp_servers(
+    State(app): App,
+    _: Authed,
+) -> Json<Vec<crate::core::mcp::McpServerStatus>> {
+    Json(app.core.mcp_status())
+}

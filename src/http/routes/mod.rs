@@ -171,7 +171,10 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
     // The 405 of each group is inside its auth layer, and unknown paths answer like protected
     // routes: 401 before 404 or 405, except on public paths.
     let public = public.method_not_allowed_fallback(no_method);
+    // MCP over streamable HTTP, behind the same token as every protected route.
+    let mcp = super::mcp::service(state.core.clone(), state.shutdown.clone());
     let authed = authed
+        .nest_service("/mcp", mcp)
         .method_not_allowed_fallback(no_method)
         .fallback(no_route)
         .layer(from_fn_with_state(

@@ -30,6 +30,7 @@ use crate::core::engine::tasks::{TaskDetails, TaskEventsPage, TaskList};
 use crate::core::engine::timeline::Timeline;
 use crate::core::engine::workspace::{FileContent, FileList};
 use crate::core::engine::{SubmitTaskRequest, TaskEvent};
+use crate::core::mcp::McpServerStatus;
 use crate::core::schedules::{
     ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
 };
@@ -340,6 +341,10 @@ pub(super) fn table() -> Vec<Route> {
                 .response::<ToolExecution>(200, "What it returned (a failing tool too)")
                 .response::<ErrorBody>(403, "A dangerous tool the user has not allowed")
                 .response::<ErrorBody>(404, "No such tool")
+        }),
+        Route::authed("mcp", "/api/v1/mcp/servers").get(catalog::mcp_servers, |op| {
+            op.summary("The configured MCP servers: state, last error, restarts, tools")
+                .response::<Vec<McpServerStatus>>(200, "Servers")
         }),
         Route::authed("tasks", "/api/v1/tasks/{id}/timeline").get(catalog::timeline, |op| {
             task(op)

@@ -164,11 +164,7 @@ async fn tool_approval(
     call: &ToolCall,
     params: &Value,
 ) -> Result<Option<String>, Halt> {
-    if !team
-        .core
-        .engine()
-        .approval_policy()
-        .is_dangerous(&call.name)
+    if !team.core.tool_is_dangerous(&call.name)
         || team
             .core
             .tool_granted(&team.user_id, team.session_id.as_deref(), &call.name)
