@@ -53,6 +53,16 @@ fn tool_results(r: &Rig) -> Vec<String> {
         .collect()
 }
 
+/// The task's model got `echo`'s and `add`'s results.
+fn assert_echo_and_add(results: &[String]) {
+    assert!(
+        results.iter().any(|t| t == "Echo: hello MCP"),
+        "{results:?}"
+    );
+    let sum = "The sum of 2 and 40 is 42.";
+    assert!(results.iter().any(|t| t.contains(sum)), "{results:?}");
+}
+
 async fn run_tools_task(r: &Rig, query: &str) -> Vec<String> {
     r.fake
         .push(call(
@@ -79,16 +89,7 @@ async fn a_stdio_server_s_tools_run_in_a_task_and_a_killed_server_is_restarted()
     );
 
     let results = run_tools_task(&r, "Echo and add, please").await;
-    assert!(
-        results.iter().any(|t| t == "Echo: hello MCP"),
-        "{results:?}"
-    );
-    assert!(
-        results
-            .iter()
-            .any(|t| t.contains("The sum of 2 and 40 is 42.")),
-        "{results:?}"
-    );
+    assert_echo_and_add(&results);
     let offered: Vec<String> = r.fake.requests()[0].body["tools"]
         .as_array()
         .unwrap()
@@ -118,10 +119,7 @@ async fn a_stdio_server_s_tools_run_in_a_task_and_a_killed_server_is_restarted()
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let results = run_tools_task(&r, "Again, after the crash").await;
-    assert!(
-        results.iter().any(|t| t == "Echo: hello MCP"),
-        "{results:?}"
-    );
+    assert_echo_and_add(&results);
     let after = r.core.mcp_status().remove(0);
     assert_eq!(after.restarts, 1, "{after:?}");
     assert_ne!(after.pid, Some(pid));
@@ -204,16 +202,7 @@ async fn a_streamable_http_server_s_tools_run_in_a_task() {
     .unwrap();
     r.core.set_mcp_servers(vec![config]).unwrap();
     let results = run_tools_task(&r, "Echo and add over HTTP").await;
-    assert!(
-        results.iter().any(|t| t == "Echo: hello MCP"),
-        "{results:?}"
-    );
-    assert!(
-        results
-            .iter()
-            .any(|t| t.contains("The sum of 2 and 40 is 42.")),
-        "{results:?}"
-    );
+    assert_echo_and_add(&results);
     let status = r.core.mcp_status().remove(0);
     assert_eq!(
         (status.transport.as_str(), status.tools.len()),

@@ -139,6 +139,21 @@ pub struct ToolGrant {
     pub created_at: String,
 }
 
+/// A tool let through without asking (`session` empty: always); a repeated grant is kept once.
+fn insert_grant(
+    tx: &rusqlite::Transaction<'_>,
+    user: &str,
+    session: &str,
+    tool: &str,
+    now: &str,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        "INSERT OR IGNORE INTO tool_grants (user_id, session_id, tool, created_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![user, session, tool, now],
+    )
+}
+
 const COLUMNS: &str = "approval_id, workflow_id, kind, reason, payload, status, feedback, scope, \
                        decided_by, created_at, expires_at, decided_at";
 
@@ -267,11 +282,7 @@ impl Core {
                         [&id_q],
                         |r| r.get(0),
                     )?;
-                    tx.execute(
-                        "INSERT OR IGNORE INTO tool_grants (user_id, session_id, tool, created_at)
-                         VALUES (?1, ?2, ?3, ?4)",
-                        params![user, session, tool, now],
-                    )?;
+                    insert_grant(tx, &user, &session, &tool, &now)?;
                 }
                 Ok(())
             })
@@ -359,14 +370,7 @@ impl Core {
         let (user, now) = (caller.user_id.clone(), time::now());
         let (t, s) = (tool.clone(), session_id.clone().unwrap_or_default());
         self.store()
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT OR IGNORE INTO tool_grants (user_id, session_id, tool, created_at)
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![user, s, t, now],
-                )?;
-                Ok(())
-            })
+            .write(move |tx| Ok(insert_grant(tx, &user, &s, &t, &now)?))
             .await?;
         self.list_tool_grants(caller)
             .await?

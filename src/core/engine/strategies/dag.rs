@@ -161,16 +161,7 @@ pub(crate) async fn make_plan(
             Plan::fallback(query, max_concurrency)
         }
     };
-    let n = plan.subtasks.len();
-    let got = if n == 1 {
-        "Got a plan — 1 step".to_string()
-    } else {
-        format!("Got a plan — {n} steps")
-    };
-    let events = vec![
-        NewEvent::new(EventType::Progress, "planner", got).with_payload(plan.progress_payload()),
-    ];
-    team.record(&key, StepKind::Plan, &plan, events, None)
+    team.record(&key, StepKind::Plan, &plan, vec![plan.got_event()], None)
         .await?;
     Ok(plan)
 }

@@ -101,6 +101,22 @@ impl Plan {
                 .all(|s| s.suggested_tools.is_empty() && s.dependencies.is_empty())
     }
 
+    /// The planner's PROGRESS "Got a plan — N steps", with the steps and dependency edges.
+    pub(crate) fn got_event(&self) -> crate::core::engine::events::NewEvent {
+        let n = self.subtasks.len();
+        let message = if n == 1 {
+            "Got a plan — 1 step".to_string()
+        } else {
+            format!("Got a plan — {n} steps")
+        };
+        crate::core::engine::events::NewEvent::new(
+            crate::core::engine::lifecycle::EventType::Progress,
+            "planner",
+            message,
+        )
+        .with_payload(self.progress_payload())
+    }
+
     /// The PROGRESS payload of "Got a plan": steps and dependency edges.
     pub fn progress_payload(&self) -> Value {
         let plan: Vec<Value> = self

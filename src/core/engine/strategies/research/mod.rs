@@ -245,17 +245,7 @@ async fn research_plan(
         }
     }
     plan::validate(&plan).map_err(|why| Halt::Failed(format!("Invalid research plan: {why}")))?;
-    let n = plan.subtasks.len();
-    let message = if n == 1 {
-        "Got a plan — 1 step".to_string()
-    } else {
-        format!("Got a plan — {n} steps")
-    };
-    let events = vec![
-        NewEvent::new(EventType::Progress, "planner", message)
-            .with_payload(plan.progress_payload()),
-    ];
-    team.record(&key, StepKind::Plan, &plan, events, None)
+    team.record(&key, StepKind::Plan, &plan, vec![plan.got_event()], None)
         .await?;
     Ok(plan)
 }
