@@ -117,7 +117,7 @@ async fn a_stdio_server_s_tools_run_in_a_task_and_a_killed_server_is_restarted()
             .unwrap()
             .success()
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // No wait: the call finds the transport closed, restarts the server and tries again.
     let results = run_tools_task(&r, "Again, after the crash").await;
     assert_echo_and_add(&results);
     let after = r.core.mcp_status().remove(0);
@@ -174,21 +174,34 @@ async fn http_server() -> HttpServer {
         .arg("streamableHttp")
         .env("PORT", port.to_string())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
+    // It says on stderr when it listens; the rest of its stderr is drained, so it never blocks.
+    let stderr = child.stderr.take().unwrap();
+    let (ready, listening) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut ready = Some(ready);
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
         {
-            return HttpServer(child, port);
+            if line.contains("listening on port")
+                && let Some(tx) = ready.take()
+            {
+                let _ = tx.send(true);
+            }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    });
+    match tokio::time::timeout(Duration::from_secs(30), listening).await {
+        Ok(Ok(true)) => HttpServer(child, port),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server-everything did not listen on {port}");
+        }
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("server-everything did not listen on {port}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,18 +8,13 @@ use crate::config::{PluginConfig, PluginConfigUpdate};
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
 use crate::core::crypto::SecretString;
-use crate::core::engine::approvals::{
-    Approval, ApprovalDecision, ApprovalDecisionResponse, ToolGrant,
-};
 use crate::core::engine::control::{ControlResponse, ControlState};
 use crate::core::engine::events::StreamPos;
 use crate::core::engine::progress::{TaskOutput, TaskProgress};
-use crate::core::engine::reviews::{ReviewAction, ReviewResponse, ReviewState};
 use crate::core::engine::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
 };
 use crate::core::engine::submit::SubmitTaskResponse;
-use crate::core::engine::swarm_messages::SwarmMessageSent;
 use crate::core::engine::tasks::{ListTasksQuery, TaskDetails, TaskEventsPage, TaskList};
 use crate::core::engine::workspace::{FileContent, FileList};
 use crate::core::engine::{EventType, SubmitTaskRequest, TaskEvent, TaskSubscription};
@@ -303,28 +298,6 @@ pub async fn cancel_task(
     core.cancel_task(&caller, &task_id, reason).await
 }
 
-/// Answers an approval a task waits for (its `approval_id` is in APPROVAL_REQUESTED).
-#[tauri::command]
-#[specta::specta]
-pub async fn decide_approval(
-    state: State<'_, Shannon>,
-    decision: ApprovalDecision,
-) -> Res<ApprovalDecisionResponse> {
-    let (core, caller) = state.resolve().await?;
-    core.decide_approval(&caller, decision).await
-}
-
-/// The user's approvals, newest first: pending ones unless `status` says otherwise (`all` too).
-#[tauri::command]
-#[specta::specta]
-pub async fn list_approvals(
-    state: State<'_, Shannon>,
-    status: Option<String>,
-) -> Res<Vec<Approval>> {
-    let (core, caller) = state.resolve().await?;
-    core.list_approvals(&caller, status).await
-}
-
 /// One level of a session's workspace (`path` relative to it; default its top).
 #[tauri::command]
 #[specta::specta]
@@ -363,74 +336,6 @@ pub async fn list_memory_files(state: State<'_, Shannon>, path: Option<String>) 
 pub async fn read_memory_file(state: State<'_, Shannon>, path: String) -> Res<FileContent> {
     let (core, caller) = state.resolve().await?;
     core.read_memory_file(&caller, &path).await
-}
-
-/// A research task's plan under review.
-#[tauri::command]
-#[specta::specta]
-pub async fn get_research_review(state: State<'_, Shannon>, task_id: String) -> Res<ReviewState> {
-    let (core, caller) = state.resolve().await?;
-    core.get_review(&caller, &task_id).await
-}
-
-/// Feedback on a research plan (answered with a revised one) or its approval; `if_match` is the
-/// version the app shows (a stale one is refused).
-#[tauri::command]
-#[specta::specta]
-pub async fn review_research_plan(
-    state: State<'_, Shannon>,
-    task_id: String,
-    action: ReviewAction,
-    if_match: Option<i64>,
-) -> Res<ReviewResponse> {
-    let (core, caller) = state.resolve().await?;
-    let version = if_match.map(|v| v.to_string());
-    core.post_review(&caller, &task_id, action, version.as_deref())
-        .await
-}
-
-/// A message to a running swarm's lead, read at its next decision.
-#[tauri::command]
-#[specta::specta]
-pub async fn send_swarm_message(
-    state: State<'_, Shannon>,
-    task_id: String,
-    message: String,
-) -> Res<SwarmMessageSent> {
-    let (core, caller) = state.resolve().await?;
-    core.send_swarm_message(&caller, &task_id, &message).await
-}
-
-/// Tools the user let through without asking (for a session, or always).
-#[tauri::command]
-#[specta::specta]
-pub async fn list_tool_grants(state: State<'_, Shannon>) -> Res<Vec<ToolGrant>> {
-    let (core, caller) = state.resolve().await?;
-    core.list_tool_grants(&caller).await
-}
-
-/// Lets a tool through without asking, for a session or (`session_id` absent) always.
-#[tauri::command]
-#[specta::specta]
-pub async fn grant_tool(
-    state: State<'_, Shannon>,
-    tool: String,
-    session_id: Option<String>,
-) -> Res<ToolGrant> {
-    let (core, caller) = state.resolve().await?;
-    core.grant_tool(&caller, &tool, session_id).await
-}
-
-/// Takes a tool grant back (`session_id` absent: the "always" one).
-#[tauri::command]
-#[specta::specta]
-pub async fn revoke_tool_grant(
-    state: State<'_, Shannon>,
-    tool: String,
-    session_id: Option<String>,
-) -> Res<()> {
-    let (core, caller) = state.resolve().await?;
-    core.revoke_tool_grant(&caller, &tool, session_id).await
 }
 
 /// Steps derived from the task's events, with tokens, cost, elapsed and estimated remaining time.

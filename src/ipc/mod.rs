@@ -5,6 +5,7 @@ pub mod catalog;
 mod command_names;
 pub mod commands;
 pub mod events;
+pub mod hitl;
 
 use tauri::Runtime;
 
@@ -55,14 +56,14 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::get_task_progress,
             commands::get_task_output,
             commands::subscribe_task,
-            commands::decide_approval,
-            commands::list_approvals,
-            commands::list_tool_grants,
-            commands::grant_tool,
-            commands::revoke_tool_grant,
-            commands::send_swarm_message,
-            commands::get_research_review,
-            commands::review_research_plan,
+            hitl::decide_approval,
+            hitl::list_approvals,
+            hitl::list_tool_grants,
+            hitl::grant_tool,
+            hitl::revoke_tool_grant,
+            hitl::send_swarm_message,
+            hitl::get_research_review,
+            hitl::review_research_plan,
             commands::create_schedule,
             commands::list_schedules,
             commands::get_schedule,

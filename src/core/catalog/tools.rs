@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::core::Core;
 use crate::core::auth::Caller;
 use crate::core::engine::run_setup;
-use crate::core::engine::tools::{builtin_names, spec_of};
+use crate::core::engine::tools::{ToolBox, builtin_names, spec_of};
 use crate::core::error::{Result, ShannonError};
 
 /// One tool, as `GET /api/v1/tools/{name}` describes it.
@@ -85,11 +85,11 @@ impl Core {
         category: Option<&str>,
         include_dangerous: bool,
     ) -> Result<Vec<ToolInfo>> {
-        let mut out = Vec::new();
-        for name in builtin_names() {
-            out.push(self.get_tool(caller, name).await?);
-        }
-        out.extend(self.mcp().tools().await.into_iter().map(|t| mcp_info(&t)));
+        let tools = run_setup::toolbox_for(self, caller, None, None, &[]).await;
+        let mut out: Vec<ToolInfo> = builtin_names()
+            .filter_map(|name| self.builtin_info(name, &tools))
+            .collect();
+        out.extend(tools.mcp_tools().iter().map(mcp_info));
         out.retain(|info| {
             (include_dangerous || !info.dangerous)
                 && category.is_none_or(|c| info.category.eq_ignore_ascii_case(c))
@@ -98,23 +98,25 @@ impl Core {
     }
 
     pub async fn get_tool(&self, caller: &Caller, name: &str) -> Result<ToolInfo> {
-        let Some(spec) = spec_of(name) else {
-            return match self
-                .mcp()
-                .tools()
-                .await
-                .into_iter()
-                .find(|t| t.name == name)
-            {
-                Some(t) => Ok(mcp_info(&t)),
-                None => Err(ShannonError::NotFound(format!("tool {name}"))),
-            };
-        };
-        let (category, timeout_seconds) = traits(name);
         let tools = run_setup::toolbox_for(self, caller, None, None, &[]).await;
+        self.builtin_info(name, &tools)
+            .or_else(|| {
+                tools
+                    .mcp_tools()
+                    .iter()
+                    .find(|t| t.name == name)
+                    .map(mcp_info)
+            })
+            .ok_or_else(|| ShannonError::NotFound(format!("tool {name}")))
+    }
+
+    /// A built-in tool as this user's tools have it.
+    fn builtin_info(&self, name: &str, tools: &ToolBox) -> Option<ToolInfo> {
+        let spec = spec_of(name)?;
+        let (category, timeout_seconds) = traits(name);
         // The file tools work in any session's workspace; the others as the user's settings say.
         let available = category == "file" || tools.offered(name);
-        Ok(ToolInfo {
+        Some(ToolInfo {
             name: spec.name,
             description: spec.description,
             category: category.into(),

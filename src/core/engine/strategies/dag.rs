@@ -338,14 +338,7 @@ pub(crate) async fn synthesize(
     results: &[SubtaskResult],
     agent: &str,
 ) -> Result<(String, u64, String), Halt> {
-    let succeeded: Vec<&SubtaskResult> = results.iter().filter(|r| r.success).collect();
-    if succeeded.is_empty() {
-        let why = results
-            .iter()
-            .find_map(|r| r.error.clone())
-            .unwrap_or_else(|| "no subtask ran".into());
-        return Err(Halt::Failed(format!("every subtask failed: {why}")));
-    }
+    let succeeded = succeeded(results, "subtask")?;
     if plan.subtasks.len() == 1 {
         return Ok((succeeded[0].response.clone(), 0, team.model.clone()));
     }
@@ -370,6 +363,22 @@ pub(crate) async fn synthesize(
         .await?;
     team.emit(EventType::DataProcessing, agent, "Answer ready", None);
     Ok((answer.text, answer.usage.total_tokens, answer.model))
+}
+
+/// The results that succeeded, or the task's failure when none did (`who`: what the agents are).
+pub(crate) fn succeeded<'a>(
+    results: &'a [SubtaskResult],
+    who: &str,
+) -> Result<Vec<&'a SubtaskResult>, Halt> {
+    let ok: Vec<&SubtaskResult> = results.iter().filter(|r| r.success).collect();
+    if ok.is_empty() {
+        let why = results
+            .iter()
+            .find_map(|r| r.error.clone())
+            .unwrap_or_else(|| format!("no {who} ran"));
+        return Err(Halt::Failed(format!("every {who} failed: {why}")));
+    }
+    Ok(ok)
 }
 
 const PLANNER_PROMPT: &str = "You are a planning assistant. Split the user's request into subtasks \

@@ -66,14 +66,7 @@ pub(crate) async fn synthesize(
     query: &str,
     results: &[SubtaskResult],
 ) -> Result<Outcome, Halt> {
-    let succeeded: Vec<&SubtaskResult> = results.iter().filter(|r| r.success).collect();
-    if succeeded.is_empty() {
-        let why = results
-            .iter()
-            .find_map(|r| r.error.clone())
-            .unwrap_or_else(|| "no research agent ran".into());
-        return Err(Halt::Failed(format!("every research agent failed: {why}")));
-    }
+    let succeeded = super::super::dag::succeeded(results, "research agent")?;
     let mut sources = citations::collect(results.iter().flat_map(|r| r.tools.iter()));
     sources.truncate(MAX_SOURCES);
     let mut brief = format!("Question: {query}\n\nResearch findings:");
