@@ -17,11 +17,11 @@ use rig::KEY;
 use serde_json::json;
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::crypto::SecretString;
-use tauri_plugin_shannon::core::engine::SubmitTaskRequest;
 use tauri_plugin_shannon::core::llm::{
     ChatMessage, ChatRequest, ProviderClient, ProviderTarget, Role,
 };
-use tauri_plugin_shannon::core::providers::ProviderProtocol;
+use tauri_plugin_shannon::core::settings::providers::ProviderProtocol;
+use tauri_plugin_shannon::core::tasks::SubmitTaskRequest;
 use tokio_util::sync::CancellationToken;
 
 const SUBTASKS: usize = 50;

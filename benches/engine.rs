@@ -9,9 +9,9 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use tauri_plugin_shannon::core::engine::EventType;
-use tauri_plugin_shannon::core::engine::events::{EventHub, TaskEvent, insert_events};
+use tauri_plugin_shannon::core::run::EventType;
 use tauri_plugin_shannon::core::store::Store;
+use tauri_plugin_shannon::core::streams::{EventHub, TaskEvent, insert_events};
 use tokio::sync::broadcast;
 
 const TOKENS: usize = 1000;

@@ -11,8 +11,8 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use rusqlite::{Connection, params};
 use tauri_plugin_shannon::core::auth::Caller;
-use tauri_plugin_shannon::core::engine::tasks::ListTasksQuery;
 use tauri_plugin_shannon::core::store::DATABASE_FILE;
+use tauri_plugin_shannon::core::tasks::read::ListTasksQuery;
 use tauri_plugin_shannon::{Core, CoreConfig};
 
 const EVENTS_PER_TASK: u32 = 10;

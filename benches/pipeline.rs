@@ -5,9 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tauri_plugin_shannon::core::engine::EventType;
-use tauri_plugin_shannon::core::engine::events::{EventHub, StreamPos};
+use tauri_plugin_shannon::core::run::EventType;
 use tauri_plugin_shannon::core::store::Store;
+use tauri_plugin_shannon::core::streams::{EventHub, StreamPos};
 
 const EVENTS: usize = 4000;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::response::sse::{Event, Sse};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::stream;
-use tauri_plugin_shannon::core::engine::events::{TaskEvent, insert_events};
+use tauri_plugin_shannon::core::streams::{TaskEvent, insert_events};
 use tauri_plugin_shannon::http::{Listener, ListenerOptions};
 use tauri_plugin_shannon::{Core, CoreConfig};
 

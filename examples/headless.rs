@@ -10,13 +10,14 @@
 //! ```
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use std::io::Write;
 use tauri_plugin_shannon::core::auth::Caller;
 
 use tauri_plugin_shannon::core::crypto::SecretString;
-use tauri_plugin_shannon::core::engine::SubmitTaskRequest;
 use tauri_plugin_shannon::core::store::SCHEMA_VERSION;
+use tauri_plugin_shannon::core::tasks::SubmitTaskRequest;
 use tauri_plugin_shannon::{Core, CoreConfig, ShannonError};
 
 /// Environment variables the example reads provider keys from.
@@ -261,13 +262,13 @@ async fn run_server(core: Core, serve: Serve) -> Result<(), ShannonError> {
     if let Some(provider) = &serve.provider {
         core.set_engine_defaults(provider, None)?;
         if let Some(url) = &serve.base_url {
-            let key = tauri_plugin_shannon::core::providers::base_url_setting(provider);
+            let key = tauri_plugin_shannon::core::settings::providers::base_url_setting(provider);
             core.set_setting(&me, &key, &serde_json::json!(url).to_string())
                 .await?;
         }
     }
     let listener = tauri_plugin_shannon::http::Listener::start(
-        core,
+        core.clone(),
         tauri_plugin_shannon::http::ListenerOptions {
             port: serve.port,
             token: serve.token,
@@ -283,7 +284,29 @@ async fn run_server(core: Core, serve: Serve) -> Result<(), ShannonError> {
         serve.provider.as_deref().unwrap_or("demo (offline)")
     );
     let _ = std::io::stdout().flush();
-    let _ = tokio::signal::ctrl_c().await;
-    listener.stop().await;
+    let signal = stop_signal().await;
+    // An orderly stop within 5 s: the listener takes no new request while running tasks stop at
+    // their next checkpoint (resumable at the next start) and what they emitted is stored.
+    println!("{signal}: stopping");
+    tokio::join!(
+        listener.stop_within(Duration::from_secs(2)),
+        core.shutdown(Duration::from_secs(4)),
+    );
     Ok(())
+}
+
+/// Waits for Ctrl-C or, on Unix, SIGTERM (what service managers and `kill` send).
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "interrupted",
+                _ = term.recv() => "terminated",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "interrupted"
 }

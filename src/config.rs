@@ -4,11 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::engine::RecoveryPolicy;
-use crate::core::engine::approvals::ApprovalPolicy;
 use crate::core::error::{Result, ShannonError};
+use crate::core::hitl::approvals::ApprovalPolicy;
 use crate::core::mcp::{McpHub, McpServerConfig};
-use crate::core::providers;
+use crate::core::run::RecoveryPolicy;
+use crate::core::settings::providers;
 
 /// Store file (relative to the app data dir) that holds [`PluginConfig`].
 pub const CONFIG_STORE_FILE: &str = "shannon-config.json";

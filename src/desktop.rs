@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Emitter, Runtime};
 
-use crate::plugin::ShannonExt;
+use crate::state::ShannonExt;
 
 /// `server-ready`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]

@@ -31,6 +31,23 @@ fn bindings_are_up_to_date() {
     }
 }
 
+/// The HTTP door's OpenAPI document, committed as the reference (`docs/reference/openapi.json`):
+/// a change to a route or a type shows up in review, and the file is rewritten when stale.
+#[test]
+fn openapi_reference_is_up_to_date() {
+    const OPENAPI: &str = "docs/reference/openapi.json";
+    let doc = tauri_plugin_shannon::http::openapi_document()
+        .as_ref()
+        .expect("the OpenAPI document builds");
+    let fresh = serde_json::to_string_pretty(doc).unwrap() + "\n";
+    let committed = std::fs::read_to_string(OPENAPI).unwrap_or_default();
+    if fresh != committed {
+        std::fs::create_dir_all("docs/reference").unwrap();
+        std::fs::write(OPENAPI, &fresh).unwrap();
+        panic!("{OPENAPI} was stale and has been regenerated: review and commit it");
+    }
+}
+
 #[test]
 fn every_command_is_in_the_bindings_once() {
     let text = export_to_string();

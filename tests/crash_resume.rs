@@ -125,6 +125,60 @@ fn stored(data: &Path, workflow_id: &str) -> (Vec<u32>, Vec<String>) {
     (seqs, usage_steps)
 }
 
+/// The provider of the three-round task, whose third call hangs until the process stops; after a
+/// restart it answers that call again and the last one.
+async fn hanging_third_call() -> FakeProvider {
+    let fake = FakeProvider::start().await;
+    fake.push(tool_round(1, "2+2")).push(tool_round(2, "3*3"));
+    fake.push(Scripted::Delayed(
+        Duration::from_secs(600),
+        Box::new(tool_round(3, "10-4")),
+    ));
+    fake.push(tool_round(3, "10-4")).push(final_answer());
+    fake
+}
+
+/// A task stopped with its third call in flight and completed after a restart: the provider saw
+/// the two calls before the stop, the one in flight, it again with the same conversation, and the
+/// last; no tool ran twice; event seqs are contiguous and each model call has one usage row.
+fn assert_resumed_from_the_journal(fake: &FakeProvider, data: &Path, id: &str, task: &Value) {
+    let requests = fake.requests();
+    assert_eq!(
+        requests.len(),
+        5,
+        "two calls before the stop, the one in flight, then it again and the last one"
+    );
+    assert_eq!(
+        requests[3].body["messages"], requests[2].body["messages"],
+        "after the restart the provider sees the call that was in flight, with the same conversation"
+    );
+    let tool_results = |i: usize| {
+        requests[i].body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .count()
+    };
+    assert_eq!(
+        (tool_results(3), tool_results(4)),
+        (2, 3),
+        "no tool ran twice"
+    );
+    assert_eq!(task["metadata"]["total_tokens"], 1100);
+    let (seqs, usage_steps) = stored(data, id);
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u32).collect::<Vec<_>>(),
+        "contiguous event seqs"
+    );
+    assert_eq!(
+        usage_steps,
+        ["call/1", "call/2", "call/3", "call/4"],
+        "one usage row per model call"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_killed_mid_call_resumes_from_its_journal_without_repeating_finished_steps() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -148,13 +202,7 @@ async fn a_task_killed_mid_call_resumes_from_its_journal_without_repeating_finis
     assert_eq!(calm.requests().len(), 4);
 
     // The crashed run: the third call hangs until the process is killed.
-    let fake = FakeProvider::start().await;
-    fake.push(tool_round(1, "2+2")).push(tool_round(2, "3*3"));
-    fake.push(Scripted::Delayed(
-        Duration::from_secs(600),
-        Box::new(tool_round(3, "10-4")),
-    ));
-    fake.push(tool_round(3, "10-4")).push(final_answer());
+    let fake = hanging_third_call().await;
     let dir = tempfile::tempdir().unwrap();
     let provider_url = format!("{}/v1", fake.base_url());
     let (server, url) = serve(dir.path(), &provider_url);
@@ -166,46 +214,11 @@ async fn a_task_killed_mid_call_resumes_from_its_journal_without_repeating_finis
     let task = wait_completed(&client, &url, &id).await;
     drop(server);
 
-    let requests = fake.requests();
-    assert_eq!(
-        requests.len(),
-        5,
-        "two calls before the crash, the one in flight, then two after"
-    );
-    assert_eq!(
-        requests[3].body["messages"], requests[2].body["messages"],
-        "after the restart the provider sees the call that was in flight, with the same conversation"
-    );
-    let tool_results = |i: usize| {
-        requests[i].body["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["role"] == "tool")
-            .count()
-    };
-    assert_eq!(
-        (tool_results(3), tool_results(4)),
-        (2, 3),
-        "no tool ran twice"
-    );
+    assert_resumed_from_the_journal(&fake, dir.path(), &id, &task);
     assert_eq!(
         outcome(&task),
         expected,
         "the same answer, totals and breakdown as without the crash"
-    );
-    assert_eq!(task["metadata"]["total_tokens"], 1100);
-
-    let (seqs, usage_steps) = stored(dir.path(), &id);
-    assert_eq!(
-        seqs,
-        (1..=seqs.len() as u32).collect::<Vec<_>>(),
-        "contiguous event seqs"
-    );
-    assert_eq!(
-        usage_steps,
-        ["call/1", "call/2", "call/3", "call/4"],
-        "one usage row per model call"
     );
 }
 
@@ -531,4 +544,58 @@ async fn a_swarm_killed_in_its_second_round_goes_on_from_its_journaled_board() {
     assert!(after[2].contains("Three apples.") && after[2].contains("Two pears."));
     assert_eq!(task["result"], "Three apples and two pears.");
     assert_eq!(task["metadata"]["tasks"]["completed"], 2);
+}
+
+/// SIGTERM to `serve` while a model call is in flight: the process stops in order within 5 s and
+/// leaves the task unfinished (not cancelled, not failed), its events stored; the next start
+/// completes it, asking the provider again only for the call that was in flight.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_answer_stops_within_five_seconds_and_the_task_resumes() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let fake = hanging_third_call().await;
+    let dir = tempfile::tempdir().unwrap();
+    let provider_url = format!("{}/v1", fake.base_url());
+    let (mut server, url) = serve(dir.path(), &provider_url);
+    let id = submit(&client, &url).await;
+    wait_requests(&fake, 3).await;
+
+    let sent = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    while server.alive() {
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "serve did not exit within 5 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        server.log_text().contains("terminated: stopping"),
+        "{}",
+        server.log_text()
+    );
+    let db = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    let status: String = db
+        .query_row(
+            "SELECT status FROM tasks WHERE workflow_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(db);
+    assert_eq!(status, "RUNNING", "the task stays resumable");
+    let (seqs, _) = stored(dir.path(), &id);
+    assert!(
+        !seqs.is_empty(),
+        "what the task emitted before the stop is stored"
+    );
+
+    let (server, url) = serve(dir.path(), &provider_url);
+    let task = wait_completed(&client, &url, &id).await;
+    drop(server);
+    assert_resumed_from_the_journal(&fake, dir.path(), &id, &task);
 }

@@ -14,10 +14,10 @@ use fake_provider::{Reply, Scripted};
 use rig::{Rig, rig};
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
-use tauri_plugin_shannon::core::engine::approvals::{
+use tauri_plugin_shannon::core::hitl::approvals::{
     ApprovalDecision, ApprovalPolicy, ApprovalScope,
 };
-use tauri_plugin_shannon::core::engine::{TaskEvent, TaskSubscription};
+use tauri_plugin_shannon::core::streams::{TaskEvent, TaskSubscription};
 
 const TOKEN: &str = "approvals-test-token-0123456789abcdef012345";
 

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use tauri_plugin_shannon::core::auth::Caller;
-use tauri_plugin_shannon::core::engine::SubmitTaskRequest;
-use tauri_plugin_shannon::core::engine::tasks::ListTasksQuery;
-use tauri_plugin_shannon::core::engine::{TaskEvent, TaskSubscription};
+use tauri_plugin_shannon::core::streams::{TaskEvent, TaskSubscription};
+use tauri_plugin_shannon::core::tasks::SubmitTaskRequest;
+use tauri_plugin_shannon::core::tasks::read::ListTasksQuery;
 use tauri_plugin_shannon::{Core, CoreConfig};
 
 async fn core(dir: &std::path::Path) -> Core {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use fake_provider::{FakeUsage, Reply, Scripted};
 use rig::{Rig, rig};
 use serde_json::json;
-use tauri_plugin_shannon::core::engine::{TaskEvent, TaskSubscription};
+use tauri_plugin_shannon::core::streams::{TaskEvent, TaskSubscription};
 
 use rig::KEY;
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde_json::json;
 use tauri_plugin_shannon::core::auth::Caller;
-use tauri_plugin_shannon::core::engine::{RecoveryPolicy, SubmitTaskRequest};
+use tauri_plugin_shannon::core::run::RecoveryPolicy;
 use tauri_plugin_shannon::core::store::DATABASE_FILE;
+use tauri_plugin_shannon::core::tasks::SubmitTaskRequest;
 use tauri_plugin_shannon::{Core, CoreConfig};
 
 const DIR_ENV: &str = "SHANNON_RECOVERY_CHILD_DIR";

@@ -22,7 +22,7 @@ use fake_provider::{Reply, Scripted};
 use rig::{Rig, rig};
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::crypto::SecretString;
-use tauri_plugin_shannon::core::engine::TaskEvent;
+use tauri_plugin_shannon::core::streams::TaskEvent;
 
 const ARTICLE: &str = include_str!("fixtures/pages/article.html");
 
@@ -115,6 +115,9 @@ fn said(events: &[TaskEvent], t: &str, needle: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn research_cites_its_sources_and_stops_when_no_new_sources_arrive() {
+    // This test's own HTTP client needs the crypto provider the engine installs on its first
+    // request; do not depend on another test's task having made one first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let (base, asked) = web().await;
     let r = rig("openai").await;
     with_search(&r, &base).await;

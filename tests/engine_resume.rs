@@ -10,9 +10,10 @@ use std::time::Duration;
 use lcg::Lcg;
 use serde_json::json;
 use tauri_plugin_shannon::core::auth::Caller;
-use tauri_plugin_shannon::core::engine::events::StreamPos;
-use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
 use tauri_plugin_shannon::core::store::DATABASE_FILE;
+use tauri_plugin_shannon::core::streams::StreamPos;
+use tauri_plugin_shannon::core::streams::{TaskEvent, TaskSubscription};
+use tauri_plugin_shannon::core::tasks::SubmitTaskRequest;
 use tauri_plugin_shannon::{Core, CoreConfig};
 
 async fn long_task(core: &Core, me: &Caller) -> String {

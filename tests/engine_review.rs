@@ -14,8 +14,8 @@ use fake_provider::{Reply, Scripted};
 use rig::{Rig, rig};
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
-use tauri_plugin_shannon::core::engine::TaskSubscription;
-use tauri_plugin_shannon::core::engine::reviews::ReviewAction;
+use tauri_plugin_shannon::core::hitl::reviews::ReviewAction;
+use tauri_plugin_shannon::core::streams::TaskSubscription;
 
 const TOKEN: &str = "review-test-token-0123456789abcdef0123456789";
 

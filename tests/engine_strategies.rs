@@ -11,7 +11,8 @@ mod rig;
 use fake_provider::{Reply, Scripted};
 use rig::rig;
 use serde_json::{Value, json};
-use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent};
+use tauri_plugin_shannon::core::streams::TaskEvent;
+use tauri_plugin_shannon::core::tasks::SubmitTaskRequest;
 
 fn reply(v: Value) -> Scripted {
     Scripted::Stream(Reply::text([v.to_string()]))

@@ -13,7 +13,7 @@ use fake_provider::{Reply, Scripted};
 use rig::{Rig, rig};
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
-use tauri_plugin_shannon::core::engine::TaskEvent;
+use tauri_plugin_shannon::core::streams::TaskEvent;
 
 const TOKEN: &str = "swarm-test-token-0123456789abcdef0123456789";
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use fake_provider::{Reply, Scripted};
 use rig::{Rig, rig};
 use serde_json::{Value, json};
-use tauri_plugin_shannon::core::engine::approvals::{ApprovalDecision, ApprovalPolicy};
+use tauri_plugin_shannon::core::hitl::approvals::{ApprovalDecision, ApprovalPolicy};
 
 const TOKEN: &str = "workspace-test-token-0123456789abcdef0123456";
 

@@ -18,7 +18,7 @@ use tauri_plugin_shannon::core::llm::{
     ChatMessage, ChatRequest, ChatResponse, LlmError, ProviderClient, ProviderTarget, RetryPolicy,
     Role, Timeouts, ToolCall, ToolSpec,
 };
-use tauri_plugin_shannon::core::providers::ProviderProtocol;
+use tauri_plugin_shannon::core::settings::providers::ProviderProtocol;
 use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "sk-test-SUPERSECRET-0123456789abcdef";
@@ -104,7 +104,7 @@ fn assert_no_key(err: &LlmError) {
 macro_rules! both_protocols {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
-            use tauri_plugin_shannon::core::providers::ProviderProtocol;
+            use tauri_plugin_shannon::core::settings::providers::ProviderProtocol;
 
             #[tokio::test]
             async fn openai() {

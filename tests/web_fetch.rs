@@ -17,7 +17,7 @@ use axum::routing::get;
 use fake_provider::{Reply, Scripted};
 use rig::rig;
 use serde_json::json;
-use tauri_plugin_shannon::core::engine::web_fetch::{FetchLimits, fetch, tool};
+use tauri_plugin_shannon::core::tools::web_fetch::{FetchLimits, fetch, tool};
 
 const ARTICLE: &str = include_str!("fixtures/pages/article.html");
 const DOCS: &str = include_str!("fixtures/pages/docs.html");

@@ -22,9 +22,7 @@ use fake_provider::{Reply, Scripted};
 use rig::rig;
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::crypto::SecretString;
-use tauri_plugin_shannon::core::engine::web_search::{
-    SearchApi, SearchError, SearchTarget, search,
-};
+use tauri_plugin_shannon::core::tools::web_search::{SearchApi, SearchError, SearchTarget, search};
 
 /// One request as the fake saw it.
 #[derive(Debug, Clone)]

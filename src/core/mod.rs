@@ -1,21 +1,29 @@
 //! The core service: every operation, once. No `tauri` or `axum` import lives under this module, so
 //! the headless example, the IPC door and the HTTP door all share it and it is tested on its own.
 
+// Items and re-exports only the tests, benchmarks and examples reach (the `unstable-internals`
+// feature) are unused in a build without it; clippy --all-targets, with it, still finds both.
+#![cfg_attr(not(feature = "unstable-internals"), allow(dead_code, unused_imports))]
+
 pub mod auth;
 pub mod catalog;
 pub mod crypto;
-pub mod engine;
 pub mod error;
+pub mod files;
+pub mod hitl;
+mod idle_release;
 pub mod llm;
 pub mod mcp;
-mod memory;
-pub mod providers;
-mod read_cache;
+pub mod run;
 pub mod schedules;
-pub mod secrets;
+pub mod sessions;
 pub mod settings;
 pub mod store;
+pub mod strategies;
+pub mod streams;
+pub mod tasks;
 pub mod time;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, Weak};
@@ -28,8 +36,10 @@ pub use crypto::SecretString;
 pub use error::{Result, ShannonError};
 
 use crypto::KeyManager;
-use engine::{Engine, EngineDefaults, EventHub, RecoveryPolicy, TaskStatus};
+use run::{Engine, EngineDefaults, RecoveryPolicy, TaskStatus};
+use settings::{providers, read_cache, secrets};
 use store::{DATABASE_FILE, Store};
+use streams::EventHub;
 
 /// What the core needs to start.
 #[derive(Debug, Clone)]
@@ -41,11 +51,11 @@ pub struct CoreConfig {
     /// What start-up does with tasks a crash left running.
     pub recovery: RecoveryPolicy,
     /// Sizes of the in-memory event replay rings.
-    pub rings: engine::events::RingConfig,
+    pub rings: streams::RingConfig,
     /// Schedule limits (the cloud's defaults) and how often the scheduler looks for due runs.
     pub schedules: schedules::ScheduleLimits,
     /// When tasks ask for approval (changeable later with [`Core::set_approval_policy`]).
-    pub approvals: engine::approvals::ApprovalPolicy,
+    pub approvals: hitl::approvals::ApprovalPolicy,
     /// MCP servers whose tools join every task's (changeable with [`Core::set_mcp_servers`]).
     pub mcp_servers: Vec<mcp::McpServerConfig>,
 }
@@ -57,9 +67,9 @@ impl CoreConfig {
             data_dir: data_dir.into(),
             defaults: EngineDefaults::default(),
             recovery: RecoveryPolicy::default(),
-            rings: engine::events::RingConfig::default(),
+            rings: streams::RingConfig::default(),
             schedules: schedules::ScheduleLimits::default(),
-            approvals: engine::approvals::ApprovalPolicy::default(),
+            approvals: hitl::approvals::ApprovalPolicy::default(),
             mcp_servers: Vec::new(),
         }
     }
@@ -174,13 +184,43 @@ impl Core {
                 mcp,
             }),
         };
-        let recovered = engine::recover(&core, recovery).await?;
+        let recovered = run::recover(&core, recovery).await?;
         if recovered > 0 {
             tracing::info!(tasks = recovered, policy = ?recovery, "recovered tasks interrupted by an exit");
         }
         core.start_scheduler();
-        memory::spawn_idle_release(core.downgrade());
+        idle_release::spawn_idle_release(core.downgrade());
         Ok(core)
+    }
+
+    /// Stops the engine in order, within `within`: running tasks stop at their next checkpoint (a
+    /// model call in flight is aborted) and stay resumable from their journal, every event emitted
+    /// is stored, and MCP servers' child processes end. Whatever is not done in time is left to
+    /// crash recovery at the next start. Call it once, at exit.
+    pub async fn shutdown(&self, within: std::time::Duration) {
+        let work = async {
+            let engine = self.engine();
+            engine.shutdown.cancel();
+            // Runs leave the map as they end; they end within one checkpoint, so a short poll is
+            // cheaper than a notification on every run's end.
+            while !engine
+                .runs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            engine.hub.flush().await;
+            self.inner.mcp.shutdown().await;
+        };
+        if tokio::time::timeout(within, work).await.is_err() {
+            tracing::warn!(
+                "the Shannon core did not shut down within {within:?}; the next start recovers what was left"
+            );
+        } else {
+            tracing::info!("the Shannon core shut down");
+        }
     }
 
     pub(crate) fn engine(&self) -> &Engine {

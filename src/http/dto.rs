@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::core::engine::SubmitTaskRequest;
+use crate::core::tasks::SubmitTaskRequest;
 
 /// Every error body outside `/v1/*`: `{"error": …, "code": …}` with a stable machine `code`, and a
 /// `message` on auth routes (which also put the code in `error`, as the contract).

@@ -4,11 +4,13 @@
 //! authentication. `routes` holds the one route table the router, `/openapi.json` and the auth
 //! rule come from; its handlers only parse, call the core and map errors.
 
+// Unused items in a build without `unstable-internals`: see src/core/mod.rs.
+#![cfg_attr(not(feature = "unstable-internals"), allow(dead_code, unused_imports))]
+
 mod dto;
 mod error;
 mod extract;
 mod layers;
-mod mcp;
 mod openapi;
 mod routes;
 
@@ -23,6 +25,7 @@ use tokio::sync::watch;
 use crate::core::{Core, Result, ShannonError};
 
 pub use error::ApiError;
+pub use openapi::document as openapi_document;
 pub use routes::route_paths;
 
 /// File (in the data dir, mode 0600) holding the listener's per-launch token for local CLI clients.
@@ -169,13 +172,18 @@ impl Listener {
 
     /// Stops accepting, lets requests in flight finish (streams end), removes the token file.
     pub async fn stop(self) {
+        self.stop_within(std::time::Duration::from_secs(5)).await;
+    }
+
+    /// [`Listener::stop`], giving requests in flight at most `within` (open event streams of running
+    /// tasks would keep a graceful shutdown waiting); then their connections are dropped.
+    pub async fn stop_within(mut self, within: std::time::Duration) {
         let _ = self.shutdown.send(true);
-        // Open event streams would keep a graceful shutdown waiting: give them a moment.
-        if tokio::time::timeout(std::time::Duration::from_secs(5), self.task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("the Shannon listener did not stop within 5 s");
+        if tokio::time::timeout(within, &mut self.task).await.is_err() {
+            tracing::warn!(
+                "the Shannon listener did not stop within {within:?}; closing its connections"
+            );
+            self.task.abort();
         }
         let _ = tokio::fs::remove_file(&self.token_file).await;
         tracing::info!("Shannon listener stopped");

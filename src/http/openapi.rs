@@ -20,26 +20,27 @@ use crate::core::catalog::agents::{
 };
 use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
 use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
-use crate::core::engine::approvals::{
+use crate::core::files::{FileContent, FileList};
+use crate::core::hitl::approvals::{
     Approval, ApprovalDecision, ApprovalDecisionResponse, ToolGrant,
 };
-use crate::core::engine::completions::CompletionRequest;
-use crate::core::engine::control::{ControlResponse, ControlState};
-use crate::core::engine::progress::{TaskOutput, TaskProgress};
-use crate::core::engine::reviews::{ReviewAction, ReviewResponse, ReviewState};
-use crate::core::engine::sessions::{
-    SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
-};
-use crate::core::engine::submit::SubmitTaskResponse;
-use crate::core::engine::swarm_messages::SwarmMessageSent;
-use crate::core::engine::tasks::{TaskDetails, TaskEventsPage, TaskList};
-use crate::core::engine::timeline::Timeline;
-use crate::core::engine::workspace::{FileContent, FileList};
-use crate::core::engine::{SubmitTaskRequest, TaskEvent};
+use crate::core::hitl::reviews::{ReviewAction, ReviewResponse, ReviewState};
+use crate::core::hitl::swarm_messages::SwarmMessageSent;
+use crate::core::llm::completions::CompletionRequest;
 use crate::core::schedules::{
     ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
 };
+use crate::core::sessions::{
+    SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
+};
 use crate::core::settings::ProviderStatus;
+use crate::core::streams::TaskEvent;
+use crate::core::tasks::SubmitTaskRequest;
+use crate::core::tasks::control::{ControlResponse, ControlState};
+use crate::core::tasks::progress::{TaskOutput, TaskProgress};
+use crate::core::tasks::read::{TaskDetails, TaskEventsPage, TaskList};
+use crate::core::tasks::submit::SubmitTaskResponse;
+use crate::core::tasks::timeline::Timeline;
 
 /// Every body type the document names.
 fn types() -> Types {

@@ -3,17 +3,13 @@
 use serde_json::{Map, Value};
 use tauri::State;
 
+use super::Res;
 use crate::core::catalog::agents::{
     AgentExecuteRequest, AgentExecuteResponse, AgentInfo, AgentList,
 };
 use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
 use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
-use crate::core::engine::timeline::Timeline;
-use crate::core::error::ShannonError;
-use crate::core::mcp::McpServerStatus;
-use crate::plugin::Shannon;
-
-type Res<T> = Result<T, ShannonError>;
+use crate::state::Shannon;
 
 /// Every skill's newest version, optionally of one category, and the files that do not read.
 #[tauri::command]
@@ -133,31 +129,4 @@ pub async fn execute_tool(
         session_id,
     };
     core.execute_tool(&caller, &name, req).await
-}
-
-/// A task's history in the cloud's timeline vocabulary (`summary` or `full`).
-#[tauri::command]
-#[specta::specta]
-pub async fn task_timeline(
-    state: State<'_, Shannon>,
-    id: String,
-    mode: Option<String>,
-    include_payloads: Option<bool>,
-) -> Res<Timeline> {
-    let (core, caller) = state.resolve().await?;
-    core.task_timeline(
-        &caller,
-        &id,
-        mode.as_deref(),
-        include_payloads.unwrap_or(false),
-    )
-    .await
-}
-
-/// Every configured MCP server: its state, last error, restarts and tools.
-#[tauri::command]
-#[specta::specta]
-pub async fn mcp_status(state: State<'_, Shannon>) -> Res<Vec<McpServerStatus>> {
-    let (core, _) = state.resolve().await?;
-    Ok(core.mcp_status())
 }

@@ -3,15 +3,13 @@
 
 use tauri::State;
 
-use crate::core::engine::approvals::{
+use super::Res;
+use crate::core::hitl::approvals::{
     Approval, ApprovalDecision, ApprovalDecisionResponse, ToolGrant,
 };
-use crate::core::engine::reviews::{ReviewAction, ReviewResponse, ReviewState};
-use crate::core::engine::swarm_messages::SwarmMessageSent;
-use crate::core::error::ShannonError;
-use crate::plugin::Shannon;
-
-type Res<T> = Result<T, ShannonError>;
+use crate::core::hitl::reviews::{ReviewAction, ReviewResponse, ReviewState};
+use crate::core::hitl::swarm_messages::SwarmMessageSent;
+use crate::state::Shannon;
 
 /// Answers an approval a task waits for (its `approval_id` is in APPROVAL_REQUESTED).
 #[tauri::command]

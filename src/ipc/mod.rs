@@ -1,17 +1,33 @@
 //! The IPC door: typed Tauri commands (registered through tauri-specta) and typed app-wide events.
 //! Commands only parse, call the core and return its errors.
 
+// Unused items in a build without `unstable-internals`: see src/core/mod.rs.
+#![cfg_attr(not(feature = "unstable-internals"), allow(dead_code, unused_imports))]
+
+pub mod auth;
 pub mod catalog;
 mod command_names;
-pub mod commands;
+pub mod config;
 pub mod events;
+pub mod files;
 pub mod hitl;
+pub mod listener;
+pub mod mcp;
+pub mod schedules;
+pub mod sessions;
+pub mod settings;
+pub mod streams;
+pub mod tasks;
 
 use tauri::Runtime;
 
 pub use command_names::COMMANDS;
 
-use crate::plugin::PLUGIN_NAME;
+use crate::core::error::ShannonError;
+use crate::state::PLUGIN_NAME;
+
+/// What every command returns: the core's value, or its error as `{kind, message}`.
+type Res<T> = Result<T, ShannonError>;
 
 /// The tauri-specta builder with every command and event; also used to export `guest-js/bindings.ts`.
 pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
@@ -23,39 +39,39 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         // lets `serde_json::Value` (task context, event payloads) export as `JsonValue`.
         .dangerously_cast_bigints_to_number()
         .commands(tauri_specta::collect_commands![
-            commands::get_setting,
-            commands::list_settings,
-            commands::set_setting,
-            commands::delete_setting,
-            commands::set_provider_key,
-            commands::get_provider_key,
-            commands::list_provider_keys,
-            commands::delete_provider_key,
-            commands::mark_provider_key_used,
-            commands::provider_status,
-            commands::register,
-            commands::login,
-            commands::refresh_token,
-            commands::me,
-            commands::sign_in,
-            commands::sign_out,
-            commands::create_api_key,
-            commands::list_api_keys,
-            commands::revoke_api_key,
-            commands::rotate_master_key,
-            commands::get_plugin_config,
-            commands::set_plugin_config,
-            commands::submit_task,
-            commands::get_task,
-            commands::list_tasks,
-            commands::get_task_events,
-            commands::get_control_state,
-            commands::pause_task,
-            commands::resume_task,
-            commands::cancel_task,
-            commands::get_task_progress,
-            commands::get_task_output,
-            commands::subscribe_task,
+            settings::get_setting,
+            settings::list_settings,
+            settings::set_setting,
+            settings::delete_setting,
+            settings::set_provider_key,
+            settings::get_provider_key,
+            settings::list_provider_keys,
+            settings::delete_provider_key,
+            settings::mark_provider_key_used,
+            settings::provider_status,
+            auth::register,
+            auth::login,
+            auth::refresh_token,
+            auth::me,
+            auth::sign_in,
+            auth::sign_out,
+            auth::create_api_key,
+            auth::list_api_keys,
+            auth::revoke_api_key,
+            settings::rotate_master_key,
+            config::get_plugin_config,
+            config::set_plugin_config,
+            tasks::submit_task,
+            tasks::get_task,
+            tasks::list_tasks,
+            streams::get_task_events,
+            tasks::get_control_state,
+            tasks::pause_task,
+            tasks::resume_task,
+            tasks::cancel_task,
+            tasks::get_task_progress,
+            tasks::get_task_output,
+            streams::subscribe_task,
             hitl::decide_approval,
             hitl::list_approvals,
             hitl::list_tool_grants,
@@ -64,27 +80,27 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             hitl::send_swarm_message,
             hitl::get_research_review,
             hitl::review_research_plan,
-            commands::create_schedule,
-            commands::list_schedules,
-            commands::get_schedule,
-            commands::update_schedule,
-            commands::pause_schedule,
-            commands::resume_schedule,
-            commands::delete_schedule,
-            commands::get_schedule_runs,
-            commands::listener_start,
-            commands::listener_stop,
-            commands::listener_status,
-            commands::list_sessions,
-            commands::get_session,
-            commands::get_session_history,
-            commands::get_session_events,
-            commands::rename_session,
-            commands::delete_session,
-            commands::list_session_files,
-            commands::read_session_file,
-            commands::list_memory_files,
-            commands::read_memory_file,
+            schedules::create_schedule,
+            schedules::list_schedules,
+            schedules::get_schedule,
+            schedules::update_schedule,
+            schedules::pause_schedule,
+            schedules::resume_schedule,
+            schedules::delete_schedule,
+            schedules::get_schedule_runs,
+            listener::listener_start,
+            listener::listener_stop,
+            listener::listener_status,
+            sessions::list_sessions,
+            sessions::get_session,
+            sessions::get_session_history,
+            sessions::get_session_events,
+            sessions::rename_session,
+            sessions::delete_session,
+            files::list_session_files,
+            files::read_session_file,
+            files::list_memory_files,
+            files::read_memory_file,
             catalog::list_skills,
             catalog::get_skill,
             catalog::skill_versions,
@@ -96,8 +112,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             catalog::list_tools,
             catalog::get_tool,
             catalog::execute_tool,
-            catalog::task_timeline,
-            catalog::mcp_status,
+            tasks::task_timeline,
+            mcp::mcp_status,
         ])
         .events(tauri_specta::collect_events![
             events::SettingsChanged,

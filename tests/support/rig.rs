@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::crypto::SecretString;
-use tauri_plugin_shannon::core::engine::{SubmitTaskRequest, TaskEvent, TaskSubscription};
+use tauri_plugin_shannon::core::streams::{TaskEvent, TaskSubscription};
+use tauri_plugin_shannon::core::tasks::SubmitTaskRequest;
 use tauri_plugin_shannon::http::{Listener, ListenerOptions};
 use tauri_plugin_shannon::{Core, CoreConfig};
 

@@ -252,7 +252,7 @@ pub fn verify_deltas(
     workflow_id: &str,
     frames: &[Frame],
 ) -> Result<usize, String> {
-    use tauri_plugin_shannon::core::engine::events::{StreamPos, read_stream};
+    use tauri_plugin_shannon::core::streams::{StreamPos, read_stream};
     let stored =
         read_stream(db, workflow_id, StreamPos::START, u32::MAX).map_err(|e| e.to_string())?;
     let mut n = 0;

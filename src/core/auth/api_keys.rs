@@ -1,13 +1,14 @@
 //! Shannon API keys for HTTP clients: `sk_` + 64 hex characters, shown once, stored as SHA-256.
 
 use rand::RngCore;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::core::auth::{AuthMethod, Caller};
 use crate::core::error::{Result, ShannonError};
+pub use crate::core::store::api_keys::ApiKeyInfo;
+use crate::core::store::{self, api_keys::NewApiKey};
 use crate::core::{Core, time};
 
 /// Length of the stored lookup prefix (`sk_` + 5 hex), as the cloud.
@@ -40,17 +41,6 @@ impl std::fmt::Debug for ApiKeyCreated {
             .field("key_prefix", &self.key_prefix)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
-pub struct ApiKeyInfo {
-    pub id: String,
-    pub name: String,
-    pub key_prefix: String,
-    pub description: Option<String>,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub is_active: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
@@ -111,12 +101,18 @@ impl Core {
         );
         self.store()
             .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO api_keys (id, user_id, name, description, key_prefix, key_hash, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![row.0, row.1, row.2, row.3, row.4, row.5, row.6],
-                )?;
-                Ok(())
+                store::api_keys::insert(
+                    tx,
+                    &NewApiKey {
+                        id: &row.0,
+                        user_id: &row.1,
+                        name: &row.2,
+                        description: row.3.as_deref(),
+                        key_prefix: &row.4,
+                        key_hash: &row.5,
+                        created_at: &row.6,
+                    },
+                )
             })
             .await?;
         tracing::info!(key_id = %created.id, "created a Shannon API key");
@@ -127,24 +123,7 @@ impl Core {
         let user = caller.user_id.clone();
         let keys = self
             .store()
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT id, name, key_prefix, description, created_at, last_used_at, revoked_at IS NULL
-                     FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC",
-                )?;
-                let rows = stmt.query_map([user], |r| {
-                    Ok(ApiKeyInfo {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        key_prefix: r.get(2)?,
-                        description: r.get(3)?,
-                        created_at: r.get(4)?,
-                        last_used_at: r.get(5)?,
-                        is_active: r.get(6)?,
-                    })
-                })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
-            })
+            .read(move |c| store::api_keys::list_for_user(c, &user))
             .await?;
         Ok(ApiKeyList {
             total: keys.len() as u32,
@@ -160,12 +139,7 @@ impl Core {
         let (user, id) = (caller.user_id.clone(), id.to_string());
         let n = self
             .store()
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-                    params![id, user, time::now()],
-                )?)
-            })
+            .write(move |tx| store::api_keys::revoke(tx, &id, &user, &time::now()))
             .await?;
         if n == 0 {
             return Err(ShannonError::NotFound("API key not found".into()));
@@ -198,19 +172,12 @@ impl Core {
         let name = self
             .store()
             .write(move |tx| {
-                let n = tx.execute(
-                    "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-                    params![old, user, now],
-                )?;
+                let n = store::api_keys::revoke(tx, &old, &user, &now)?;
                 if n == 0 {
                     return Err(ShannonError::InvalidToken);
                 }
-                tx.execute(
-                    "INSERT INTO api_keys (id, user_id, name, description, key_prefix, key_hash, tier, created_at)
-                     SELECT ?2, user_id, name, description, ?3, ?4, tier, ?5 FROM api_keys WHERE id = ?1",
-                    params![old, id, prefix, digest, now],
-                )?;
-                Ok(tx.query_row("SELECT name FROM api_keys WHERE id = ?1", [&id], |r| r.get::<_, String>(0))?)
+                store::api_keys::insert_replacement(tx, &old, &id, &prefix, &digest, &now)?;
+                store::api_keys::name(tx, &id)
             })
             .await?;
         tracing::info!(key_id = %new_id, "refreshed a Shannon API key");
@@ -235,28 +202,16 @@ impl Core {
         let prefix = key[..KEY_PREFIX_LEN].to_string();
         self.store()
             .write(move |tx| {
-                let candidates: Vec<(String, String, String, Vec<u8>)> = tx
-                    .prepare_cached(
-                        "SELECT k.id, k.user_id, u.tenant_id, k.key_hash FROM api_keys k
-                         JOIN users u ON u.id = k.user_id
-                         WHERE k.key_prefix = ?1 AND k.revoked_at IS NULL AND u.is_active = 1",
-                    )?
-                    .query_map([prefix], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })?
-                    .collect::<Result<_, _>>()?;
-                let (id, user_id, tenant_id, _) = candidates
+                let candidates = store::api_keys::active_candidates_by_prefix(tx, &prefix)?;
+                let found = candidates
                     .into_iter()
-                    .find(|c| bool::from(c.3.ct_eq(&digest)))
+                    .find(|c| bool::from(c.key_hash.ct_eq(&digest)))
                     .ok_or(ShannonError::InvalidToken)?;
-                tx.execute(
-                    "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
-                    params![id, time::now()],
-                )?;
+                store::api_keys::touch_last_used(tx, &found.id, &time::now())?;
                 Ok(Caller {
-                    user_id,
-                    tenant_id,
-                    method: AuthMethod::ApiKey { key_id: id },
+                    user_id: found.user_id,
+                    tenant_id: found.tenant_id,
+                    method: AuthMethod::ApiKey { key_id: found.id },
                 })
             })
             .await

@@ -5,12 +5,12 @@ pub mod jwt;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::core::crypto::SecretString;
 use crate::core::error::{Result, ShannonError};
-use crate::core::store::blocking;
+use crate::core::store::users::{NewUser, RefreshTokenState, UserRow};
+use crate::core::store::{self, blocking};
 use crate::core::{Core, time};
 use jwt::TokenType;
 
@@ -129,35 +129,6 @@ pub struct UserProfile {
     pub auth_method: AuthMethod,
 }
 
-struct UserRow {
-    id: String,
-    tenant_id: String,
-    username: String,
-    email: Option<String>,
-    password_hash: Option<String>,
-    full_name: Option<String>,
-    role: String,
-    tier: String,
-    is_active: bool,
-}
-
-const USER_COLUMNS: &str =
-    "id, tenant_id, username, email, password_hash, full_name, role, tier, is_active";
-
-fn read_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
-    Ok(UserRow {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        username: r.get(2)?,
-        email: r.get(3)?,
-        password_hash: r.get(4)?,
-        full_name: r.get(5)?,
-        role: r.get(6)?,
-        tier: r.get(7)?,
-        is_active: r.get(8)?,
-    })
-}
-
 fn validate_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
@@ -264,16 +235,16 @@ impl Core {
         let final_username = self
             .store()
             .write(move |tx| {
-                let exists = |sql: &str, value: &str| -> Result<bool> {
-                    Ok(tx.query_row(sql, [value], |r| r.get(0))?)
-                };
                 let email_taken =
-                    exists("SELECT EXISTS(SELECT 1 FROM users WHERE email = ?1)", mail.as_deref().unwrap_or_default())?;
+                    store::users::email_exists(tx, mail.as_deref().unwrap_or_default())?;
                 let mut uname = uname;
-                let name_taken = |n: &str| exists("SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)", n);
+                let name_taken = |n: &str| store::users::username_exists(tx, n);
                 if !email_taken && derived && name_taken(&uname)? {
                     // A derived name is only a convenience: make it unique instead of failing.
-                    uname = format!("{uname}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+                    uname = format!(
+                        "{uname}-{}",
+                        &uuid::Uuid::new_v4().simple().to_string()[..6]
+                    );
                 }
                 if email_taken || name_taken(&uname)? {
                     return Err(ShannonError::Conflict(
@@ -281,10 +252,17 @@ impl Core {
                     ));
                 }
                 let now = time::now();
-                tx.execute(
-                    "INSERT INTO users (id, tenant_id, username, email, password_hash, full_name, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                    params![id, tenant, uname, mail, phash, fname, now],
+                store::users::insert(
+                    tx,
+                    &NewUser {
+                        id: &id,
+                        tenant_id: &tenant,
+                        username: &uname,
+                        email: mail.as_deref(),
+                        password_hash: phash.as_deref(),
+                        full_name: fname.as_deref(),
+                        now: &now,
+                    },
                 )?;
                 Ok(uname)
             })
@@ -300,14 +278,7 @@ impl Core {
         let ident = req.email.trim().to_lowercase();
         let user = self
             .store()
-            .read(move |c| {
-                Ok(c.query_row(
-                    &format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1 OR username = ?1"),
-                    [ident],
-                    read_user,
-                )
-                .optional()?)
-            })
+            .read(move |c| store::users::find_by_login(c, &ident))
             .await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let password = req.password.clone();
@@ -352,18 +323,15 @@ impl Core {
         let (refresh, claims) = self.jwt().issue(user_id, tenant_id, TokenType::Refresh)?;
         self.store()
             .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO refresh_tokens (jti, user_id, expires_at, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        claims.jti,
-                        claims.sub,
-                        chrono::DateTime::from_timestamp(claims.exp, 0)
-                            .map(time::format)
-                            .unwrap_or_default(),
-                        time::now()
-                    ],
-                )?;
-                Ok(())
+                store::users::insert_refresh_token(
+                    tx,
+                    &claims.jti,
+                    &claims.sub,
+                    &chrono::DateTime::from_timestamp(claims.exp, 0)
+                        .map(time::format)
+                        .unwrap_or_default(),
+                    &time::now(),
+                )
             })
             .await?;
         Ok(TokenPair {
@@ -382,28 +350,23 @@ impl Core {
             .verify(refresh_token.expose(), TokenType::Refresh)
             .map_err(|_| ShannonError::InvalidRefreshToken)?;
         let (jti, user) = (claims.jti.clone(), claims.sub.clone());
-        let state: Option<(Option<String>, bool)> = self
+        let state = self
             .store()
-            .read(move |c| {
-                Ok(c.query_row(
-                    "SELECT r.revoked_at, u.is_active FROM refresh_tokens r JOIN users u ON u.id = r.user_id
-                     WHERE r.jti = ?1 AND r.user_id = ?2",
-                    params![jti, user],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?)
-            })
+            .read(move |c| store::users::refresh_token_state(c, &jti, &user))
             .await?;
         match state {
-            Some((None, true)) => {}
-            Some((Some(_), _)) => {
+            Some(RefreshTokenState {
+                revoked_at: None,
+                user_active: true,
+            }) => {}
+            Some(RefreshTokenState {
+                revoked_at: Some(_),
+                ..
+            }) => {
                 let user = claims.sub.clone();
                 self.store()
                     .write(move |tx| {
-                        tx.execute(
-                            "UPDATE refresh_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
-                            params![user, time::now()],
-                        )?;
+                        store::users::revoke_refresh_tokens_for_user(tx, &user, &time::now())?;
                         Ok(())
                     })
                     .await?;
@@ -421,10 +384,7 @@ impl Core {
         let rotated = self
             .store()
             .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE refresh_tokens SET revoked_at = ?2, replaced_by = ?3 WHERE jti = ?1 AND revoked_at IS NULL",
-                    params![jti, time::now(), new_jti],
-                )?)
+                store::users::mark_refresh_token_replaced(tx, &jti, &time::now(), &new_jti)
             })
             .await?;
         if rotated == 0 {
@@ -442,14 +402,7 @@ impl Core {
             let user = claims.sub.clone();
             let active: Option<bool> = self
                 .store()
-                .read(move |c| {
-                    Ok(
-                        c.query_row("SELECT is_active FROM users WHERE id = ?1", [user], |r| {
-                            r.get(0)
-                        })
-                        .optional()?,
-                    )
-                })
+                .read(move |c| store::users::is_active(c, &user))
                 .await?;
             if active != Some(true) {
                 return Err(ShannonError::InvalidToken);
@@ -488,15 +441,7 @@ impl Core {
         let user = caller.user_id.clone();
         let row = self
             .store()
-            .read(move |c| {
-                c.query_row(
-                    &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-                    [user],
-                    read_user,
-                )
-                .optional()?
-                .ok_or(ShannonError::InvalidToken)
-            })
+            .read(move |c| store::users::get(c, &user)?.ok_or(ShannonError::InvalidToken))
             .await?;
         Ok(UserProfile {
             user_id: row.id,

@@ -13,8 +13,8 @@ use serde_json::{Map, Value, json};
 
 use crate::core::Core;
 use crate::core::auth::Caller;
-use crate::core::engine::SubmitTaskRequest;
 use crate::core::error::{Result, ShannonError};
+use crate::core::tasks::SubmitTaskRequest;
 
 /// One agent, as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]

@@ -11,9 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::core::Core;
 use crate::core::auth::Caller;
-use crate::core::engine::run_setup;
-use crate::core::engine::tools::{ToolBox, builtin_names, spec_of};
 use crate::core::error::{Result, ShannonError};
+use crate::core::run::setup;
+use crate::core::tools::{ToolBox, builtin_names, spec_of};
 
 /// One tool, as `GET /api/v1/tools/{name}` describes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
@@ -85,7 +85,7 @@ impl Core {
         category: Option<&str>,
         include_dangerous: bool,
     ) -> Result<Vec<ToolInfo>> {
-        let tools = run_setup::toolbox_for(self, caller, None, None, &[]).await;
+        let tools = setup::toolbox_for(self, caller, None, None, &[]).await;
         let mut out: Vec<ToolInfo> = builtin_names()
             .filter_map(|name| self.builtin_info(name, &tools))
             .collect();
@@ -98,7 +98,7 @@ impl Core {
     }
 
     pub async fn get_tool(&self, caller: &Caller, name: &str) -> Result<ToolInfo> {
-        let tools = run_setup::toolbox_for(self, caller, None, None, &[]).await;
+        let tools = setup::toolbox_for(self, caller, None, None, &[]).await;
         self.builtin_info(name, &tools)
             .or_else(|| {
                 tools
@@ -150,7 +150,7 @@ impl Core {
                 "{name} is a dangerous tool: allow it first (a tool grant for the session or always)"
             )));
         }
-        let mut tools = run_setup::toolbox_for(self, caller, session.as_deref(), None, &[]).await;
+        let mut tools = setup::toolbox_for(self, caller, session.as_deref(), None, &[]).await;
         let started = Instant::now();
         let arguments = Value::Object(req.arguments).to_string();
         let (outcome, _) = tools.run(name, &arguments).await;

@@ -9,7 +9,9 @@
 //! them were cache reads and writes).
 
 mod anthropic;
+pub mod completions;
 mod demo;
+pub mod models;
 mod openai;
 mod retry;
 mod types;
@@ -25,7 +27,7 @@ pub use retry::RetryPolicy;
 pub use types::*;
 
 use crate::core::crypto::SecretString;
-use crate::core::providers::ProviderProtocol;
+use crate::core::settings::providers::ProviderProtocol;
 
 /// Longest provider error message kept in an [`LlmError`].
 const MAX_MESSAGE_CHARS: usize = 500;

@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
+pub(crate) use crate::core::store::schedules::RUN_NOT_STARTED;
+use crate::core::store::schedules::{self as store, NewSchedule, ScheduleRow, ScheduleUpdate};
 use crate::core::{Core, time};
 use cron::CronIn;
 pub use types::*;
@@ -58,9 +59,6 @@ pub(crate) struct SchedulerState {
 pub(crate) const ACTIVE: &str = "ACTIVE";
 pub(crate) const PAUSED: &str = "PAUSED";
 pub(crate) const DELETED: &str = "DELETED";
-
-/// A run's status before its task started (or when none could start), as the cloud's.
-pub(crate) const RUN_NOT_STARTED: &str = "UNKNOWN";
 
 /// Prefix the cloud's clients put before JSON-encoded non-string context values.
 const JSON_PREFIX: &str = "\u{0}json:";
@@ -113,32 +111,27 @@ fn not_found() -> ShannonError {
     ShannonError::NotFound("Schedule not found".into())
 }
 
-/// The run counters are kept by triggers on runs and their tasks (migration 06), so a list does not
-/// count every run of every schedule.
-const COLUMNS: &str = "s.id, s.name, s.description, s.cron_expression, s.timezone, s.task_query, s.task_context,
-     s.max_budget_per_run_usd, s.timeout_seconds, s.status, s.created_at, s.updated_at, s.last_run_at, s.next_run_at,
-     s.total_runs, s.successful_runs, s.failed_runs";
-
-fn read_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleInfo> {
-    Ok(ScheduleInfo {
-        schedule_id: r.get(0)?,
-        name: r.get(1)?,
-        description: r.get(2)?,
-        cron_expression: r.get(3)?,
-        timezone: r.get(4)?,
-        task_query: r.get(5)?,
-        task_context: context_as_text(&r.get::<_, String>(6)?),
-        max_budget_per_run_usd: r.get(7)?,
-        timeout_seconds: r.get(8)?,
-        status: r.get(9)?,
-        created_at: r.get(10)?,
-        updated_at: r.get(11)?,
-        last_run_at: r.get(12)?,
-        next_run_at: r.get(13)?,
-        total_runs: r.get(14)?,
-        successful_runs: r.get(15)?,
-        failed_runs: r.get(16)?,
-    })
+/// A schedule from its row, the context's values as text.
+fn info_of(row: ScheduleRow) -> ScheduleInfo {
+    ScheduleInfo {
+        schedule_id: row.id,
+        name: row.name,
+        description: row.description,
+        cron_expression: row.cron_expression,
+        timezone: row.timezone,
+        task_query: row.task_query,
+        task_context: context_as_text(&row.task_context),
+        max_budget_per_run_usd: row.max_budget_per_run_usd,
+        timeout_seconds: row.timeout_seconds,
+        status: row.status,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        last_run_at: row.last_run_at,
+        next_run_at: row.next_run_at,
+        total_runs: row.total_runs,
+        successful_runs: row.successful_runs,
+        failed_runs: row.failed_runs,
+    }
 }
 
 fn page_of(page: Option<u32>, page_size: Option<u32>, default: u32) -> (u32, u32) {
@@ -187,23 +180,29 @@ impl Core {
         let (row_id, next_at) = (id.clone(), next.clone());
         self.store()
             .write(move |tx| {
-                let count: u32 = tx.query_row(
-                    "SELECT count(*) FROM schedules WHERE user_id = ?1 AND status != 'DELETED'",
-                    [&user],
-                    |r| r.get(0),
-                )?;
+                let count = store::count_live_for_user(tx, &user)?;
                 if count >= limits.max_per_user {
                     return Err(ShannonError::RateLimited(format!(
                         "schedule limit reached: at most {} schedules per user",
                         limits.max_per_user
                     )));
                 }
-                tx.execute(
-                    "INSERT INTO schedules (id, user_id, name, description, cron_expression, timezone, task_query,
-                        task_context, max_budget_per_run_usd, timeout_seconds, status, created_at, updated_at, next_run_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'ACTIVE', ?11, ?11, ?12)",
-                    params![row_id, user, name, description, expression, timezone, query,
-                            context.to_string(), budget, timeout, stamp, next_at],
+                store::insert(
+                    tx,
+                    &NewSchedule {
+                        id: &row_id,
+                        user_id: &user,
+                        name: &name,
+                        description: &description,
+                        cron_expression: &expression,
+                        timezone: &timezone,
+                        task_query: &query,
+                        task_context: &context.to_string(),
+                        max_budget_per_run_usd: budget,
+                        timeout_seconds: timeout,
+                        now: &stamp,
+                        next_run_at: next_at.as_deref(),
+                    },
                 )?;
                 Ok(())
             })
@@ -221,16 +220,9 @@ impl Core {
         let (user, id) = (caller.user_id.clone(), id.to_string());
         self.store()
             .read(move |c| {
-                c.query_row(
-                    &format!(
-                        "SELECT {} FROM schedules s WHERE s.id = ?1 AND s.user_id = ?2 AND s.status != 'DELETED'",
-                        COLUMNS
-                    ),
-                    params![id, user],
-                    read_info,
-                )
-                .optional()?
-                .ok_or_else(not_found)
+                store::get_live(c, &id, &user)?
+                    .map(info_of)
+                    .ok_or_else(not_found)
             })
             .await
     }
@@ -250,22 +242,17 @@ impl Core {
         let user = caller.user_id.clone();
         self.store()
             .read(move |c| {
-                let filter = "FROM schedules s WHERE s.user_id = ?1 AND s.status != 'DELETED' AND (?2 IS NULL OR s.status = ?2)";
-                let total: u32 = c.query_row(
-                    &format!("SELECT count(*) {filter}"),
-                    params![user, status],
-                    |r| r.get(0),
-                )?;
-                let mut stmt = c.prepare(&format!(
-                    "SELECT {} {filter} ORDER BY s.created_at DESC, s.id LIMIT ?3 OFFSET ?4",
-                    COLUMNS
-                ))?;
-                let schedules = stmt
-                    .query_map(
-                        params![user, status, page_size, (page - 1) * page_size],
-                        read_info,
-                    )?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let total = store::count_for_user(c, &user, status.as_deref())?;
+                let schedules = store::list_for_user(
+                    c,
+                    &user,
+                    status.as_deref(),
+                    page_size,
+                    (page - 1) * page_size,
+                )?
+                .into_iter()
+                .map(info_of)
+                .collect();
                 Ok(ScheduleList {
                     schedules,
                     total_count: total,
@@ -338,13 +325,22 @@ impl Core {
         );
         self.store()
             .write(move |tx| {
-                tx.execute(
-                    "UPDATE schedules SET name = ?3, description = ?4, cron_expression = ?5, timezone = ?6,
-                        task_query = ?7, task_context = coalesce(?8, task_context), max_budget_per_run_usd = ?9,
-                        timeout_seconds = ?10, updated_at = ?11, next_run_at = ?12
-                     WHERE id = ?1 AND user_id = ?2 AND status != 'DELETED'",
-                    params![id, user, name, description, expression, timezone, query, context,
-                            budget, timeout, stamp, next_at],
+                store::update(
+                    tx,
+                    &ScheduleUpdate {
+                        id: &id,
+                        user_id: &user,
+                        name: &name,
+                        description: &description,
+                        cron_expression: &expression,
+                        timezone: &timezone,
+                        task_query: &query,
+                        task_context: context.as_deref(),
+                        max_budget_per_run_usd: budget,
+                        timeout_seconds: timeout,
+                        now: &stamp,
+                        next_run_at: next_at.as_deref(),
+                    },
                 )?;
                 Ok(())
             })
@@ -374,11 +370,7 @@ impl Core {
         let (user, id, next_at) = (caller.user_id.clone(), id.to_string(), next.clone());
         self.store()
             .write(move |tx| {
-                tx.execute(
-                    "UPDATE schedules SET status = ?3, next_run_at = ?4, updated_at = ?5
-                     WHERE id = ?1 AND user_id = ?2 AND status != 'DELETED'",
-                    params![id, user, status, next_at, time::now()],
-                )?;
+                store::set_status(tx, &id, &user, status, next_at.as_deref(), &time::now())?;
                 Ok(())
             })
             .await?;
@@ -426,39 +418,8 @@ impl Core {
         let id = id.to_string();
         self.store()
             .read(move |c| {
-                let total: u32 = c.query_row(
-                    "SELECT total_runs FROM schedules WHERE id = ?1",
-                    [&id],
-                    |r| r.get(0),
-                )?;
-                let mut stmt = c.prepare(
-                    "SELECT coalesce(r.workflow_id, ''), coalesce(t.query, s.task_query), coalesce(t.status, ?4),
-                            t.result, coalesce(t.error_message, r.error), t.model_used, t.provider,
-                            coalesce(t.total_tokens, 0), coalesce(t.cost_usd, 0), t.duration_ms,
-                            r.triggered_at, t.started_at, t.completed_at
-                     FROM schedule_runs r JOIN schedules s ON s.id = r.schedule_id
-                     LEFT JOIN tasks t ON t.workflow_id = r.workflow_id
-                     WHERE r.schedule_id = ?1 ORDER BY r.triggered_at DESC, r.rowid DESC LIMIT ?2 OFFSET ?3",
-                )?;
-                let runs = stmt
-                    .query_map(params![id, page_size, (page - 1) * page_size, RUN_NOT_STARTED], |r| {
-                        Ok(ScheduleRun {
-                            workflow_id: r.get(0)?,
-                            query: r.get(1)?,
-                            status: r.get(2)?,
-                            result: r.get(3)?,
-                            error_message: r.get(4)?,
-                            model_used: r.get(5)?,
-                            provider: r.get(6)?,
-                            total_tokens: r.get(7)?,
-                            total_cost_usd: r.get(8)?,
-                            duration_ms: r.get(9)?,
-                            triggered_at: r.get(10)?,
-                            started_at: r.get(11)?,
-                            completed_at: r.get(12)?,
-                        })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let total = store::total_runs(c, &id)?;
+                let runs = store::list_runs(c, &id, page_size, (page - 1) * page_size)?;
                 Ok(ScheduleRunList {
                     runs,
                     total_count: total,

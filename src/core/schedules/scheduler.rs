@@ -4,27 +4,15 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 use serde_json::{Map, Value};
 
 use super::cron::CronIn;
 use crate::core::auth::{AuthMethod, Caller};
-use crate::core::engine::{SubmitTaskRequest, TaskStatus};
 use crate::core::error::Result;
+use crate::core::run::TaskStatus;
+use crate::core::store::schedules::{self as store, DueSchedule};
+use crate::core::tasks::SubmitTaskRequest;
 use crate::core::{Core, WeakCore, time};
-
-/// A schedule whose next run is due, as the scheduler reads it.
-struct DueSchedule {
-    id: String,
-    user_id: String,
-    tenant_id: String,
-    cron_expression: String,
-    timezone: String,
-    query: String,
-    budget: f64,
-    timeout_seconds: u32,
-    context: String,
-}
 
 impl Core {
     /// Fires every active schedule whose next run is due, and moves its next run on. Returns the
@@ -34,30 +22,7 @@ impl Core {
         let stamp = time::format(now);
         let due: Vec<DueSchedule> = self
             .store()
-            .read(move |c| {
-                let mut stmt = c.prepare(
-                    "SELECT s.id, s.user_id, coalesce(u.tenant_id, ''), s.cron_expression, s.timezone, s.task_query,
-                            s.max_budget_per_run_usd, s.timeout_seconds, s.task_context
-                     FROM schedules s LEFT JOIN users u ON u.id = s.user_id
-                     WHERE s.status = 'ACTIVE' AND s.next_run_at IS NOT NULL AND s.next_run_at <= ?1",
-                )?;
-                let rows = stmt
-                    .query_map([stamp], |r| {
-                        Ok(DueSchedule {
-                            id: r.get(0)?,
-                            user_id: r.get(1)?,
-                            tenant_id: r.get(2)?,
-                            cron_expression: r.get(3)?,
-                            timezone: r.get(4)?,
-                            query: r.get(5)?,
-                            budget: r.get(6)?,
-                            timeout_seconds: r.get(7)?,
-                            context: r.get(8)?,
-                        })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
+            .read(move |c| store::list_due(c, &stamp))
             .await?;
         for DueSchedule {
             id,
@@ -92,15 +57,8 @@ impl Core {
             let (schedule_id, run) = (id.clone(), run_id.clone());
             self.store()
                 .write(move |tx| {
-                    tx.execute(
-                        "INSERT INTO schedule_runs (id, schedule_id, status, triggered_at)
-                         VALUES (?1, ?2, ?4, ?3)",
-                        params![run, schedule_id, fired_at, super::RUN_NOT_STARTED],
-                    )?;
-                    tx.execute(
-                        "UPDATE schedules SET last_run_at = ?2, next_run_at = ?3 WHERE id = ?1",
-                        params![schedule_id, fired_at, next],
-                    )?;
+                    store::insert_run(tx, &run, &schedule_id, super::RUN_NOT_STARTED, &fired_at)?;
+                    store::mark_fired(tx, &schedule_id, &fired_at, next.as_deref())?;
                     Ok(())
                 })
                 .await?;
@@ -125,17 +83,21 @@ impl Core {
             let (schedule_id, wf) = (id.clone(), workflow_id.clone());
             self.store()
                 .write(move |tx| {
-                    tx.execute(
-                        "UPDATE schedule_runs SET workflow_id = ?2, status = ?3, started_at = ?4, error = ?5
-                         WHERE id = ?1",
-                        params![run_id, wf, if error.is_some() { TaskStatus::Failed.db() } else { TaskStatus::Running.db() },
-                                time::now(), error],
+                    let status = if error.is_some() {
+                        TaskStatus::Failed.db()
+                    } else {
+                        TaskStatus::Running.db()
+                    };
+                    store::mark_run_started(
+                        tx,
+                        &run_id,
+                        wf.as_deref(),
+                        status,
+                        &time::now(),
+                        error.as_deref(),
                     )?;
-                    if wf.is_some() {
-                        tx.execute(
-                            "UPDATE tasks SET trigger_type = 'schedule', schedule_id = ?2 WHERE workflow_id = ?1",
-                            params![wf, schedule_id],
-                        )?;
+                    if let Some(wf) = &wf {
+                        store::tag_task(tx, wf, &schedule_id)?;
                     }
                     Ok(())
                 })
@@ -144,16 +106,7 @@ impl Core {
                 self.time_out_after(caller, wf, Duration::from_secs(u64::from(timeout)));
             }
         }
-        let nearest: Option<String> = self
-            .store()
-            .read(|c| {
-                Ok(c.query_row(
-                    "SELECT min(next_run_at) FROM schedules WHERE status = 'ACTIVE'",
-                    [],
-                    |r| r.get(0),
-                )?)
-            })
-            .await?;
+        let nearest: Option<String> = self.store().read(store::nearest_next_run).await?;
         Ok(nearest.and_then(|t| {
             DateTime::parse_from_rfc3339(&t)
                 .ok()

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+pub use crate::core::store::schedules::ScheduleRun;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -92,32 +93,6 @@ pub struct ScheduleList {
     pub total_count: u32,
     pub page: u32,
     pub page_size: u32,
-}
-
-/// One run of a schedule: the task it started.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
-pub struct ScheduleRun {
-    pub workflow_id: String,
-    pub query: String,
-    /// The task's status (`RUNNING`, `COMPLETED`, …), or `UNKNOWN` when no task started.
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model_used: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    pub total_tokens: u32,
-    pub total_cost_usd: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<u32>,
-    pub triggered_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub completed_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]

@@ -1,7 +1,20 @@
 //! SQLite store: one writer connection and a few readers, all driven from tokio's blocking pool so no
 //! database work ever runs on an async executor thread or the main thread.
 
+pub(crate) mod api_keys;
+pub(crate) mod approvals;
+pub(crate) mod events;
 mod migrations;
+pub(crate) mod reviews;
+pub(crate) mod schedules;
+pub(crate) mod secrets;
+pub(crate) mod sessions;
+pub(crate) mod settings;
+pub(crate) mod steps;
+pub(crate) mod swarm_messages;
+pub(crate) mod task_reads;
+pub(crate) mod tasks;
+pub(crate) mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -129,6 +142,15 @@ impl Store {
     /// Synchronous read, for code already on a blocking thread.
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         f(&self.inner.reader())
+    }
+
+    /// Readiness probe: the database answers a trivial query.
+    pub(crate) async fn ping(&self) -> Result<()> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i32>(0))?;
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -1,4 +1,4 @@
-//! The catalogues: skills, agents and tools (cloud API §3.6), and a task's timeline.
+//! The catalogues: skills, agents and tools (cloud API §3.6).
 
 use axum::Json;
 use axum::extract::State;
@@ -9,7 +9,6 @@ use super::{App, Params};
 use crate::core::catalog::agents::{AgentExecuteRequest, AgentInfo, AgentList};
 use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
 use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
-use crate::core::engine::timeline::Timeline;
 use crate::http::ApiError;
 use crate::http::dto::SaveSkillRequest;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Authed};
@@ -127,24 +126,4 @@ pub(super) async fn execute_tool(
     ApiJson(body): ApiJson<ToolExecuteRequest>,
 ) -> Result<Json<ToolExecution>, ApiError> {
     Ok(Json(app.core.execute_tool(&who, &name, body).await?))
-}
-
-pub(super) async fn timeline(
-    State(app): App,
-    Authed(who): Authed,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(q): Params,
-) -> Result<Json<Timeline>, ApiError> {
-    let mode = q.get("mode").map(String::as_str);
-    let payloads = q.get("include_payloads").is_some_and(|v| v == "true");
-    Ok(Json(
-        app.core.task_timeline(&who, &id, mode, payloads).await?,
-    ))
-}
-
-pub(super) async fn mcp_servers(
-    State(app): App,
-    _: Authed,
-) -> Json<Vec<crate::core::mcp::McpServerStatus>> {
-    Json(app.core.mcp_status())
 }

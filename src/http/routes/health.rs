@@ -21,12 +21,7 @@ pub(super) async fn health() -> Json<Health> {
 
 /// Ready when the database answers; the event store's state is reported beside it.
 pub(super) async fn readiness(State(app): App) -> (StatusCode, Json<Readiness>) {
-    let ok = app
-        .core
-        .store()
-        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i32>(0))?))
-        .await
-        .is_ok();
+    let ok = app.core.store().ping().await.is_ok();
     let (status, word, check) = if ok {
         (StatusCode::OK, "ready", "ok")
     } else {

@@ -2,10 +2,12 @@
 //! every path once, with its access, handlers and OpenAPI operations; the router, the document and
 //! the auth rule are all derived from it. Handlers parse, call the core once and map the result.
 
-mod approvals;
 mod auth;
 mod catalog;
+mod files;
 mod health;
+mod hitl;
+pub(super) mod mcp;
 pub(super) mod openai;
 mod schedules;
 mod sessions;
@@ -172,7 +174,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
     // routes: 401 before 404 or 405, except on public paths.
     let public = public.method_not_allowed_fallback(no_method);
     // MCP over streamable HTTP, behind the same token as every protected route.
-    let mcp = super::mcp::service(state.core.clone(), state.shutdown.clone());
+    let mcp = mcp::service(state.core.clone(), state.shutdown.clone());
     let authed = authed
         .nest_service("/mcp", mcp)
         .method_not_allowed_fallback(no_method)

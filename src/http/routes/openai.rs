@@ -17,8 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::ShannonError;
 use crate::core::auth::Caller;
-use crate::core::engine::completions::CompletionRequest;
-use crate::core::engine::{EventType, SubmitTaskRequest, TaskStatus, TaskSubscription};
+use crate::core::llm::completions::CompletionRequest;
+use crate::core::run::{EventType, TaskStatus};
+use crate::core::streams::TaskSubscription;
+use crate::core::tasks::SubmitTaskRequest;
 use crate::http::AppState;
 use crate::http::error::status_code_name;
 use crate::http::extract::{ApiJson, Authed, BodyRejection, unreadable};

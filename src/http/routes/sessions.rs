@@ -5,10 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::{App, Params, page};
-use crate::core::engine::sessions::{
+use crate::core::sessions::{
     SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
 };
-use crate::core::engine::workspace::{FileContent, FileList};
 use crate::http::ApiError;
 use crate::http::dto::RenameSessionRequest;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Authed};
@@ -71,39 +70,4 @@ pub(super) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     app.core.delete_session(&who, &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-pub(super) async fn files(
-    State(app): App,
-    Authed(who): Authed,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(q): Params,
-) -> Result<Json<FileList>, ApiError> {
-    let path = q.get("path").cloned();
-    Ok(Json(app.core.list_session_files(&who, &id, path).await?))
-}
-
-pub(super) async fn memory_files(
-    State(app): App,
-    Authed(who): Authed,
-    ApiQuery(q): Params,
-) -> Result<Json<FileList>, ApiError> {
-    let path = q.get("path").cloned();
-    Ok(Json(app.core.list_memory_files(&who, path).await?))
-}
-
-pub(super) async fn memory_file(
-    State(app): App,
-    Authed(who): Authed,
-    ApiPath(path): ApiPath<String>,
-) -> Result<Json<FileContent>, ApiError> {
-    Ok(Json(app.core.read_memory_file(&who, &path).await?))
-}
-
-pub(super) async fn file(
-    State(app): App,
-    Authed(who): Authed,
-    ApiPath((id, path)): ApiPath<(String, String)>,
-) -> Result<Json<FileContent>, ApiError> {
-    Ok(Json(app.core.read_session_file(&who, &id, &path).await?))
 }

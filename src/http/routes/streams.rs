@@ -16,9 +16,10 @@ use futures_util::stream::{self, Stream};
 use serde_json::{Value, json};
 
 use crate::core::auth::Caller;
-use crate::core::engine::events::StreamPos;
-use crate::core::engine::tasks::validate_task_id;
-use crate::core::engine::{EventType, TaskEvent, TaskSubscription};
+use crate::core::run::EventType;
+use crate::core::streams::StreamPos;
+use crate::core::streams::{TaskEvent, TaskSubscription};
+use crate::core::tasks::read::validate_task_id;
 use crate::http::extract::{ApiQuery, Authed};
 use crate::http::{ApiError, AppState};
 

@@ -5,7 +5,8 @@ use serde_json::Value;
 use specta_openapi::{Operation, Param};
 
 use super::{
-    Route, approvals, auth, catalog, health, openai, schedules, sessions, settings, streams, tasks,
+    Route, auth, catalog, files, health, hitl, mcp, openai, schedules, sessions, settings, streams,
+    tasks,
 };
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
@@ -14,27 +15,28 @@ use crate::core::catalog::agents::{
 };
 use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
 use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
-use crate::core::engine::approvals::{
+use crate::core::files::{FileContent, FileList};
+use crate::core::hitl::approvals::{
     Approval, ApprovalDecision, ApprovalDecisionResponse, ToolGrant,
 };
-use crate::core::engine::completions::CompletionRequest;
-use crate::core::engine::control::{ControlResponse, ControlState};
-use crate::core::engine::progress::{TaskOutput, TaskProgress};
-use crate::core::engine::reviews::{ReviewAction, ReviewResponse, ReviewState};
-use crate::core::engine::sessions::{
-    SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
-};
-use crate::core::engine::submit::SubmitTaskResponse;
-use crate::core::engine::swarm_messages::SwarmMessageSent;
-use crate::core::engine::tasks::{TaskDetails, TaskEventsPage, TaskList};
-use crate::core::engine::timeline::Timeline;
-use crate::core::engine::workspace::{FileContent, FileList};
-use crate::core::engine::{SubmitTaskRequest, TaskEvent};
+use crate::core::hitl::reviews::{ReviewAction, ReviewResponse, ReviewState};
+use crate::core::hitl::swarm_messages::SwarmMessageSent;
+use crate::core::llm::completions::CompletionRequest;
 use crate::core::mcp::McpServerStatus;
 use crate::core::schedules::{
     ScheduleAck, ScheduleCreated, ScheduleInfo, ScheduleList, ScheduleRequest, ScheduleRunList,
 };
+use crate::core::sessions::{
+    SessionHistory, SessionList, SessionRenamed, SessionSummary, SessionTurns,
+};
 use crate::core::settings::ProviderStatus;
+use crate::core::streams::TaskEvent;
+use crate::core::tasks::SubmitTaskRequest;
+use crate::core::tasks::control::{ControlResponse, ControlState};
+use crate::core::tasks::progress::{TaskOutput, TaskProgress};
+use crate::core::tasks::read::{TaskDetails, TaskEventsPage, TaskList};
+use crate::core::tasks::submit::SubmitTaskResponse;
+use crate::core::tasks::timeline::Timeline;
 use crate::http::dto::*;
 
 fn paged(op: Operation) -> Operation {
@@ -143,7 +145,7 @@ pub(super) fn table() -> Vec<Route> {
                 .response::<ControlState>(200, "Control state")
         }),
         // Approvals.
-        Route::authed("approvals", "/api/v1/approvals/decision").post(approvals::decide, |op| {
+        Route::authed("approvals", "/api/v1/approvals/decision").post(hitl::decide, |op| {
             op.summary("Answer an approval (its approval_id is in APPROVAL_REQUESTED)")
                 .request_body::<ApprovalDecision>()
                 .response::<ApprovalDecisionResponse>(200, "Sent")
@@ -151,12 +153,12 @@ pub(super) fn table() -> Vec<Route> {
                 .response::<ErrorBody>(409, "Already decided or expired")
         }),
         Route::authed("tasks", "/api/v1/tasks/{id}/review")
-            .get(approvals::get_review, |op| {
+            .get(hitl::get_review, |op| {
                 task(op)
                     .summary("A research task's plan under review (ETag: its version)")
                     .response::<ReviewState>(200, "The review")
             })
-            .post(approvals::post_review, |op| {
+            .post(hitl::post_review, |op| {
                 task(op)
                     .summary("Feedback on the plan (answered with a revised one) or its approval")
                     .header_param::<String>("If-Match")
@@ -166,31 +168,31 @@ pub(super) fn table() -> Vec<Route> {
                     .response::<ErrorBody>(409, "A stale If-Match, a round in progress, or too many rounds")
                     .response::<ErrorBody>(502, "The task could not revise its plan")
             }),
-        Route::authed("swarm", "/api/v1/swarm/{id}/message").post(approvals::swarm_message, |op| {
+        Route::authed("swarm", "/api/v1/swarm/{id}/message").post(hitl::swarm_message, |op| {
             task(op)
                 .summary("A message to a running swarm's lead (read at its next decision)")
                 .request_body::<SwarmMessageRequest>()
                 .response::<SwarmMessageSent>(200, "Sent")
                 .response::<ErrorBody>(409, "Not a running swarm")
         }),
-        Route::authed("approvals", "/api/v1/approvals").get(approvals::list, |op| {
+        Route::authed("approvals", "/api/v1/approvals").get(hitl::list, |op| {
             op.summary("The user's approvals (pending by default)")
                 .query_param::<String>("status")
                 .response::<Vec<Approval>>(200, "Newest first")
         }),
         Route::authed("approvals", "/api/v1/approvals/grants")
-            .get(approvals::grants, |op| {
+            .get(hitl::grants, |op| {
                 op.summary("Tools let through without asking")
                     .response::<Vec<ToolGrant>>(200, "Grants")
             })
-            .post(approvals::grant, |op| {
+            .post(hitl::grant, |op| {
                 op.summary("Let a tool through without asking (a session's, or always)")
                     .request_body::<GrantToolRequest>()
                     .response::<ToolGrant>(200, "The grant")
                     .response::<ErrorBody>(404, "No such session")
             }),
         Route::authed("approvals", "/api/v1/approvals/grants/{tool}").delete(
-            approvals::revoke_grant,
+            hitl::revoke_grant,
             |op| {
                 op.path_param::<String>("tool")
                     .query_param::<String>("session_id")
@@ -243,14 +245,14 @@ pub(super) fn table() -> Vec<Route> {
                 .query_param::<bool>("include_payload")
                 .response::<SessionTurns>(200, "Turns")
         }),
-        Route::authed("sessions", "/api/v1/sessions/{id}/files").get(sessions::files, |op| {
+        Route::authed("sessions", "/api/v1/sessions/{id}/files").get(files::files, |op| {
             session(op)
                 .summary("One level of the session's workspace")
                 .query_param::<String>("path")
                 .response::<FileList>(200, "Entries (a missing directory is empty)")
                 .response::<ErrorBody>(400, "A path that leaves the workspace")
         }),
-        Route::authed("sessions", "/api/v1/sessions/{id}/files/{*path}").get(sessions::file, |op| {
+        Route::authed("sessions", "/api/v1/sessions/{id}/files/{*path}").get(files::file, |op| {
             session(op)
                 .path_param::<String>("path")
                 .summary("A file of the session's workspace (text raw, else base64)")
@@ -258,12 +260,12 @@ pub(super) fn table() -> Vec<Route> {
                 .response::<ErrorBody>(400, "A directory, or a path that leaves the workspace")
                 .response::<ErrorBody>(404, "No such file")
         }),
-        Route::authed("memory", "/api/v1/memory/files").get(sessions::memory_files, |op| {
+        Route::authed("memory", "/api/v1/memory/files").get(files::memory_files, |op| {
             op.summary("One level of the user's memory folder")
                 .query_param::<String>("path")
                 .response::<FileList>(200, "Entries (a missing directory is empty)")
         }),
-        Route::authed("memory", "/api/v1/memory/files/{*path}").get(sessions::memory_file, |op| {
+        Route::authed("memory", "/api/v1/memory/files/{*path}").get(files::memory_file, |op| {
             op.path_param::<String>("path")
                 .summary("A file of the user's memory folder (text raw, else base64)")
                 .response::<FileContent>(200, "The file")
@@ -342,11 +344,11 @@ pub(super) fn table() -> Vec<Route> {
                 .response::<ErrorBody>(403, "A dangerous tool the user has not allowed")
                 .response::<ErrorBody>(404, "No such tool")
         }),
-        Route::authed("mcp", "/api/v1/mcp/servers").get(catalog::mcp_servers, |op| {
+        Route::authed("mcp", "/api/v1/mcp/servers").get(mcp::mcp_servers, |op| {
             op.summary("The configured MCP servers: state, last error, restarts, tools")
                 .response::<Vec<McpServerStatus>>(200, "Servers")
         }),
-        Route::authed("tasks", "/api/v1/tasks/{id}/timeline").get(catalog::timeline, |op| {
+        Route::authed("tasks", "/api/v1/tasks/{id}/timeline").get(tasks::timeline, |op| {
             task(op)
                 .summary("The task's history in the cloud's timeline vocabulary")
                 .query_param::<String>("mode")

@@ -9,11 +9,11 @@ use serde_json::Value;
 
 use super::{App, Params, page};
 use crate::core::ShannonError;
-use crate::core::engine::SubmitTaskRequest;
-use crate::core::engine::control::{ControlResponse, ControlState};
-use crate::core::engine::progress::{TaskOutput, TaskProgress};
-use crate::core::engine::submit::{SubmitTaskResponse, stream_url};
-use crate::core::engine::tasks::{ListTasksQuery, TaskDetails, TaskEventsPage, TaskList};
+use crate::core::tasks::SubmitTaskRequest;
+use crate::core::tasks::control::{ControlResponse, ControlState};
+use crate::core::tasks::progress::{TaskOutput, TaskProgress};
+use crate::core::tasks::read::{ListTasksQuery, TaskDetails, TaskEventsPage, TaskList};
+use crate::core::tasks::submit::{SubmitTaskResponse, stream_url};
 use crate::http::ApiError;
 use crate::http::dto::{ControlRequest, LegacySubmitRequest, TaskStreamStarted};
 use crate::http::extract::{
@@ -240,4 +240,17 @@ pub(super) async fn output(
     TaskId(id): TaskId,
 ) -> Result<Json<TaskOutput>, ApiError> {
     Ok(Json(app.core.get_task_output(&who, &id).await?))
+}
+
+pub(super) async fn timeline(
+    State(app): App,
+    Authed(who): Authed,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): Params,
+) -> Result<Json<crate::core::tasks::timeline::Timeline>, ApiError> {
+    let mode = q.get("mode").map(String::as_str);
+    let payloads = q.get("include_payloads").is_some_and(|v| v == "true");
+    Ok(Json(
+        app.core.task_timeline(&who, &id, mode, payloads).await?,
+    ))
 }
