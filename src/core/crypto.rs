@@ -1,8 +1,9 @@
 //! Secrets at rest: AES-256-GCM under a master key kept in a 0600 file beside the database.
 //!
 //! Ciphertext format v1: `0x01 ‖ nonce (12 bytes, fresh from the OS RNG per seal) ‖ ciphertext ‖ tag`.
-//! The associated data names what the secret is and whom it belongs to (`provider-key:<user>:<provider>`),
-//! so a ciphertext copied to another row or user fails to open.
+//! The associated data names what the secret is, whom it belongs to and, for a provider key, the
+//! endpoint origin it may be sent to, so a ciphertext copied to another row, user or endpoint fails
+//! to open.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -135,6 +136,15 @@ impl MasterKey {
             let _ = fs::remove_file(&tmp);
         }
         result
+    }
+
+    /// A key for one purpose derived from this one (HMAC-SHA256(key, purpose)).
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("any key length");
+        mac.update(purpose.as_bytes());
+        Zeroizing::new(mac.finalize().into_bytes().into())
     }
 
     /// Loads the key at `path`, creating it on first run.
@@ -277,9 +287,13 @@ pub fn key_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
-/// Associated data for a provider key.
-pub fn provider_key_aad(user_id: &str, provider: &str) -> String {
-    format!("shannon/provider-key/{user_id}/{provider}")
+/// Associated data for a provider key: whose key, for which provider, and the endpoint origin it may
+/// be sent to (`None` only for a key stored before keys were bound to their endpoint).
+pub fn provider_key_aad(user_id: &str, provider: &str, origin: Option<&str>) -> String {
+    match origin {
+        Some(origin) => format!("shannon/provider-key/{user_id}/{provider}/origin={origin}"),
+        None => format!("shannon/provider-key/{user_id}/{provider}"),
+    }
 }
 
 /// Associated data for a plugin-wide secret.

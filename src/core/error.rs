@@ -46,6 +46,10 @@ pub enum ShannonError {
     ProviderNotReady(String),
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// A stored provider key was bound to another endpoint than the provider has now: the key is not
+    /// sent until it is stored again for the new endpoint (or the endpoint is set back).
+    #[error("key_endpoint_changed: {0}")]
+    KeyEndpointChanged(String),
     /// Ciphertext that fails authentication: tampered, truncated, or sealed under another key.
     #[error("decryption failed: {0}")]
     Decryption(String),
@@ -91,6 +95,7 @@ impl ShannonError {
             Self::InvalidState(_) => "invalid_state",
             Self::ProviderNotReady(_) => "provider_not_ready",
             Self::PermissionDenied(_) => "permission_denied",
+            Self::KeyEndpointChanged(_) => "key_endpoint_changed",
             Self::Decryption(_) => "decryption",
             Self::MasterKey(_) => "master_key",
             Self::DatabaseTooNew { .. } => "database_too_new",
@@ -105,6 +110,15 @@ impl ShannonError {
 
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Self::InvalidRequest(msg.into())
+    }
+
+    /// A key bound to `stored` while the provider's endpoint is now `current` (origins, never keys).
+    pub(crate) fn key_endpoint_changed(provider: &str, stored: &str, current: &str) -> Self {
+        Self::KeyEndpointChanged(format!(
+            "the {provider} key was stored for {stored} and the endpoint is now {current}; \
+             the key is not sent there. Store the key again for the new endpoint, or set the \
+             endpoint back"
+        ))
     }
 }
 

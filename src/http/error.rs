@@ -113,7 +113,7 @@ fn status_of(e: &ShannonError) -> StatusCode {
         | ShannonError::UnknownProvider(_)
         | ShannonError::ProviderNotReady(_) => StatusCode::BAD_REQUEST,
         ShannonError::NotFound(_) => StatusCode::NOT_FOUND,
-        ShannonError::Conflict(_) => StatusCode::CONFLICT,
+        ShannonError::Conflict(_) | ShannonError::KeyEndpointChanged(_) => StatusCode::CONFLICT,
         ShannonError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         ShannonError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         ShannonError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,

@@ -56,15 +56,10 @@ pub(crate) async fn provider_client_for(
             tracing::debug!(error = %e, "could not note a provider key's use");
         }
     }
-    let base_url = match core
-        .get_setting(caller, &providers::base_url_setting(provider.id))
+    let base_url = core
+        .provider_endpoint(caller, provider)
         .await
-    {
-        Ok(s) => serde_json::from_str::<String>(&s.value).ok(),
-        Err(_) => None,
-    }
-    .or_else(|| provider.default_base_url.map(str::to_string))
-    .unwrap_or_default();
+        .unwrap_or_default();
     ProviderClient::new(ProviderTarget {
         provider: provider.id.to_string(),
         protocol: provider.protocol,
@@ -193,15 +188,15 @@ pub(crate) async fn search_target(core: &Core, caller: &Caller) -> Option<Search
         });
     for spec in candidates {
         let api = SearchApi::of(spec.id)?;
-        let base_url = match core
-            .get_setting(caller, &providers::base_url_setting(spec.id))
-            .await
-        {
-            Ok(s) => serde_json::from_str::<String>(&s.value).ok(),
+        let base_url = core.provider_endpoint(caller, spec).await;
+        let key = match core.provider_key(caller, spec.id).await {
+            Ok(key) => key,
+            // The key stays unsent; a search call says why.
+            Err(e @ ShannonError::KeyEndpointChanged(_)) => {
+                return Some(SearchTarget::refused(api, e.to_string()));
+            }
             Err(_) => None,
-        }
-        .or_else(|| spec.default_base_url.map(str::to_string));
-        let key = core.provider_key(caller, spec.id).await.ok().flatten();
+        };
         let Some(base_url) = base_url else { continue };
         if spec.requires_key && key.is_none() {
             continue;

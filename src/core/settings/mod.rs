@@ -14,7 +14,7 @@ use crate::core::store;
 pub use crate::core::store::settings::Setting;
 use crate::core::{Core, CoreEvent, time};
 use providers::{PROVIDERS, ProviderProtocol};
-use read_cache::{CACHED_SETTING_MAX_BYTES, Invalidate, Lookup};
+use read_cache::{BoundKey, CACHED_SETTING_MAX_BYTES, Invalidate, Lookup};
 
 /// Largest accepted settings value (JSON text), and API key.
 pub const MAX_SETTING_BYTES: usize = 64 * 1024;
@@ -25,6 +25,8 @@ pub const MAX_PROVIDER_KEY_BYTES: usize = 4 * 1024;
 pub struct ProviderKeyInfo {
     pub provider: String,
     pub masked_key: String,
+    /// The endpoint origin the key is bound to: it is sent nowhere else.
+    pub origin: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub last_used_at: Option<String>,
@@ -68,6 +70,26 @@ fn validate_key(key: &str) -> Result<()> {
         Err(ShannonError::invalid(
             "setting key must be 1..128 characters of A-Z a-z 0-9 _ - . :",
         ))
+    }
+}
+
+/// The setting that lets tasks use skills marked dangerous.
+pub const ALLOW_DANGEROUS_SKILLS: &str = "skills.allow_dangerous";
+
+/// Settings a webview changes only through an opt-in command, because they decide where requests (and
+/// the user's conversations) go or what runs: `None` for an ordinary setting, else what to call
+/// instead. The IPC door's `set_setting` and `delete_setting` refuse these.
+pub fn opt_in_command_for(key: &str) -> Option<&'static str> {
+    let is_endpoint = key
+        .strip_prefix("provider.")
+        .and_then(|rest| rest.strip_suffix(".base_url"))
+        .is_some_and(|id| !id.is_empty());
+    if is_endpoint {
+        Some("set_provider_endpoint (permission shannon:allow-set-provider-endpoints)")
+    } else if key == ALLOW_DANGEROUS_SKILLS {
+        Some("set_dangerous_skills_allowed (permission shannon:allow-dangerous-skills)")
+    } else {
+        None
     }
 }
 
@@ -164,6 +186,39 @@ impl Core {
         Ok(())
     }
 
+    /// Points a provider at `base_url` (an http(s) URL), or back at its default with `None`. The
+    /// provider's stored key stays bound to the origin it was stored for: after a change of origin
+    /// it is not sent until it is stored again.
+    pub async fn set_provider_endpoint(
+        &self,
+        caller: &Caller,
+        provider: &str,
+        base_url: Option<&str>,
+    ) -> Result<Option<String>> {
+        let spec = providers::lookup(provider)?;
+        let key = providers::base_url_setting(spec.id);
+        match base_url.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => {
+                let parsed = reqwest::Url::parse(url)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+                if parsed.is_none() || url.len() > 2048 {
+                    return Err(ShannonError::invalid(format!(
+                        "the base URL for {} must be an http:// or https:// URL",
+                        spec.display_name
+                    )));
+                }
+                self.set_setting(caller, &key, &serde_json::json!(url).to_string())
+                    .await?;
+            }
+            None => match self.delete_setting(caller, &key).await {
+                Ok(()) | Err(ShannonError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            },
+        }
+        Ok(self.provider_endpoint(caller, spec).await)
+    }
+
     /// Encrypts and stores a provider key, replacing any earlier one. Returns the masked form.
     pub async fn set_provider_key(
         &self,
@@ -186,22 +241,26 @@ impl Core {
                 "the offline demo provider takes no key",
             ));
         }
+        // Bound to the endpoint the provider has now: the key is sent to that origin only.
+        let origin = providers::origin_of(self.provider_endpoint(caller, spec).await.as_deref());
         let _shared = self.secrets_shared().await;
         let user = caller.user_id.clone();
-        let blob = self
-            .keys()
-            .seal(key.as_bytes(), &provider_key_aad(&user, spec.id))?;
+        let blob = self.keys().seal(
+            key.as_bytes(),
+            &provider_key_aad(&user, spec.id, Some(&origin)),
+        )?;
         let masked = mask_key(key);
         let now = time::now();
         let stale = Invalidate::provider_key(self.read_cache(), &user, spec.id);
         let (info, stale) = self
             .store()
             .write(move |tx| {
-                store::settings::upsert_provider_key(tx, &user, spec.id, &blob, &now)?;
+                store::settings::upsert_provider_key(tx, &user, spec.id, &origin, &blob, &now)?;
                 let times = store::settings::provider_key_times(tx, &user, spec.id)?;
                 let info = ProviderKeyInfo {
                     provider: spec.id.to_string(),
                     masked_key: masked,
+                    origin: Some(origin),
                     created_at: times.created_at,
                     updated_at: times.updated_at,
                     last_used_at: times.last_used_at,
@@ -244,11 +303,12 @@ impl Core {
                 let rows = store::settings::list_provider_keys(c, &user)?;
                 let mut out = Vec::new();
                 for row in rows {
-                    let plain =
-                        keys.open_string(&row.ciphertext, &provider_key_aad(&user, &row.provider))?;
+                    let aad = provider_key_aad(&user, &row.provider, row.origin.as_deref());
+                    let plain = keys.open_string(&row.ciphertext, &aad)?;
                     out.push(ProviderKeyInfo {
                         masked_key: mask_key(plain.expose()),
                         provider: row.provider,
+                        origin: row.origin,
                         created_at: row.created_at,
                         updated_at: row.updated_at,
                         last_used_at: row.last_used_at,
@@ -307,16 +367,54 @@ impl Core {
         Ok(())
     }
 
-    /// The decrypted key, for the engine's provider clients only: no door exposes it. Served from the
-    /// read cache when it holds the key (or its absence); a hit opens no ciphertext, so it needs no
-    /// master key and takes no secrets lock.
+    /// The endpoint this user's requests to a provider go to: their `provider.<id>.base_url`, else
+    /// the catalogue's default.
+    pub async fn provider_endpoint(
+        &self,
+        caller: &Caller,
+        spec: &providers::ProviderSpec,
+    ) -> Option<String> {
+        match self
+            .get_setting(caller, &providers::base_url_setting(spec.id))
+            .await
+        {
+            Ok(s) => serde_json::from_str::<String>(&s.value).ok(),
+            Err(_) => None,
+        }
+        .or_else(|| spec.default_base_url.map(str::to_string))
+    }
+
+    /// The decrypted key, for the engine's provider clients only: no door exposes it. A key is
+    /// returned only while the provider's endpoint has the origin the key was stored for; otherwise
+    /// `key_endpoint_changed`, before any request is made. Served from the read cache when it holds
+    /// the key (or its absence); a hit opens no ciphertext, so it needs no master key and takes no
+    /// secrets lock.
     pub async fn provider_key(
         &self,
         caller: &Caller,
         provider: &str,
     ) -> Result<Option<SecretString>> {
         let spec = providers::lookup(provider)?;
-        let id = (caller.user_id.clone(), spec.id);
+        let current = providers::origin_of(self.provider_endpoint(caller, spec).await.as_deref());
+        let bound = self.bound_provider_key(caller, spec.id).await?;
+        match bound {
+            None => Ok(None),
+            Some(b) if b.origin == current => Ok(Some(b.key)),
+            Some(b) => Err(ShannonError::key_endpoint_changed(
+                spec.display_name,
+                &b.origin,
+                &current,
+            )),
+        }
+    }
+
+    /// The stored key and the origin it is bound to, through the read cache.
+    async fn bound_provider_key(
+        &self,
+        caller: &Caller,
+        provider: &'static str,
+    ) -> Result<Option<BoundKey>> {
+        let id = (caller.user_id.clone(), provider);
         let cache = self.read_cache();
         let seen = match cache.provider_keys.get(&id) {
             Lookup::Hit(found) => return Ok(found),
@@ -328,9 +426,17 @@ impl Core {
         let found = self
             .store()
             .read(move |c| {
-                let blob = store::settings::provider_key_ciphertext(c, &user, spec.id)?;
-                blob.map(|b| keys.open_string(&b, &provider_key_aad(&user, spec.id)))
-                    .transpose()
+                let Some((origin, blob)) =
+                    store::settings::provider_key_ciphertext(c, &user, provider)?
+                else {
+                    return Ok(None);
+                };
+                let aad = provider_key_aad(&user, provider, origin.as_deref());
+                Ok(Some(BoundKey {
+                    key: keys.open_string(&blob, &aad)?,
+                    // Start-up binds every older key; one still unbound goes nowhere.
+                    origin: origin.unwrap_or_else(|| "an unrecorded endpoint".into()),
+                }))
             })
             .await?;
         cache.provider_keys.fill(id, found.clone(), seen);
@@ -371,8 +477,21 @@ impl Core {
             .zip(probes)
             .map(|((spec, base_url), not_running)| {
                 let key = stored.iter().find(|k| k.provider == spec.id);
+                let current_origin = providers::origin_of(base_url.as_deref());
                 let reason = if spec.requires_key && key.is_none() {
                     Some(format!("add an API key for {}", spec.display_name))
+                } else if let Some(bound) = key
+                    .and_then(|k| k.origin.as_deref())
+                    .filter(|o| *o != current_origin)
+                {
+                    Some(
+                        ShannonError::key_endpoint_changed(
+                            spec.display_name,
+                            bound,
+                            &current_origin,
+                        )
+                        .to_string(),
+                    )
                 } else if base_url.is_none() && spec.protocol != ProviderProtocol::OfflineDemo {
                     Some(format!(
                         "set the base URL in the setting {}",

@@ -252,6 +252,16 @@ pub fn lookup_model(provider: &str) -> Result<&'static ProviderSpec> {
     Ok(spec)
 }
 
+/// The origin (`scheme://host[:port]`) of a provider endpoint, which its stored key is bound to:
+/// `none` when the provider has no endpoint, `invalid` when the URL does not parse.
+pub fn origin_of(base_url: Option<&str>) -> String {
+    match base_url.map(|u| reqwest::Url::parse(u.trim())) {
+        None => "none".into(),
+        Some(Ok(url)) => url.origin().ascii_serialization(),
+        Some(Err(_)) => "invalid".into(),
+    }
+}
+
 /// The user setting that overrides a provider's base URL.
 pub fn base_url_setting(provider: &str) -> String {
     format!("provider.{provider}.base_url")

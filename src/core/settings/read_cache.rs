@@ -25,9 +25,16 @@ const CACHED_PROVIDER_KEYS: usize = 256;
 /// invalidation happened since; a write invalidates after its transaction commits (an [`Invalidate`]
 /// returned out of the write closure), so once a write returns, no read can hold or put back an older
 /// value. Decrypted keys are [`SecretString`]s, wiped when evicted, replaced, invalidated or dropped.
+/// A decrypted provider key and the endpoint origin it is bound to.
+#[derive(Clone)]
+pub(crate) struct BoundKey {
+    pub(crate) origin: String,
+    pub(crate) key: SecretString,
+}
+
 pub(crate) struct ReadCache {
     pub(crate) settings: Part<(String, String), Option<Setting>>,
-    pub(crate) provider_keys: Part<(String, &'static str), Option<SecretString>>,
+    pub(crate) provider_keys: Part<(String, &'static str), Option<BoundKey>>,
 }
 
 impl ReadCache {
@@ -228,7 +235,10 @@ mod tests {
         };
         cache.provider_keys.fill(
             ("u".into(), "openai"),
-            Some(SecretString::new("sk-debug-canary-0000abcd")),
+            Some(BoundKey {
+                origin: "https://api.openai.com".into(),
+                key: SecretString::new("sk-debug-canary-0000abcd"),
+            }),
             seen,
         );
         let debug = format!("{cache:?}");

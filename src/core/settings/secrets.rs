@@ -10,6 +10,7 @@ use crate::core::Core;
 use crate::core::auth::jwt::JwtKeys;
 use crate::core::crypto::{KeyManager, MasterKey, key_paths, provider_key_aad, secret_aad};
 use crate::core::error::{Result, ShannonError};
+use crate::core::settings::providers::{self, base_url_setting};
 use crate::core::settings::read_cache::Invalidate;
 use crate::core::store::{self, Store, blocking};
 use crate::core::time;
@@ -94,6 +95,55 @@ pub(crate) async fn load_or_create_jwt_secret(
         .await
 }
 
+/// Binds every provider key stored before keys were bound to their endpoint to the endpoint its
+/// provider has now (the user's base URL setting, else the default), in one transaction.
+pub(crate) async fn bind_unbound_provider_keys(
+    store: &Store,
+    keys: &Arc<KeyManager>,
+) -> Result<()> {
+    let keys = keys.clone();
+    let bound = store
+        .write(move |tx| {
+            let mut bound = 0u32;
+            for row in store::settings::list_all_provider_keys(tx)? {
+                if row.origin.is_some() {
+                    continue;
+                }
+                let endpoint =
+                    store::settings::get(tx, &row.user_id, &base_url_setting(&row.provider))?
+                        .and_then(|s| serde_json::from_str::<String>(&s.value).ok())
+                        .or_else(|| {
+                            providers::lookup(&row.provider)
+                                .ok()
+                                .and_then(|spec| spec.default_base_url.map(str::to_string))
+                        });
+                let origin = providers::origin_of(endpoint.as_deref());
+                let plain = keys.open(
+                    &row.ciphertext,
+                    &provider_key_aad(&row.user_id, &row.provider, None),
+                )?;
+                let aad = provider_key_aad(&row.user_id, &row.provider, Some(&origin));
+                store::settings::set_provider_key_ciphertext(
+                    tx,
+                    &row.user_id,
+                    &row.provider,
+                    Some(&origin),
+                    &keys.seal(&plain, &aad)?,
+                )?;
+                bound += 1;
+            }
+            Ok(bound)
+        })
+        .await?;
+    if bound > 0 {
+        tracing::info!(
+            keys = bound,
+            "bound stored provider keys to their endpoints"
+        );
+    }
+    Ok(())
+}
+
 /// Outcome of a rotation.
 #[derive(Debug, Clone, serde::Serialize, specta::Type)]
 pub struct RotationReport {
@@ -132,12 +182,13 @@ impl Core {
                 };
                 let rows = store::settings::list_all_provider_keys(tx)?;
                 for row in rows {
-                    let aad = provider_key_aad(&row.user_id, &row.provider);
+                    let aad = provider_key_aad(&row.user_id, &row.provider, row.origin.as_deref());
                     let plain = old.open(&row.ciphertext, &aad)?;
                     store::settings::set_provider_key_ciphertext(
                         tx,
                         &row.user_id,
                         &row.provider,
+                        row.origin.as_deref(),
                         &new_for_tx.seal(&plain, &aad)?,
                     )?;
                     report.provider_keys += 1;

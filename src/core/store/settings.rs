@@ -69,6 +69,8 @@ pub(crate) struct ProviderKeyTimes {
 /// A stored provider key, still sealed.
 pub(crate) struct ProviderKeyRow {
     pub(crate) provider: String,
+    /// The endpoint origin the key is bound to; `None` for a key stored before keys were bound.
+    pub(crate) origin: Option<String>,
     pub(crate) ciphertext: Vec<u8>,
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
@@ -79,23 +81,26 @@ pub(crate) struct ProviderKeyRow {
 pub(crate) struct SealedProviderKey {
     pub(crate) user_id: String,
     pub(crate) provider: String,
+    pub(crate) origin: Option<String>,
     pub(crate) ciphertext: Vec<u8>,
 }
 
-/// Stores a user's sealed key for a provider, replacing any earlier one.
+/// Stores a user's sealed key for a provider, bound to `origin`, replacing any earlier one.
 pub(crate) fn upsert_provider_key(
     tx: &Transaction<'_>,
     user_id: &str,
     provider: &str,
+    origin: &str,
     ciphertext: &[u8],
     now: &str,
 ) -> Result<()> {
     tx.execute(
-        "INSERT INTO provider_api_keys (user_id, provider, ciphertext, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?4)
+        "INSERT INTO provider_api_keys (user_id, provider, origin, ciphertext, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5)
                      ON CONFLICT(user_id, provider) DO UPDATE
-                       SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-        params![user_id, provider, ciphertext, now],
+                       SET origin = excluded.origin, ciphertext = excluded.ciphertext,
+                           updated_at = excluded.updated_at",
+        params![user_id, provider, origin, ciphertext, now],
     )?;
     Ok(())
 }
@@ -123,16 +128,17 @@ pub(crate) fn provider_key_times(
 /// Every key of a user, sealed, by provider.
 pub(crate) fn list_provider_keys(c: &Connection, user_id: &str) -> Result<Vec<ProviderKeyRow>> {
     let mut stmt = c.prepare_cached(
-        "SELECT provider, ciphertext, created_at, updated_at, last_used_at
+        "SELECT provider, origin, ciphertext, created_at, updated_at, last_used_at
                      FROM provider_api_keys WHERE user_id = ?1 ORDER BY provider",
     )?;
     let rows = stmt.query_map([user_id], |r| {
         Ok(ProviderKeyRow {
             provider: r.get(0)?,
-            ciphertext: r.get(1)?,
-            created_at: r.get(2)?,
-            updated_at: r.get(3)?,
-            last_used_at: r.get(4)?,
+            origin: r.get(1)?,
+            ciphertext: r.get(2)?,
+            created_at: r.get(3)?,
+            updated_at: r.get(4)?,
+            last_used_at: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -163,44 +169,48 @@ pub(crate) fn mark_provider_key_used(
     )?)
 }
 
-/// The sealed key of a user for a provider.
+/// The sealed key of a user for a provider, with the origin it is bound to.
 pub(crate) fn provider_key_ciphertext(
     c: &Connection,
     user_id: &str,
     provider: &str,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<(Option<String>, Vec<u8>)>> {
     Ok(c.prepare_cached(
-        "SELECT ciphertext FROM provider_api_keys WHERE user_id = ?1 AND provider = ?2",
+        "SELECT origin, ciphertext FROM provider_api_keys WHERE user_id = ?1 AND provider = ?2",
     )?
-    .query_row(params![user_id, provider], |r| r.get(0))
+    .query_row(params![user_id, provider], |r| Ok((r.get(0)?, r.get(1)?)))
     .optional()?)
 }
 
 /// Every provider key of every user, sealed (for re-sealing on rotation).
 pub(crate) fn list_all_provider_keys(c: &Connection) -> Result<Vec<SealedProviderKey>> {
     Ok(
-        c.prepare("SELECT user_id, provider, ciphertext FROM provider_api_keys")?
+        c.prepare("SELECT user_id, provider, origin, ciphertext FROM provider_api_keys")?
             .query_map([], |r| {
                 Ok(SealedProviderKey {
                     user_id: r.get(0)?,
                     provider: r.get(1)?,
-                    ciphertext: r.get(2)?,
+                    origin: r.get(2)?,
+                    ciphertext: r.get(3)?,
                 })
             })?
             .collect::<Result<_, _>>()?,
     )
 }
 
-/// Replaces the sealed value of a user's key for a provider (re-sealing on rotation).
+/// Replaces the sealed value of a user's key for a provider and the origin it is bound to
+/// (re-sealing on rotation, binding a key stored before keys were bound).
 pub(crate) fn set_provider_key_ciphertext(
     tx: &Transaction<'_>,
     user_id: &str,
     provider: &str,
+    origin: Option<&str>,
     ciphertext: &[u8],
 ) -> Result<()> {
     tx.execute(
-        "UPDATE provider_api_keys SET ciphertext = ?3 WHERE user_id = ?1 AND provider = ?2",
-        params![user_id, provider, ciphertext],
+        "UPDATE provider_api_keys SET origin = ?3, ciphertext = ?4
+                     WHERE user_id = ?1 AND provider = ?2",
+        params![user_id, provider, origin, ciphertext],
     )?;
     Ok(())
 }

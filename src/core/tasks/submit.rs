@@ -77,6 +77,9 @@ impl Core {
             .or(inferred)
             .unwrap_or(defaults.provider.clone());
         let spec = providers::lookup_model(&wanted)?;
+        // A key whose endpoint changed refuses the task outright (no fallback to the demo): the user
+        // has a key, it may just not go to the new endpoint.
+        self.provider_key(caller, spec.id).await?;
         let status = self.provider_status(caller).await?;
         let ready = status
             .iter()

@@ -38,6 +38,9 @@ pub struct SearchTarget {
     /// The longest `Retry-After` waited out before the tool gives up and reports it.
     pub max_wait: Duration,
     pub timeout: Duration,
+    /// Why no search may go out (the key's endpoint changed): every call fails with this, sending
+    /// nothing.
+    pub refused: Option<String>,
 }
 
 impl std::fmt::Debug for SearchTarget {
@@ -58,6 +61,15 @@ impl SearchTarget {
             api_key,
             max_wait: Duration::from_secs(10),
             timeout: Duration::from_secs(20),
+            refused: None,
+        }
+    }
+
+    /// A target every search call fails on with `why`, before any request.
+    pub fn refused(api: SearchApi, why: String) -> Self {
+        Self {
+            refused: Some(why),
+            ..Self::new(api, String::new(), None)
         }
     }
 }
@@ -225,6 +237,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 /// The tool's output: `{query, provider, results: [...]}`, or why it failed.
 pub async fn tool(args: &Value, target: &SearchTarget) -> (bool, String) {
+    if let Some(why) = &target.refused {
+        return (false, why.clone());
+    }
     let Some(query) = args
         .get("query")
         .and_then(Value::as_str)
