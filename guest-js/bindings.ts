@@ -10,8 +10,23 @@ export const commands = {
 	/**  One setting; `value` is JSON text. */
 	getSetting: (key: string) => typedError<Setting, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_setting", { key })),
 	listSettings: () => typedError<Setting[], ShannonError>(__TAURI_INVOKE("plugin:shannon|list_settings")),
-	/**  Stores `value`, which must be JSON text (`"\"dark\""`, `"42"`, `"{\"a\":1}"`). */
+	/**
+	 *  Stores `value`, which must be JSON text (`"\"dark\""`, `"42"`, `"{\"a\":1}"`). Settings that
+	 *  decide where requests go or what runs (a provider's `base_url`, `skills.allow_dangerous`) are
+	 *  refused here: they have their own commands behind opt-in permissions.
+	 */
 	setSetting: (key: string, value: string) => typedError<Setting, ShannonError>(__TAURI_INVOKE("plugin:shannon|set_setting", { key, value })),
+	/**
+	 *  Points a provider at another endpoint (`null` = its default), opt-in
+	 *  `shannon:allow-set-provider-endpoints`. A stored key stays bound to the endpoint it was stored
+	 *  for. Returns the endpoint now in use.
+	 */
+	setProviderEndpoint: (provider: string, baseUrl: string | null) => typedError<string | null, ShannonError>(__TAURI_INVOKE("plugin:shannon|set_provider_endpoint", { provider, baseUrl })),
+	/**
+	 *  Lets tasks use skills marked dangerous (`skills.allow_dangerous`), opt-in
+	 *  `shannon:allow-dangerous-skills`.
+	 */
+	setDangerousSkillsAllowed: (allowed: boolean) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|set_dangerous_skills_allowed", { allowed })),
 	deleteSetting: (key: string) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|delete_setting", { key })),
 	/**  Encrypts and stores a provider key; returns it masked. */
 	setProviderKey: (provider: string, apiKey: SecretString) => typedError<ProviderKeyInfo, ShannonError>(__TAURI_INVOKE("plugin:shannon|set_provider_key", { provider, apiKey })),
@@ -133,8 +148,13 @@ export const commands = {
 	/**  A skill, whole: its newest version, or `version`. */
 	getSkill: (name: string, version: string | null) => typedError<SkillDetail, ShannonError>(__TAURI_INVOKE("plugin:shannon|get_skill", { name, version })),
 	skillVersions: (name: string) => typedError<SkillVersions, ShannonError>(__TAURI_INVOKE("plugin:shannon|skill_versions", { name })),
-	/**  Adds a skill version from its markdown (YAML front matter, then the prompt). */
+	/**
+	 *  Adds a skill version from its markdown (YAML front matter, then the prompt). A skill marked
+	 *  dangerous is refused here: `save_dangerous_skill` saves it, behind an opt-in.
+	 */
 	saveSkill: (content: string) => typedError<SkillDetail, ShannonError>(__TAURI_INVOKE("plugin:shannon|save_skill", { content })),
+	/**  Adds a skill version, dangerous or not (opt-in `shannon:allow-dangerous-skills`). */
+	saveDangerousSkill: (content: string) => typedError<SkillDetail, ShannonError>(__TAURI_INVOKE("plugin:shannon|save_dangerous_skill", { content })),
 	/**  Removes a user skill: one version, or every version. */
 	deleteSkill: (name: string, version: string | null) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|delete_skill", { name, version })),
 	listAgents: () => typedError<AgentList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_agents")),
@@ -446,7 +466,10 @@ export type PluginConfig = {
 	mcp_servers: McpServerConfig[],
 };
 
-/**  A partial update: only the fields present change. `data_dir: ""` clears the override. */
+/**
+ *  A partial update: only the fields present change. `data_dir: ""` clears the override. Also the
+ *  shape of `plugins.shannon` in `tauri.conf.json`, and of what the plugin's file keeps.
+ */
 export type PluginConfigUpdate = {
 	data_dir?: string | null,
 	default_provider?: string | null,
@@ -480,6 +503,8 @@ export type ProgressStep = {
 export type ProviderKeyInfo = {
 	provider: string,
 	masked_key: string,
+	/**  The endpoint origin the key is bound to: it is sent nowhere else. */
+	origin: string | null,
 	created_at: string,
 	updated_at: string,
 	last_used_at: string | null,
@@ -773,6 +798,11 @@ export type ShannonError =
 { kind: "invalid_state"; message: string } | 
 /**  The chosen provider has no key (or base URL) yet: the UI should send the user to the keys page. */
 { kind: "provider_not_ready"; message: string } | { kind: "permission_denied"; message: string } | 
+/**
+ *  A stored provider key was bound to another endpoint than the provider has now: the key is not
+ *  sent until it is stored again for the new endpoint (or the endpoint is set back).
+ */
+{ kind: "key_endpoint_changed"; message: string } | 
 /**  Ciphertext that fails authentication: tampered, truncated, or sealed under another key. */
 { kind: "decryption"; message: string } | 
 /**  The master key file is missing, unreadable, or does not match the database. */

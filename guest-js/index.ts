@@ -113,6 +113,13 @@ export const listProviderKeys = () => unwrap(commands.listProviderKeys());
 export const deleteProviderKey = (provider: string) => unwrap(commands.deleteProviderKey(provider));
 export const markProviderKeyUsed = (provider: string) => unwrap(commands.markProviderKeyUsed(provider));
 export const providerStatus = () => unwrap(commands.providerStatus());
+/**
+ * Points a provider at another endpoint (`null` = its default); returns the endpoint now in use.
+ * Needs the opt-in `shannon:allow-set-provider-endpoints`. A stored key stays bound to the endpoint it
+ * was stored for: set the endpoint first, then store the key.
+ */
+export const setProviderEndpoint = (provider: string, baseUrl: string | null) =>
+  unwrap(commands.setProviderEndpoint(provider, baseUrl));
 
 /** Whether a task can be submitted on `provider` now (a key is stored, or none is needed). */
 export async function isProviderReady(provider: string): Promise<boolean> {
@@ -180,12 +187,18 @@ export const skillVersions = (name: string) => unwrap(commands.skillVersions(nam
 /** Adds a skill version from its markdown: YAML front matter, then the prompt. */
 export const saveSkill = (markdown: string) => unwrap(commands.saveSkill(markdown));
 export const deleteSkill = (name: string, version?: string) => unwrap(commands.deleteSkill(name, version ?? null));
+/** Saves a skill marked dangerous, and lets tasks use such skills (opt-in `shannon:allow-dangerous-skills`). */
+export const saveDangerousSkill = (markdown: string) => unwrap(commands.saveDangerousSkill(markdown));
+export const setDangerousSkillsAllowed = (allowed: boolean) => unwrap(commands.setDangerousSkillsAllowed(allowed));
 /** Deterministic single-tool agents; executing one starts a task (subscribe to its `task_id`). */
 export const listAgents = () => unwrap(commands.listAgents());
 export const getAgent = (id: string) => unwrap(commands.getAgent(id));
 export const executeAgent = (id: string, input: Value, sessionId?: string) =>
   unwrap(commands.executeAgent(id, input, sessionId ?? null));
-/** The tool catalogue, and one tool run directly (a dangerous one only once the user allowed it). */
+/**
+ * The tool catalogue, and one tool run directly (opt-in `shannon:allow-execute-tools`; a dangerous one
+ * only once the user allowed it).
+ */
 export const listTools = (opts: { category?: string; includeDangerous?: boolean } = {}) =>
   unwrap(commands.listTools(opts.category ?? null, opts.includeDangerous ?? null));
 export const getTool = (name: string) => unwrap(commands.getTool(name));
@@ -207,7 +220,7 @@ export const approveResearchPlan = (taskId: string, version?: number) =>
 /** A message to a running swarm's lead (`force_swarm`), read at its next decision. */
 export const sendSwarmMessage = (taskId: string, message: string) => unwrap(commands.sendSwarmMessage(taskId, message));
 export const listToolGrants = () => unwrap(commands.listToolGrants());
-/** Lets a tool through without asking: for a session, or always. */
+/** Lets a tool through without asking: for a session, or always (opt-in `shannon:allow-grant-tools`). */
 export const grantTool = (tool: string, sessionId?: string) => unwrap(commands.grantTool(tool, sessionId ?? null));
 export const revokeToolGrant = (tool: string, sessionId?: string) => unwrap(commands.revokeToolGrant(tool, sessionId ?? null));
 

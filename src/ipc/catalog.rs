@@ -7,8 +7,9 @@ use super::Res;
 use crate::core::catalog::agents::{
     AgentExecuteRequest, AgentExecuteResponse, AgentInfo, AgentList,
 };
-use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
+use crate::core::catalog::skills::{self, SkillDetail, SkillList, SkillVersions};
 use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
+use crate::core::error::ShannonError;
 use crate::state::Shannon;
 
 /// Every skill's newest version, optionally of one category, and the files that do not read.
@@ -38,10 +39,26 @@ pub async fn skill_versions(state: State<'_, Shannon>, name: String) -> Res<Skil
     core.skill_versions(&caller, &name).await
 }
 
-/// Adds a skill version from its markdown (YAML front matter, then the prompt).
+/// Adds a skill version from its markdown (YAML front matter, then the prompt). A skill marked
+/// dangerous is refused here: `save_dangerous_skill` saves it, behind an opt-in.
 #[tauri::command]
 #[specta::specta]
 pub async fn save_skill(state: State<'_, Shannon>, content: String) -> Res<SkillDetail> {
+    if skills::is_dangerous(&content)? {
+        return Err(ShannonError::PermissionDenied(
+            "a skill marked dangerous is saved with save_dangerous_skill \
+             (permission shannon:allow-dangerous-skills)"
+                .into(),
+        ));
+    }
+    let (core, caller) = state.resolve().await?;
+    core.save_skill(&caller, &content).await
+}
+
+/// Adds a skill version, dangerous or not (opt-in `shannon:allow-dangerous-skills`).
+#[tauri::command]
+#[specta::specta]
+pub async fn save_dangerous_skill(state: State<'_, Shannon>, content: String) -> Res<SkillDetail> {
     let (core, caller) = state.resolve().await?;
     core.save_skill(&caller, &content).await
 }

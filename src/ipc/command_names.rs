@@ -8,6 +8,8 @@ pub const COMMANDS: &[&str] = &[
     "list_settings",
     "set_setting",
     "delete_setting",
+    "set_provider_endpoint",
+    "set_dangerous_skills_allowed",
     // provider keys
     "set_provider_key",
     "get_provider_key",
@@ -80,6 +82,7 @@ pub const COMMANDS: &[&str] = &[
     "get_skill",
     "skill_versions",
     "save_skill",
+    "save_dangerous_skill",
     "delete_skill",
     "list_agents",
     "get_agent",

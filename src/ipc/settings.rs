@@ -5,8 +5,11 @@ use tauri::State;
 
 use super::Res;
 use crate::core::crypto::SecretString;
+use crate::core::error::ShannonError;
 use crate::core::settings::secrets::RotationReport;
-use crate::core::settings::{ProviderKeyInfo, ProviderStatus, Setting};
+use crate::core::settings::{
+    ALLOW_DANGEROUS_SKILLS, ProviderKeyInfo, ProviderStatus, Setting, opt_in_command_for,
+};
 use crate::state::Shannon;
 
 /// One setting; `value` is JSON text.
@@ -24,10 +27,13 @@ pub async fn list_settings(state: State<'_, Shannon>) -> Res<Vec<Setting>> {
     core.list_settings(&caller).await
 }
 
-/// Stores `value`, which must be JSON text (`"\"dark\""`, `"42"`, `"{\"a\":1}"`).
+/// Stores `value`, which must be JSON text (`"\"dark\""`, `"42"`, `"{\"a\":1}"`). Settings that
+/// decide where requests go or what runs (a provider's `base_url`, `skills.allow_dangerous`) are
+/// refused here: they have their own commands behind opt-in permissions.
 #[tauri::command]
 #[specta::specta]
 pub async fn set_setting(state: State<'_, Shannon>, key: String, value: String) -> Res<Setting> {
+    refuse_opt_in_setting(&key)?;
     let (core, caller) = state.resolve().await?;
     core.set_setting(&caller, &key, &value).await
 }
@@ -35,8 +41,44 @@ pub async fn set_setting(state: State<'_, Shannon>, key: String, value: String) 
 #[tauri::command]
 #[specta::specta]
 pub async fn delete_setting(state: State<'_, Shannon>, key: String) -> Res<()> {
+    refuse_opt_in_setting(&key)?;
     let (core, caller) = state.resolve().await?;
     core.delete_setting(&caller, &key).await
+}
+
+fn refuse_opt_in_setting(key: &str) -> Res<()> {
+    match opt_in_command_for(key) {
+        Some(command) => Err(ShannonError::PermissionDenied(format!(
+            "the setting {key} is changed with {command}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Points a provider at another endpoint (`null` = its default), opt-in
+/// `shannon:allow-set-provider-endpoints`. A stored key stays bound to the endpoint it was stored
+/// for. Returns the endpoint now in use.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_provider_endpoint(
+    state: State<'_, Shannon>,
+    provider: String,
+    base_url: Option<String>,
+) -> Res<Option<String>> {
+    let (core, caller) = state.resolve().await?;
+    core.set_provider_endpoint(&caller, &provider, base_url.as_deref())
+        .await
+}
+
+/// Lets tasks use skills marked dangerous (`skills.allow_dangerous`), opt-in
+/// `shannon:allow-dangerous-skills`.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_dangerous_skills_allowed(state: State<'_, Shannon>, allowed: bool) -> Res<()> {
+    let (core, caller) = state.resolve().await?;
+    core.set_setting(&caller, ALLOW_DANGEROUS_SKILLS, &allowed.to_string())
+        .await
+        .map(drop)
 }
 
 /// Encrypts and stores a provider key; returns it masked.

@@ -4,7 +4,6 @@ import {
   cancelTask,
   deny,
   deleteProviderKey,
-  deleteSetting,
   emptyRun,
   events,
   foldEvent,
@@ -25,8 +24,8 @@ import {
   readSessionFile,
   resumeTask,
   revokeToolGrant,
+  setProviderEndpoint,
   setProviderKey,
-  setSetting,
   subscribeTask,
   submitTask,
   type ListenerStatus,
@@ -157,7 +156,8 @@ async function saveKey(e: Event) {
   const key = $<HTMLInputElement>("key-value").value.trim();
   const baseUrl = $<HTMLInputElement>("key-base-url").value.trim();
   try {
-    if (baseUrl) await setSetting(`provider.${provider}.base_url`, baseUrl);
+    // The endpoint first: a key is bound to the endpoint it is stored for.
+    if (baseUrl) await setProviderEndpoint(provider, baseUrl);
     if (key) await setProviderKey(provider, key);
     $<HTMLInputElement>("key-value").value = "";
     $<HTMLInputElement>("key-base-url").value = "";
@@ -171,9 +171,7 @@ async function saveKey(e: Event) {
 async function deleteProvider(p: ProviderStatus) {
   try {
     if (p.is_configured) await deleteProviderKey(p.provider);
-    await deleteSetting(`provider.${p.provider}.base_url`).catch((err) => {
-      if (!isShannonError(err, "not_found")) throw err;
-    });
+    await setProviderEndpoint(p.provider, null);
     await refreshProviders();
     notice(`Removed the ${p.display_name} key.`, "info");
   } catch (err) {

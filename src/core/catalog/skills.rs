@@ -139,6 +139,11 @@ fn yes() -> bool {
 }
 
 /// Reads a skill file; errors name `file` and, where serde says so, the field.
+/// Whether a skill file marks itself dangerous (the IPC door saves those only behind an opt-in).
+pub fn is_dangerous(markdown: &str) -> Result<bool> {
+    Ok(parse("(submitted)", markdown)?.dangerous)
+}
+
 pub fn parse(file: &str, text: &str) -> Result<Skill> {
     let bad = |why: String| ShannonError::invalid(format!("skill file {file}: {why}"));
     let text = text.trim_start_matches('\u{feff}').replace("\r\n", "\n");
