@@ -1,6 +1,10 @@
 //! Plugin configuration: how the plugin itself runs on this machine (where its data lives, the default
-//! provider and model, the HTTP listener). Persisted with tauri-plugin-store in `shannon-config.json`
-//! under the app's data dir. User data (settings, keys, tasks) lives in SQLite, never here.
+//! provider and model, the HTTP listener, the MCP servers). Layered: the defaults, then
+//! `plugins.shannon` in `tauri.conf.json`, then what `set_plugin_config` saved (opt-in permission) in
+//! the plugin's own integrity-protected file ([`signed`]), then the builder's options. The webview
+//! cannot write any of these: tauri-plugin-store can reach any file, so the saved file carries an
+//! HMAC under a key the webview cannot read, and a file changed by anything else is refused.
+//! User data (settings, keys, tasks) lives in SQLite, never here.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,9 +14,7 @@ use crate::core::mcp::{McpHub, McpServerConfig};
 use crate::core::run::RecoveryPolicy;
 use crate::core::settings::providers;
 
-/// Store file (relative to the app data dir) that holds [`PluginConfig`].
-pub const CONFIG_STORE_FILE: &str = "shannon-config.json";
-const CONFIG_KEY: &str = "config";
+pub mod signed;
 
 /// The persisted plugin configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
@@ -88,20 +90,32 @@ impl Default for PluginConfig {
     }
 }
 
-/// A partial update: only the fields present change. `data_dir: ""` clears the override.
-#[derive(Debug, Clone, Default, Deserialize, specta::Type)]
-#[serde(default)]
+/// A partial update: only the fields present change. `data_dir: ""` clears the override. Also the
+/// shape of `plugins.shannon` in `tauri.conf.json`, and of what the plugin's file keeps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(default, deny_unknown_fields)]
 pub struct PluginConfigUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub listener_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub listener_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub listener_origins: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub desktop_mode: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub desktop_ports: Option<PortRange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub approvals: Option<ApprovalPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp_servers: Option<Vec<McpServerConfig>>,
 }
 
@@ -178,35 +192,39 @@ impl PluginConfig {
     }
 }
 
-/// Reads and writes [`PluginConfig`] through tauri-plugin-store.
-pub(crate) mod persisted {
-    use super::*;
-    use tauri::Runtime;
-    use tauri_plugin_store::StoreExt;
-
-    pub fn load<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<PluginConfig> {
-        let store = app
-            .store(CONFIG_STORE_FILE)
-            .map_err(|e| ShannonError::Config(format!("cannot open {CONFIG_STORE_FILE}: {e}")))?;
-        let Some(stored) = store.get(CONFIG_KEY) else {
-            return Ok(PluginConfig::default());
-        };
-        // Fields a newer or older version did not write keep their defaults.
-        let mut merged = serde_json::to_value(PluginConfig::default())?;
-        if let (Some(into), serde_json::Value::Object(from)) = (merged.as_object_mut(), stored) {
+impl PluginConfigUpdate {
+    /// This update with `later`'s fields on top.
+    pub fn merged(&self, later: &PluginConfigUpdate) -> Result<PluginConfigUpdate> {
+        let mut base = serde_json::to_value(self)?;
+        if let (Some(into), serde_json::Value::Object(from)) =
+            (base.as_object_mut(), serde_json::to_value(later)?)
+        {
             into.extend(from);
         }
-        serde_json::from_value(merged)
-            .map_err(|e| ShannonError::Config(format!("{CONFIG_STORE_FILE} is malformed: {e}")))
+        Ok(serde_json::from_value(base)?)
     }
+}
 
-    pub fn save<R: Runtime>(app: &tauri::AppHandle<R>, config: &PluginConfig) -> Result<()> {
-        let store = app
-            .store(CONFIG_STORE_FILE)
-            .map_err(|e| ShannonError::Config(format!("cannot open {CONFIG_STORE_FILE}: {e}")))?;
-        store.set(CONFIG_KEY, serde_json::to_value(config)?);
-        store
-            .save()
-            .map_err(|e| ShannonError::Config(format!("cannot save {CONFIG_STORE_FILE}: {e}")))
+/// The configuration in effect: the defaults, then `tauri.conf.json`, then what was saved, then the
+/// builder's options. A layer that does not validate is logged and left out, so one bad layer never
+/// keeps the app from starting.
+pub fn layered(
+    conf: &PluginConfigUpdate,
+    saved: &PluginConfigUpdate,
+    builder: &PluginConfigUpdate,
+) -> PluginConfig {
+    let mut config = PluginConfig::default();
+    for (layer, update) in [
+        ("plugins.shannon in tauri.conf.json", conf),
+        ("the saved plugin configuration", saved),
+        ("the plugin builder's configuration", builder),
+    ] {
+        match config.apply(update.clone()) {
+            Ok(next) => config = next,
+            Err(e) => {
+                tracing::error!(%layer, error = %e, "ignored an invalid Shannon configuration layer")
+            }
+        }
     }
+    config
 }

@@ -33,6 +33,7 @@ use tauri::plugin::TauriPlugin;
 pub use crate::core::auth::{AuthMethod, Caller};
 pub use crate::core::crypto::SecretString;
 pub use crate::core::hitl::approvals::ApprovalPolicy;
+pub use crate::core::keystore::KeyStorage;
 pub use crate::core::mcp::McpServerConfig;
 pub use crate::core::run::{EngineDefaults, EventType, RecoveryPolicy, TaskStatus};
 pub use crate::core::streams::{TaskEvent, TaskSubscription};
@@ -47,6 +48,6 @@ pub use plugin::Builder;
 pub use state::{PLUGIN_NAME, Shannon, ShannonExt};
 
 /// The plugin with default options: data in the app's local data dir.
-pub fn init<R: Runtime>() -> TauriPlugin<R> {
+pub fn init<R: Runtime>() -> TauriPlugin<R, Option<config::PluginConfigUpdate>> {
     Builder::new().build()
 }

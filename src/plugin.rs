@@ -8,11 +8,12 @@ use std::sync::Mutex;
 use tauri::plugin::{Builder as PluginBuilder, TauriPlugin};
 use tauri::{Manager, Runtime};
 use tauri_specta::Event;
-use tokio::sync::{OnceCell, watch};
+use tokio::sync::OnceCell;
 
-use crate::config::{PortRange, persisted};
+use crate::config::{PluginConfigUpdate, PortRange, signed};
 use crate::core::CoreEvent;
 use crate::core::error::ShannonError;
+use crate::core::keystore::KeyStorage;
 use crate::ipc;
 use crate::state::{DesktopOptions, PLUGIN_NAME, Shannon, ShannonExt};
 
@@ -20,7 +21,8 @@ use crate::state::{DesktopOptions, PLUGIN_NAME, Shannon, ShannonExt};
 #[derive(Debug, Clone)]
 pub struct Builder {
     data_dir: Option<PathBuf>,
-    register_store_plugin: bool,
+    config: PluginConfigUpdate,
+    key_storage: KeyStorage,
     desktop: DesktopOptions,
 }
 
@@ -34,7 +36,8 @@ impl Builder {
     pub fn new() -> Self {
         Self {
             data_dir: None,
-            register_store_plugin: true,
+            config: PluginConfigUpdate::default(),
+            key_storage: KeyStorage::Auto,
             desktop: DesktopOptions::default(),
         }
     }
@@ -72,10 +75,18 @@ impl Builder {
         self
     }
 
-    /// The plugin registers tauri-plugin-store itself unless told the app already did (pass `false`
-    /// when the app registers the store plugin with its own options, before this one).
-    pub fn register_store_plugin(mut self, register: bool) -> Self {
-        self.register_store_plugin = register;
+    /// Configuration from Rust (MCP servers, the listener, the default provider…): wins over
+    /// `plugins.shannon` in `tauri.conf.json` and over what `set_plugin_config` saved. Fields left
+    /// `None` keep those.
+    pub fn config(mut self, config: PluginConfigUpdate) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Where the master key and the configuration file's key live: `Auto` (the default) uses the OS
+    /// keychain when one answers and a 0600 file beside the data otherwise; `File` always uses files.
+    pub fn master_key_storage(mut self, storage: KeyStorage) -> Self {
+        self.key_storage = storage;
         self
     }
 
@@ -100,14 +111,15 @@ impl Builder {
         self
     }
 
-    pub fn build<R: Runtime>(self) -> TauriPlugin<R> {
+    pub fn build<R: Runtime>(self) -> TauriPlugin<R, Option<PluginConfigUpdate>> {
         self.desktop_from_env().build_plugin()
     }
 
-    fn build_plugin<R: Runtime>(self) -> TauriPlugin<R> {
+    fn build_plugin<R: Runtime>(self) -> TauriPlugin<R, Option<PluginConfigUpdate>> {
         let specta = ipc::specta_builder::<R>();
         let launch_token = crate::http::new_token();
-        let mut plugin = PluginBuilder::new(PLUGIN_NAME);
+        // `plugins.shannon` in tauri.conf.json: optional, typed, unknown fields refused.
+        let mut plugin = PluginBuilder::<R, Option<PluginConfigUpdate>>::new(PLUGIN_NAME);
         if self.desktop.enabled {
             let mut origins: Vec<String> = crate::http::WEBVIEW_ORIGINS
                 .iter()
@@ -118,34 +130,20 @@ impl Builder {
         }
         plugin
             .invoke_handler(specta.invoke_handler())
-            .setup(move |app, _api| {
+            .setup(move |app, api| {
                 specta.mount_events(app);
-                let (store_ready_tx, store_ready) = watch::channel(!self.register_store_plugin);
-                if self.register_store_plugin {
-                    // Plugins are registered under a lock that is held during this setup, so the
-                    // store plugin is added from another thread once setup has returned.
-                    let handle = app.clone();
-                    std::thread::spawn(move || {
-                        match handle.plugin(tauri_plugin_store::Builder::default().build()) {
-                            Ok(()) => {
-                                let _ = store_ready_tx.send(true);
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "could not register tauri-plugin-store")
-                            }
-                        }
-                    });
-                }
-                let (load, save, events) = (app.clone(), app.clone(), app.clone());
+                let events = app.clone();
+                signed::warn_about_legacy_file(&app.path().app_data_dir()?);
                 app.manage(Shannon {
                     data_dir_override: self.data_dir.clone(),
                     default_data_dir: app.path().app_local_data_dir()?,
-                    store_ready,
+                    conf_layer: api.config().clone().unwrap_or_default(),
+                    builder_layer: self.config.clone(),
+                    config_dir: app.path().app_config_dir()?,
+                    key_storage: self.key_storage,
                     config: OnceCell::new(),
                     core: OnceCell::new(),
                     signed_in: Mutex::new(None),
-                    load_config: Box::new(move || persisted::load(&load)),
-                    save_config: Box::new(move |c| persisted::save(&save, c)),
                     listener: tokio::sync::Mutex::new(None),
                     launch_token: launch_token.clone(),
                     desktop: self.desktop.clone(),

@@ -6,20 +6,20 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use tauri::{Manager, Runtime};
-use tokio::sync::{OnceCell, watch};
+use tokio::sync::OnceCell;
 
-use crate::config::{PluginConfig, PluginConfigUpdate, PortRange};
+use crate::config::signed::SignedConfig;
+use crate::config::{PluginConfig, PluginConfigUpdate, PortRange, layered};
 use crate::core::auth::Caller;
 use crate::core::crypto::SecretString;
 use crate::core::error::{Result, ShannonError};
+use crate::core::keystore::KeyStorage;
 use crate::core::run::EngineDefaults;
 use crate::core::{Core, CoreConfig};
 
 /// The runtime name: commands are `plugin:shannon|<name>`, permissions `shannon:<id>`.
 pub const PLUGIN_NAME: &str = "shannon";
 
-pub(crate) type LoadConfig = dyn Fn() -> Result<PluginConfig> + Send + Sync;
-pub(crate) type SaveConfig = dyn Fn(&PluginConfig) -> Result<()> + Send + Sync;
 pub(crate) type OnOpen = dyn Fn(&Core) + Send + Sync;
 
 /// Managed state: the configuration and the core, both loaded in the background at start-up, and the
@@ -28,15 +28,18 @@ pub struct Shannon {
     /// Builder override of the data dir, else the configured one, else this default.
     pub(crate) data_dir_override: Option<PathBuf>,
     pub(crate) default_data_dir: PathBuf,
-    /// Becomes true once tauri-plugin-store is registered (the plugin registers it after its own
-    /// setup, since a plugin cannot register another while it is being set up).
-    pub(crate) store_ready: watch::Receiver<bool>,
-    pub(crate) config: OnceCell<Mutex<PluginConfig>>,
+    /// The configuration's layers besides the saved one: `plugins.shannon` in tauri.conf.json and
+    /// the builder's (see `crate::config`).
+    pub(crate) conf_layer: PluginConfigUpdate,
+    pub(crate) builder_layer: PluginConfigUpdate,
+    /// Where the signed configuration file and its key live: the app's config dir.
+    pub(crate) config_dir: PathBuf,
+    /// Where keys live: the OS keychain (Auto, Keychain) or 0600 files.
+    pub(crate) key_storage: KeyStorage,
+    pub(crate) config: OnceCell<Mutex<ConfigState>>,
     pub(crate) core: OnceCell<Core>,
     /// Credential the webview signed in with; `None` = the local embedded user.
     pub(crate) signed_in: Mutex<Option<SecretString>>,
-    pub(crate) load_config: Box<LoadConfig>,
-    pub(crate) save_config: Box<SaveConfig>,
     /// Runs once when the core opens, before any command can use it (event forwarding starts here,
     /// so no notification is missed).
     pub(crate) on_open: Box<OnOpen>,
@@ -49,6 +52,14 @@ pub struct Shannon {
     pub(crate) desktop: DesktopOptions,
 }
 
+/// The saved layer, its file and the configuration in effect.
+pub(crate) struct ConfigState {
+    saved: PluginConfigUpdate,
+    /// `None` when the file's key could not be loaded: changes cannot be saved then.
+    file: Option<SignedConfig>,
+    effective: PluginConfig,
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DesktopOptions {
     pub(crate) enabled: bool,
@@ -57,19 +68,26 @@ pub(crate) struct DesktopOptions {
 }
 
 impl Shannon {
-    async fn config_cell(&self) -> Result<&Mutex<PluginConfig>> {
+    async fn config_cell(&self) -> Result<&Mutex<ConfigState>> {
         self.config
             .get_or_try_init(|| async {
-                let mut ready = self.store_ready.clone();
-                ready
-                    .wait_for(|r| *r)
+                let (dir, storage) = (self.config_dir.clone(), self.key_storage);
+                // File and keychain access: off the async threads.
+                let file = tokio::task::spawn_blocking(move || SignedConfig::open(&dir, storage))
                     .await
-                    .map_err(|_| ShannonError::Config("the store plugin never started".into()))?;
-                let config = (self.load_config)().unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "using the default Shannon plugin configuration");
-                    PluginConfig::default()
-                });
-                Ok(Mutex::new(config))
+                    .map_err(|e| ShannonError::Internal(e.to_string()))?;
+                let file = file
+                    .inspect_err(|e| {
+                        tracing::error!(error = %e, "cannot open the Shannon plugin configuration file; using the configuration without it")
+                    })
+                    .ok();
+                let saved = file.as_ref().map(SignedConfig::load).unwrap_or_default();
+                let effective = layered(&self.conf_layer, &saved, &self.builder_layer);
+                Ok(Mutex::new(ConfigState {
+                    saved,
+                    file,
+                    effective,
+                }))
             })
             .await
     }
@@ -81,20 +99,32 @@ impl Shannon {
             .await?
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .effective
             .clone())
     }
 
-    /// Validates, persists and applies a configuration change.
+    /// Validates, saves (signed) and applies a configuration change. The builder's options still win
+    /// over a saved change.
     pub(crate) async fn update_config(&self, update: PluginConfigUpdate) -> Result<PluginConfig> {
         let cell = self.config_cell().await?;
         let (next, mcp_changed) = {
-            let current = cell.lock().unwrap_or_else(|p| p.into_inner());
-            let next = current.apply(update)?;
-            let changed = next.mcp_servers != current.mcp_servers;
-            (next, changed)
+            let mut state = cell.lock().unwrap_or_else(|p| p.into_inner());
+            // Refuses an invalid update with its error; nothing changes then.
+            state.effective.apply(update.clone())?;
+            let saved = state.saved.merged(&update)?;
+            let next = layered(&self.conf_layer, &saved, &self.builder_layer);
+            let file = state.file.as_ref().ok_or_else(|| {
+                ShannonError::Config(
+                    "the plugin configuration file could not be opened at start-up; see the log"
+                        .into(),
+                )
+            })?;
+            file.save(&saved)?;
+            let mcp_changed = next.mcp_servers != state.effective.mcp_servers;
+            state.saved = saved;
+            state.effective = next.clone();
+            (next, mcp_changed)
         };
-        (self.save_config)(&next)?;
-        *cell.lock().unwrap_or_else(|p| p.into_inner()) = next.clone();
         if let Some(core) = self.core.get() {
             core.set_engine_defaults(&next.default_provider, next.default_model.clone())?;
             core.set_approval_policy(next.approvals.clone())?;

@@ -62,12 +62,13 @@ fn permission_ids(file: &str) -> String {
     std::fs::read_to_string(Path::new("permissions").join(file)).unwrap()
 }
 
-/// Every command is granted somewhere; those that reveal or destroy secrets or reconfigure the plugin
-/// only in named opt-in sets, never in `default`.
+/// Every command is granted somewhere; those that reveal or destroy secrets, reconfigure the plugin,
+/// send prompts or keys elsewhere, or run tools with no person asked only in named opt-in sets,
+/// never in `default`.
 #[test]
 fn default_permissions_hold_only_the_safe_set() {
     let default = permission_ids("default.toml");
-    let opt_in = permission_ids("secrets.toml");
+    let opt_in = permission_ids("opt-in.toml");
     let dangerous = [
         "delete_provider_key",
         "create_api_key",
@@ -77,6 +78,11 @@ fn default_permissions_hold_only_the_safe_set() {
         "listener_start",
         "listener_stop",
         "listener_status",
+        "grant_tool",
+        "execute_tool",
+        "set_provider_endpoint",
+        "save_dangerous_skill",
+        "set_dangerous_skills_allowed",
     ];
     for cmd in COMMANDS {
         let id = format!("\"allow-{}\"", cmd.replace('_', "-"));

@@ -458,12 +458,25 @@ fn plugin_config_get_set_and_validate() {
         json!({"update": {"data_dir": "relative/dir"}}),
         "invalid_request",
     );
-    // Failed updates changed nothing; the good one is persisted by tauri-plugin-store.
+    // Failed updates changed nothing; the good one is saved in the plugin's signed file, as the
+    // update (a header line with the MAC, then the JSON).
     assert_eq!(t.ok("get_plugin_config", json!({}))["listener_port"], 8765);
-    let file = t.dir.path().join("app").join("shannon-config.json");
-    let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!(saved["config"]["default_model"], "claude-sonnet-4-5");
+    let file = t
+        .dir
+        .path()
+        .join("app")
+        .read_dir()
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("shannon-plugin-config"))
+        .chain([t.dir.path().join("app").join("shannon-plugin-config")])
+        .find(|p| p.exists())
+        .expect("the saved configuration");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (header, body) = text.split_once('\n').unwrap();
+    assert!(header.starts_with("shannon-plugin-config v1 hmac-sha256="));
+    let saved: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(saved["default_model"], "claude-sonnet-4-5");
 }
 
 #[test]

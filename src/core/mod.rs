@@ -12,6 +12,7 @@ pub mod error;
 pub mod files;
 pub mod hitl;
 mod idle_release;
+pub mod keystore;
 pub mod llm;
 pub mod mcp;
 pub mod run;
@@ -163,6 +164,7 @@ impl Core {
         .await?;
         let store = Store::open_async(data_dir.join(DATABASE_FILE)).await?;
         let keys = secrets::load_key_manager(&store, &data_dir).await?;
+        secrets::bind_unbound_provider_keys(&store, &keys).await?;
         let jwt = secrets::load_or_create_jwt_secret(&store, &keys).await?;
         let (events, _) = broadcast::channel(64);
         let hub = EventHub::with_rings(store.clone(), rings);

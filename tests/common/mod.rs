@@ -13,6 +13,33 @@ use tauri::webview::InvokeRequest;
 use tauri::{App, WebviewWindow, WebviewWindowBuilder};
 use tempfile::TempDir;
 
+/// How [`TestApp::with_setup`] builds an app.
+pub struct AppSetup {
+    pub dir: TempDir,
+    /// Full command names (`plugin:shannon|submit_task`, `plugin:store|load`) the webview may call.
+    pub allowed: Vec<String>,
+    /// Register tauri-plugin-store too, as many apps do.
+    pub store_plugin: bool,
+}
+
+/// The commands a permission set in `permissions/<file>` grants (`[default]` or one `[[set]]`).
+pub fn commands_of_set(file: &str, set: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(std::path::Path::new("permissions").join(file)).unwrap();
+    let section = if set == "default" {
+        text.split("[default]").nth(1).unwrap().to_string()
+    } else {
+        let marker = format!("identifier = \"{set}\"");
+        let start = text.find(&marker).unwrap_or_else(|| panic!("no set {set}"));
+        text[start..].split("[[set]]").next().unwrap().to_string()
+    };
+    let list = section.split("permissions").nth(1).unwrap();
+    let list = &list[..list.find(']').unwrap()];
+    list.split('"')
+        .filter_map(|p| p.strip_prefix("allow-"))
+        .map(|p| format!("plugin:shannon|{}", p.replace('-', "_")))
+        .collect()
+}
+
 pub struct TestApp {
     pub app: App<MockRuntime>,
     pub webview: WebviewWindow<MockRuntime>,
@@ -47,14 +74,37 @@ impl TestApp {
         allowed: &[&str],
         configure: impl FnOnce(tauri_plugin_shannon::Builder) -> tauri_plugin_shannon::Builder,
     ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let allowed = allowed
+            .iter()
+            .map(|cmd| format!("plugin:shannon|{cmd}"))
+            .collect();
+        Self::with_setup(
+            AppSetup {
+                dir: tempfile::tempdir().unwrap(),
+                allowed,
+                store_plugin: false,
+            },
+            configure,
+        )
+    }
+
+    /// An app on `setup.dir` (a restart reuses it) whose webview may call `setup.allowed`.
+    pub fn with_setup(
+        setup: AppSetup,
+        configure: impl FnOnce(tauri_plugin_shannon::Builder) -> tauri_plugin_shannon::Builder,
+    ) -> Self {
+        let AppSetup {
+            dir,
+            allowed,
+            store_plugin,
+        } = setup;
         let mut ctx = mock_context(noop_assets());
         ctx.config_mut().identifier = "dev.shannon.test".into();
         ctx.config_mut().app.app_directories_override =
             Some(AppDirectoriesOverride::Root(dir.path().join("app")));
         for cmd in allowed {
             ctx.runtime_authority_mut()
-                .__allow_command(format!("plugin:shannon|{cmd}"), ExecutionContext::Local);
+                .__allow_command(cmd, ExecutionContext::Local);
         }
         let (tx, channel_messages) = std::sync::mpsc::channel();
         let tx = std::sync::Mutex::new(tx);
@@ -74,7 +124,11 @@ impl TestApp {
                 Ok(())
             })
             .build();
-        let app = mock_builder()
+        let mut builder = mock_builder();
+        if store_plugin {
+            builder = builder.plugin(tauri_plugin_store::Builder::default().build());
+        }
+        let app = builder
             .plugin(recorder)
             .channel_interceptor(move |_webview, callback, _index, body| {
                 let json: Value = match body {
@@ -104,10 +158,15 @@ impl TestApp {
 
     /// Invokes `plugin:shannon|<cmd>` with JSON arguments (camelCase names, as the webview sends).
     pub fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        self.invoke_any(&format!("plugin:shannon|{cmd}"), args)
+    }
+
+    /// Invokes any command by its full name (`plugin:store|load`).
+    pub fn invoke_any(&self, cmd: &str, args: Value) -> Result<Value, Value> {
         let res = get_ipc_response(
             &self.webview,
             InvokeRequest {
-                cmd: format!("plugin:shannon|{cmd}"),
+                cmd: cmd.to_string(),
                 callback: CallbackFn(0),
                 error: CallbackFn(1),
                 url: "tauri://localhost".parse().unwrap(),
