@@ -2,7 +2,7 @@
 # End-to-end tests of the desktop example (examples/shannon-app) in a real WebKitGTK webview:
 # builds the UI and the release app, installs tauri-driver into target/tools if missing, and runs
 # examples/shannon-app/e2e/run.mjs under Xvfb against a fake OpenAI-compatible provider.
-# Screenshots of every step land in target/e2e-screenshots/. Called by scripts/test.sh.
+# Screenshots of every step and the app's log land in target/e2e-screenshots/. Called by scripts/test.sh.
 # Honours CARGO_TARGET_DIR (the app and tauri-driver are looked for there; screenshots stay here).
 set -euo pipefail
 cd "$(dirname "$0")/.."

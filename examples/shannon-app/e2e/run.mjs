@@ -19,6 +19,8 @@ const PORT = Number(process.env.WEBDRIVER_PORT ?? 4444);
 const WD = `http://127.0.0.1:${PORT}`;
 const IDENTIFIER = "dev.shannon.example-app";
 const API_KEY = "sk-e2e-0123456789abcdef0123";
+// Secrets the run hands the app, none of which may reach its log file.
+const secrets = { "the provider key": API_KEY };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function assert(cond, message) {
@@ -329,6 +331,7 @@ step("the HTTP listener switch shows its URL and token", async () => {
   });
   const token = await text("#listener-token");
   assert(token.length >= 32, "token shown");
+  secrets["the listener token"] = token;
   const res = await fetch(`${url}/api/v1/tasks`, { headers: { authorization: `Bearer ${token}` } });
   assert(res.status === 200, `listener answers with the token: ${res.status}`);
   const body = await res.json();
@@ -407,6 +410,7 @@ desktopSteps.push({
     const token = await waitFor("the listener token file", () => existsSync(tokenFile) && readFileSync(tokenFile, "utf8"));
     // The init script handed the token to the app's own page.
     const stored = await run("return window.localStorage.getItem('shannon_api_key');");
+    secrets["the desktop launch token"] = token;
     assert(stored === token, "localStorage.shannon_api_key is the launch token");
     // Discovery as the frontend does it: GET /ready on each port, 1 s each; the first port is taken.
     const found = await wd("POST", s("/execute/async"), {
@@ -439,6 +443,25 @@ desktopSteps.push({
     const other = await fetch(`http://127.0.0.1:${found}/api/v1/tasks`);
     assert(other.status === 401, `a client without credentials is refused: ${other.status}`);
     await screenshot("desktop-mode");
+  },
+});
+
+desktopSteps.push({
+  name: "the app's log file has the Shannon plugin's lines and no secret",
+  fn: async () => {
+    // tauri-plugin-log's LogDir on Linux: $XDG_DATA_HOME/<identifier>/logs, one file per app name.
+    const dir = join(HOME, "data", IDENTIFIER, "logs");
+    const log = readdirSync(dir)
+      .filter((f) => f.endsWith(".log"))
+      .map((f) => readFileSync(join(dir, f), "utf8"))
+      .join("\n");
+    assert(existsSync(join(dir, "Shannon.log")), `Shannon.log in ${dir}: ${readdirSync(dir)}`);
+    writeFileSync(join(SHOTS, "app.log"), log); // kept beside the screenshots
+    // The plugin logs through tracing; its events reach the app's logger as log records.
+    assert(/\[tauri_plugin_shannon[\w:]*\]\[INFO\] stored a provider API key/.test(log), `the plugin's line in the log:\n${log.slice(0, 2000)}`);
+    for (const [what, secret] of Object.entries(secrets)) assert(!log.includes(secret), `${what} is not in the log`);
+    assert(Object.keys(secrets).length === 3, `every secret was checked: ${Object.keys(secrets)}`);
+    console.log(`   ${log.split("\n").length} log lines, ${Object.keys(secrets).length} secrets absent`);
   },
 });
 
