@@ -12,6 +12,7 @@ scripts/ensure-deps.sh --node
 node examples/shannon-app/e2e/readme-lines.mjs
 echo "==> e2e: UI bundle"
 npm run --silent build:app
+node examples/shannon-app/e2e/no-html-sinks.mjs
 echo "==> e2e: release build of shannon-app"
 cargo build --locked --release -p shannon-app
 

@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { MODEL, startFakeProvider } from "./fake-provider.mjs";
+import { HOSTILE_ANSWER, HOSTILE_SOURCE, MODEL, startFakeProvider } from "./fake-provider.mjs";
 
 const APP = process.env.SHANNON_APP;
 const DRIVER = process.env.TAURI_DRIVER ?? "tauri-driver";
@@ -385,6 +385,31 @@ step("after a reload, the history lists every task with status, model, tokens an
   await screenshot("history");
 });
 
+step("a hostile answer shows as text: its HTML, script and javascript: link run nothing", async () => {
+  await click("#nav-chat");
+  const appUrl = await run("return window.location.href;");
+  await submit("Show me some markup, please.", { provider: "openai", mode: "simple" });
+  await waitFor("completed", async () => (await control()) === "completed", 30000);
+  // The finished answer (rendered from the stored result, with its sources section as links).
+  await waitFor("the answer's source link", async () => (await run("return document.querySelectorAll('.turn:last-of-type .a ol.sources a').length;")) === 1);
+  const shown = await answer();
+  const body = HOSTILE_ANSWER.slice(0, HOSTILE_ANSWER.indexOf("\n\n## Sources"));
+  for (const literal of ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</script>", "[click](javascript:window.__pwned=3)"]) {
+    assert(shown.includes(literal), `shown literally: ${literal} in ${shown}`);
+  }
+  assert(shown.startsWith(body), `the whole text, as text: ${shown}`);
+  const made = await run(
+    "const a = document.querySelector('.turn:last-of-type .a'); return { img: a.querySelectorAll('img').length, script: a.querySelectorAll('script').length, all: document.querySelectorAll('#transcript img, #transcript script, #events img, #events script').length, links: [...a.querySelectorAll('a')].map((l) => l.href) };",
+  );
+  assert(made.img === 0 && made.script === 0 && made.all === 0, `no element from the answer's markup: ${JSON.stringify(made)}`);
+  // Only the https source became a link (as the [1] marker and in the list); javascript: and file: did not.
+  assert(JSON.stringify(made.links) === JSON.stringify([HOSTILE_SOURCE, HOSTILE_SOURCE]), `links: ${JSON.stringify(made.links)}`);
+  await sleep(500);
+  assert((await run("return typeof window.__pwned;")) === "undefined", "no script of the answer ran");
+  assert((await run("return window.location.href;")) === appUrl, "the window stayed on the app");
+  await screenshot("hostile-answer-as-text");
+});
+
 step("delete the key", async () => {
   await click("#nav-keys");
   await click("[data-testid=delete-openai]");
@@ -438,7 +463,7 @@ desktopSteps.push({
       args: [found],
     });
     assert(tasks.status === 200, `the frontend's request is accepted: ${JSON.stringify(tasks)}`);
-    assert(tasks.body.total_count === 7, `it sees the app's tasks: ${tasks.body.total_count}`);
+    assert(tasks.body.total_count === 8, `it sees the app's tasks: ${tasks.body.total_count}`);
     // Another local client without the token is refused.
     const other = await fetch(`http://127.0.0.1:${found}/api/v1/tasks`);
     assert(other.status === 401, `a client without credentials is refused: ${other.status}`);
