@@ -2,7 +2,8 @@
 # End-to-end tests of the desktop example (examples/shannon-app) in a real WebKitGTK webview:
 # builds the UI and the release app, installs tauri-driver into target/tools if missing, and runs
 # examples/shannon-app/e2e/run.mjs under Xvfb against a fake OpenAI-compatible provider.
-# Screenshots of every step land in target/e2e-screenshots/. Called by scripts/test.sh.
+# Screenshots of every step and the app's log land in target/e2e-screenshots/. Called by scripts/test.sh.
+# Honours CARGO_TARGET_DIR (the app and tauri-driver are looked for there; screenshots stay here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh --node
@@ -11,13 +12,15 @@ scripts/ensure-deps.sh --node
 node examples/shannon-app/e2e/readme-lines.mjs
 echo "==> e2e: UI bundle"
 npm run --silent build:app
+node examples/shannon-app/e2e/no-html-sinks.mjs
 echo "==> e2e: release build of shannon-app"
 cargo build --locked --release -p shannon-app
 
-driver=target/tools/bin/tauri-driver
+target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
+driver=$target/tools/bin/tauri-driver
 if [[ ! -x $driver ]]; then
-  echo "==> e2e: installing tauri-driver 2.1.0 into target/tools"
-  cargo install tauri-driver --locked --version 2.1.0 --root target/tools
+  echo "==> e2e: installing tauri-driver 2.1.0 into $target/tools"
+  cargo install tauri-driver --locked --version 2.1.0 --root "$target/tools"
 fi
 
 # A throwaway home: the app's database, master key, configuration and WebKit storage go there.
@@ -27,6 +30,6 @@ mkdir -p "$home/data" "$home/config" "$home/cache"
 
 echo "==> e2e: WebDriver tests under Xvfb"
 HOME="$home" XDG_DATA_HOME="$home/data" XDG_CONFIG_HOME="$home/config" XDG_CACHE_HOME="$home/cache" \
-  SHANNON_E2E_HOME="$home" SHANNON_APP="$PWD/target/release/shannon-app" TAURI_DRIVER="$PWD/$driver" \
+  SHANNON_E2E_HOME="$home" SHANNON_APP="$target/release/shannon-app" TAURI_DRIVER="$driver" \
   SCREENSHOTS="$PWD/target/e2e-screenshots" \
   xvfb-run -a -s "-screen 0 1280x900x24" node examples/shannon-app/e2e/run.mjs

@@ -9,6 +9,8 @@
 //   first URL they found, a coverage judge that is satisfied, a synthesis citing [1] and [2], the
 //   answer's check. `GET /search?format=json` answers as a SearXNG instance (recorded in `searches`).
 // - A request that offers file_write and asks to save notes writes one file, then says so.
+// - A query asking for markup gets a hostile answer (HOSTILE_ANSWER: HTML, a script, javascript: and
+//   file: links, an https source) that the window must show as text and run nothing of.
 // Every request is recorded: its Authorization header, model, messages, and whether the client hung
 // up before the end (cancellation aborts the request in flight).
 import http from "node:http";
@@ -17,6 +19,17 @@ export const MODEL = "fake-e2e-model";
 const DELAY_MS = Number(process.env.FAKE_DELAY_MS ?? 120);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** What a hostile page or prompt injection could make a model write. */
+export const HOSTILE_SOURCE = "https://example.com/shannon-e2e";
+export const HOSTILE_ANSWER = [
+  'Here is the markup: <img src=x onerror="window.__pwned=1"> then <script>window.__pwned=2</script>',
+  "and a link [click](javascript:window.__pwned=3) as the model wrote it [1].",
+  "",
+  "## Sources",
+  `[1] [A real source](${HOSTILE_SOURCE})`,
+  "[2] [A local file](file:///etc/passwd)",
+].join("\n");
 
 function words(text) {
   return text.match(/\S+\s*/g) ?? [];
@@ -82,6 +95,7 @@ function plan(body) {
       tool: { id: "call_e2e_1", name: "calculator", pieces: ['{"expression"', ': "6 * 7"}'] },
     };
   }
+  if (/markup/i.test(user)) return { text: words(HOSTILE_ANSWER) };
   if (/long/i.test(user)) {
     const sentence = "Streaming one token at a time keeps the window responsive while the model thinks. ";
     return { text: words(sentence.repeat(6)) };

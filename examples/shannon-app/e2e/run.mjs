@@ -6,10 +6,10 @@
 // Environment: SHANNON_APP (the built binary), TAURI_DRIVER (the tauri-driver binary),
 // SHANNON_E2E_HOME (a temporary XDG home: the app's data lands there), SCREENSHOTS.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { MODEL, startFakeProvider } from "./fake-provider.mjs";
+import { HOSTILE_ANSWER, HOSTILE_SOURCE, MODEL, startFakeProvider } from "./fake-provider.mjs";
 
 const APP = process.env.SHANNON_APP;
 const DRIVER = process.env.TAURI_DRIVER ?? "tauri-driver";
@@ -19,6 +19,13 @@ const PORT = Number(process.env.WEBDRIVER_PORT ?? 4444);
 const WD = `http://127.0.0.1:${PORT}`;
 const IDENTIFIER = "dev.shannon.example-app";
 const API_KEY = "sk-e2e-0123456789abcdef0123";
+// Secrets the run hands the app, none of which may reach its log file.
+const secrets = { "the provider key": API_KEY };
+// The system browser, as the app's opener finds it on PATH (xdg-open): it records what it was asked
+// to open, one line per call.
+const OPENER_BIN = join(HOME, "bin");
+const OPENED = join(HOME, "opened.txt");
+const opened = () => (existsSync(OPENED) ? readFileSync(OPENED, "utf8").split("\n").filter(Boolean) : []);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function assert(cond, message) {
@@ -329,6 +336,7 @@ step("the HTTP listener switch shows its URL and token", async () => {
   });
   const token = await text("#listener-token");
   assert(token.length >= 32, "token shown");
+  secrets["the listener token"] = token;
   const res = await fetch(`${url}/api/v1/tasks`, { headers: { authorization: `Bearer ${token}` } });
   assert(res.status === 200, `listener answers with the token: ${res.status}`);
   const body = await res.json();
@@ -382,6 +390,72 @@ step("after a reload, the history lists every task with status, model, tokens an
   await screenshot("history");
 });
 
+step("a hostile answer shows as text: its HTML, script and javascript: link run nothing", async () => {
+  await click("#nav-chat");
+  const appUrl = await run("return window.location.href;");
+  await submit("Show me some markup, please.", { provider: "openai", mode: "simple" });
+  await waitFor("completed", async () => (await control()) === "completed", 30000);
+  // The finished answer (rendered from the stored result, with its sources section as links).
+  await waitFor("the answer's source link", async () => (await run("return document.querySelectorAll('.turn:last-of-type .a ol.sources a').length;")) === 1);
+  const shown = await answer();
+  const body = HOSTILE_ANSWER.slice(0, HOSTILE_ANSWER.indexOf("\n\n## Sources"));
+  for (const literal of ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</script>", "[click](javascript:window.__pwned=3)"]) {
+    assert(shown.includes(literal), `shown literally: ${literal} in ${shown}`);
+  }
+  assert(shown.startsWith(body), `the whole text, as text: ${shown}`);
+  const made = await run(
+    "const a = document.querySelector('.turn:last-of-type .a'); return { img: a.querySelectorAll('img').length, script: a.querySelectorAll('script').length, all: document.querySelectorAll('#transcript img, #transcript script, #events img, #events script').length, links: [...a.querySelectorAll('a')].map((l) => l.href) };",
+  );
+  assert(made.img === 0 && made.script === 0 && made.all === 0, `no element from the answer's markup: ${JSON.stringify(made)}`);
+  // Only the https source became a link (as the [1] marker and in the list); javascript: and file: did not.
+  assert(JSON.stringify(made.links) === JSON.stringify([HOSTILE_SOURCE, HOSTILE_SOURCE]), `links: ${JSON.stringify(made.links)}`);
+  await sleep(500);
+  assert((await run("return typeof window.__pwned;")) === "undefined", "no script of the answer ran");
+  assert((await run("return window.location.href;")) === appUrl, "the window stayed on the app");
+  await screenshot("hostile-answer-as-text");
+});
+
+step("links open outside the window, http(s) only; other schemes open and navigate nothing", async () => {
+  const appUrl = await run("return window.location.href;");
+  // Records whether the app took each click from the window (its capture listener runs first).
+  await run("window.__clicks = []; document.addEventListener('click', (e) => { if (e.target.closest('a')) window.__clicks.push(e.defaultPrevented); });");
+  // The https source, as the [1] marker and in the list: to the system browser, not into the window.
+  await click(".turn:last-of-type .a a.cite");
+  await click(".turn:last-of-type .a ol.sources a");
+  await waitFor("the system browser asked twice", () => opened().length === 2, 10000);
+  assert(opened().every((u) => u === HOSTILE_SOURCE), `opened: ${opened()}`);
+  // Links the UI never makes, as if one slipped through: each is clicked and must do nothing.
+  const bad = ["javascript:window.__pwned=3", "file:///etc/passwd", "data:text/html,<script>window.__pwned=4</script>", "tauri://localhost/index.html"];
+  await run(
+    "const a = document.querySelector('.turn:last-of-type .a'); for (const [i, href] of arguments[0].entries()) for (const target of ['_blank', '']) { const l = document.createElement('a'); l.href = href; l.target = target; l.className = 'e2e-bad'; l.dataset.n = a.querySelectorAll('a.e2e-bad').length; l.textContent = ` bad link ${i}${target} `; a.append(l); }",
+    bad,
+  );
+  const count = await run("return document.querySelectorAll('a.e2e-bad').length;");
+  for (let n = 0; n < count; n++) await click(`a.e2e-bad[data-n="${n}"]`);
+  await sleep(1000);
+  const clicks = await run("return window.__clicks;");
+  assert(clicks.length === 2 + count && clicks.every(Boolean), `every link click was taken from the window: ${JSON.stringify(clicks)}`);
+  assert((await run("return typeof window.__pwned;")) === "undefined", "no link ran script");
+  assert((await run("return window.location.href;")) === appUrl, "the window stayed on the app");
+  assert(opened().length === 2, `nothing else reached the system browser: ${opened()}`);
+  // The capability's scope: even called directly, the opener refuses anything but http(s).
+  for (const url of ["file:///etc/passwd", "javascript:alert(1)"]) {
+    const refused = await wd("POST", s("/execute/async"), {
+      script: "const [url, done] = arguments; window.__TAURI_INTERNALS__.invoke('plugin:opener|open_url', { url }).then(() => done('opened'), (e) => done(String(e)));",
+      args: [url],
+    });
+    assert(refused !== "opened", `the opener refuses ${url}: ${refused}`);
+  }
+  assert(opened().length === 2, `the refused URLs were not opened: ${opened()}`);
+  // A script sending the window elsewhere is refused by the app's navigation guard.
+  await run("window.location.href = arguments[0];", HOSTILE_SOURCE);
+  await sleep(1000);
+  assert((await run("return window.location.href;")) === appUrl, "a navigation away from the app was refused");
+  assert((await run("return document.body.dataset.ready;")) === "true", "the page is still the app's");
+  await screenshot("links-outside");
+  await run("document.querySelectorAll('a.e2e-bad').forEach((l) => l.remove());");
+});
+
 step("delete the key", async () => {
   await click("#nav-keys");
   await click("[data-testid=delete-openai]");
@@ -407,6 +481,7 @@ desktopSteps.push({
     const token = await waitFor("the listener token file", () => existsSync(tokenFile) && readFileSync(tokenFile, "utf8"));
     // The init script handed the token to the app's own page.
     const stored = await run("return window.localStorage.getItem('shannon_api_key');");
+    secrets["the desktop launch token"] = token;
     assert(stored === token, "localStorage.shannon_api_key is the launch token");
     // Discovery as the frontend does it: GET /ready on each port, 1 s each; the first port is taken.
     const found = await wd("POST", s("/execute/async"), {
@@ -434,11 +509,31 @@ desktopSteps.push({
       args: [found],
     });
     assert(tasks.status === 200, `the frontend's request is accepted: ${JSON.stringify(tasks)}`);
-    assert(tasks.body.total_count === 7, `it sees the app's tasks: ${tasks.body.total_count}`);
+    assert(tasks.body.total_count === 8, `it sees the app's tasks: ${tasks.body.total_count}`);
     // Another local client without the token is refused.
     const other = await fetch(`http://127.0.0.1:${found}/api/v1/tasks`);
     assert(other.status === 401, `a client without credentials is refused: ${other.status}`);
     await screenshot("desktop-mode");
+  },
+});
+
+desktopSteps.push({
+  name: "the app's log file has the Shannon plugin's lines and no secret",
+  fn: async () => {
+    // tauri-plugin-log's LogDir on Linux: $XDG_DATA_HOME/<identifier>/logs, one file per app name.
+    const dir = join(HOME, "data", IDENTIFIER, "logs");
+    const log = readdirSync(dir)
+      .filter((f) => f.endsWith(".log"))
+      .map((f) => readFileSync(join(dir, f), "utf8"))
+      .join("\n");
+    assert(existsSync(join(dir, "Shannon.log")), `Shannon.log in ${dir}: ${readdirSync(dir)}`);
+    writeFileSync(join(SHOTS, "app.log"), log); // kept beside the screenshots
+    // The plugin logs through tracing; its events reach the app's logger as log records.
+    assert(/\[tauri_plugin_shannon[\w:]*\]\[INFO\] stored a provider API key/.test(log), `the plugin's line in the log:\n${log.slice(0, 2000)}`);
+    assert(/\[shannon_app\]\[WARN\] refused a navigation of the window to a https: URL/.test(log), "the app's navigation guard logged its refusal");
+    for (const [what, secret] of Object.entries(secrets)) assert(!log.includes(secret), `${what} is not in the log`);
+    assert(Object.keys(secrets).length === 3, `every secret was checked: ${Object.keys(secrets)}`);
+    console.log(`   ${log.split("\n").length} log lines, ${Object.keys(secrets).length} secrets absent`);
   },
 });
 
@@ -478,13 +573,17 @@ async function launch(env, list) {
 
 rmSync(SHOTS, { recursive: true, force: true });
 mkdirSync(SHOTS, { recursive: true });
+mkdirSync(OPENER_BIN, { recursive: true });
+writeFileSync(join(OPENER_BIN, "xdg-open"), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${OPENED}'\n`);
+chmodSync(join(OPENER_BIN, "xdg-open"), 0o755);
+const PATH = `${OPENER_BIN}:${process.env.PATH}`;
 // Another program holds the first port of the desktop range.
 const squatter = createServer().listen(DESKTOP_FIRST, "127.0.0.1");
 let failed = false;
 try {
-  failed = !(await launch({}, steps));
+  failed = !(await launch({ PATH }, steps));
   if (!failed) {
-    const desktopEnv = { SHANNON_DESKTOP_MODE: "1", SHANNON_DESKTOP_PORTS: `${DESKTOP_FIRST}-${DESKTOP_LAST}` };
+    const desktopEnv = { PATH, SHANNON_DESKTOP_MODE: "1", SHANNON_DESKTOP_PORTS: `${DESKTOP_FIRST}-${DESKTOP_LAST}` };
     failed = !(await launch(desktopEnv, desktopSteps));
   }
 } finally {

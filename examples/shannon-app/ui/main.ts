@@ -36,6 +36,7 @@ import {
   type TaskStream,
   type Value,
 } from "tauri-plugin-shannon-api";
+import { invoke } from "@tauri-apps/api/core";
 
 // ---- small DOM helpers -----------------------------------------------------------------------
 
@@ -58,6 +59,31 @@ function notice(text: string, kind: "warn" | "error" | "info" = "warn") {
   n.hidden = false;
 }
 const clearNotice = () => ($("notice").hidden = true);
+
+// ---- links: outside the window, http(s) only -------------------------------------------------
+
+/** The URL a link may open, or null: only http(s) leaves the app (never javascript:, file:, data:, tauri:). */
+function outsideUrl(href: string): string | null {
+  try {
+    const url = new URL(href);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Every click on a link (an answer's citations, its sources) is taken from the window: an http(s) URL
+ * opens in the system browser through tauri-plugin-opener (its capability scope is http(s) too), any
+ * other is dropped. The window itself never navigates. */
+function guardLink(e: MouseEvent) {
+  const link = e.target instanceof Element ? e.target.closest("a") : null;
+  if (!link) return;
+  e.preventDefault();
+  if (e.type === "auxclick" && e.button !== 1) return; // a right click opens nothing
+  const url = outsideUrl(link.href);
+  if (url) invoke("plugin:opener|open_url", { url }).catch((err) => notice(`Could not open the link: ${errorText(err)}`, "error"));
+}
+for (const type of ["click", "auxclick"] as const) window.addEventListener(type, guardLink, true);
 
 // ---- pages -----------------------------------------------------------------------------------
 
