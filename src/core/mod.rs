@@ -12,6 +12,7 @@ pub mod error;
 pub mod files;
 pub mod hitl;
 mod idle_release;
+pub mod keystore;
 pub mod llm;
 pub mod mcp;
 pub mod run;
@@ -34,6 +35,7 @@ use tokio::sync::broadcast;
 pub use auth::{AuthMethod, Caller};
 pub use crypto::SecretString;
 pub use error::{Result, ShannonError};
+pub use keystore::{KeyStorage, KeyStore};
 
 use crypto::KeyManager;
 use run::{Engine, EngineDefaults, RecoveryPolicy, TaskStatus};
