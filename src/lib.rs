@@ -39,8 +39,8 @@ pub use crate::core::streams::{TaskEvent, TaskSubscription};
 pub use crate::core::tasks::SubmitTaskRequest;
 pub use crate::core::tasks::submit::SubmitTaskResponse;
 pub use crate::core::{
-    Core, CoreConfig, CoreEvent, ProviderKeysChanged, Result, SettingsChanged, ShannonError,
-    TaskStatusChanged,
+    Core, CoreConfig, CoreEvent, KeyStorage, ProviderKeysChanged, Result, SettingsChanged,
+    ShannonError, TaskStatusChanged,
 };
 pub use crate::http::{Listener, ListenerOptions, ListenerStatus};
 pub use plugin::Builder;

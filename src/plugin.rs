@@ -11,8 +11,8 @@ use tauri_specta::Event;
 use tokio::sync::{OnceCell, watch};
 
 use crate::config::{PortRange, persisted};
-use crate::core::CoreEvent;
 use crate::core::error::ShannonError;
+use crate::core::{CoreEvent, KeyStorage};
 use crate::ipc;
 use crate::state::{DesktopOptions, PLUGIN_NAME, Shannon, ShannonExt};
 
@@ -20,6 +20,7 @@ use crate::state::{DesktopOptions, PLUGIN_NAME, Shannon, ShannonExt};
 #[derive(Debug, Clone)]
 pub struct Builder {
     data_dir: Option<PathBuf>,
+    key_storage: KeyStorage,
     register_store_plugin: bool,
     desktop: DesktopOptions,
 }
@@ -34,6 +35,7 @@ impl Builder {
     pub fn new() -> Self {
         Self {
             data_dir: None,
+            key_storage: KeyStorage::Auto,
             register_store_plugin: true,
             desktop: DesktopOptions::default(),
         }
@@ -69,6 +71,16 @@ impl Builder {
     /// portable installs). Wins over the persisted `data_dir` configuration.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Where the master key lives: [`KeyStorage::Auto`] (the default) keeps it in the OS keychain
+    /// (Secret Service, macOS Keychain, Windows Credential Manager) when one answers within a few
+    /// seconds, else in a 0600 `master.key` file in the data dir; `Keychain` requires the keychain;
+    /// `File` always uses the file. In the keychain, a `master.key` file found at start-up is moved
+    /// in (and removed once the keychain reads it back).
+    pub fn master_key_storage(mut self, storage: KeyStorage) -> Self {
+        self.key_storage = storage;
         self
     }
 
@@ -139,6 +151,7 @@ impl Builder {
                 let (load, save, events) = (app.clone(), app.clone(), app.clone());
                 app.manage(Shannon {
                     data_dir_override: self.data_dir.clone(),
+                    key_storage: self.key_storage,
                     default_data_dir: app.path().app_local_data_dir()?,
                     store_ready,
                     config: OnceCell::new(),

@@ -13,7 +13,7 @@ use crate::core::auth::Caller;
 use crate::core::crypto::SecretString;
 use crate::core::error::{Result, ShannonError};
 use crate::core::run::EngineDefaults;
-use crate::core::{Core, CoreConfig};
+use crate::core::{Core, CoreConfig, KeyStorage};
 
 /// The runtime name: commands are `plugin:shannon|<name>`, permissions `shannon:<id>`.
 pub const PLUGIN_NAME: &str = "shannon";
@@ -28,6 +28,8 @@ pub struct Shannon {
     /// Builder override of the data dir, else the configured one, else this default.
     pub(crate) data_dir_override: Option<PathBuf>,
     pub(crate) default_data_dir: PathBuf,
+    /// Where the master key lives (the builder's choice).
+    pub(crate) key_storage: KeyStorage,
     /// Becomes true once tauri-plugin-store is registered (the plugin registers it after its own
     /// setup, since a plugin cannot register another while it is being set up).
     pub(crate) store_ready: watch::Receiver<bool>,
@@ -131,6 +133,7 @@ impl Shannon {
             .get_or_try_init(|| async {
                 let config = self.config().await?;
                 let mut core_config = CoreConfig::new(self.data_dir().await?);
+                core_config.key_storage = self.key_storage;
                 core_config.defaults = EngineDefaults {
                     provider: config.default_provider,
                     model: config.default_model,
