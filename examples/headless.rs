@@ -6,6 +6,7 @@
 //! cargo run --example headless                          # data in ./target/shannon-headless
 //! cargo run --example headless -- --query "Why is the sky blue?"
 //! cargo run --example headless -- --data-dir /tmp/s     # anywhere else
+//! cargo run --example headless -- --key-storage auto    # master key in the OS keychain (default: file)
 //! OPENAI_API_KEY=sk-... cargo run --example headless    # store a real key (shown masked only) and use it
 //! ```
 
@@ -18,7 +19,7 @@ use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::crypto::SecretString;
 use tauri_plugin_shannon::core::store::SCHEMA_VERSION;
 use tauri_plugin_shannon::core::tasks::SubmitTaskRequest;
-use tauri_plugin_shannon::{Core, CoreConfig, ShannonError};
+use tauri_plugin_shannon::{Core, CoreConfig, KeyStorage, ShannonError};
 
 /// Environment variables the example reads provider keys from.
 const KEY_VARS: &[(&str, &str)] = &[
@@ -34,6 +35,7 @@ const KEY_VARS: &[(&str, &str)] = &[
 
 struct Args {
     data_dir: PathBuf,
+    key_storage: KeyStorage,
     query: String,
     serve: Option<Serve>,
 }
@@ -53,6 +55,7 @@ fn env(name: &str) -> Option<String> {
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     let mut data_dir = std::env::var_os("SHANNON_DATA_DIR").map(PathBuf::from);
+    let mut key_storage = KeyStorage::File;
     let mut query = "What can an embedded multi-agent engine do for a desktop app?".to_string();
     let mut serve = None;
     while let Some(arg) = args.next() {
@@ -80,10 +83,16 @@ fn parse_args() -> Result<Args, String> {
             "--data-dir" => {
                 data_dir = Some(args.next().ok_or("--data-dir needs a path")?.into());
             }
+            "--key-storage" => {
+                key_storage = args
+                    .next()
+                    .ok_or("--key-storage needs auto, keychain or file")?
+                    .parse()?;
+            }
             "--query" | "-q" => query = args.next().ok_or("--query needs a question")?,
             "-h" | "--help" => {
                 println!(
-                    "usage: headless [--data-dir DIR] [--query TEXT]\n       headless [--data-dir DIR] serve [--port N] [--token T] [--provider P] [--base-url URL]\n\
+                    "usage: headless [--data-dir DIR] [--key-storage auto|keychain|file] [--query TEXT]\n       headless [--data-dir DIR] [--key-storage auto|keychain|file] serve [--port N] [--token T] [--provider P] [--base-url URL]\n\
                      environment: SHANNON_DATA_DIR, SHANNON_PORT, SHANNON_TOKEN, SHANNON_PROVIDER, SHANNON_BASE_URL,\n\
                      and provider keys such as OPENAI_API_KEY"
                 );
@@ -96,6 +105,7 @@ fn parse_args() -> Result<Args, String> {
         data_dir: data_dir.unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/shannon-headless")
         }),
+        key_storage,
         query,
         serve,
     })
@@ -112,21 +122,32 @@ async fn main() {
 async fn run() -> Result<(), ShannonError> {
     let Args {
         data_dir,
+        key_storage,
         query,
         serve,
     } = parse_args().map_err(ShannonError::Config)?;
     println!("Shannon embedded core (headless)");
     println!("  data dir     {}", data_dir.display());
-    let core = Core::open(CoreConfig::new(data_dir.clone())).await?;
+    let mut config = CoreConfig::new(data_dir.clone());
+    config.key_storage = key_storage;
+    let core = Core::open(config).await?;
     println!(
         "  database     {} (schema v{}, WAL)",
         core.store().path().display(),
         *SCHEMA_VERSION
     );
-    println!(
-        "  master key   {} (mode 0600)",
-        data_dir.join("master.key").display()
-    );
+    if core.key_storage() == KeyStorage::File {
+        println!(
+            "  master key   {} (mode 0600)",
+            data_dir.join("master.key").display()
+        );
+    } else {
+        println!(
+            "  master key   {}",
+            core.key_store()
+                .describe(tauri_plugin_shannon::core::keystore::MASTER_SLOT)
+        );
+    }
 
     let me = Caller::embedded();
     if let Some(serve) = serve {

@@ -6,8 +6,11 @@
 set -euo pipefail
 
 # Tauri links GTK and WebKitGTK even for MockRuntime tests; libdbus is for the full example app;
-# WebKitWebDriver and Xvfb drive the example app in a real webview for the end-to-end tests.
-PACKAGES=(build-essential pkg-config libwebkit2gtk-4.1-dev libdbus-1-dev webkit2gtk-driver xvfb)
+# WebKitWebDriver and Xvfb drive the example app in a real webview for the end-to-end tests;
+# libdbus is also the keyring crate's Secret Service client, and the master key tests run against a
+# real one: gnome-keyring on a private bus (dbus-run-session, in dbus-daemon), checked with secret-tool.
+PACKAGES=(build-essential pkg-config libwebkit2gtk-4.1-dev libdbus-1-dev webkit2gtk-driver xvfb
+  dbus-daemon gnome-keyring libsecret-tools)
 need_node=0
 [[ "${1:-}" == "--node" ]] && need_node=1
 

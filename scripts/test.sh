@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, Rust tests (core, MockRuntime IPC, HTTP, crash and secrets tests, the
-# bindings staleness check, MCP against the npm reference server), the openai, shannon-sdk and mcp Python
+# bindings staleness check, MCP against the npm reference server), the master key in a real Secret
+# Service (scripts/keychain-test.sh), the openai, shannon-sdk and mcp Python
 # packages against the listener, and the guest-js package
 # (typecheck, build, Vitest), and the desktop example end to end in a real webview (scripts/e2e.sh).
 set -euo pipefail
@@ -16,6 +17,8 @@ echo "==> npm ci"
 npm ci --no-audit --no-fund
 echo "==> cargo test"
 cargo test --locked
+echo "==> the master key in a real OS keychain (gnome-keyring on a private session bus)"
+scripts/keychain-test.sh
 # Benchmarks compile above (--all-targets) but are measured with `cargo bench`, never in tests.
 
 echo "==> OpenAI and Shannon SDK Python clients against the listener"

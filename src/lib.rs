@@ -33,15 +33,14 @@ use tauri::plugin::TauriPlugin;
 pub use crate::core::auth::{AuthMethod, Caller};
 pub use crate::core::crypto::SecretString;
 pub use crate::core::hitl::approvals::ApprovalPolicy;
-pub use crate::core::keystore::KeyStorage;
 pub use crate::core::mcp::McpServerConfig;
 pub use crate::core::run::{EngineDefaults, EventType, RecoveryPolicy, TaskStatus};
 pub use crate::core::streams::{TaskEvent, TaskSubscription};
 pub use crate::core::tasks::SubmitTaskRequest;
 pub use crate::core::tasks::submit::SubmitTaskResponse;
 pub use crate::core::{
-    Core, CoreConfig, CoreEvent, ProviderKeysChanged, Result, SettingsChanged, ShannonError,
-    TaskStatusChanged,
+    Core, CoreConfig, CoreEvent, KeyStorage, ProviderKeysChanged, Result, SettingsChanged,
+    ShannonError, TaskStatusChanged,
 };
 pub use crate::http::{Listener, ListenerOptions, ListenerStatus};
 pub use plugin::Builder;

@@ -11,9 +11,8 @@ use tauri_specta::Event;
 use tokio::sync::OnceCell;
 
 use crate::config::{PluginConfigUpdate, PortRange, signed};
-use crate::core::CoreEvent;
 use crate::core::error::ShannonError;
-use crate::core::keystore::KeyStorage;
+use crate::core::{CoreEvent, KeyStorage};
 use crate::ipc;
 use crate::state::{DesktopOptions, PLUGIN_NAME, Shannon, ShannonExt};
 
@@ -83,8 +82,11 @@ impl Builder {
         self
     }
 
-    /// Where the master key and the configuration file's key live: `Auto` (the default) uses the OS
-    /// keychain when one answers and a 0600 file beside the data otherwise; `File` always uses files.
+    /// Where the master key (and the configuration file's key) live: [`KeyStorage::Auto`] (the
+    /// default) keeps them in the OS keychain (Secret Service, macOS Keychain, Windows Credential
+    /// Manager) when one answers within a few seconds, else in 0600 files; `Keychain` requires the
+    /// keychain; `File` always uses files. In the keychain, a `master.key` file found at start-up is
+    /// moved in (and removed once the keychain reads it back).
     pub fn master_key_storage(mut self, storage: KeyStorage) -> Self {
         self.key_storage = storage;
         self

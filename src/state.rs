@@ -13,9 +13,8 @@ use crate::config::{PluginConfig, PluginConfigUpdate, PortRange, layered};
 use crate::core::auth::Caller;
 use crate::core::crypto::SecretString;
 use crate::core::error::{Result, ShannonError};
-use crate::core::keystore::KeyStorage;
 use crate::core::run::EngineDefaults;
-use crate::core::{Core, CoreConfig};
+use crate::core::{Core, CoreConfig, KeyStorage};
 
 /// The runtime name: commands are `plugin:shannon|<name>`, permissions `shannon:<id>`.
 pub const PLUGIN_NAME: &str = "shannon";
@@ -161,6 +160,7 @@ impl Shannon {
             .get_or_try_init(|| async {
                 let config = self.config().await?;
                 let mut core_config = CoreConfig::new(self.data_dir().await?);
+                core_config.key_storage = self.key_storage;
                 core_config.defaults = EngineDefaults {
                     provider: config.default_provider,
                     model: config.default_model,

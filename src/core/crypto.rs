@@ -1,4 +1,5 @@
-//! Secrets at rest: AES-256-GCM under a master key kept in a 0600 file beside the database.
+//! Secrets at rest: AES-256-GCM under a master key kept in the OS keychain or a 0600 file beside the
+//! database (see `core::keystore`).
 //!
 //! Ciphertext format v1: `0x01 ‖ nonce (12 bytes, fresh from the OS RNG per seal) ‖ ciphertext ‖ tag`.
 //! The associated data names what the secret is, whom it belongs to and, for a provider key, the
@@ -84,20 +85,42 @@ impl MasterKey {
         Self(k)
     }
 
+    /// A key from its 64 hex characters (surrounding whitespace ignored); `None` if malformed.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text.trim(), bytes.as_mut()).ok()?;
+        Some(Self(bytes))
+    }
+
+    /// The key as 64 lowercase hex characters, wiped on drop.
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.0.as_ref()))
+    }
+
+    /// A key for one purpose derived from this one: HMAC-SHA256(master key, purpose). Distinct
+    /// purposes give independent keys, and none of them reveals the master key.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.as_ref())
+            .expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
     /// Reads a key file (64 hex characters), repairing group/other permissions loudly.
     pub fn read(path: &Path) -> Result<Self> {
         secure_permissions(path)?;
         let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| {
             ShannonError::MasterKey(format!("cannot read {}: {e}", path.display()))
         })?);
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(text.trim(), bytes.as_mut()).map_err(|_| {
+        Self::from_hex(&text).ok_or_else(|| {
             ShannonError::MasterKey(format!(
                 "{} is not a valid key file (expected 64 hex characters)",
                 path.display()
             ))
-        })?;
-        Ok(Self(bytes))
+        })
     }
 
     /// Writes the key to `path` atomically with mode 0600: a temporary file is written and synced,
@@ -118,7 +141,7 @@ impl MasterKey {
                 opts.mode(0o600);
             }
             let mut file = opts.open(&tmp)?;
-            let text = Zeroizing::new(hex::encode(self.0.as_ref()));
+            let text = self.to_hex();
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
             if replace {
@@ -136,15 +159,6 @@ impl MasterKey {
             let _ = fs::remove_file(&tmp);
         }
         result
-    }
-
-    /// A key for one purpose derived from this one (HMAC-SHA256(key, purpose)).
-    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
-        use hmac::{Hmac, Mac};
-        let mut mac =
-            <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("any key length");
-        mac.update(purpose.as_bytes());
-        Zeroizing::new(mac.finalize().into_bytes().into())
     }
 
     /// Loads the key at `path`, creating it on first run.
@@ -198,6 +212,16 @@ fn sync_dir(dir: &Path) {
         let _ = d.sync_all();
     }
 }
+
+/// Constant-time comparison: whether two keys are the same never shows in timing.
+impl PartialEq for MasterKey {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_ref().ct_eq(other.0.as_ref()).into()
+    }
+}
+
+impl Eq for MasterKey {}
 
 /// Seals and opens secrets under one master key.
 pub struct KeyManager {
@@ -347,6 +371,32 @@ mod tests {
         );
         assert_eq!(k.open(&blob[..10], "x").unwrap_err().code(), "decryption");
         assert_eq!(k.open(&[], "x").unwrap_err().code(), "decryption");
+    }
+
+    #[test]
+    fn derived_keys_are_stable_distinct_and_not_the_master_key() {
+        let master = MasterKey::generate();
+        let config = master.derive("config");
+        assert_eq!(*config, *master.derive("config"));
+        assert_ne!(*config, *master.derive("other"));
+        assert_ne!(*config, *master.0);
+        assert_ne!(*config, *MasterKey::generate().derive("config"));
+        // A fixed vector (computed with Python's hmac module): HMAC-SHA256(bytes 0..32, "config").
+        let fixed = MasterKey::from_hex(&hex::encode((0u8..32).collect::<Vec<_>>())).unwrap();
+        assert_eq!(
+            hex::encode(*fixed.derive("config")),
+            "03054eca8764a901606ba05a9b2fbb511cda459858b4074d4427464f5e9eaab3"
+        );
+    }
+
+    #[test]
+    fn hex_roundtrip_and_constant_time_equality() {
+        let k = MasterKey::generate();
+        let back = MasterKey::from_hex(&format!(" {}\n", k.to_hex().as_str())).unwrap();
+        assert!(k == back);
+        assert!(k != MasterKey::generate());
+        assert!(MasterKey::from_hex("not hex").is_none());
+        assert!(MasterKey::from_hex(&"ab".repeat(31)).is_none());
     }
 
     #[test]

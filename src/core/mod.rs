@@ -35,6 +35,7 @@ use tokio::sync::broadcast;
 pub use auth::{AuthMethod, Caller};
 pub use crypto::SecretString;
 pub use error::{Result, ShannonError};
+pub use keystore::{KeyStorage, KeyStore};
 
 use crypto::KeyManager;
 use run::{Engine, EngineDefaults, RecoveryPolicy, TaskStatus};
@@ -45,8 +46,13 @@ use streams::EventHub;
 /// What the core needs to start.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
-    /// Directory holding the database and the master key file (created 0700 if missing).
+    /// Directory holding the database and, in file storage, the master key file (created 0700 if
+    /// missing).
     pub data_dir: PathBuf,
+    /// Where the master key lives. [`KeyStorage::File`] by default, so a headless core, the tests
+    /// and the benchmarks never write into a developer's keychain; the Tauri plugin asks for
+    /// [`KeyStorage::Auto`] (the OS keychain when one answers).
+    pub key_storage: KeyStorage,
     /// Provider and model for submissions that name none.
     pub defaults: EngineDefaults,
     /// What start-up does with tasks a crash left running.
@@ -66,6 +72,7 @@ impl CoreConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            key_storage: KeyStorage::File,
             defaults: EngineDefaults::default(),
             recovery: RecoveryPolicy::default(),
             rings: streams::RingConfig::default(),
@@ -118,6 +125,8 @@ pub struct Core {
 struct Inner {
     data_dir: PathBuf,
     store: Store,
+    /// Where the master key is kept (the backend that answered at start-up).
+    key_store: KeyStore,
     keys: RwLock<Arc<KeyManager>>,
     jwt: auth::jwt::JwtKeys,
     /// Held shared by every operation that seals or opens a secret, exclusively by a rotation, so
@@ -149,6 +158,7 @@ impl Core {
     pub async fn open(config: CoreConfig) -> Result<Self> {
         let CoreConfig {
             data_dir,
+            key_storage,
             defaults,
             recovery,
             rings,
@@ -163,7 +173,13 @@ impl Core {
         })
         .await?;
         let store = Store::open_async(data_dir.join(DATABASE_FILE)).await?;
-        let keys = secrets::load_key_manager(&store, &data_dir).await?;
+        let key_store = store::blocking({
+            let dir = data_dir.clone();
+            move || Ok(KeyStore::new(key_storage, &dir))
+        })
+        .await?;
+        let (keys, key_store) = secrets::load_key_manager(&store, key_store).await?;
+        tracing::debug!(storage = %key_store.backend(), "opened the Shannon master key");
         secrets::bind_unbound_provider_keys(&store, &keys).await?;
         let jwt = secrets::load_or_create_jwt_secret(&store, &keys).await?;
         let (events, _) = broadcast::channel(64);
@@ -172,6 +188,7 @@ impl Core {
             inner: Arc::new(Inner {
                 data_dir,
                 store,
+                key_store,
                 keys: RwLock::new(keys),
                 jwt,
                 secret_lock: tokio::sync::RwLock::new(()),
@@ -264,6 +281,16 @@ impl Core {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Where the master key is kept: [`KeyStorage::Keychain`] or [`KeyStorage::File`].
+    pub fn key_storage(&self) -> KeyStorage {
+        self.inner.key_store.backend()
+    }
+
+    /// The key store of this data dir (the master key's, and other keys' slots).
+    pub fn key_store(&self) -> &KeyStore {
+        &self.inner.key_store
     }
 
     pub(crate) fn keys(&self) -> Arc<KeyManager> {

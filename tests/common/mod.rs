@@ -69,7 +69,9 @@ impl TestApp {
         Self::with_builder(allowed, |b| b)
     }
 
-    /// An app whose plugin is configured by `configure` (on top of the temporary data dir).
+    /// An app whose plugin is configured by `configure` (on top of the temporary data dir and the
+    /// master key in a file: no test writes into the keychain of the machine it runs on unless it
+    /// asks for it with `master_key_storage`).
     pub fn with_builder(
         allowed: &[&str],
         configure: impl FnOnce(tauri_plugin_shannon::Builder) -> tauri_plugin_shannon::Builder,
@@ -139,8 +141,12 @@ impl TestApp {
                 true
             })
             .plugin(
-                configure(tauri_plugin_shannon::Builder::new().data_dir(dir.path().join("data")))
-                    .build(),
+                configure(
+                    tauri_plugin_shannon::Builder::new()
+                        .data_dir(dir.path().join("data"))
+                        .master_key_storage(tauri_plugin_shannon::KeyStorage::File),
+                )
+                .build(),
             )
             .build(ctx)
             .unwrap();

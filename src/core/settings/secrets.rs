@@ -1,15 +1,18 @@
-//! Master key life cycle against the database: a check value that proves the key file matches the
-//! database, the JWT signing secret, and master key rotation that survives a crash at any point.
+//! Master key life cycle against the database: a check value that proves the stored key matches the
+//! database, the JWT signing secret, the move of a file key into the OS keychain, and master key
+//! rotation that survives a crash at any point, in either backend ([`KeyStore`]).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
 use crate::core::Core;
 use crate::core::auth::jwt::JwtKeys;
-use crate::core::crypto::{KeyManager, MasterKey, key_paths, provider_key_aad, secret_aad};
+use crate::core::crypto::{KeyManager, MasterKey, provider_key_aad, secret_aad};
 use crate::core::error::{Result, ShannonError};
+use crate::core::keystore::{
+    KeyStorage, KeyStore, MASTER_SLOT, NEXT_MASTER_SLOT, is_keychain_error,
+};
 use crate::core::settings::providers::{self, base_url_setting};
 use crate::core::settings::read_cache::Invalidate;
 use crate::core::store::{self, Store, blocking};
@@ -29,47 +32,155 @@ fn key_matches(km: &KeyManager, check: &[u8]) -> bool {
         .is_ok_and(|p| p.as_slice() == CHECK_PLAINTEXT)
 }
 
-/// Loads the master key for `store`, creating it (and the check value) on first run, and finishing a
-/// rotation that a crash interrupted.
-pub(crate) async fn load_key_manager(store: &Store, data_dir: &Path) -> Result<Arc<KeyManager>> {
-    let (current_path, next_path) = key_paths(data_dir);
+/// Loads the master key for `store` from `keys`, creating it (and the check value) on first run,
+/// moving a file key into the keychain, and finishing a rotation that a crash interrupted. Returns
+/// the store actually used: with [`KeyStorage::Auto`], a keychain that fails here gives way to the
+/// file, with a warning.
+pub(crate) async fn load_key_manager(
+    store: &Store,
+    keys: KeyStore,
+) -> Result<(Arc<KeyManager>, KeyStore)> {
     let check = store
         .read(|conn| store::secrets::get(conn, CHECK_NAME))
         .await?;
     let store = store.clone();
     blocking(move || {
-        let current = MasterKey::load_or_create(&current_path)?;
-        let km = KeyManager::new(&current);
-        let Some(check) = check else {
-            // Fresh database: bind it to this key.
-            let blob = km.seal(CHECK_PLAINTEXT, &secret_aad(CHECK_NAME))?;
-            store.write_blocking(|tx| upsert_secret(tx, CHECK_NAME, &blob))?;
-            return Ok(Arc::new(km));
-        };
-        if key_matches(&km, &check) {
-            if next_path.exists() {
-                // A rotation wrote its new key but its transaction never committed: discard it.
-                std::fs::remove_file(&next_path)?;
-            }
-            return Ok(Arc::new(km));
+        if keys.backend() == KeyStorage::File {
+            let km = load_from(&store, &keys, check.as_deref())?;
+            return Ok((km, keys));
         }
-        if next_path.exists() {
-            let next = MasterKey::read(&next_path)?;
-            let next_km = KeyManager::new(&next);
-            if key_matches(&next_km, &check) {
-                // The rotation committed but the key file was not swapped yet: finish it now.
-                std::fs::rename(&next_path, &current_path)?;
-                tracing::warn!("finished an interrupted master key rotation");
-                return Ok(Arc::new(next_km));
+        let loaded = migrate_file_keys(&keys, check.as_deref())
+            .and_then(|()| load_from(&store, &keys, check.as_deref()));
+        match loaded {
+            Ok(km) => Ok((km, keys)),
+            Err(e) if keys.requested() == KeyStorage::Auto && is_keychain_error(&e) => {
+                tracing::warn!(
+                    error = %e,
+                    "the OS keychain failed; the Shannon master key is kept in a 0600 file in the data dir"
+                );
+                let file = keys.file_store();
+                let km = load_from(&store, &file, check.as_deref())?;
+                Ok((km, file))
             }
+            Err(e) => Err(e),
         }
-        Err(ShannonError::MasterKey(format!(
-            "{} does not match this database (was the key file replaced or the database copied from \
-             another machine?); stored secrets cannot be read",
-            current_path.display()
-        )))
     })
     .await
+}
+
+/// The master key in `keys` checked against the database's check value (blocking).
+fn load_from(store: &Store, keys: &KeyStore, check: Option<&[u8]>) -> Result<Arc<KeyManager>> {
+    let Some(check) = check else {
+        // Fresh database: bind it to this key.
+        let km = KeyManager::new(&keys.load_or_create(MASTER_SLOT)?);
+        let blob = km.seal(CHECK_PLAINTEXT, &secret_aad(CHECK_NAME))?;
+        store.write_blocking(|tx| upsert_secret(tx, CHECK_NAME, &blob))?;
+        return Ok(Arc::new(km));
+    };
+    let current = keys.load(MASTER_SLOT)?;
+    if let Some(current) = &current {
+        let km = KeyManager::new(current);
+        if key_matches(&km, check) {
+            // A rotation that wrote its new key but never committed leaves it behind: discard it.
+            keys.remove(NEXT_MASTER_SLOT)?;
+            return Ok(Arc::new(km));
+        }
+    }
+    if let Some(next) = keys.load(NEXT_MASTER_SLOT)? {
+        let next_km = KeyManager::new(&next);
+        if key_matches(&next_km, check) {
+            // The rotation committed but its key did not become current yet: finish it now.
+            keys.promote(NEXT_MASTER_SLOT, MASTER_SLOT)?;
+            tracing::warn!("finished an interrupted master key rotation");
+            return Ok(Arc::new(next_km));
+        }
+    }
+    Err(ShannonError::MasterKey(match current {
+        Some(_) => format!(
+            "{} does not match this database (was the key file replaced or the database copied from \
+             another machine?); stored secrets cannot be read",
+            keys.describe(MASTER_SLOT)
+        ),
+        None => format!(
+            "this database has stored secrets but there is no master key in {} (was the key \
+             removed, or is it kept in the other storage, keychain or file?); stored secrets cannot \
+             be read",
+            keys.describe(MASTER_SLOT)
+        ),
+    }))
+}
+
+/// Moves `master.key` (and a rotation's `master.key.next`) from the data dir into the keychain
+/// `keys` uses (blocking). A file is removed only once the keychain reads back the same key. When
+/// both hold a key and they differ, the one that opens the database's check value wins, loudly.
+fn migrate_file_keys(keys: &KeyStore, check: Option<&[u8]>) -> Result<()> {
+    let file = keys.file_store();
+    for slot in [NEXT_MASTER_SLOT, MASTER_SLOT] {
+        let Some(file_key) = file.load(slot)? else {
+            continue;
+        };
+        let path = file.slot_path(slot).display().to_string();
+        let opens_db = |k: &MasterKey| check.is_some_and(|c| key_matches(&KeyManager::new(k), c));
+        match keys.load(slot)? {
+            None => {
+                copy_into_keychain(keys, &file, slot, &file_key)?;
+                tracing::info!(
+                    from = %path,
+                    to = %keys.describe(slot),
+                    "moved the Shannon master key into the OS keychain"
+                );
+            }
+            Some(in_keychain) if in_keychain == file_key => {
+                // A move that stopped before removing the file.
+                file.remove(slot)?;
+                tracing::info!(file = %path, "removed a key file the OS keychain already holds");
+            }
+            Some(in_keychain) => match (opens_db(&file_key), opens_db(&in_keychain)) {
+                (true, false) => {
+                    tracing::warn!(
+                        file = %path,
+                        entry = %keys.describe(slot),
+                        "the key file and the OS keychain hold different master keys; the file's \
+                         matches the database and replaces the keychain's"
+                    );
+                    copy_into_keychain(keys, &file, slot, &file_key)?;
+                }
+                (false, true) => {
+                    tracing::warn!(
+                        file = %path,
+                        entry = %keys.describe(slot),
+                        "the key file and the OS keychain hold different master keys; the keychain's \
+                         matches the database, the stale file is removed"
+                    );
+                    file.remove(slot)?;
+                }
+                _ => {
+                    tracing::warn!(
+                        file = %path,
+                        entry = %keys.describe(slot),
+                        "the key file and the OS keychain hold different master keys and neither is \
+                         known to match the database; keeping both and using the keychain's"
+                    );
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Stores `key` in the keychain and removes the file once the keychain reads it back.
+fn copy_into_keychain(keys: &KeyStore, file: &KeyStore, slot: &str, key: &MasterKey) -> Result<()> {
+    keys.store(slot, key)?;
+    match keys.load(slot)? {
+        Some(back) if back == *key => file.remove(slot),
+        _ => Err(keys.error(
+            slot,
+            &format!(
+                "it did not read back the key just stored; {} is kept",
+                file.slot_path(slot).display()
+            ),
+        )),
+    }
 }
 
 /// Loads the HS256 signing secret, generating and sealing one on first run.
@@ -156,18 +267,19 @@ pub struct RotationReport {
 impl Core {
     /// Replaces the master key and re-encrypts every stored secret in one transaction.
     ///
-    /// Order makes a crash at any point recoverable: the new key is written to `master.key.next`
-    /// first, then the transaction commits, then the file is moved over `master.key`. Start-up uses
-    /// the check value to tell which of the two keys the database is sealed under.
+    /// Order makes a crash at any point recoverable, in the keychain as in the file: the new key is
+    /// written to the `master.next` slot (`master.key.next`) first, then the transaction commits,
+    /// then the new key becomes the `master` slot's. Start-up uses the check value to tell which of
+    /// the two keys the database is sealed under.
     pub async fn rotate_master_key(&self) -> Result<RotationReport> {
         let _exclusive = self.secrets_exclusive().await;
-        let (current_path, next_path) = key_paths(self.data_dir());
+        let keys = self.key_store().clone();
         let old = self.keys();
         let new_key = MasterKey::generate();
         let new_km = Arc::new(KeyManager::new(&new_key));
         {
-            let next_path = next_path.clone();
-            blocking(move || new_key.write(&next_path, true)).await?;
+            let keys = keys.clone();
+            blocking(move || keys.store(NEXT_MASTER_SLOT, &new_key)).await?;
         }
         let new_for_tx = new_km.clone();
         // Plaintexts do not change, but every cached key was opened under the old master key: forget
@@ -209,21 +321,21 @@ impl Core {
                 r
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&next_path);
+                let keys = keys.clone();
+                let _ = blocking(move || keys.remove(NEXT_MASTER_SLOT)).await;
                 return Err(e);
             }
         };
-        blocking(move || {
-            std::fs::rename(&next_path, &current_path)?;
-            if let Some(dir) = current_path.parent()
-                && let Ok(d) = std::fs::File::open(dir)
-            {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        })
-        .await?;
+        // Committed: the database is sealed under the new key from here on.
         self.set_keys(new_km);
+        if let Err(e) = blocking(move || keys.promote(NEXT_MASTER_SLOT, MASTER_SLOT)).await {
+            // The new key is kept in the next slot and matches the database: the next start
+            // finishes the rotation, as after a crash at this point.
+            tracing::warn!(
+                error = %e,
+                "the rotated master key could not become current yet; the next start finishes it"
+            );
+        }
         tracing::info!(
             provider_keys = report.provider_keys,
             secrets = report.secrets,
