@@ -274,17 +274,16 @@ async fn run() -> Result<(), ShannonError> {
 /// Runs the listener until Ctrl-C, printing its URL once it is ready.
 async fn run_server(core: Core, serve: Serve) -> Result<(), ShannonError> {
     let me = Caller::embedded();
-    for (provider, var) in KEY_VARS {
-        if let Some(value) = env(var) {
-            core.set_provider_key(&me, provider, &SecretString::new(value))
-                .await?;
-        }
-    }
+    // The endpoint first: a key is bound to the endpoint it is stored for.
     if let Some(provider) = &serve.provider {
         core.set_engine_defaults(provider, None)?;
         if let Some(url) = &serve.base_url {
-            let key = tauri_plugin_shannon::core::settings::providers::base_url_setting(provider);
-            core.set_setting(&me, &key, &serde_json::json!(url).to_string())
+            core.set_provider_endpoint(&me, provider, Some(url)).await?;
+        }
+    }
+    for (provider, var) in KEY_VARS {
+        if let Some(value) = env(var) {
+            core.set_provider_key(&me, provider, &SecretString::new(value))
                 .await?;
         }
     }

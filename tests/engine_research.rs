@@ -88,12 +88,13 @@ fn search_call(id: &str, query: &str) -> Scripted {
 }
 
 async fn with_search(r: &Rig, base: &str) {
+    // The endpoint first: a key is bound to the endpoint it is stored for.
     r.core
-        .set_provider_key(&r.me, "tavily", &SecretString::new("tvly-test-key-77"))
+        .set_provider_endpoint(&r.me, "tavily", Some(base))
         .await
         .unwrap();
     r.core
-        .set_setting(&r.me, "provider.tavily.base_url", &json!(base).to_string())
+        .set_provider_key(&r.me, "tavily", &SecretString::new("tvly-test-key-77"))
         .await
         .unwrap();
     // The fake pages are on 127.0.0.1.

@@ -170,8 +170,8 @@ fn provider_status_tells_what_is_ready() {
         .unwrap();
     let url = format!("http://{closed}/v1");
     t.ok(
-        "set_setting",
-        json!({"key": "provider.custom.base_url", "value": json!(url).to_string()}),
+        "set_provider_endpoint",
+        json!({"provider": "custom", "baseUrl": url}),
     );
     let status = t.ok("provider_status", json!({}));
     let openai = find(&status, "openai");
@@ -197,8 +197,8 @@ fn provider_status_tells_what_is_ready() {
         }
     });
     t.ok(
-        "set_setting",
-        json!({"key": "provider.custom.base_url", "value": json!(url).to_string()}),
+        "set_provider_endpoint",
+        json!({"provider": "custom", "baseUrl": url}),
     );
     let custom = find(&t.ok("provider_status", json!({})), "custom");
     assert_eq!(custom["ready"], true, "{custom}");

@@ -331,16 +331,13 @@ async fn a_stored_search_key_is_masked_and_used_by_the_agents() {
     let (search_base, seen) = fake(Arc::new(|_, _| ok(case(SearchApi::Brave).1))).await;
     let r = rig("openai").await;
     let key = "BSAbrave-subscription-token-0042";
+    // The endpoint first: a key is bound to the endpoint it is stored for.
     r.core
-        .set_provider_key(&r.me, "brave", &SecretString::new(key))
+        .set_provider_endpoint(&r.me, "brave", Some(&search_base))
         .await
         .unwrap();
     r.core
-        .set_setting(
-            &r.me,
-            "provider.brave.base_url",
-            &json!(search_base).to_string(),
-        )
+        .set_provider_key(&r.me, "brave", &SecretString::new(key))
         .await
         .unwrap();
     let status = r.core.provider_status(&r.me).await.unwrap();
@@ -376,9 +373,11 @@ async fn a_stored_search_key_is_masked_and_used_by_the_agents() {
             json!({"tools_to_use": ["web_search"]}),
         )
         .await;
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(header(&seen[0], "x-subscription-token"), key);
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(header(&seen[0], "x-subscription-token"), key);
+    }
     let observed = events
         .iter()
         .find(|e| e.event_type == "TOOL_OBSERVATION")
@@ -398,4 +397,33 @@ async fn a_stored_search_key_is_masked_and_used_by_the_agents() {
             "the key leaked into {e:?}"
         );
     }
+
+    // Pointed elsewhere, the search API gets no key: the tool call fails with key_endpoint_changed
+    // and nothing reaches the new endpoint.
+    let (moved_base, moved_seen) = fake(Arc::new(|_, _| ok(case(SearchApi::Brave).1))).await;
+    r.core
+        .set_provider_endpoint(&r.me, "brave", Some(&moved_base))
+        .await
+        .unwrap();
+    r.fake
+        .push(Scripted::Stream(Reply::text(["Searching."]).tool_call(
+            "s2",
+            "web_search",
+            [json!({"query": "tidal power"}).to_string()],
+        )))
+        .push(Scripted::Stream(Reply::text(["No search today."])));
+    let (_, events) = r
+        .run_in(
+            "standard",
+            "Search again?",
+            json!({"tools_to_use": ["web_search"]}),
+        )
+        .await;
+    let failed = events
+        .iter()
+        .filter_map(|e| serde_json::to_string(e).ok())
+        .find(|e| e.contains("key_endpoint_changed"));
+    assert!(failed.is_some(), "the tool call says why: {events:?}");
+    assert!(moved_seen.lock().unwrap().is_empty());
+    assert_eq!(seen.lock().unwrap().len(), 1);
 }

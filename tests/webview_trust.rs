@@ -47,6 +47,7 @@ fn app(dir: tempfile::TempDir, opt_in: &[&str]) -> TestApp {
             dir,
             allowed: common_grant(opt_in),
             store_plugin: true,
+            plugin_conf: None,
         },
         |b| b,
     )
@@ -183,6 +184,56 @@ fn the_store_plugin_cannot_change_what_runs_or_where_the_listener_answers() {
     );
     assert!(logged("ignored shannon-config.json"));
     assert!(!std::path::Path::new("/tmp/shannon-pwned").exists());
+}
+
+/// The layers in order: defaults, `plugins.shannon` in tauri.conf.json, what `set_plugin_config`
+/// saved, the builder's configuration.
+#[test]
+fn configuration_comes_from_tauri_conf_the_saved_file_and_the_builder() {
+    let conf = json!({"listener_port": 9100, "default_model": "from-conf", "recovery": "fail"});
+    let start = |dir: tempfile::TempDir| {
+        TestApp::with_setup(
+            AppSetup {
+                dir,
+                allowed: common_grant(&["allow-configure"]),
+                store_plugin: false,
+                plugin_conf: Some(conf.clone()),
+            },
+            |b| {
+                b.config(tauri_plugin_shannon::config::PluginConfigUpdate {
+                    default_model: Some("from-builder".into()),
+                    ..Default::default()
+                })
+            },
+        )
+    };
+    let t = start(tempfile::tempdir().unwrap());
+    let c = t.ok("get_plugin_config", json!({}));
+    assert_eq!(
+        (&c["listener_port"], &c["default_model"], &c["recovery"]),
+        (&json!(9100), &json!("from-builder"), &json!("fail")),
+        "{c}"
+    );
+    let c = t.ok(
+        "set_plugin_config",
+        json!({"update": {"listener_port": 9200, "default_model": "from-ui"}}),
+    );
+    assert_eq!(
+        c["listener_port"], 9200,
+        "a saved change wins over tauri.conf.json"
+    );
+    assert_eq!(
+        c["default_model"], "from-builder",
+        "the builder wins over a saved change"
+    );
+    let root = t.dir;
+    drop(t.app);
+    let c = start(root).ok("get_plugin_config", json!({}));
+    assert_eq!(
+        (&c["listener_port"], &c["default_model"], &c["recovery"]),
+        (&json!(9200), &json!("from-builder"), &json!("fail")),
+        "{c}"
+    );
 }
 
 fn wait_terminal(t: &TestApp, id: &str) -> Value {

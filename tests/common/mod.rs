@@ -20,6 +20,8 @@ pub struct AppSetup {
     pub allowed: Vec<String>,
     /// Register tauri-plugin-store too, as many apps do.
     pub store_plugin: bool,
+    /// `plugins.shannon` in the app's tauri.conf.json.
+    pub plugin_conf: Option<Value>,
 }
 
 /// The commands a permission set in `permissions/<file>` grants (`[default]` or one `[[set]]`).
@@ -85,6 +87,7 @@ impl TestApp {
                 dir: tempfile::tempdir().unwrap(),
                 allowed,
                 store_plugin: false,
+                plugin_conf: None,
             },
             configure,
         )
@@ -99,9 +102,13 @@ impl TestApp {
             dir,
             allowed,
             store_plugin,
+            plugin_conf,
         } = setup;
         let mut ctx = mock_context(noop_assets());
         ctx.config_mut().identifier = "dev.shannon.test".into();
+        if let Some(conf) = plugin_conf {
+            ctx.config_mut().plugins.0.insert("shannon".into(), conf);
+        }
         ctx.config_mut().app.app_directories_override =
             Some(AppDirectoriesOverride::Root(dir.path().join("app")));
         for cmd in allowed {

@@ -31,16 +31,13 @@ pub async fn rig(provider: &str) -> Rig {
     let core = Core::open(CoreConfig::new(dir.path())).await.unwrap();
     let fake = FakeProvider::start().await;
     let me = Caller::embedded();
+    // The endpoint first: a key is bound to the endpoint it is stored for.
+    core.set_provider_endpoint(&me, provider, Some(&fake.base_url()))
+        .await
+        .unwrap();
     core.set_provider_key(&me, provider, &SecretString::new(KEY))
         .await
         .unwrap();
-    core.set_setting(
-        &me,
-        &format!("provider.{provider}.base_url"),
-        &json!(fake.base_url()).to_string(),
-    )
-    .await
-    .unwrap();
     Rig {
         core,
         fake,
