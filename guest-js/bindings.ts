@@ -155,6 +155,11 @@ export const commands = {
 	saveSkill: (content: string) => typedError<SkillDetail, ShannonError>(__TAURI_INVOKE("plugin:shannon|save_skill", { content })),
 	/**  Adds a skill version, dangerous or not (opt-in `shannon:allow-dangerous-skills`). */
 	saveDangerousSkill: (content: string) => typedError<SkillDetail, ShannonError>(__TAURI_INVOKE("plugin:shannon|save_dangerous_skill", { content })),
+	/**
+	 *  The models of the providers that are ready now, by tier (`small`, `medium`, `large`; all three
+	 *  when `tier` is null), the default provider first.
+	 */
+	listLlmModels: (tier: string | null) => typedError<LlmModels, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_llm_models", { tier })),
 	/**  Removes a user skill: one version, or every version. */
 	deleteSkill: (name: string, version: string | null) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|delete_skill", { name, version })),
 	listAgents: () => typedError<AgentList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_agents")),
@@ -382,6 +387,21 @@ export type ListenerStatus = {
 	token_file: string | null,
 };
 
+/**  One model of a tier. */
+export type LlmModel = {
+	id: string,
+	provider: string,
+	/**  `small`, `medium` or `large`. */
+	tier: string,
+	/**  1 = tried first within the tier: the default provider, then the catalogue's order. */
+	priority: number,
+};
+
+/**  `{models: [...]}`, as the cloud answers. */
+export type LlmModels = {
+	models: LlmModel[],
+};
+
 export type LoginRequest = {
 	/**  E-mail or username. */
 	email: string,
@@ -588,7 +608,9 @@ export type ReviewPlan = {
 
 /**
  *  The answer to a review action: `{status:"reviewing", plan}` after feedback, `{status:
- *  "approved", message}` after approval.
+ *  "approved", message}` after approval. After feedback the revised plan is also given flat
+ *  (`round`, `current_plan`, `rounds`, `query`): the cloud nests it under `plan`, while the official
+ *  SDK's `submit_review_feedback` reads the review state's flat fields, so both find it.
  */
 export type ReviewResponse = {
 	status: string,
@@ -596,6 +618,11 @@ export type ReviewResponse = {
 	message?: string | null,
 	/**  The new version (the ETag). */
 	version: number,
+	round?: number | null,
+	current_plan?: string | null,
+	/**  `[{role: "assistant"|"user", message, timestamp}]`. */
+	rounds?: Value | null,
+	query?: string | null,
 };
 
 /**  `GET /api/v1/tasks/{id}/review`. */

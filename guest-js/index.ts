@@ -187,6 +187,8 @@ export const skillVersions = (name: string) => unwrap(commands.skillVersions(nam
 /** Adds a skill version from its markdown: YAML front matter, then the prompt. */
 export const saveSkill = (markdown: string) => unwrap(commands.saveSkill(markdown));
 export const deleteSkill = (name: string, version?: string) => unwrap(commands.deleteSkill(name, version ?? null));
+/** The ready providers' models by tier (`small`, `medium`, `large`; all when omitted), the default provider first. */
+export const listLlmModels = (tier?: "small" | "medium" | "large") => unwrap(commands.listLlmModels(tier ?? null));
 /** Saves a skill marked dangerous, and lets tasks use such skills (opt-in `shannon:allow-dangerous-skills`). */
 export const saveDangerousSkill = (markdown: string) => unwrap(commands.saveDangerousSkill(markdown));
 export const setDangerousSkillsAllowed = (allowed: boolean) => unwrap(commands.setDangerousSkillsAllowed(allowed));

@@ -476,3 +476,65 @@ async fn models_by_id_and_text_completions() {
     let empty = api.post("/v1/completions", json!({"messages": []})).await;
     assert_eq!(empty.status(), 400);
 }
+
+/// `/v1/llm-models` lists the ready providers' models by tier, the default provider first; a
+/// provider whose key went to another endpoint is not ready, so not listed.
+#[tokio::test(flavor = "multi_thread")]
+async fn llm_models_are_the_ready_providers_by_tier() {
+    let r = rig("openai").await;
+    r.core.set_engine_defaults("openai", None).unwrap();
+    let listener = r.listen(TOKEN).await;
+    let api = Api::at(&listener);
+    let (status, all) = api.get("/v1/llm-models").await;
+    assert_eq!(status, 200, "{all}");
+    let models = all["models"].as_array().unwrap();
+    let of = |tier: &str| -> Vec<(String, String, u64)> {
+        models
+            .iter()
+            .filter(|m| m["tier"] == tier)
+            .map(|m| {
+                (
+                    m["provider"].as_str().unwrap().to_string(),
+                    m["id"].as_str().unwrap().to_string(),
+                    m["priority"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let large = of("large");
+    assert_eq!(large[0], ("openai".into(), "gpt-5".into(), 1), "{large:?}");
+    assert!(
+        large.iter().any(|(p, ..)| p == "demo"),
+        "the demo needs no key"
+    );
+    assert!(
+        !large.iter().any(|(p, ..)| p == "anthropic"),
+        "no key, not ready"
+    );
+    assert_eq!(of("small")[0].1, "gpt-4.1-mini");
+    let (status, small) = api.get("/v1/llm-models?tier=SMALL").await;
+    assert_eq!(status, 200);
+    assert!(
+        small["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["tier"] == "small")
+    );
+    let (status, bad) = api.get("/v1/llm-models?tier=huge").await;
+    assert_eq!(status, 400, "{bad}");
+    // Pointed elsewhere, the key is not sent: OpenAI drops out of the list.
+    r.core
+        .set_provider_endpoint(&r.me, "openai", Some("http://127.0.0.1:9"))
+        .await
+        .unwrap();
+    let (_, moved) = api.get("/v1/llm-models?tier=large").await;
+    assert!(
+        !moved["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["provider"] == "openai"),
+        "{moved}"
+    );
+}

@@ -100,6 +100,19 @@ async fn a_reviewed_plan_is_revised_then_approved_and_the_research_uses_it() {
         ),
         (Some(2), Some(2))
     );
+    // And flat, as the official SDK's `submit_review_feedback` reads it.
+    assert_eq!(revised["current_plan"], "Plan v2: solar and wind.");
+    assert_eq!(
+        (revised["round"].as_i64(), revised["version"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let rounds = revised["rounds"].as_array().unwrap();
+    assert_eq!(rounds.last().unwrap()["role"], "assistant", "{rounds:?}");
+    assert!(
+        rounds
+            .iter()
+            .any(|r| r["role"] == "user" && r["message"] == "Add wind")
+    );
     // A client that saw version 1 cannot approve what it did not read.
     let stale = post(json!({"action": "approve"}), "1").await.unwrap();
     assert_eq!(stale.status(), 409);

@@ -18,6 +18,7 @@ use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, 
 use crate::core::catalog::agents::{
     AgentExecuteRequest, AgentExecuteResponse, AgentInfo, AgentList,
 };
+use crate::core::catalog::llm_models::LlmModels;
 use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
 use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
 use crate::core::files::{FileContent, FileList};
@@ -105,6 +106,7 @@ fn types() -> Types {
         .register::<SaveSkillRequest>()
         .register::<GrantToolRequest>()
         .register::<SkillList>()
+        .register::<LlmModels>()
         .register::<SkillDetail>()
         .register::<SkillVersions>()
         .register::<AgentList>()

@@ -7,6 +7,7 @@ use super::Res;
 use crate::core::catalog::agents::{
     AgentExecuteRequest, AgentExecuteResponse, AgentInfo, AgentList,
 };
+use crate::core::catalog::llm_models::LlmModels;
 use crate::core::catalog::skills::{self, SkillDetail, SkillList, SkillVersions};
 use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
 use crate::core::error::ShannonError;
@@ -146,4 +147,13 @@ pub async fn execute_tool(
         session_id,
     };
     core.execute_tool(&caller, &name, req).await
+}
+
+/// The models of the providers that are ready now, by tier (`small`, `medium`, `large`; all three
+/// when `tier` is null), the default provider first.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_llm_models(state: State<'_, Shannon>, tier: Option<String>) -> Res<LlmModels> {
+    let (core, caller) = state.resolve().await?;
+    core.llm_models(&caller, tier.as_deref()).await
 }

@@ -83,6 +83,7 @@ pub const COMMANDS: &[&str] = &[
     "skill_versions",
     "save_skill",
     "save_dangerous_skill",
+    "list_llm_models",
     "delete_skill",
     "list_agents",
     "get_agent",

@@ -108,6 +108,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             catalog::skill_versions,
             catalog::save_skill,
             catalog::save_dangerous_skill,
+            catalog::list_llm_models,
             catalog::delete_skill,
             catalog::list_agents,
             catalog::get_agent,

@@ -1,9 +1,13 @@
 """Drives the embedded listener with the official `shannon-sdk` Python package (0.7.0): skills,
 agents (run to their answer), tools, a task's timeline, models and text completions, plain and
-streamed chat. Every call must return the SDK's own model objects without error.
+streamed chat, an approval answered from the stream as the SDK's example does, and a research plan
+review whose revised plan the SDK reads from the feedback response. Every call must
+return the SDK's own model objects without error.
 Usage: shannon_sdk_client.py BASE_URL TOKEN"""
 
+import re
 import sys
+import time
 
 from shannon import (
     AgentExecution,
@@ -11,6 +15,7 @@ from shannon import (
     OpenAIChatCompletion,
     OpenAIChatCompletionChunk,
     OpenAIModel,
+    ReviewState,
     ShannonClient,
     Skill,
     SkillDetail,
@@ -87,6 +92,46 @@ def main() -> int:
         assert any(c.usage and c.usage.total_tokens > 0 for c in chunks), chunks
         seen = {e.type for c in chunks for e in c.shannon_events}
         assert "WORKFLOW_COMPLETED" in seen, seen
+        checks += 1
+
+        # An approval from the stream: the SDK's `Event` keeps no payload, so its approval example
+        # reads `id=<uuid>` from the message.
+        handle = client.submit_task("Ask me first, please.", context={"require_approval": True})
+        approval_id = None
+        for event in client.stream(handle.workflow_id, total_timeout=60):
+            if event.type == "APPROVAL_REQUESTED":
+                found = re.search(r"id=([0-9a-fA-F-]{36})", event.message)
+                assert found, event.message
+                approval_id = found.group(1)
+                break
+        assert approval_id, "the stream had no APPROVAL_REQUESTED"
+        assert client.approve(approval_id, handle.workflow_id, approved=True), approval_id
+        status = client.wait(handle.task_id, timeout=60, poll_interval=0.2)
+        assert "COMPLETED" in str(status.status), status
+        checks += 1
+
+        # Plan review: the SDK reads the revised plan from the feedback response's flat fields.
+        handle = client.submit_task(
+            "History of tidal power", context={"force_research": True, "require_review": True}
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                review = client.get_review_state(handle.workflow_id)
+                if review.status == "reviewing" and review.current_plan:
+                    break
+            except Exception:  # noqa: BLE001 - no review yet
+                pass
+            assert time.monotonic() < deadline, "no plan to review"
+            time.sleep(0.2)
+        revised = client.submit_review_feedback(handle.workflow_id, "Add wind power", version=review.version)
+        assert isinstance(revised, ReviewState), revised
+        assert revised.round == review.round + 1 and revised.version > review.version, revised
+        assert revised.current_plan and "Add wind power" in revised.current_plan, revised
+        assert any(r.role == "user" and r.message == "Add wind power" for r in revised.rounds), revised
+        assert client.approve_review(handle.workflow_id, version=revised.version)
+        status = client.wait(handle.task_id, timeout=60, poll_interval=0.2)
+        assert "COMPLETED" in str(status.status), status
         checks += 1
     finally:
         client.close()

@@ -411,7 +411,7 @@ function renderApproval(turn: HTMLElement, e: TaskEvent) {
   const p = (e.payload ?? {}) as Record<string, unknown>;
   const id = String(p.approval_id ?? "");
   if (!id || turn.querySelector(`.approval[data-id="${CSS.escape(id)}"]`)) return;
-  const card = el("div", { className: "approval pending" }, el("b", { textContent: e.message ?? "Needs your approval" }));
+  const card = el("div", { className: "approval pending" }, el("b", { textContent: (e.message ?? "Needs your approval").replace(/ \(id=[^)]*\)$/, "") }));
   card.dataset.id = id;
   if (p.kind === "tool") {
     card.append(el("div", { className: "approval-tool", textContent: `${p.tool} ${JSON.stringify(p.arguments ?? {}, null, 2)}` }));

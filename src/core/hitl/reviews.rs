@@ -40,7 +40,9 @@ pub struct ReviewPlan {
 }
 
 /// The answer to a review action: `{status:"reviewing", plan}` after feedback, `{status:
-/// "approved", message}` after approval.
+/// "approved", message}` after approval. After feedback the revised plan is also given flat
+/// (`round`, `current_plan`, `rounds`, `query`): the cloud nests it under `plan`, while the official
+/// SDK's `submit_review_feedback` reads the review state's flat fields, so both find it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct ReviewResponse {
     pub status: String,
@@ -50,6 +52,15 @@ pub struct ReviewResponse {
     pub message: Option<String>,
     /// The new version (the ETag).
     pub version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_plan: Option<String>,
+    /// `[{role: "assistant"|"user", message, timestamp}]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
 }
 
 fn stale(if_match: Option<&str>, version: i64) -> bool {
@@ -168,6 +179,10 @@ impl Core {
                     }),
                     message: None,
                     version: s.version,
+                    round: Some(s.round),
+                    current_plan: Some(s.current_plan.clone()),
+                    rounds: Some(s.rounds.clone()),
+                    query: Some(s.query.clone()),
                 });
             }
             if let Some(e) = row.revision_error.filter(|_| s.status == "reviewing") {
@@ -285,6 +300,10 @@ fn approved(version: i64) -> ReviewResponse {
         plan: None,
         message: Some("Research started".into()),
         version,
+        round: None,
+        current_plan: None,
+        rounds: None,
+        query: None,
     }
 }
 

@@ -121,6 +121,9 @@ impl Team {
             if let (Some(all), Value::Object(extra)) = (shown.as_object_mut(), payload) {
                 all.extend(extra);
             }
+            // The id in the text too, as `id=<uuid>`: the official SDK's `Event` drops the payload
+            // and its approval example reads the id from the message.
+            let message = format!("{message} (id={})", request.approval_id);
             self.emit(EventType::ApprovalRequested, agent, message, Some(shown));
         }
         let row = self.wait_for(&request.approval_id).await?;

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{App, Params};
 use crate::core::catalog::agents::{AgentExecuteRequest, AgentInfo, AgentList};
+use crate::core::catalog::llm_models::LlmModels;
 use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
 use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
 use crate::http::ApiError;
@@ -126,4 +127,14 @@ pub(super) async fn execute_tool(
     ApiJson(body): ApiJson<ToolExecuteRequest>,
 ) -> Result<Json<ToolExecution>, ApiError> {
     Ok(Json(app.core.execute_tool(&who, &name, body).await?))
+}
+
+/// `GET /v1/llm-models?tier=`: the configured providers' models by tier, as the cloud's gateway.
+pub(super) async fn llm_models(
+    State(app): App,
+    Authed(who): Authed,
+    ApiQuery(q): Params,
+) -> Result<Json<LlmModels>, ApiError> {
+    let tier = q.get("tier").map(String::as_str);
+    Ok(Json(app.core.llm_models(&who, tier).await?))
 }

@@ -13,6 +13,7 @@ use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, 
 use crate::core::catalog::agents::{
     AgentExecuteRequest, AgentExecuteResponse, AgentInfo, AgentList,
 };
+use crate::core::catalog::llm_models::LlmModels;
 use crate::core::catalog::skills::{SkillDetail, SkillList, SkillVersions};
 use crate::core::catalog::tools::{ToolExecuteRequest, ToolExecution, ToolInfo};
 use crate::core::files::{FileContent, FileList};
@@ -501,6 +502,12 @@ pub(super) fn table() -> Vec<Route> {
                     .summary("Delete a provider key")
                     .empty_response(204, "Deleted")
             }),
+        Route::authed("models", "/v1/llm-models").get(catalog::llm_models, |op| {
+            op.query_param::<String>("tier")
+                .summary("The configured providers' models by tier (small, medium, large)")
+                .response::<LlmModels>(200, "`{models: [{id, provider, tier, priority}]}`")
+                .response::<ErrorBody>(400, "An unknown tier")
+        }),
         // OpenAI-compatible.
         Route::authed("openai", "/v1/models").get(openai::models, |op| {
             op.summary("OpenAI-compatible model list")
