@@ -6,8 +6,9 @@
 mod common;
 #[path = "support/fake_provider.rs"]
 mod fake_provider;
+#[path = "support/log_capture.rs"]
+mod log_capture;
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{AppSetup, TestApp, commands_of_set};
@@ -53,32 +54,6 @@ fn app(dir: tempfile::TempDir, opt_in: &[&str]) -> TestApp {
     )
 }
 
-/// The plugin's log lines, as an app's `log` logger (tauri-plugin-log) receives them.
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-struct Capture;
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        LINES
-            .lock()
-            .unwrap()
-            .push(format!("{} {}", record.level(), record.args()));
-    }
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    if log::set_logger(&Capture).is_ok() {
-        log::set_max_level(log::LevelFilter::Info);
-    }
-}
-
-fn logged(needle: &str) -> bool {
-    LINES.lock().unwrap().iter().any(|l| l.contains(needle))
-}
-
 fn refused_by_acl(t: &TestApp, cmd: &str, args: Value) {
     let e = t
         .invoke(cmd, args)
@@ -103,7 +78,7 @@ fn find_file(root: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
 
 #[test]
 fn the_store_plugin_cannot_change_what_runs_or_where_the_listener_answers() {
-    capture_logs();
+    log_capture::install();
     // The app's own Rust (here: a window holding the opt-in) saves a configuration.
     let owner = app(tempfile::tempdir().unwrap(), &["allow-configure"]);
     owner.ok(
@@ -178,11 +153,11 @@ fn the_store_plugin_cannot_change_what_runs_or_where_the_listener_answers() {
         "the last good configuration: {config}"
     );
     assert!(
-        logged("refused the Shannon plugin configuration file"),
+        log_capture::logged("refused the Shannon plugin configuration file"),
         "{:#?}",
-        LINES.lock().unwrap()
+        log_capture::lines()
     );
-    assert!(logged("ignored shannon-config.json"));
+    assert!(log_capture::logged("ignored shannon-config.json"));
     assert!(!std::path::Path::new("/tmp/shannon-pwned").exists());
 }
 
