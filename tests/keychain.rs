@@ -7,6 +7,8 @@
 //! it breaks is its own).
 
 mod common;
+#[path = "support/log_capture.rs"]
+mod log_capture;
 
 use std::path::Path;
 use std::process::Command;
@@ -344,20 +346,7 @@ async fn no_keychain_child() {
     let Ok(kind) = std::env::var("SHANNON_NO_KEYCHAIN_CHILD") else {
         return; // Only as the child of the tests above.
     };
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let logs = Captured::default();
+    let logs = log_capture::Captured::default();
     let writer = logs.clone();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
@@ -383,7 +372,7 @@ async fn no_keychain_child() {
         assert_eq!(mode, 0o600);
     }
     let key = MasterKey::read(&key_file).unwrap();
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("no OS keychain answered") && text.contains("0600 file"),
         "one log line says where the key went: {text}"

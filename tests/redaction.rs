@@ -1,25 +1,13 @@
 //! No secret reaches `Debug`/`Display` output or tracing output, at any level.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+#[path = "support/log_capture.rs"]
+mod log_capture;
 
+use log_capture::Captured;
 use tauri_plugin_shannon::core::auth::api_keys::CreateApiKeyRequest;
 use tauri_plugin_shannon::core::auth::{Caller, LoginRequest, RegisterRequest};
 use tauri_plugin_shannon::core::crypto::SecretString;
 use tauri_plugin_shannon::{Core, CoreConfig};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn secrets_never_reach_debug_display_or_logs() {
@@ -117,7 +105,7 @@ async fn secrets_never_reach_debug_display_or_logs() {
     let master = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
     secrets.push(master.trim().to_string());
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(
         logs.contains("stored a provider API key"),
         "tracing captured: {logs}"

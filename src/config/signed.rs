@@ -90,7 +90,7 @@ impl SignedConfig {
         let body = serde_json::to_string_pretty(saved)?;
         let text = format!(
             "{HEADER}{}\n{body}\n",
-            hex::encode(self.mac(body.as_bytes()))
+            hex::encode(self.mac_of(body.as_bytes()).finalize().into_bytes())
         );
         for name in [FILE, LAST_GOOD] {
             let path = self.dir.join(name);
@@ -106,10 +106,10 @@ impl SignedConfig {
         Ok(())
     }
 
-    fn mac(&self, body: &[u8]) -> [u8; 32] {
+    fn mac_of(&self, body: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(self.key.as_ref()).expect("any key length");
         mac.update(body);
-        mac.finalize().into_bytes().into()
+        mac
     }
 
     /// `Ok(None)`: no file. `Err`: a file that is not one this plugin wrote, and why.
@@ -128,9 +128,8 @@ impl SignedConfig {
             .and_then(|h| hex::decode(h.trim()).ok())
             .ok_or("no integrity header")?;
         let body = body.strip_suffix('\n').unwrap_or(body);
-        let mut mac = HmacSha256::new_from_slice(self.key.as_ref()).expect("any key length");
-        mac.update(body.as_bytes());
-        mac.verify_slice(&claimed)
+        self.mac_of(body.as_bytes())
+            .verify_slice(&claimed)
             .map_err(|_| "the integrity check failed".to_string())?;
         serde_json::from_str(body).map_err(|e| format!("signed but malformed: {e}"))
     }

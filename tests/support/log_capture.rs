@@ -1,9 +1,32 @@
-//! The plugin's log lines as an app's `log` logger (what tauri-plugin-log installs) receives them,
-//! with no tracing subscriber in the process. Include it from a test file with
+//! The plugin's log lines, captured two ways: as an app's `log` logger (what tauri-plugin-log
+//! installs) receives them with no tracing subscriber in the process ([`install`]), and as the text a
+//! tracing subscriber writes ([`Captured`]). Include it from a test file with
 //! `#[path = "support/log_capture.rs"] mod log_capture;`.
 #![allow(dead_code)]
 
-use std::sync::Mutex;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// A tracing subscriber's writer that keeps what it is given: `.with_writer(move || c.clone())`.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
