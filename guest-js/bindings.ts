@@ -88,6 +88,11 @@ export const commands = {
 	 *  dropped on the JavaScript side.
 	 */
 	subscribeTask: (taskId: string, lastEventId: number | null, lastStreamId: string | null, types: string[] | null, coalesce: boolean | null, onEvent: Channel<TaskEvent>) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|subscribe_task", { taskId, lastEventId, lastStreamId, types, coalesce, onEvent })),
+	/**
+	 *  Ends a `subscribe_task` subscription in the core: nothing more is sent to the Channel with this id
+	 *  (the JavaScript `close()` and `AbortSignal` call it). Ending one that already ended is not an error.
+	 */
+	unsubscribeTask: (channelId: number) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|unsubscribe_task", { channelId })),
 	/**  Answers an approval a task waits for (its `approval_id` is in APPROVAL_REQUESTED). */
 	decideApproval: (decision: ApprovalDecision) => typedError<ApprovalDecisionResponse, ShannonError>(__TAURI_INVOKE("plugin:shannon|decide_approval", { decision })),
 	/**  The user's approvals, newest first: pending ones unless `status` says otherwise (`all` too). */

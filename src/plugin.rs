@@ -149,6 +149,7 @@ impl Builder {
                     listener: tokio::sync::Mutex::new(None),
                     launch_token: launch_token.clone(),
                     desktop: self.desktop.clone(),
+                    subscriptions: Default::default(),
                     on_open: Box::new(move |core| {
                         let rx = core.subscribe_events();
                         tauri::async_runtime::spawn(forward_events(events.clone(), rx));

@@ -49,7 +49,15 @@ pub struct Shannon {
     pub(crate) launch_token: String,
     /// Builder options for the listener, merged with the configuration.
     pub(crate) desktop: DesktopOptions,
+    /// Live `subscribe_task` forwards by the id of their Channel, so `unsubscribe_task` can end one
+    /// in the core: the webview dropping a Channel does not make its sends fail.
+    pub(crate) subscriptions: Subscriptions,
 }
+
+/// The forwarding tasks of live subscriptions, by Channel id.
+pub(crate) type Subscriptions = std::sync::Arc<
+    std::sync::Mutex<std::collections::HashMap<u32, tauri::async_runtime::JoinHandle<()>>>,
+>;
 
 /// The saved layer, its file and the configuration in effect.
 pub(crate) struct ConfigState {

@@ -762,6 +762,71 @@ fn subscribe_task_streams_over_a_channel_and_resumes() {
     );
 }
 
+/// `unsubscribe_task` ends a subscription in the core: after it, the task goes on (an approval is
+/// decided, the answer streams) and not one more message reaches the Channel.
+#[test]
+fn unsubscribe_task_stops_the_sends() {
+    let t = TestApp::new();
+    let sub = t.ok(
+        "submit_task",
+        json!({"request": {"query": "Wait for me", "context": {"require_approval": true}}, "idempotencyKey": null}),
+    );
+    let id = sub["task_id"].as_str().unwrap().to_string();
+    t.ok(
+        "subscribe_task",
+        json!({"taskId": id, "lastEventId": null, "types": null, "coalesce": null, "onEvent": "__CHANNEL__:21"}),
+    );
+    let wait = std::time::Duration::from_secs(60);
+    let approval_id = loop {
+        let (channel, event) = t.channel_messages.recv_timeout(wait).expect("an event");
+        assert_eq!(channel, 21);
+        if event["type"] == "APPROVAL_REQUESTED" {
+            break event["payload"]["approval_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+    };
+    t.ok("unsubscribe_task", json!({"channelId": 21}));
+    // Idempotent: the page's close() and its AbortSignal may both call it.
+    t.ok("unsubscribe_task", json!({"channelId": 21}));
+    let received_before = {
+        let mut n = 0;
+        while t.channel_messages.try_recv().is_ok() {
+            n += 1;
+        }
+        n
+    };
+    t.ok(
+        "decide_approval",
+        json!({"decision": {"workflow_id": id, "approval_id": approval_id, "approved": true}}),
+    );
+    let deadline = std::time::Instant::now() + wait;
+    while t.ok("get_task", json!({"taskId": id}))["status"] != "TASK_STATUS_COMPLETED" {
+        assert!(std::time::Instant::now() < deadline, "the task completes");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stored = t.ok(
+        "get_task_events",
+        json!({"taskId": id, "limit": 200, "offset": null}),
+    )["count"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        stored > 3,
+        "the task went on after the unsubscribe ({stored} events)"
+    );
+    let late: Vec<_> = t
+        .channel_messages
+        .recv_timeout(std::time::Duration::from_millis(500))
+        .into_iter()
+        .collect();
+    assert!(
+        late.is_empty(),
+        "no send after unsubscribe_task ({received_before} in flight before it): {late:?}"
+    );
+}
+
 #[test]
 fn listener_start_status_stop() {
     let t = TestApp::new();

@@ -44,6 +44,7 @@ pub const COMMANDS: &[&str] = &[
     "get_task_progress",
     "get_task_output",
     "subscribe_task",
+    "unsubscribe_task",
     // approvals
     "decide_approval",
     "list_approvals",

@@ -74,6 +74,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             tasks::get_task_progress,
             tasks::get_task_output,
             streams::subscribe_task,
+            streams::unsubscribe_task,
             hitl::decide_approval,
             hitl::list_approvals,
             hitl::list_tool_grants,

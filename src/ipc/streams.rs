@@ -48,7 +48,41 @@ pub async fn subscribe_task(
             None => last_event_id.map(StreamPos::stored),
         };
     let sub = core.subscribe_task(&caller, &task_id, after, types).await?;
-    tauri::async_runtime::spawn(forward(sub, on_event, coalesce.unwrap_or(false)));
+    let channel_id = on_event.id();
+    let live = state.subscriptions.clone();
+    // Held before spawning, so a forward that ends at once cannot be registered after it removed itself.
+    let mut registry = live.lock().unwrap_or_else(|e| e.into_inner());
+    let forwarding = {
+        let live = live.clone();
+        tauri::async_runtime::spawn(async move {
+            forward(sub, on_event, coalesce.unwrap_or(false)).await;
+            live.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&channel_id);
+        })
+    };
+    if let Some(earlier) = registry.insert(channel_id, forwarding) {
+        earlier.abort();
+    }
+    Ok(())
+}
+
+/// Ends a `subscribe_task` subscription in the core: nothing more is sent to the Channel with this id
+/// (the JavaScript `close()` and `AbortSignal` call it). Ending one that already ended is not an error.
+#[tauri::command]
+#[specta::specta]
+pub async fn unsubscribe_task(state: State<'_, Shannon>, channel_id: u32) -> Res<()> {
+    let forwarding = state
+        .subscriptions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&channel_id);
+    if let Some(forwarding) = forwarding {
+        // Dropping the subscription with the task leaves the hub's subscriber list too. Awaited, so
+        // that once this returns not even a send already under way can follow.
+        forwarding.abort();
+        let _ = forwarding.await;
+    }
     Ok(())
 }
 
