@@ -191,6 +191,7 @@ const cases: [string, () => Promise<unknown>, string, Record<string, unknown>][]
   ],
   ["renameSession", () => api.renameSession("s1", "T"), "rename_session", { sessionId: "s1", title: "T" }],
   ["deleteSession", () => api.deleteSession("s1"), "delete_session", { sessionId: "s1" }],
+  ["unsubscribeTask", () => api.unsubscribeTask(7), "unsubscribe_task", { channelId: 7 }],
 ];
 
 describe.each(cases)("%s", (_name, call, cmd, args) => {
@@ -230,6 +231,7 @@ describe("subscribeTask resume across reloads", () => {
   function subscriptions(): Sub[] {
     const subs: Sub[] = [];
     mockIPC((cmd, args) => {
+      if (cmd === "plugin:shannon|unsubscribe_task") return null;
       if (cmd !== "plugin:shannon|subscribe_task") throw new Error(`unexpected ${cmd}`);
       const a = (args ?? {}) as Record<string, unknown>;
       const channel = a.onEvent as { id: number };
@@ -254,11 +256,11 @@ describe("subscribeTask resume across reloads", () => {
     };
   }
 
-  it("a second subscribeTask (after a reload) resumes after exactly the last event seen, a delta included", async () => {
+  it("with keptEarlierEvents, a second subscribeTask (after a reload) resumes after exactly the last event seen, a delta included", async () => {
     const subs = subscriptions();
     const storage = memoryStorage();
     const seen: string[] = [];
-    const first = await api.subscribeTask("task-1", { onEvent: (e) => seen.push(e.type), storage });
+    const first = await api.subscribeTask("task-1", { onEvent: (e) => seen.push(e.type), storage, keptEarlierEvents: true });
     expect(subs[0].args.lastStreamId).toBeNull();
     subs[0].send(ev("WORKFLOW_STARTED", 1));
     subs[0].send(ev("LLM_PROMPT", 1, "q", "1-1"));
@@ -271,11 +273,25 @@ describe("subscribeTask resume across reloads", () => {
     expect(api.storedLastStreamId("task-1", storage)).toBe("2-1");
     first.close(); // the page goes away
 
-    const second = await api.subscribeTask("task-1", { onEvent: () => {}, storage });
+    const second = await api.subscribeTask("task-1", { onEvent: () => {}, storage, keptEarlierEvents: true });
     expect(subs[1].args.lastStreamId).toBe("2-1");
     expect(second.lastStreamId()).toBe("2-1");
     // Other tasks have their own resume points.
-    await api.subscribeTask("task-2", { onEvent: () => {}, storage });
+    await api.subscribeTask("task-2", { onEvent: () => {}, storage, keptEarlierEvents: true });
+    expect(subs[2].args.lastStreamId).toBeNull();
+  });
+
+  it("without keptEarlierEvents, a reloaded page replays the task from its start (never half an answer)", async () => {
+    const subs = subscriptions();
+    const storage = memoryStorage();
+    const first = await api.subscribeTask("task-1", { onEvent: () => {}, storage });
+    subs[0].send(ev("AGENT_STARTED", 2));
+    subs[0].send(ev("LLM_PARTIAL", 2, "Hel", "2-1"));
+    expect(api.storedLastStreamId("task-1", storage)).toBe("2-1"); // still remembered, for apps that keep their view
+    first.close();
+    await api.subscribeTask("task-1", { onEvent: () => {}, storage });
+    expect(subs[1].args.lastStreamId).toBeNull();
+    await api.subscribeTask("task-1", { onEvent: () => {}, storage, keptEarlierEvents: false });
     expect(subs[2].args.lastStreamId).toBeNull();
   });
 
@@ -288,7 +304,7 @@ describe("subscribeTask resume across reloads", () => {
     subs[0].send(ev("STREAM_END", 8));
     await stream.done;
     expect(storage.map.size).toBe(0);
-    await api.subscribeTask("task-1", { onEvent: () => {}, storage });
+    await api.subscribeTask("task-1", { onEvent: () => {}, storage, keptEarlierEvents: true });
     expect(subs[1].args.lastStreamId).toBeNull();
   });
 
@@ -296,7 +312,7 @@ describe("subscribeTask resume across reloads", () => {
     const subs = subscriptions();
     const storage = memoryStorage();
     storage.setItem(api.resumeKey("task-1"), "5");
-    await api.subscribeTask("task-1", { onEvent: () => {}, storage, lastEventId: 3 });
+    await api.subscribeTask("task-1", { onEvent: () => {}, storage, lastEventId: 3, keptEarlierEvents: true });
     expect(subs[0].args.lastStreamId).toBe("3");
     await api.subscribeTask("task-1", { onEvent: () => {}, storage, lastStreamId: "3-2", lastEventId: 1 });
     expect(subs[1].args.lastStreamId).toBe("3-2");
@@ -313,10 +329,10 @@ describe("subscribeTask resume across reloads", () => {
     await api.subscribeTask("task-1", { onEvent: () => {} });
     subs[0].send(ev("WORKFLOW_STARTED", 4));
     expect(sessionStorage.getItem(api.resumeKey("task-1"))).toBe("4");
-    await api.subscribeTask("task-1", { onEvent: () => {} });
+    await api.subscribeTask("task-1", { onEvent: () => {}, keptEarlierEvents: true });
     expect(subs[1].args.lastStreamId).toBe("4");
     sessionStorage.setItem(api.resumeKey("task-1"), "not a number");
-    await api.subscribeTask("task-1", { onEvent: () => {} });
+    await api.subscribeTask("task-1", { onEvent: () => {}, keptEarlierEvents: true });
     expect(subs[2].args.lastStreamId).toBeNull();
     sessionStorage.clear();
   });

@@ -17,8 +17,11 @@ import {
   type ApprovalScope,
   type Value,
 } from "./bindings";
+import { isKnownEvent, type UnknownTaskEvent } from "./events";
+import { EventQueue } from "./queue";
 
 export * from "./bindings";
+export * from "./events";
 export * from "./fold";
 
 /** Stable error kinds: the plugin's own, plus `ipc` for framework failures (ACL denial, bad args). */
@@ -260,8 +263,15 @@ export const listenerStatus = () => unwrap(commands.listenerStatus());
 // ---- streaming -------------------------------------------------------------------------------
 
 export interface SubscribeTaskOptions {
-  /** Called for every event, in order (LLM_PARTIAL deltas included). */
-  onEvent: (event: TaskEvent) => void;
+  /** Called for every known event, in order (LLM_PARTIAL deltas included). Optional when iterating. */
+  onEvent?: (event: TaskEvent) => void;
+  /**
+   * Called for events of a type this package does not know (a newer engine): they are kept out of
+   * `onEvent` and the iterator, whose `TaskEvent` type they would not fit, but still move the resume point.
+   */
+  onUnknownEvent?: (event: UnknownTaskEvent) => void;
+  /** Aborting ends the subscription, in the core too (as `close()`); the iterator then ends. */
+  signal?: AbortSignal;
   /** Resume after this stored `seq` (events up to it are not sent again). */
   lastEventId?: number;
   /**
@@ -269,13 +279,19 @@ export interface SubscribeTaskOptions {
    * Wins over `lastEventId`; with it, a reconnect mid-answer gets every delta it missed, none twice.
    */
   lastStreamId?: string;
+  /**
+   * Set when the app still holds the events an earlier subscription for this task delivered (it kept
+   * its folded view across the reload, say): the stream then resumes after the last one, remembered in
+   * `storage`. Left unset, the task is replayed from its start, because resuming into a view that lost
+   * the earlier events would show half an answer. An explicit `lastStreamId`/`lastEventId` wins.
+   */
+  keptEarlierEvents?: boolean;
   /** Only these event types (e.g. `["LLM_PARTIAL", "LLM_OUTPUT", "STREAM_END"]`). */
   types?: string[];
   /** Merge LLM_PARTIAL deltas arriving within one frame (16 ms) into one event. */
   coalesce?: boolean;
   /**
-   * Where the last seen `seq` of each task is kept, so that calling `subscribeTask` again after a page
-   * reload resumes where the stream stopped instead of replaying it (when `lastEventId` is not given).
+   * Where the last seen position of each task is kept, for `keptEarlierEvents`.
    * Default: `sessionStorage` (per tab) when there is one; `null` turns this off.
    */
   storage?: ResumeStorage | null;
@@ -310,23 +326,38 @@ export function storedLastEventId(taskId: string, storage: ResumeStorage | null 
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
-export interface TaskStream {
+/**
+ * A live subscription. Iterate it (`for await (const e of stream)`) or use `onEvent`, or both: without
+ * `onEvent` the iterator gets every event from the start (buffered until read); with it, the iterator
+ * gets those from when it is created. It ends after STREAM_END, `close()` or an abort; `break` closes.
+ */
+export interface TaskStream extends AsyncIterable<TaskEvent> {
+  /** The Tauri Channel's id, which `unsubscribe_task` names. */
+  readonly channelId: number;
   /** The `seq` of the last event received (a delta carries the stored seq before it). */
   lastEventId(): number | undefined;
   /** The exact position of the last event received: pass it as `lastStreamId` to resume. */
   lastStreamId(): string | undefined;
-  /** Resolves once STREAM_END has been delivered. */
+  /** Resolves once STREAM_END has been delivered, or the subscription was closed. */
   done: Promise<void>;
-  /** Stops delivering events to `onEvent`. */
+  /** Stops delivery at once and ends the subscription in the core. */
   close(): void;
 }
 
+/** Ends a subscription in the core by its Channel's id (ending one that already ended is no error). */
+export const unsubscribeTask = (channelId: number) => unwrap(commands.unsubscribeTask(channelId));
+
+const abortReason = (signal: AbortSignal): unknown =>
+  signal.reason ?? new DOMException("The subscription was aborted", "AbortError");
+
 /**
- * Streams a task's events over an ordered Tauri Channel, resumable from `lastStreamId` or `lastEventId`.
- * Without either, it resumes after the last event a previous `subscribeTask` call for this task delivered
- * (remembered in `options.storage`, sessionStorage by default, and forgotten after STREAM_END).
+ * Streams a task's events over an ordered Tauri Channel, from its start, or resumable from
+ * `lastStreamId`/`lastEventId`, or (with `keptEarlierEvents`) from where an earlier subscription for
+ * this task stopped. Rejects with the signal's reason when `signal` is aborted before it is set up.
  */
-export async function subscribeTask(taskId: string, options: SubscribeTaskOptions): Promise<TaskStream> {
+export async function subscribeTask(taskId: string, options: SubscribeTaskOptions = {}): Promise<TaskStream> {
+  const { signal } = options;
+  if (signal?.aborted) throw abortReason(signal);
   const storage = options.storage === undefined ? defaultStorage() : options.storage;
   const remember = (id: string) => {
     try {
@@ -343,31 +374,72 @@ export async function subscribeTask(taskId: string, options: SubscribeTaskOption
     }
   };
   const explicit = options.lastStreamId ?? (options.lastEventId == null ? undefined : String(options.lastEventId));
-  const from = explicit ?? storedLastStreamId(taskId, storage);
+  const from = explicit ?? (options.keptEarlierEvents ? storedLastStreamId(taskId, storage) : undefined);
   let last = from;
   let open = true;
+  let ended = false; // STREAM_END came: the core has already dropped the subscription
   let finish: () => void = () => {};
   const done = new Promise<void>((resolve) => (finish = resolve));
-  const channel = new Channel<TaskEvent>();
+  const channel = new Channel<TaskEvent | UnknownTaskEvent>();
+  // Without a callback nothing else reads the events: buffer them from the start for the iterator.
+  let queue: EventQueue<TaskEvent> | null = options.onEvent ? null : new EventQueue<TaskEvent>(() => close());
+  let iterated = false;
+  let subscribed = false; // unsubscribe_task can only end what subscribe_task has set up
+
+  const close = () => {
+    if (!open) return;
+    open = false;
+    signal?.removeEventListener("abort", close);
+    queue?.end(true);
+    finish();
+    // The core keeps forwarding until told; a failure here (runtime gone, already ended) changes nothing.
+    if (subscribed && !ended) unsubscribeTask(channel.id).catch(() => {});
+  };
+
   channel.onmessage = (event) => {
     if (!open) return;
     // Every event is a resume point: a delta by its stream id, a stored event by its seq.
     last = event.stream_id ?? String(event.seq);
     remember(last);
-    options.onEvent(event);
+    if (isKnownEvent(event)) {
+      options.onEvent?.(event);
+      queue?.push(event);
+    } else {
+      options.onUnknownEvent?.(event);
+    }
     if (event.type === "STREAM_END") {
+      ended = true;
+      open = false;
+      signal?.removeEventListener("abort", close);
       forget();
+      queue?.end();
       finish();
     }
   };
-  await unwrap(commands.subscribeTask(taskId, null, from ?? null, options.types ?? null, options.coalesce ?? null, channel));
+  signal?.addEventListener("abort", close);
+  try {
+    await unwrap(commands.subscribeTask(taskId, null, from ?? null, options.types ?? null, options.coalesce ?? null, channel as Channel<TaskEvent>));
+  } catch (e) {
+    open = false;
+    signal?.removeEventListener("abort", close);
+    throw e;
+  }
+  subscribed = true;
+  // Aborted while the subscription was being set up: end it in the core now, and say so as fetch does.
+  if (!open && !ended) unsubscribeTask(channel.id).catch(() => {});
+  if (signal?.aborted) throw abortReason(signal);
   return {
+    channelId: channel.id,
     lastEventId: () => (last == null ? undefined : Number(last.split("-")[0])),
     lastStreamId: () => last,
     done,
-    close: () => {
-      open = false;
-      finish();
+    close,
+    [Symbol.asyncIterator]() {
+      if (iterated) throw new Error("a TaskStream can be iterated once");
+      iterated = true;
+      queue ??= new EventQueue<TaskEvent>(() => close());
+      if (!open) queue.end();
+      return queue;
     },
   };
 }
