@@ -1,182 +1,402 @@
 // foldRun: a task's event stream as a view model, so an app renders a run (one agent or a team) in a
-// few lines: the plan's steps with their status, each agent's live text and tools, the answer, the
-// usage, the run's state. Pure: feed it events in order (live, replayed, or both with `foldEvent`).
-import type { TaskEvent } from "./bindings";
+// few lines: the plan's steps, each agent's live text and tools, the answer, approvals waiting on the
+// user, a research plan under review, errors, sources, usage. A pure reducer: `foldEvent(view, e)`
+// returns a new view and never changes `view`; what the event did not touch keeps its identity (an
+// untouched agent or plan step is the same object), so React's memo and Svelte/Vue's diffing skip it.
+import type { TaskEvent, Value } from "./bindings";
 
 export type RunState = "running" | "paused" | "completed" | "failed" | "cancelled";
 
 export interface PlanStep {
-  id: string;
-  name: string;
-  type: string;
-  dependsOn: string[];
-  status: "pending" | "running" | "done" | "failed";
+  readonly id: string;
+  readonly name: string;
+  readonly type: string;
+  readonly dependsOn: readonly string[];
+  readonly status: "pending" | "running" | "done" | "failed";
   /** The agent working on it, once one started. */
-  agent?: string;
+  readonly agent?: string;
 }
 
 export interface ToolUse {
-  tool: string;
+  readonly tool: string;
   /** Unknown until its observation arrives. */
-  ok?: boolean;
-  output?: string;
+  readonly ok?: boolean;
+  readonly output?: string;
 }
 
 export interface AgentView {
-  id: string;
+  readonly id: string;
   /** What it streamed (its deltas, in order). */
-  text: string;
+  readonly text: string;
   /** `waiting`: a supervisor's agent whose dependencies are not done yet. */
-  status: "waiting" | "running" | "done" | "failed";
+  readonly status: "waiting" | "running" | "done" | "failed";
   /** Its role in a supervisor's team. */
-  role?: string;
-  tools: ToolUse[];
-  subtask?: string;
-  error?: string;
+  readonly role?: string;
+  readonly tools: readonly ToolUse[];
+  readonly subtask?: string;
+  readonly error?: string;
+}
+
+/** A question the task waits on (APPROVAL_REQUESTED), until APPROVAL_DECISION settles it. */
+export interface ApprovalView {
+  /** Pass it to `approve`/`deny`. */
+  readonly id: string;
+  /** `tool` for a tool call, `plan` for a plan, as the engine says. */
+  readonly kind: string;
+  /** The tool it wants to call (kind `tool`), with its arguments. */
+  readonly tool?: string;
+  readonly arguments?: Value;
+  /** What the user is asked, without the engine's trailing `(id=…)`. */
+  readonly message: string;
+  readonly agent?: string;
+  readonly expiresAt?: string;
+  readonly status: "pending" | "approved" | "denied" | "expired";
+  readonly feedback?: string;
+}
+
+/** A research plan under review (RESEARCH_PLAN_READY … RESEARCH_PLAN_APPROVED). */
+export interface ResearchReviewView {
+  readonly plan: string;
+  readonly round: number;
+  /** Pass it when answering, so a plan the user has not seen is not approved. */
+  readonly version: number;
+  /** `revising`: the user gave feedback and the planner is writing the next version. */
+  readonly status: "awaiting_review" | "revising" | "approved";
+  /** The conversation so far: each plan version and each piece of feedback. */
+  readonly history: readonly { readonly from: "planner" | "user"; readonly text: string; readonly round: number }[];
+}
+
+export interface RunError {
+  readonly type: "ERROR_OCCURRED" | "WORKFLOW_FAILED" | "AGENT_FAILED" | "TOOL_ERROR";
+  readonly message: string;
+  readonly agent?: string;
+  readonly tool?: string;
+}
+
+/** A source, as the engine reports it in `metadata.citations` (web tools' results, ranked). */
+export interface Citation {
+  readonly url: string;
+  readonly title: string;
+  readonly source?: string;
+  readonly credibility_score?: number;
+  readonly quality_score?: number;
+}
+
+export interface RunUsage {
+  /** The task's total once known (its final answer says), else the sum of its model calls so far. */
+  readonly tokens: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  /** Summed over model calls that priced themselves; undefined when none did. */
+  readonly costUsd?: number;
 }
 
 export interface RunView {
-  state: RunState;
+  readonly state: RunState;
   /** Empty for single-agent runs. */
-  plan: PlanStep[];
+  readonly plan: readonly PlanStep[];
   /** By agent id, in order of first appearance (`Object.values` keeps it). */
-  agents: Record<string, AgentView>;
+  readonly agents: Readonly<Record<string, AgentView>>;
   /** The final answer once given (`final_output`), else the single agent's text so far. */
-  answer: string;
-  tokens: number;
-  model?: string;
-  error?: string;
+  readonly answer: string;
+  /** Same as `usage.tokens` (kept for existing callers). */
+  readonly tokens: number;
+  readonly usage: RunUsage;
+  readonly model?: string;
+  /** Why the run failed (WORKFLOW_FAILED). */
+  readonly error?: string;
+  /** Every error the run reported, in order. */
+  readonly errors: readonly RunError[];
+  /** Every approval asked for, in order; `pendingApprovals(view)` for those still waiting. */
+  readonly approvals: readonly ApprovalView[];
+  readonly review?: ResearchReviewView;
+  /** Sources from events that carry them; the engine reports a run's in its task's metadata (`foldTask`). */
+  readonly citations: readonly Citation[];
   /** The resume position after the last event folded in. */
-  lastStreamId?: string;
+  readonly lastStreamId?: string;
 }
 
-export const emptyRun = (): RunView => ({ state: "running", plan: [], agents: {}, answer: "", tokens: 0 });
+export const emptyRun = (): RunView => ({
+  state: "running",
+  plan: [],
+  agents: {},
+  answer: "",
+  tokens: 0,
+  usage: { tokens: 0, inputTokens: 0, outputTokens: 0 },
+  errors: [],
+  approvals: [],
+  citations: [],
+});
 
-const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
-const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+export const pendingApprovals = (view: RunView) => view.approvals.filter((a) => a.status === "pending");
+
+// Untyped payloads are read through these until the bindings type each event's payload.
+type Fields = { readonly [key: string]: Value | undefined };
+const fields = (v: Value | null | undefined): Fields => (v && typeof v === "object" && !Array.isArray(v) ? v : {});
+const str = (v: Value | undefined): string | undefined => (typeof v === "string" ? v : undefined);
+const num = (v: Value | undefined): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+
+/** The citations in a task's `metadata` (or any value with a `citations` array), typed; malformed entries skipped. */
+export function citationsFrom(metadata: Value | null | undefined): Citation[] {
+  const list = fields(metadata).citations;
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((c) => {
+    const f = fields(c);
+    const url = str(f.url);
+    if (!url) return [];
+    const cite: Citation = { url, title: str(f.title) ?? url };
+    const [source, credibility, quality] = [str(f.source), num(f.credibility_score), num(f.quality_score)];
+    return [{ ...cite, ...(source ? { source } : {}), ...(credibility !== undefined ? { credibility_score: credibility } : {}), ...(quality !== undefined ? { quality_score: quality } : {}) }];
+  });
+}
 
 /** Agents that are the run's plumbing, not a team member. */
 const SYSTEM_AGENTS = new Set(["orchestrator", "planner", "decompose", "final_output"]);
 
-function agent(view: RunView, id: string): AgentView {
-  return (view.agents[id] ??= { id, text: "", status: "running", tools: [] });
+type Draft = { -readonly [K in keyof RunView]: RunView[K] };
+
+const newAgent = (id: string): AgentView => ({ id, text: "", status: "running", tools: [] });
+
+/** Replaces one agent (created if new) with `change(agent)`, copying only the agents map. */
+function updateAgent(d: Draft, id: string, change: (a: AgentView) => AgentView) {
+  const before = d.agents[id] ?? newAgent(id);
+  const after = change(before);
+  if (after !== before || !(id in d.agents)) d.agents = { ...d.agents, [id]: after };
 }
 
-function step(view: RunView, id: string | undefined): PlanStep | undefined {
-  return id === undefined ? undefined : view.plan.find((s) => s.id === id);
+/** Replaces one plan step, copying only the plan array. */
+function updateStep(d: Draft, id: string | undefined, change: (s: PlanStep) => PlanStep) {
+  const i = id === undefined ? -1 : d.plan.findIndex((s) => s.id === id);
+  if (i < 0) return;
+  const after = change(d.plan[i]);
+  if (after !== d.plan[i]) d.plan = d.plan.map((s, j) => (j === i ? after : s));
 }
 
-/** Folds one event into the view (returns the same object, updated). */
+function updateApproval(d: Draft, id: string, change: (a: ApprovalView) => ApprovalView) {
+  d.approvals = d.approvals.map((a) => (a.id === id ? change(a) : a));
+}
+
+/** A supervisor's revised plan keeps what its steps already did (and their identity when unchanged). */
+function newPlan(before: readonly PlanStep[], p: Fields): readonly PlanStep[] {
+  const plan = p.plan;
+  if (!Array.isArray(plan)) return before;
+  const deps = Array.isArray(p.deps) ? p.deps.map(fields) : [];
+  const was = new Map(before.map((s) => [s.id, s]));
+  return plan.map(fields).map((raw) => {
+    const id = str(raw.id) ?? "";
+    const old = was.get(id);
+    const step: PlanStep = {
+      id,
+      name: str(raw.name) ?? "",
+      type: str(raw.type) ?? "",
+      dependsOn: deps.filter((d) => d.to === raw.id).map((d) => str(d.from) ?? ""),
+      status: old?.status ?? "pending",
+      ...(old?.agent ? { agent: old.agent } : {}),
+    };
+    const same = old && old.name === step.name && old.type === step.type && old.dependsOn.join() === step.dependsOn.join();
+    return same ? old : step;
+  });
+}
+
+/** Adds an error; the engine reports a failure as ERROR_OCCURRED and then AGENT_FAILED or WORKFLOW_FAILED
+ * with the same message: the second names it better and replaces the first. */
+function addError(d: Draft, error: RunError) {
+  const prev = d.errors[d.errors.length - 1];
+  const restated = prev?.type === "ERROR_OCCURRED" && error.type !== "TOOL_ERROR" && prev.message === error.message && (error.type === "WORKFLOW_FAILED" || prev.agent === error.agent);
+  d.errors = [...(restated ? d.errors.slice(0, -1) : d.errors), error];
+}
+
+const approvalMessage = (text: string | null | undefined) => (text ?? "Needs your approval").replace(/ \(id=[^)]*\)$/, "");
+
+/** Where an event sits in the stream: a delta after the stored event whose seq it carries. */
+const position = (e: TaskEvent): [number, number] => {
+  const m = e.stream_id?.match(/^(\d+)-(\d+)$/);
+  return m ? [Number(m[1]), Number(m[2])] : [e.seq, 0];
+};
+
+/** True when `e` comes after the resume point `last` (so an overlap of replay and live folds once). */
+function isNew(e: TaskEvent, last: string | undefined): boolean {
+  if (last === undefined) return true;
+  const [s, n] = position(e);
+  const [ls, ln = "0"] = last.split("-");
+  return s > Number(ls) || (s === Number(ls) && n > Number(ln));
+}
+
+/** Folds one event into the view: a new view (what changed is new, the rest shared), or `view` itself for events that change nothing. */
 export function foldEvent(view: RunView, e: TaskEvent): RunView {
-  const payload = obj(e.payload);
+  // Keep-alives change nothing; an event at or before the last folded one was folded already.
+  if (e.type === "HEARTBEAT" || e.type === "PING" || !isNew(e, view.lastStreamId)) return view;
+  const d: Draft = { ...view, lastStreamId: e.stream_id ?? String(e.seq) };
+  const p = fields(e.payload);
   const who = e.agent_id ?? "";
-  view.lastStreamId = e.stream_id ?? String(e.seq);
   switch (e.type) {
-    case "PROGRESS": {
-      const plan = payload.plan;
-      if (Array.isArray(plan)) {
-        const deps = Array.isArray(payload.deps) ? payload.deps.map(obj) : [];
-        // A supervisor's revised plan keeps what its steps already did.
-        const before = new Map(view.plan.map((s) => [s.id, s]));
-        view.plan = plan.map(obj).map((p) => {
-          const id = str(p.id) ?? "";
-          const was = before.get(id);
-          return {
-            id,
-            name: str(p.name) ?? "",
-            type: str(p.type) ?? "",
-            dependsOn: deps.filter((d) => d.to === p.id).map((d) => str(d.from) ?? ""),
-            status: was?.status ?? "pending",
-            ...(was?.agent ? { agent: was.agent } : {}),
-          };
-        });
-      }
+    case "PROGRESS":
+      d.plan = newPlan(d.plan, p);
       break;
-    }
     case "TEAM_RECRUITED": {
       // Recruited agents wait until they start.
-      const fresh = !view.agents[who];
-      const a = agent(view, who);
-      if (fresh) a.status = "waiting";
-      a.role = str(payload.role) ?? a.role;
+      const fresh = !d.agents[who];
+      updateAgent(d, who, (a) => ({ ...a, status: fresh ? "waiting" : a.status, role: str(p.role) ?? a.role }));
       break;
     }
-    case "ROLE_ASSIGNED":
+    case "ROLE_ASSIGNED": {
       // A role-mode run names the role itself as the agent: not a team member of its own.
-      if (who !== str(payload.role)) agent(view, who).role = str(payload.role);
+      const role = str(p.role);
+      if (who !== role) updateAgent(d, who, (a) => (a.role === role ? a : { ...a, role }));
       break;
+    }
     case "WAITING":
-      agent(view, who).status = "waiting";
+      updateAgent(d, who, (a) => (a.status === "waiting" ? a : { ...a, status: "waiting" }));
       break;
     case "AGENT_STARTED": {
-      const a = agent(view, who);
-      a.status = "running";
-      a.subtask = str(payload.subtask_id);
-      const s = step(view, a.subtask);
-      if (s) Object.assign(s, { status: "running", agent: who });
+      const subtask = str(p.subtask_id);
+      updateAgent(d, who, (a) => ({ ...a, status: "running", subtask }));
+      updateStep(d, subtask, (s) => ({ ...s, status: "running", agent: who }));
       break;
     }
     case "AGENT_COMPLETED": {
-      const a = agent(view, who);
-      a.status = "done";
-      const s = step(view, a.subtask ?? str(payload.subtask_id));
-      if (s) s.status = "done";
+      updateAgent(d, who, (a) => ({ ...a, status: "done" }));
+      updateStep(d, d.agents[who].subtask ?? str(p.subtask_id), (s) => ({ ...s, status: "done" }));
       break;
     }
     case "AGENT_FAILED": {
-      const a = agent(view, who);
-      Object.assign(a, { status: "failed", error: e.message ?? undefined });
-      const s = step(view, a.subtask ?? str(payload.subtask_id));
-      if (s) s.status = "failed";
+      const message = e.message ?? "agent failed";
+      updateAgent(d, who, (a) => ({ ...a, status: "failed", error: e.message ?? undefined }));
+      updateStep(d, d.agents[who].subtask ?? str(p.subtask_id), (s) => ({ ...s, status: "failed" }));
+      addError(d, { type: "AGENT_FAILED", message, agent: who });
       break;
     }
+    case "ERROR_OCCURRED":
+      addError(d, { type: "ERROR_OCCURRED", message: e.message ?? str(p.error) ?? "error", ...(who ? { agent: who } : {}) });
+      break;
+    case "TOOL_ERROR":
+      addError(d, { type: "TOOL_ERROR", message: str(p.error) ?? e.message ?? "tool failed", agent: who, ...(str(p.tool) ? { tool: str(p.tool) } : {}) });
+      break;
     case "LLM_PROMPT":
       // A later call of the same agent (after a tool) continues its text below.
-      if (!SYSTEM_AGENTS.has(who) && view.agents[who]?.text) view.agents[who].text += "\n\n";
+      if (!SYSTEM_AGENTS.has(who) && d.agents[who]?.text) updateAgent(d, who, (a) => ({ ...a, text: `${a.text}\n\n` }));
       break;
     case "LLM_PARTIAL":
-      if (!SYSTEM_AGENTS.has(who)) agent(view, who).text += e.message ?? "";
+      if (!SYSTEM_AGENTS.has(who) && e.message) updateAgent(d, who, (a) => ({ ...a, text: a.text + e.message }));
       break;
-    case "LLM_OUTPUT":
+    case "LLM_OUTPUT": {
+      const u = d.usage;
       if (who === "final_output") {
-        view.answer = e.message ?? "";
-        view.tokens = Number(payload.tokens_used ?? view.tokens) || view.tokens;
-        view.model = str(payload.model_used) ?? view.model;
+        // The task's totals: they replace the running sums.
+        d.answer = e.message ?? "";
+        d.model = str(p.model_used) ?? d.model;
+        d.usage = { ...u, tokens: num(p.tokens_used) ?? u.tokens, inputTokens: num(p.input_tokens) ?? u.inputTokens, outputTokens: num(p.output_tokens) ?? u.outputTokens };
+      } else if (p.tokens_used !== undefined || p.cost_usd !== undefined) {
+        const cost = num(p.cost_usd);
+        d.usage = {
+          tokens: u.tokens + (num(p.tokens_used) ?? 0),
+          inputTokens: u.inputTokens + (num(p.input_tokens) ?? 0),
+          outputTokens: u.outputTokens + (num(p.output_tokens) ?? 0),
+          ...(cost !== undefined || u.costUsd !== undefined ? { costUsd: (u.costUsd ?? 0) + (cost ?? 0) } : {}),
+        };
+        d.model ??= str(p.model_used);
       }
+      d.tokens = d.usage.tokens;
       break;
+    }
     case "TOOL_INVOKED":
-      agent(view, who).tools.push({ tool: str(payload.tool) ?? "" });
+      updateAgent(d, who, (a) => ({ ...a, tools: [...a.tools, { tool: str(p.tool) ?? "" }] }));
       break;
-    case "TOOL_OBSERVATION": {
-      const use = [...agent(view, who).tools].reverse().find((t) => t.tool === payload.tool && t.ok === undefined);
-      if (use) Object.assign(use, { ok: payload.success !== false, output: e.message ?? "" });
+    case "TOOL_OBSERVATION":
+      updateAgent(d, who, (a) => {
+        // The latest call of this tool still waiting for its result.
+        let i = a.tools.length - 1;
+        while (i >= 0 && !(a.tools[i].tool === p.tool && a.tools[i].ok === undefined)) i--;
+        if (i < 0) return a;
+        const done: ToolUse = { ...a.tools[i], ok: p.success !== false, output: e.message ?? "" };
+        return { ...a, tools: a.tools.map((t, j) => (j === i ? done : t)) };
+      });
+      break;
+    case "APPROVAL_REQUESTED": {
+      const id = str(p.approval_id);
+      if (!id || d.approvals.some((a) => a.id === id)) break;
+      const tool = str(p.tool);
+      const expiresAt = str(p.expires_at);
+      const approval: ApprovalView = {
+        id,
+        kind: str(p.kind) ?? "",
+        message: approvalMessage(e.message),
+        status: "pending",
+        ...(tool ? { tool, arguments: p.arguments ?? {} } : {}),
+        ...(who ? { agent: who } : {}),
+        ...(expiresAt ? { expiresAt } : {}),
+      };
+      d.approvals = [...d.approvals, approval];
+      break;
+    }
+    case "APPROVAL_DECISION": {
+      const said = str(p.status);
+      const status: ApprovalView["status"] = said === "expired" ? "expired" : p.approved === true ? "approved" : "denied";
+      const feedback = str(p.feedback);
+      updateApproval(d, str(p.approval_id) ?? "", (a) => ({ ...a, status, ...(feedback ? { feedback } : {}) }));
+      break;
+    }
+    case "RESEARCH_PLAN_READY":
+    case "RESEARCH_PLAN_UPDATED": {
+      const plan = e.message ?? "";
+      const round = num(p.round) ?? (d.review?.round ?? 0) + 1;
+      const version = num(p.version) ?? round;
+      d.review = { plan, round, version, status: "awaiting_review", history: [...(d.review?.history ?? []), { from: "planner", text: plan, round }] };
+      break;
+    }
+    case "REVIEW_USER_FEEDBACK": {
+      const r = d.review ?? { plan: "", round: 0, version: 0, status: "awaiting_review", history: [] };
+      const round = num(p.round) ?? r.round;
+      d.review = { ...r, status: "revising", history: [...r.history, { from: "user", text: e.message ?? "", round }] };
+      break;
+    }
+    case "RESEARCH_PLAN_APPROVED":
+      if (d.review) d.review = { ...d.review, status: "approved" };
+      break;
+    case "BUDGET_THRESHOLD": {
+      // A cost budget's warning carries the run's cost so far: never less than what was summed.
+      const cost = num(p.cost_usd);
+      if (cost !== undefined && cost > (d.usage.costUsd ?? 0)) d.usage = { ...d.usage, costUsd: cost };
       break;
     }
     case "WORKFLOW_PAUSED":
-      view.state = "paused";
+      d.state = "paused";
       break;
     case "WORKFLOW_RESUMED":
-      view.state = "running";
+      d.state = "running";
       break;
     case "WORKFLOW_COMPLETED":
-      view.state = "completed";
+      d.state = "completed";
       break;
     case "WORKFLOW_CANCELLED":
-      view.state = "cancelled";
+      d.state = "cancelled";
       break;
     case "WORKFLOW_FAILED":
-      Object.assign(view, { state: "failed", error: e.message ?? view.error });
+      d.state = "failed";
+      d.error = e.message ?? d.error;
+      addError(d, { type: "WORKFLOW_FAILED", message: e.message ?? "failed" });
       break;
   }
+  // Any event may carry sources (none of today's engine events do; the task's metadata has them).
+  const cited = citationsFrom(e.payload);
+  if (cited.length > 0) d.citations = mergeCitations(d.citations, cited);
   // A single-agent run has no final_output until it ends: its text is the answer so far.
-  if (view.plan.length === 0 && e.type === "LLM_PARTIAL" && !SYSTEM_AGENTS.has(who)) {
-    view.answer = Object.values(view.agents).map((a) => a.text).join("");
+  if (d.plan.length === 0 && e.type === "LLM_PARTIAL" && !SYSTEM_AGENTS.has(who)) {
+    d.answer = Object.values(d.agents).map((a) => a.text).join("");
   }
-  return view;
+  return d;
 }
 
-/** A task's events (in order) as a view model. */
+/** The citations of `more` not already in `list` (by URL), appended. */
+export function mergeCitations(list: readonly Citation[], more: readonly Citation[]): readonly Citation[] {
+  const seen = new Set(list.map((c) => c.url));
+  const fresh = more.filter((c) => !seen.has(c.url) && seen.add(c.url));
+  return fresh.length === 0 ? list : [...list, ...fresh];
+}
+
+/** A task's events (in order) folded into `view` (a new view; `view` is left as it was). */
 export function foldRun(events: Iterable<TaskEvent>, view: RunView = emptyRun()): RunView {
-  for (const e of events) foldEvent(view, e);
-  return view;
+  let v = view;
+  for (const e of events) v = foldEvent(v, e);
+  return v;
 }

@@ -23,6 +23,7 @@ import { EventQueue } from "./queue";
 export * from "./bindings";
 export * from "./events";
 export * from "./fold";
+export * from "./session";
 
 /** Stable error kinds: the plugin's own, plus `ipc` for framework failures (ACL denial, bad args). */
 export type ShannonErrorKind = ShannonError["kind"] | "ipc";
