@@ -178,11 +178,11 @@ describe("approvals, research review and citations", () => {
       ev("APPROVAL_REQUESTED", "Ebisu", "Run file_write? (id=ap-1)", {
         approval_id: "ap-1", kind: "tool", tool: "file_write", arguments: { path: "a.txt" }, reason: "dangerous_tool", expires_at: "2026-01-01T00:00:00Z",
       }),
-      ev("APPROVAL_REQUESTED", "planner", "Approve the plan? (id=ap-2)", { approval_id: "ap-2", kind: "plan" }),
+      ev("APPROVAL_REQUESTED", "planner", "Approve the plan? (id=ap-2)", { approval_id: "ap-2", kind: "plan", plan: [{ id: "task-1", name: "Survey" }] }),
     ]);
     expect(pendingApprovals(view)).toEqual([
-      { id: "ap-1", kind: "tool", tool: "file_write", arguments: { path: "a.txt" }, message: "Run file_write?", agent: "Ebisu", expiresAt: "2026-01-01T00:00:00Z", status: "pending" },
-      { id: "ap-2", kind: "plan", message: "Approve the plan?", agent: "planner", status: "pending" },
+      { id: "ap-1", kind: "tool", tool: "file_write", arguments: { path: "a.txt" }, reason: "dangerous_tool", message: "Run file_write?", agent: "Ebisu", expiresAt: "2026-01-01T00:00:00Z", status: "pending" },
+      { id: "ap-2", kind: "plan", steps: ["Survey"], message: "Approve the plan?", agent: "planner", status: "pending" },
     ]);
     const first = view.approvals[0];
     view = foldEvent(view, ev("APPROVAL_DECISION", "planner", "Denied", { approval_id: "ap-2", approved: false, status: "denied", feedback: "too broad" }));

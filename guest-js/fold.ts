@@ -46,6 +46,10 @@ export interface ApprovalView {
   /** The tool it wants to call (kind `tool`), with its arguments. */
   readonly tool?: string;
   readonly arguments?: Value;
+  /** The plan's step names (kind `plan`). */
+  readonly steps?: readonly string[];
+  /** Why it asks (a dangerous tool, the plan's complexity, the task asked). */
+  readonly reason?: string;
   /** What the user is asked, without the engine's trailing `(id=…)`. */
   readonly message: string;
   readonly agent?: string;
@@ -317,12 +321,16 @@ export function foldEvent(view: RunView, e: TaskEvent): RunView {
       if (!id || d.approvals.some((a) => a.id === id)) break;
       const tool = str(p.tool);
       const expiresAt = str(p.expires_at);
+      const reason = str(p.reason);
+      const steps = Array.isArray(p.plan) ? p.plan.map((s) => str(fields(s).name) ?? "") : undefined;
       const approval: ApprovalView = {
         id,
         kind: str(p.kind) ?? "",
         message: approvalMessage(e.message),
         status: "pending",
         ...(tool ? { tool, arguments: p.arguments ?? {} } : {}),
+        ...(steps ? { steps } : {}),
+        ...(reason ? { reason } : {}),
         ...(who ? { agent: who } : {}),
         ...(expiresAt ? { expiresAt } : {}),
       };

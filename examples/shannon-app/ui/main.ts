@@ -28,6 +28,7 @@ import {
   setProviderKey,
   subscribeTask,
   submitTask,
+  type ApprovalView,
   type ListenerStatus,
   type ProviderStatus,
   type RunView,
@@ -384,10 +385,17 @@ function logEvent(e: TaskEvent) {
 /** Each turn's run as a view model (`foldRun` from the plugin's JavaScript API). */
 const runs = new WeakMap<HTMLElement, RunView>();
 
+/** The tool an agent called last, as the run's view has it. */
+function lastTool(view: RunView, agent: string | null | undefined): string | undefined {
+  const tools = view.agents[agent ?? ""]?.tools ?? [];
+  return tools[tools.length - 1]?.tool;
+}
+
 /** Renders one event of the watched task into its turn, the control bar and the event log. */
 function render(turn: HTMLElement, e: TaskEvent) {
-  const view = runs.get(turn) ?? emptyRun();
-  runs.set(turn, foldEvent(view, e));
+  // foldEvent is pure: it returns the next view (the previous one is left as it was).
+  const view = foldEvent(runs.get(turn) ?? emptyRun(), e);
+  runs.set(turn, view);
   const answer = turn.querySelector<HTMLElement>(".a")!;
   if (e.type === "LLM_PARTIAL") {
     answer.classList.add("streaming");
@@ -395,10 +403,9 @@ function render(turn: HTMLElement, e: TaskEvent) {
   }
   answer.textContent = view.answer || (e.type === "ERROR_OCCURRED" ? (e.message ?? "failed") : answer.textContent);
   if (view.plan.length > 0) renderTeam(turn, view);
-  if (e.type === "APPROVAL_REQUESTED") renderApproval(turn, e);
-  if (e.type === "APPROVAL_DECISION") settleApproval(turn, e);
+  if (e.type === "APPROVAL_REQUESTED" || e.type === "APPROVAL_DECISION") for (const a of view.approvals) renderApproval(turn, a);
   if (e.type in CONTROL_EVENTS) setControl(CONTROL_EVENTS[e.type]);
-  if (e.type === "TOOL_OBSERVATION" && String((e.payload as Record<string, unknown> | undefined)?.tool ?? "").startsWith("file_")) void refreshFiles();
+  if (e.type === "TOOL_OBSERVATION" && lastTool(view, e.agent_id)?.startsWith("file_")) void refreshFiles();
   logEvent(e);
   if (e.type === "STREAM_END") {
     answer.classList.remove("streaming");
@@ -406,17 +413,24 @@ function render(turn: HTMLElement, e: TaskEvent) {
   }
 }
 
-/** A question the task waits on: what it wants to do (its plan, or a tool call with its arguments) and the answer buttons. */
-function renderApproval(turn: HTMLElement, e: TaskEvent) {
-  const p = (e.payload ?? {}) as Record<string, unknown>;
-  const id = String(p.approval_id ?? "");
-  if (!id || turn.querySelector(`.approval[data-id="${CSS.escape(id)}"]`)) return;
-  const card = el("div", { className: "approval pending" }, el("b", { textContent: (e.message ?? "Needs your approval").replace(/ \(id=[^)]*\)$/, "") }));
-  card.dataset.id = id;
-  if (p.kind === "tool") {
-    card.append(el("div", { className: "approval-tool", textContent: `${p.tool} ${JSON.stringify(p.arguments ?? {}, null, 2)}` }));
-  } else if (Array.isArray(p.plan)) {
-    card.append(el("ol", {}, ...p.plan.map((s: { name?: string }) => el("li", { textContent: s.name ?? "" }))));
+/** A question the task waits on (from the run's view): what it wants to do (its plan, or a tool call
+ * with its arguments) and the answer buttons; once decided, what was decided. */
+function renderApproval(turn: HTMLElement, a: ApprovalView) {
+  const existing = turn.querySelector<HTMLElement>(`.approval[data-id="${CSS.escape(a.id)}"]`);
+  if (existing) {
+    if (a.status !== "pending" && existing.classList.contains("pending")) {
+      existing.className = `approval ${a.status === "approved" ? "approved" : "denied"}`;
+      existing.querySelector(".approval-buttons")?.replaceChildren(el("span", { textContent: a.feedback ? `${a.status}: ${a.feedback}` : a.status }));
+    }
+    return;
+  }
+  if (a.status !== "pending") return; // decided before this page saw it
+  const card = el("div", { className: "approval pending" }, el("b", { textContent: a.message }));
+  card.dataset.id = a.id;
+  if (a.tool) {
+    card.append(el("div", { className: "approval-tool", textContent: `${a.tool} ${JSON.stringify(a.arguments ?? {}, null, 2)}` }));
+  } else if (a.steps) {
+    card.append(el("ol", {}, ...a.steps.map((name) => el("li", { textContent: name }))));
   }
   const workflowId = turn.dataset.taskId!;
   const answer = (act: () => Promise<unknown>) => async () => {
@@ -428,26 +442,18 @@ function renderApproval(turn: HTMLElement, e: TaskEvent) {
     }
   };
   const yes = el("button", { className: "primary approve", textContent: "Approve" });
-  yes.onclick = answer(() => approve(workflowId, id));
+  yes.onclick = answer(() => approve(workflowId, a.id));
   const no = el("button", { className: "deny", textContent: "Deny" });
-  no.onclick = answer(() => deny(workflowId, id, "Denied in the app"));
+  no.onclick = answer(() => deny(workflowId, a.id, "Denied in the app"));
   const buttons = el("div", { className: "approval-buttons" }, yes, no);
-  if (p.kind === "tool") {
+  if (a.kind === "tool") {
     const session = el("button", { className: "approve-session", textContent: "Allow for this session" });
-    session.onclick = answer(() => approve(workflowId, id, { scope: "session" }));
+    session.onclick = answer(() => approve(workflowId, a.id, { scope: "session" }));
     buttons.append(session);
   }
   card.append(buttons);
   turn.querySelector(".a")!.before(card);
   $("transcript").scrollTop = $("transcript").scrollHeight;
-}
-
-function settleApproval(turn: HTMLElement, e: TaskEvent) {
-  const p = (e.payload ?? {}) as Record<string, unknown>;
-  const card = turn.querySelector<HTMLElement>(`.approval[data-id="${CSS.escape(String(p.approval_id ?? ""))}"]`);
-  if (!card) return;
-  card.className = `approval ${p.approved ? "approved" : "denied"}`;
-  card.querySelector(".approval-buttons")?.replaceChildren(el("span", { textContent: e.message ?? "" }));
 }
 
 const STEP_MARK = { pending: "○", running: "◐", done: "●", failed: "✕" } as const;
@@ -498,8 +504,9 @@ async function watch(task_id: string, turn: HTMLElement, resumed = false) {
     turn.querySelector(".team")?.remove();
   }
   runs.delete(turn); // rebuilt from the events the subscription delivers
-  const from = resumed ? { lastEventId: 0 } : {}; // a reloaded page replays the task from its start
-  const stream = await subscribeTask(task_id, { onEvent: (e) => render(turn, e), ...from });
+  // The page keeps no events across a reload, so it does not pass keptEarlierEvents: the task is
+  // replayed from its start and the answer rebuilt whole.
+  const stream = await subscribeTask(task_id, { onEvent: (e) => render(turn, e) });
   mine.stream = stream;
   if (current !== mine) stream.close(); // another task was opened meanwhile
 }
