@@ -1,7 +1,7 @@
 // Which events this package knows. The catalogue is the engine's (src/core/run/lifecycle/event_type.rs);
 // an engine newer than this package may send a type outside it, which subscribers get apart from
 // `TaskEvent`s (`onUnknownEvent`) so that a `switch (e.type)` over the catalogue stays exhaustive.
-import type { TaskEvent, Value } from "./bindings";
+import type { TaskEvent, Value } from "./bindings.js";
 
 export const KNOWN_EVENT_TYPES = [
   "DATA_PROCESSING", "WORKFLOW_STARTED", "WORKFLOW_COMPLETED", "WORKFLOW_FAILED", "STREAM_END",

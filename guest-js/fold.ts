@@ -3,7 +3,7 @@
 // user, a research plan under review, errors, sources, usage. A pure reducer: `foldEvent(view, e)`
 // returns a new view and never changes `view`; what the event did not touch keeps its identity (an
 // untouched agent or plan step is the same object), so React's memo and Svelte/Vue's diffing skip it.
-import type { TaskEvent, Value } from "./bindings";
+import type { TaskEvent, Value } from "./bindings.js";
 
 export type RunState = "running" | "paused" | "completed" | "failed" | "cancelled";
 

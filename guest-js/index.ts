@@ -16,14 +16,14 @@ import {
   type ApprovalDecision,
   type ApprovalScope,
   type Value,
-} from "./bindings";
-import { isKnownEvent, type UnknownTaskEvent } from "./events";
-import { EventQueue } from "./queue";
+} from "./bindings.js";
+import { isKnownEvent, type UnknownTaskEvent } from "./events.js";
+import { EventQueue } from "./queue.js";
 
-export * from "./bindings";
-export * from "./events";
-export * from "./fold";
-export * from "./session";
+export * from "./bindings.js";
+export * from "./events.js";
+export * from "./fold.js";
+export * from "./session.js";
 
 /** Stable error kinds: the plugin's own, plus `ipc` for framework failures (ACL denial, bad args). */
 export type ShannonErrorKind = ShannonError["kind"] | "ipc";

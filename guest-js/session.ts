@@ -1,8 +1,8 @@
 // A session as chat messages: each task is the user's question and the assistant's answer. Stored
 // tasks come from `getSessionHistory`; a task still streaming can be given as its live RunView, which
 // then supplies the answer so far. Pure functions, like fold.ts.
-import type { TaskDetails, TaskHistory } from "./bindings";
-import { citationsFrom, emptyRun, mergeCitations, type Citation, type RunState, type RunView, type RunUsage } from "./fold";
+import type { TaskDetails, TaskHistory } from "./bindings.js";
+import { citationsFrom, emptyRun, mergeCitations, type Citation, type RunState, type RunView, type RunUsage } from "./fold.js";
 
 export type MessageStatus = "queued" | RunState;
 
