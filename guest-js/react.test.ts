@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { clearMocks } from "@tauri-apps/api/mocks";
-import { createElement as h, memo, type ReactNode } from "react";
+import { StrictMode, createElement as h, memo, type ReactNode } from "react";
 import { act, cleanup, fireEvent, render, renderHook, screen, waitFor } from "@testing-library/react";
 import { useSessionMessages, useSubmitTask, useTaskRun } from "./react";
 import type { AgentView, TaskEvent, TaskHistory } from "./index";
@@ -84,6 +84,15 @@ describe("useTaskRun", () => {
     unmount();
     expect(cmds(calls, "unsubscribe_task").map((c) => c.args)).toEqual([{ channelId: subs[0].channelId }]);
     await stream(subs[0], teamRun()); // nothing throws, nothing is set on the unmounted component
+  });
+
+  it("under StrictMode (effects run twice) the first subscription is ended and the second renders the run", async () => {
+    const { subs, calls } = mockPlugin();
+    render(h(StrictMode, null, h(Run, { taskId: "task-1" })));
+    await waitFor(() => expect(subs).toHaveLength(2));
+    await waitFor(() => expect(cmds(calls, "unsubscribe_task").map((c) => c.args)).toEqual([{ channelId: subs[0].channelId }]));
+    await stream(subs[1], teamRun());
+    expect(screen.getByTestId("answer").textContent).toBe("Prices rose 3%.");
   });
 
   it("a new task id ends the old subscription and starts from an empty view", async () => {
