@@ -29,6 +29,9 @@ npm run typecheck
 npm run build
 npm test
 
+echo "==> a fresh Tauri app from the packed crate and npm tarball"
+scripts/fresh-app.sh
+
 echo "==> end-to-end tests of the desktop example (WebKitGTK under Xvfb)"
 scripts/e2e.sh
 echo "==> all tests passed"
