@@ -373,7 +373,8 @@ const CONTROL_EVENTS: Record<string, ControlView> = {
   WORKFLOW_FAILED: "failed",
 };
 
-function logEvent(e: TaskEvent) {
+/** A line in the event log: a task event, one of a type this app does not know, or the app's own note. */
+function logEvent(e: { type: string; message?: string | null }) {
   if (e.type === "LLM_PARTIAL" || e.type === "LLM_PROMPT" || e.type === "STREAM_END") return;
   const kind = e.type.startsWith("TOOL_") ? "tool" : e.type in CONTROL_EVENTS ? "control" : "";
   const item = el("li", { className: kind }, el("b", { textContent: e.type }), e.message ?? "");
@@ -499,14 +500,14 @@ async function watch(task_id: string, turn: HTMLElement, resumed = false) {
   if (resumed) {
     // Not a task event: a note that the stream is replayed. Every delta is replayable, so the answer
     // is rebuilt whole instead of continuing mid-sentence.
-    logEvent({ workflow_id: task_id, type: "STREAM_RESUMED", message: "after a page reload: the answer so far, then live", timestamp: "", seq: 0 });
+    logEvent({ type: "STREAM_RESUMED", message: "after a page reload: the answer so far, then live" });
     turn.querySelector(".a")!.textContent = "";
     turn.querySelector(".team")?.remove();
   }
   runs.delete(turn); // rebuilt from the events the subscription delivers
   // The page keeps no events across a reload, so it does not pass keptEarlierEvents: the task is
   // replayed from its start and the answer rebuilt whole.
-  const stream = await subscribeTask(task_id, { onEvent: (e) => render(turn, e) });
+  const stream = await subscribeTask(task_id, { onEvent: (e) => render(turn, e), onUnknownEvent: logEvent });
   mine.stream = stream;
   if (current !== mine) stream.close(); // another task was opened meanwhile
 }
