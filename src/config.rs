@@ -51,7 +51,9 @@ pub struct PluginConfig {
 /// An inclusive port range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct PortRange {
+    /// The first port tried (at least 1024).
     pub first: u16,
+    /// The last port tried, included (at most 1000 ports after `first`).
     pub last: u16,
 }
 
@@ -62,6 +64,8 @@ impl PortRange {
         last: 1915,
     };
 
+    /// The range itself if `1024 <= first <= last` and it spans at most 1000 ports, else
+    /// `invalid_request`.
     pub fn validate(self) -> Result<Self> {
         if self.first < 1024 || self.first > self.last || self.last - self.first > 1000 {
             return Err(ShannonError::invalid(
@@ -95,26 +99,38 @@ impl Default for PluginConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, specta::Type)]
 #[serde(default, deny_unknown_fields)]
 pub struct PluginConfigUpdate {
+    /// An absolute path overriding [`PluginConfig::data_dir`]; `""` clears the override.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<String>,
+    /// [`PluginConfig::default_provider`]; a known model provider, not a search API.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_provider: Option<String>,
+    /// [`PluginConfig::default_model`], at most 200 bytes; `""` clears it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_model: Option<String>,
+    /// [`PluginConfig::listener_enabled`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listener_enabled: Option<bool>,
+    /// [`PluginConfig::listener_port`]: 0 or 1024..65535.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listener_port: Option<u16>,
+    /// [`PluginConfig::listener_origins`], each `scheme://host[:port]` (http, https or tauri)
+    /// without a path or wildcard; replaces the whole list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listener_origins: Option<Vec<String>>,
+    /// [`PluginConfig::recovery`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryPolicy>,
+    /// [`PluginConfig::desktop_mode`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub desktop_mode: Option<bool>,
+    /// [`PluginConfig::desktop_ports`], checked by [`PortRange::validate`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub desktop_ports: Option<PortRange>,
+    /// [`PluginConfig::approvals`], replaced whole and validated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approvals: Option<ApprovalPolicy>,
+    /// [`PluginConfig::mcp_servers`]; replaces the whole list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp_servers: Option<Vec<McpServerConfig>>,
 }

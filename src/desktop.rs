@@ -11,7 +11,9 @@ use crate::state::ShannonExt;
 /// `server-ready`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct ServerReady {
+    /// The API's base URL, `http://localhost:{port}`.
     pub url: String,
+    /// The port the listener bound, from the desktop range.
     pub port: u16,
 }
 
@@ -19,29 +21,42 @@ pub struct ServerReady {
 /// `ready`, `failed`, `stopping`, `stopped`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct ServerStateChange {
+    /// The state left.
     pub from: String,
+    /// The state entered.
     pub to: String,
+    /// The bound port; only on the change to `ready`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// Why the listener could not start; only on the change to `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When it changed: RFC 3339 UTC with microseconds.
     pub timestamp: String,
 }
 
 /// `server-log`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct ServerLog {
+    /// `info` or `error`.
     pub level: String,
+    /// The human-readable line.
     pub message: String,
+    /// Always `shannon`.
     pub component: String,
+    /// When it was logged: RFC 3339 UTC with microseconds.
     pub timestamp: String,
 }
 
 /// Event names the desktop frontend listens to (app-wide, not plugin-prefixed).
 pub mod event_names {
+    /// Payload: the bound port (a number), as soon as the listener binds.
     pub const SERVER_PORT_SELECTED: &str = "server-port-selected";
+    /// Payload: [`ServerReady`](super::ServerReady), once the API accepts requests.
     pub const SERVER_READY: &str = "server-ready";
+    /// Payload: [`ServerStateChange`](super::ServerStateChange), at each life-cycle step.
     pub const SERVER_STATE_CHANGE: &str = "server-state-change";
+    /// Payload: [`ServerLog`](super::ServerLog), a line for the frontend's log view.
     pub const SERVER_LOG: &str = "server-log";
 }
 

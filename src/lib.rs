@@ -10,6 +10,10 @@
 //! internal; the `unstable-internals` feature opens them for this crate's tests, benchmarks and
 //! examples, with no stability promise. How the crate is laid out: `docs/architecture.md`.
 
+// Every item of the public facade is documented. The internal modules the `unstable-internals`
+// feature opens are not held to it.
+#![cfg_attr(not(feature = "unstable-internals"), warn(missing_docs))]
+
 pub mod config;
 #[cfg(feature = "unstable-internals")]
 pub mod core;

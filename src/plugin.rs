@@ -32,6 +32,8 @@ impl Default for Builder {
 }
 
 impl Builder {
+    /// The defaults: no data dir override, the master key in the OS keychain when one answers
+    /// ([`KeyStorage::Auto`]), no configuration of its own, desktop mode off.
     pub fn new() -> Self {
         Self {
             data_dir: None,
@@ -113,6 +115,8 @@ impl Builder {
         self
     }
 
+    /// The plugin to pass to `tauri::Builder::plugin`. `SHANNON_DESKTOP_MODE=1` (and
+    /// `SHANNON_DESKTOP_PORTS=first-last`) in the environment turn desktop mode on here.
     pub fn build<R: Runtime>(self) -> TauriPlugin<R, Option<PluginConfigUpdate>> {
         self.desktop_from_env().build_plugin()
     }

@@ -265,6 +265,7 @@ impl Shannon {
         }
     }
 
+    /// The listener's status; not running, all `None`, when none was started.
     pub async fn listener_status(&self) -> crate::http::ListenerStatus {
         match self.listener.lock().await.as_ref() {
             Some(l) => l.status(),
@@ -285,6 +286,7 @@ impl Shannon {
 
 /// Access to the plugin from Rust: `app.shannon().core().await?`.
 pub trait ShannonExt<R: Runtime> {
+    /// The plugin's state, managed by the app once the plugin is added.
     fn shannon(&self) -> &Shannon;
 }
 

@@ -57,6 +57,7 @@ impl SignedConfig {
         })
     }
 
+    /// The file's path: [`FILE`] in the directory it was opened in.
     pub fn path(&self) -> PathBuf {
         self.dir.join(FILE)
     }

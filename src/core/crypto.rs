@@ -31,6 +31,7 @@ const TAG_LEN: usize = 16;
 pub struct SecretString(String);
 
 impl SecretString {
+    /// Wraps a secret.
     pub fn new(s: impl Into<String>) -> Self {
         Self(s.into())
     }

@@ -18,10 +18,14 @@ pub enum ShannonError {
     /// A provider name outside the supported catalogue.
     #[error("unknown provider: {0}")]
     UnknownProvider(String),
+    /// The named resource does not exist or is not the caller's (HTTP 404).
     #[error("not found: {0}")]
     NotFound(String),
+    /// It already exists or was already decided: a duplicate e-mail, an answered approval
+    /// (HTTP 409).
     #[error("already exists: {0}")]
     Conflict(String),
+    /// A query, setting, file or skill over its size limit (HTTP 413).
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
     /// A per-user limit is reached (e.g. the number of schedules).
@@ -33,6 +37,7 @@ pub enum ShannonError {
     /// A token that is malformed, badly signed, of the wrong type or algorithm, or revoked.
     #[error("invalid token")]
     InvalidToken,
+    /// A well-formed token past its expiry (HTTP 401).
     #[error("token expired")]
     TokenExpired,
     /// A refresh token that is unknown, expired, or was already used.
@@ -44,6 +49,8 @@ pub enum ShannonError {
     /// The chosen provider has no key (or base URL) yet: the UI should send the user to the keys page.
     #[error("provider not ready: {0}")]
     ProviderNotReady(String),
+    /// Not allowed without an opt-in: a dangerous tool not granted, a dangerous skill, a setting
+    /// that has its own opt-in command (HTTP 403).
     #[error("permission denied: {0}")]
     PermissionDenied(String),
     /// A stored provider key was bound to another endpoint than the provider has now: the key is not
@@ -60,7 +67,13 @@ pub enum ShannonError {
     #[error(
         "database schema version {found} is newer than this build supports ({supported}); refusing to open it"
     )]
-    DatabaseTooNew { found: u32, supported: u32 },
+    DatabaseTooNew {
+        /// The schema version found in the database.
+        found: u32,
+        /// The newest schema version this build knows.
+        supported: u32,
+    },
+    /// Any other SQLite failure.
     #[error("database error: {0}")]
     Database(String),
     /// The disk holding the database is full; nothing of the refused write was stored.
@@ -69,10 +82,13 @@ pub enum ShannonError {
     /// Storage is failing for now (the writer keeps retrying); try again shortly.
     #[error("storage unavailable: {0}")]
     StorageUnavailable(String),
+    /// A file or socket operation failed (the listener's port, the data directory, a skill file).
     #[error("I/O error: {0}")]
     Io(String),
+    /// A plugin configuration that cannot be used or saved (e.g. an invalid MCP server entry).
     #[error("configuration error: {0}")]
     Config(String),
+    /// A bug or an unexpected failure inside the core (HTTP 500).
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -122,6 +138,7 @@ impl ShannonError {
     }
 }
 
+/// The core's result type: [`ShannonError`] unless another error is named.
 pub type Result<T, E = ShannonError> = std::result::Result<T, E>;
 
 impl From<rusqlite::Error> for ShannonError {

@@ -298,6 +298,8 @@ impl Core {
         Workspace::of_session(self.data_dir(), &id)
     }
 
+    /// One level of a session's workspace at `path` (its root when `None`); empty when the folder
+    /// does not exist. The session by id or external id; `not_found` if it is not the caller's.
     pub async fn list_session_files(
         &self,
         caller: &Caller,
@@ -307,6 +309,8 @@ impl Core {
         list_files(self.session_workspace(caller, session).await?, path).await
     }
 
+    /// A file of a session's workspace, text raw and anything else base64; at most 20 MiB
+    /// (`payload_too_large`), `invalid_request` for a path leaving the workspace.
     pub async fn read_session_file(
         &self,
         caller: &Caller,

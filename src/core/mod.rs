@@ -88,30 +88,40 @@ impl CoreConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CoreEvent {
+    /// `settings_changed`: a user setting was written or deleted.
     SettingsChanged(SettingsChanged),
+    /// `provider_keys_changed`: a provider key was stored or deleted.
     ProviderKeysChanged(ProviderKeysChanged),
+    /// `task_status_changed`: a task moved to another status.
     TaskStatusChanged(TaskStatusChanged),
 }
 
 /// A user setting was written or deleted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct SettingsChanged {
+    /// The user whose setting it is.
     pub user_id: String,
+    /// The setting's key (its value is not sent; read it again).
     pub key: String,
 }
 
 /// A provider API key was stored or deleted (the key itself is never sent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct ProviderKeysChanged {
+    /// The user whose key it is.
     pub user_id: String,
+    /// The provider's id, e.g. `openai`.
     pub provider: String,
 }
 
 /// A task's status changed (`TASK_STATUS_*`): for task lists and badges without a stream open.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct TaskStatusChanged {
+    /// The task's owner.
     pub user_id: String,
+    /// The task's id.
     pub task_id: String,
+    /// The new status in the API's spelling, e.g. `TASK_STATUS_RUNNING`.
     pub status: String,
 }
 
@@ -275,10 +285,12 @@ impl Core {
         WeakCore(Arc::downgrade(&self.inner))
     }
 
+    /// The directory holding the database (and, in file storage, the master key file).
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
     }
 
+    /// The SQLite store under the data dir.
     pub fn store(&self) -> &Store {
         &self.inner.store
     }

@@ -40,6 +40,8 @@ pub const WEBVIEW_ORIGINS: &[&str] = &[
     "https://tauri.localhost",
 ];
 
+/// How [`Listener::start`] binds and whom it lets in. The default: any free port, the webview
+/// origins only, a random token.
 #[derive(Debug, Clone, Default)]
 pub struct ListenerOptions {
     /// 0 picks a free port.
@@ -55,11 +57,15 @@ pub struct ListenerOptions {
 /// What `listener_status` reports.
 #[derive(Clone, Serialize, specta::Type, PartialEq)]
 pub struct ListenerStatus {
+    /// Whether the listener serves requests.
     pub running: bool,
+    /// Its base URL, `http://127.0.0.1:{port}`; `None` when no listener was started.
     pub url: Option<String>,
+    /// The bound port; `None` when no listener was started.
     pub port: Option<u16>,
     /// The per-launch token (send as `Authorization: Bearer …`); also in `token_file`.
     pub token: Option<String>,
+    /// Path of the file holding the token (`listener.token` in the data dir, mode 0600).
     pub token_file: Option<String>,
 }
 
@@ -156,10 +162,12 @@ impl Listener {
         })
     }
 
+    /// The bound address, on 127.0.0.1.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// Its status: running until stopped or its server task fails.
     pub fn status(&self) -> ListenerStatus {
         ListenerStatus {
             running: !self.task.is_finished(),

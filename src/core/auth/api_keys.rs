@@ -66,6 +66,8 @@ fn is_well_formed(key: &str) -> bool {
 }
 
 impl Core {
+    /// Creates an API key for the caller: name 1..=100 characters, description cut to 500. The
+    /// answer is the only place the key appears; only its SHA-256 is stored.
     pub async fn create_api_key(
         &self,
         caller: &Caller,
@@ -119,6 +121,8 @@ impl Core {
         Ok(created)
     }
 
+    /// The caller's API keys, newest first, revoked ones included (prefix and metadata, never the
+    /// key).
     pub async fn list_api_keys(&self, caller: &Caller) -> Result<ApiKeyList> {
         let user = caller.user_id.clone();
         let keys = self

@@ -27,8 +27,11 @@ pub enum AuthMethod {
     Embedded,
     /// The listener's per-launch token, acting as the embedded user.
     LaunchToken,
+    /// A JWT access token from sign-in or a refresh (`Authorization: Bearer`).
     Jwt,
+    /// A Shannon API key (`X-API-Key`, or `Authorization: Bearer sk_…`).
     ApiKey {
+        /// The key's id (never the key itself).
         key_id: String,
     },
 }
@@ -36,12 +39,16 @@ pub enum AuthMethod {
 /// The identity an operation runs as. Every user-scoped query filters on `user_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The user it acts as.
     pub user_id: String,
+    /// The user's tenant: a fixed one for the embedded user, its own for each registered user.
     pub tenant_id: String,
+    /// How it authenticated.
     pub method: AuthMethod,
 }
 
 impl Caller {
+    /// The local embedded user, without credentials ([`AuthMethod::Embedded`]).
     pub fn embedded() -> Self {
         Self {
             user_id: EMBEDDED_USER_ID.to_string(),

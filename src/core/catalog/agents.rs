@@ -205,6 +205,8 @@ pub fn check_input(schema: &Value, input: &Value) -> Result<()> {
 }
 
 impl Core {
+    /// The built-in agents and those of `<data dir>/agents.yaml` (the same for every user); a file
+    /// that does not read is reported in `error`, not as a failure.
     pub async fn list_agents(&self, _caller: &Caller) -> Result<AgentList> {
         let (agents, error) = load(self);
         Ok(AgentList {
@@ -214,6 +216,7 @@ impl Core {
         })
     }
 
+    /// One agent by id; `not_found` if there is none.
     pub async fn get_agent(&self, _caller: &Caller, id: &str) -> Result<AgentInfo> {
         self.agent_by_id(id)
     }

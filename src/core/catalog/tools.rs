@@ -97,6 +97,7 @@ impl Core {
         Ok(out)
     }
 
+    /// One tool the caller's tasks can use, built-in or from an MCP server; `not_found` otherwise.
     pub async fn get_tool(&self, caller: &Caller, name: &str) -> Result<ToolInfo> {
         let tools = setup::toolbox_for(self, caller, None, None, &[]).await;
         self.builtin_info(name, &tools)

@@ -50,6 +50,8 @@ impl Default for ApprovalPolicy {
 }
 
 impl ApprovalPolicy {
+    /// The policy itself if `complexity_threshold` is within 0..=1 and `timeout_secs` within
+    /// 10..=604800 (a week), else `invalid_request`.
     pub fn validate(self) -> Result<Self> {
         if self
             .complexity_threshold
@@ -67,6 +69,7 @@ impl ApprovalPolicy {
         Ok(self)
     }
 
+    /// Whether `tool` is one of the dangerous tools, asked about before each call.
     pub fn is_dangerous(&self, tool: &str) -> bool {
         self.dangerous_tools.iter().any(|t| t == tool)
     }
@@ -132,6 +135,7 @@ impl Core {
         Ok(())
     }
 
+    /// The approval policy in effect.
     pub fn approval_policy(&self) -> ApprovalPolicy {
         self.engine().approval_policy()
     }

@@ -23,6 +23,7 @@ use crate::core::llm::ToolSpec;
 pub struct McpServerConfig {
     /// Short and unique; part of its tools' names.
     pub name: String,
+    /// How to reach it (`transport: "stdio"` or `"http"`, with its fields beside `name`).
     #[serde(flatten)]
     pub transport: McpTransport,
     /// Only these of its tools (by their own names), if set.

@@ -36,7 +36,9 @@ pub enum RecoveryPolicy {
 /// Provider and model used when a submission names none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineDefaults {
+    /// The provider's id (default `demo`, the offline one).
     pub provider: String,
+    /// The model; `None` = the provider's default model.
     pub model: Option<String>,
 }
 

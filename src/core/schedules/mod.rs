@@ -148,6 +148,10 @@ impl Core {
         self.scheduler().limits
     }
 
+    /// Creates an active schedule. Name, query and a 5-field cron (in `timezone`, default UTC) are
+    /// required; runs must be `min_interval` apart and the budget at most `max_budget_usd`
+    /// ([`CoreConfig::schedules`](crate::core::CoreConfig::schedules)); `timeout_seconds` defaults
+    /// to 3600. `rate_limited` once the user has `max_per_user` schedules.
     pub async fn create_schedule(
         &self,
         caller: &Caller,
@@ -215,6 +219,8 @@ impl Core {
         })
     }
 
+    /// One of the caller's schedules; `invalid_request` for an id that is not a UUID, `not_found`
+    /// for a deleted or another user's one.
     pub async fn get_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleInfo> {
         validate_id(id)?;
         let (user, id) = (caller.user_id.clone(), id.to_string());
@@ -263,6 +269,9 @@ impl Core {
             .await
     }
 
+    /// Changes the fields `req` carries, validated as on creation; the rest stay. An empty
+    /// `task_context` clears it only with `clear_task_context`. The next run is recomputed while
+    /// the schedule is active.
     pub async fn update_schedule(
         &self,
         caller: &Caller,
@@ -378,6 +387,7 @@ impl Core {
         Ok(next)
     }
 
+    /// Stops the schedule's runs until [`Core::resume_schedule`]; `next_run_at` becomes `None`.
     pub async fn pause_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleAck> {
         self.set_schedule_status(caller, id, PAUSED).await?;
         Ok(ScheduleAck {
@@ -387,6 +397,7 @@ impl Core {
         })
     }
 
+    /// Makes a schedule active again, answering its next run time from now.
     pub async fn resume_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleAck> {
         let next = self.set_schedule_status(caller, id, ACTIVE).await?;
         Ok(ScheduleAck {
@@ -406,6 +417,8 @@ impl Core {
         })
     }
 
+    /// A page of a schedule's runs, newest first (page from 1, 1..=100 per page, default 20), with
+    /// their tasks' status and result.
     pub async fn get_schedule_runs(
         &self,
         caller: &Caller,

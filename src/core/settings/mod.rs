@@ -131,6 +131,7 @@ impl Core {
         found.ok_or_else(|| ShannonError::NotFound(format!("setting {key}")))
     }
 
+    /// All the caller's settings, by key.
     pub async fn list_settings(&self, caller: &Caller) -> Result<Vec<Setting>> {
         let user = caller.user_id.clone();
         self.store()
@@ -164,6 +165,7 @@ impl Core {
         Ok(setting)
     }
 
+    /// Deletes a setting; `not_found` when it is not set.
     pub async fn delete_setting(&self, caller: &Caller, key: &str) -> Result<()> {
         validate_key(key)?;
         let (user, k) = (caller.user_id.clone(), key.to_string());
@@ -319,6 +321,8 @@ impl Core {
             .await
     }
 
+    /// Deletes the caller's stored key for `provider`; `unknown_provider` for a name outside the
+    /// catalogue, `not_found` when no key is stored.
     pub async fn delete_provider_key(&self, caller: &Caller, provider: &str) -> Result<()> {
         let spec = providers::lookup(provider)?;
         let user = caller.user_id.clone();

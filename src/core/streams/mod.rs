@@ -34,16 +34,23 @@ pub fn is_transient(event_type: &str) -> bool {
 /// One event, in the cloud's shape (contract §5.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct TaskEvent {
+    /// The task's workflow id.
     pub workflow_id: String,
+    /// `type`: an [`EventType`]'s wire name, e.g. `LLM_OUTPUT`.
     #[serde(rename = "type")]
     pub event_type: String,
+    /// The agent that emitted it (`orchestrator`, a team member); `None` when none is named.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
+    /// Human-readable text (for `LLM_PARTIAL`, the delta).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Structured details, depending on the type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
+    /// When it was emitted: RFC 3339 UTC with microseconds.
     pub timestamp: String,
+    /// Position in the stored stream, from 1; a transient event carries the last stored one's.
     pub seq: u32,
     /// Transient events only: `"<seq>-<n>"`, their resume id (contract §5.1 `stream_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +98,7 @@ impl StreamPos {
 }
 
 impl TaskEvent {
+    /// Whether this event is streamed live only, never stored (see [`EventType::TRANSIENT`]).
     pub fn is_transient(&self) -> bool {
         is_transient(&self.event_type)
     }

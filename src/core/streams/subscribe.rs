@@ -85,6 +85,7 @@ impl Core {
 }
 
 impl TaskSubscription {
+    /// The workflow whose events this subscription receives.
     pub fn workflow_id(&self) -> &str {
         &self.workflow_id
     }

@@ -20,6 +20,7 @@ pub struct ControlResponse {
 }
 
 impl Core {
+    /// Whether the caller's task is paused or cancelled, when, by whom and why.
     pub async fn get_control_state(&self, caller: &Caller, id: &str) -> Result<ControlState> {
         let row = self.owned_task(caller, id).await?;
         let wf = row.workflow_id;
@@ -40,6 +41,8 @@ impl Core {
         self.set_paused(caller, id, true, reason).await
     }
 
+    /// Resumes a paused task: WORKFLOW_RESUMED, then the held model text, then the run continues.
+    /// `invalid_state` when the task is not paused, has ended, or runs in no live process.
     pub async fn resume_task(
         &self,
         caller: &Caller,

@@ -59,6 +59,8 @@ fn execution_mode(mode: &str) -> &'static str {
 }
 
 impl Core {
+    /// The caller's tasks, newest first, filtered by session (its id or the client's external id)
+    /// and status; `total_count` counts every match, not just this page.
     pub async fn list_tasks(&self, caller: &Caller, q: ListTasksQuery) -> Result<TaskList> {
         let limit = q.limit.unwrap_or(20);
         if !(1..=100).contains(&limit) {

@@ -284,6 +284,8 @@ impl Core {
         Ok((calls.max(row.total_tokens), cost.max(row.cost_usd)))
     }
 
+    /// The task's progress in the desktop frontend's shape: steps, elapsed and estimated time,
+    /// tokens and cost so far.
     pub async fn get_task_progress(&self, caller: &Caller, id: &str) -> Result<TaskProgress> {
         let row = self.owned_task(caller, id).await?;
         self.engine().hub.settle(&row.workflow_id).await;
@@ -296,6 +298,7 @@ impl Core {
         Ok(progress_of(&row, &events, usage, Utc::now()))
     }
 
+    /// The task's answer (empty until it completes), its `TASK_STATUS_*`, tokens and cost.
     pub async fn get_task_output(&self, caller: &Caller, id: &str) -> Result<TaskOutput> {
         let row = self.owned_task(caller, id).await?;
         let (tokens_used, cost_usd) = self.usage_so_far(&row).await?;

@@ -93,6 +93,8 @@ impl Core {
             .await
     }
 
+    /// The caller's task with its result, usage and model breakdown; `not_found` for an unknown or
+    /// another user's task.
     pub async fn get_task(&self, caller: &Caller, id: &str) -> Result<TaskDetails> {
         let row = self.owned_task(caller, id).await?;
         let task_uuid = row.id.clone();

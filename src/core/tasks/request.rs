@@ -12,18 +12,30 @@ use crate::core::error::{Result, ShannonError};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, specta::Type)]
 #[serde(default)]
 pub struct SubmitTaskRequest {
+    /// The user's request, at most 100 000 characters (`payload_too_large` beyond); may be empty
+    /// only with `context.attachments`.
     pub query: String,
+    /// The session to continue; `None` (or an unknown id) starts a new one.
     pub session_id: Option<String>,
+    /// Free-form options, as the cloud's (`role`, `system_prompt`, `tools_to_use`, `temperature`,
+    /// `attachments`, ...); stored and echoed with the task.
     pub context: Map<String, Value>,
     /// `simple | standard | complex | supervisor`.
     pub mode: Option<String>,
+    /// `small | medium | large`: picks the provider's model of that size.
     pub model_tier: Option<String>,
+    /// A model id to use instead of the provider's default.
     pub model_override: Option<String>,
+    /// A provider id to use instead of the configured default (`openai`, `anthropic`, ...).
     pub provider_override: Option<String>,
     /// `quick | standard | deep | academic`.
     pub research_strategy: Option<String>,
+    /// Tool-loop iterations, 1..=50 (default 6; `context.react_max_iterations` wins).
     pub max_iterations: Option<i32>,
+    /// Agents run at once in multi-agent modes, 1..=20.
     pub max_concurrent_agents: Option<i32>,
+    /// Whether a research workflow verifies its findings; `None` = the `research_strategy`
+    /// preset's choice (off without one).
     pub enable_verification: Option<bool>,
     /// A skill of the catalogue to apply (its newest enabled version, or `context.skill_version`).
     pub skill: Option<String>,

@@ -21,12 +21,17 @@ use crate::core::{Core, time};
 /// Submit response (contract §3.3). `workflow_id` and `session_id` are also sent as headers by HTTP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct SubmitTaskResponse {
+    /// The task's id (the same as `workflow_id`).
     pub task_id: String,
+    /// The workflow id its events stream under.
     pub workflow_id: String,
+    /// The session the task joined or started.
     pub session_id: String,
     /// `STATUS_CODE_OK`.
     pub status: String,
+    /// `Task submitted successfully. Session: {session_id}`.
     pub message: String,
+    /// When it was submitted: RFC 3339 UTC with microseconds.
     pub created_at: String,
     /// True when an `Idempotency-Key` matched an earlier submission and this is its replay.
     pub idempotent_replay: bool,

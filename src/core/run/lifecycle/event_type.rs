@@ -5,10 +5,11 @@ macro_rules! event_types {
         /// One type of the cloud's event catalogue.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum EventType {
-            $($variant,)*
+            $(#[doc = concat!("The `", $name, "` event.")] $variant,)*
         }
 
         impl EventType {
+            /// Every type of the catalogue, in declaration order.
             pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
 
             /// The stored and streamed `type` (`LLM_OUTPUT`).

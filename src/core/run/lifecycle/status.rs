@@ -7,16 +7,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskStatus {
+    /// Submitted, not started yet.
     Queued,
+    /// A run is under way.
     Running,
+    /// Paused by the user; it continues from its last checkpoint when resumed.
     Paused,
+    /// Finished with an answer.
     Completed,
+    /// Ended by an error (or, with [`RecoveryPolicy::Fail`](crate::core::run::RecoveryPolicy::Fail),
+    /// by an exit mid-run).
     Failed,
+    /// Cancelled by the user.
     Cancelled,
+    /// Outlived its time limit (a schedule's `timeout_seconds`).
     Timeout,
 }
 
 impl TaskStatus {
+    /// Every status, in life-cycle order.
     pub const ALL: [TaskStatus; 7] = [
         TaskStatus::Queued,
         TaskStatus::Running,
@@ -89,6 +98,7 @@ impl TaskStatus {
         }
     }
 
+    /// Whether the status is final: one of [`TaskStatus::TERMINAL`].
     pub const fn is_terminal(self) -> bool {
         matches!(
             self,
