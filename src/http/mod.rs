@@ -144,6 +144,13 @@ impl Listener {
         let app = routes::router(state);
         let (shutdown, mut rx) = watch::channel(false);
         let task = tokio::spawn(async move {
+            // Small writes (an SSE frame, a response body after its headers) must leave at once:
+            // with Nagle's algorithm each waited for the client's delayed ACK, about 40 ms.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY not set on a listener connection");
+                }
+            });
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = rx.wait_for(|stop| *stop).await;
                 mcp_shutdown.cancel();

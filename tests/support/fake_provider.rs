@@ -216,6 +216,11 @@ impl FakeProvider {
                 async move { handle(state, method, uri, headers, body).await }
             }
         });
+        // As real provider front ends do: each SSE chunk leaves at once instead of waiting (Nagle)
+        // for the client's delayed ACK of the one before, which put 40 ms stalls into timings.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

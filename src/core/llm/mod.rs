@@ -16,6 +16,7 @@ mod openai;
 mod retry;
 mod types;
 
+use std::collections::HashMap;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -123,8 +124,37 @@ pub(crate) fn install_crypto_provider() {
     });
 }
 
+/// One HTTP client per kind of target, shared by every run: building one reads the system's root
+/// certificates (milliseconds per task), and a shared client keeps its connections (and their TLS
+/// sessions) to a provider open between tasks instead of a handshake each time.
+fn shared_http_client(loopback: bool, connect: Duration) -> Result<reqwest::Client, LlmError> {
+    type Clients = std::sync::Mutex<HashMap<(bool, Duration), reqwest::Client>>;
+    static CLIENTS: std::sync::OnceLock<Clients> = std::sync::OnceLock::new();
+    let clients = CLIENTS.get_or_init(Default::default);
+    let key = (loopback, connect);
+    if let Some(client) = clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(client.clone());
+    }
+    install_crypto_provider();
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(connect)
+        .user_agent(concat!("tauri-plugin-shannon/", env!("CARGO_PKG_VERSION")));
+    if loopback {
+        // A local model server (Ollama, LM Studio, vLLM) is never reached through a proxy.
+        builder = builder.no_proxy();
+    }
+    let client = builder
+        .build()
+        .map_err(|e| LlmError::Stream(format!("cannot build the HTTP client: {}", describe(&e))))?;
+    clients
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, client.clone());
+    Ok(client)
+}
+
 impl ProviderClient {
-    /// Validates the target and builds its HTTP client. No request is sent.
+    /// Validates the target and takes its (shared) HTTP client. No request is sent.
     pub fn new(target: ProviderTarget) -> Result<Self, LlmError> {
         let http = if target.protocol == ProviderProtocol::OfflineDemo {
             None
@@ -146,17 +176,10 @@ impl ProviderClient {
                     ),
                 });
             }
-            install_crypto_provider();
-            let mut builder = reqwest::Client::builder()
-                .connect_timeout(target.timeouts.connect)
-                .user_agent(concat!("tauri-plugin-shannon/", env!("CARGO_PKG_VERSION")));
-            if is_loopback(&url) {
-                // A local model server (Ollama, LM Studio, vLLM) is never reached through a proxy.
-                builder = builder.no_proxy();
-            }
-            Some(builder.build().map_err(|e| {
-                LlmError::Stream(format!("cannot build the HTTP client: {}", describe(&e)))
-            })?)
+            Some(shared_http_client(
+                is_loopback(&url),
+                target.timeouts.connect,
+            )?)
         };
         Ok(Self {
             target,
