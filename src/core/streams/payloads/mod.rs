@@ -29,13 +29,16 @@ pub enum Presence {
     Always,
 }
 
+/// Reads a payload as its declared type.
+type Parse = fn(&Value) -> Result<(), serde_json::Error>;
+
 /// The declared payload of one event type.
 #[derive(Clone, Copy)]
 pub struct PayloadSpec {
     pub presence: Presence,
     /// The payload type's name (the same in Rust and TypeScript); `None` when it has none.
     pub type_name: Option<&'static str>,
-    parse: Option<fn(&Value) -> Result<(), serde_json::Error>>,
+    parse: Option<Parse>,
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(v: &Value) -> Result<(), serde_json::Error> {
