@@ -21,7 +21,7 @@ function ev(type: string, agent_id: string, message?: string, payload?: unknown)
     timestamp: "t",
     seq,
     stream_id: transient ? `${seq}-${n}` : undefined,
-  };
+  } as TaskEvent;
 }
 
 // The order engine_dag.rs checks on the Rust side: plan, agents interleaved, a tool, synthesis.

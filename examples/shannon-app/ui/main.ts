@@ -34,6 +34,7 @@ import {
   type TaskEvent,
   type TaskHistory,
   type TaskStream,
+  type UnknownTaskEvent,
   type Value,
 } from "tauri-plugin-shannon-api";
 import { invoke } from "@tauri-apps/api/core";
@@ -372,7 +373,8 @@ const CONTROL_EVENTS: Record<string, ControlView> = {
   WORKFLOW_FAILED: "failed",
 };
 
-function logEvent(e: TaskEvent) {
+// Also the page's own notes (STREAM_RESUMED), which are no engine event.
+function logEvent(e: TaskEvent | UnknownTaskEvent) {
   if (e.type === "LLM_PARTIAL" || e.type === "LLM_PROMPT" || e.type === "STREAM_END") return;
   const kind = e.type.startsWith("TOOL_") ? "tool" : e.type in CONTROL_EVENTS ? "control" : "";
   const item = el("li", { className: kind }, el("b", { textContent: e.type }), e.message ?? "");
