@@ -119,7 +119,7 @@ fn bench_engine(c: &mut Criterion) {
                 for _ in 0..EVENTS {
                     hub.emit(
                         "task-bench",
-                        EventType::ToolObservation,
+                        EventType::DataProcessing,
                         Some("react-agent"),
                         Some("token ".into()),
                         None,

@@ -107,7 +107,7 @@ fn main() {
         for i in 0..EVENTS {
             sent.lock().unwrap().push(Instant::now());
             let t = if i % 20 == 19 {
-                EventType::ToolObservation
+                EventType::DataProcessing
             } else {
                 EventType::LlmPartial
             };

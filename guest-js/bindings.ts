@@ -190,6 +190,20 @@ export const events = {
 };
 
 /* Types */
+/**  AGENT_COMPLETED: an agent is done. */
+export type AgentCompletedPayload = {
+	/**  The plan's subtask it finished. */
+	subtask_id?: string | null,
+	/**  ReAct: the step number. */
+	iteration?: number | null,
+	/**  ReAct reasoner: whether it judged the task done. */
+	done?: boolean | null,
+	/**  An agent run as a tool: that tool. */
+	tool?: string | null,
+	/**  A swarm member: its report (clipped), null when it gave none. */
+	report?: string | null,
+};
+
 /**  The 202 answer: the task that runs the agent (headers carry its workflow and session). */
 export type AgentExecuteResponse = {
 	task_id: string,
@@ -198,6 +212,14 @@ export type AgentExecuteResponse = {
 	agent_id: string,
 	status: string,
 	created_at: string,
+};
+
+/**  AGENT_FAILED: an agent's subtask failed. */
+export type AgentFailedPayload = {
+	/**  The failed subtask. */
+	subtask_id: string,
+	/**  Supervisor: the attempts made. */
+	attempts?: number | null,
 };
 
 /**  One agent, as listed. */
@@ -218,6 +240,40 @@ export type AgentList = {
 	count: number,
 	/**  Why `agents.yaml` was not read, if it was not (its agents are then missing). */
 	error: string | null,
+};
+
+/**  MESSAGE_SENT and MESSAGE_RECEIVED: a message between agents (the message text is the event's). */
+export type AgentMessagePayload = {
+	/**  The sender. */
+	from: string,
+	/**  The receiver. */
+	to: string,
+	/**  Supervisor: the subtask whose output is handed over. */
+	subtask_id?: string | null,
+};
+
+/**  AGENT_STARTED: an agent begins (a subtask, a ReAct step, a swarm member, an agent tool). */
+export type AgentStartedPayload = {
+	/**  The agent's role. */
+	role?: string | null,
+	/**  The plan's subtask it works on. */
+	subtask_id?: string | null,
+	/**  ReAct: the step number. */
+	iteration?: number | null,
+	/**  ReAct actor: the action it takes (clipped). */
+	action?: string | null,
+	/**  An agent run as a tool: that tool. */
+	tool?: string | null,
+	/**  An agent run as a tool: its input (the tool's arguments, free-form). */
+	agent_input?: Value | null,
+};
+
+/**  AGENT_THINKING with a payload: a ReAct reasoner's decision. */
+export type AgentThinkingPayload = {
+	/**  The step number. */
+	iteration: number,
+	/**  The action it chose (clipped). */
+	action: string,
 };
 
 /**  The one response that carries the key itself. */
@@ -277,6 +333,20 @@ export type ApprovalDecision = {
 	scope?: ApprovalScope | null,
 };
 
+/**  APPROVAL_DECISION: the answer the run got. */
+export type ApprovalDecisionPayload = {
+	/**  The request answered. */
+	approval_id: string,
+	/**  Whether the run goes on. */
+	approved: boolean,
+	/**  The request's final status (`approved`, `denied`, `expired`). */
+	status: string,
+	/**  The user's feedback, or why it was denied without one. */
+	feedback: string | null,
+	/**  A tool approval: what it lets through. */
+	scope: ApprovalScope | null,
+};
+
 export type ApprovalDecisionResponse = {
 	status: string,
 	success: boolean,
@@ -297,6 +367,30 @@ export type ApprovalPolicy = {
 	dangerous_tools?: string[],
 	/**  How long a task waits for a decision when it names no `approval_timeout`. */
 	timeout_secs?: number,
+};
+
+/**  APPROVAL_REQUESTED: the run waits for the user's answer (`approve`/`deny` with `approval_id`). */
+export type ApprovalRequestedPayload = {
+	/**  The id to answer with. */
+	approval_id: string,
+	/**  `plan` (before a plan runs) or `tool` (before a dangerous tool call). */
+	kind: string,
+	/**  Why it asks. */
+	reason: string,
+	/**  When an unanswered request is denied (RFC 3339). */
+	expires_at: string,
+	/**  Plan: its steps. */
+	plan?: EventPlanStep[] | null,
+	/**  Plan: the tools its steps suggest. */
+	tools?: string[] | null,
+	/**  Plan: the planner's complexity score (null when there is no plan). */
+	complexity?: number | null,
+	/**  Tool: the tool to call. */
+	tool?: string | null,
+	/**  Tool: its arguments (free-form). */
+	arguments?: Value | null,
+	/**  Tool: the agent calling it. */
+	agent_id?: string | null,
 };
 
 /**  What a tool approval lets through. */
@@ -328,6 +422,42 @@ export type AuthResponse = {
 	user: UserInfo,
 };
 
+/**  One task of a swarm's board. */
+export type BoardTask = {
+	/**  The task's id (`t-1`). */
+	id: string,
+	/**  What it is. */
+	description: string,
+	/**  `pending`, `in_progress` or `completed`. */
+	status: string,
+	/**  The member working on it, if any. */
+	owner: string | null,
+	/**  Who put it on the board. */
+	created_by: string,
+	/**  Tasks it needs done first. */
+	depends_on: string[],
+};
+
+/**  BUDGET_THRESHOLD: a budget crossed its warning threshold. */
+export type BudgetThresholdPayload = {
+	/**  `task` (tokens) or `cost` (USD). */
+	budget_type: string,
+	/**  The share of the budget used, in percent. */
+	usage_percent: number | null,
+	/**  The warning threshold, in percent. */
+	threshold_percent: number | null,
+	/**  `warning`. */
+	level: string,
+	/**  Token budget: tokens used so far. */
+	tokens_used?: number | null,
+	/**  Token budget: the budget. */
+	tokens_budget?: number | null,
+	/**  Cost budget: USD spent so far. */
+	cost_usd?: number | null,
+	/**  Cost budget: the budget in USD. */
+	cost_budget_usd?: number | null,
+};
+
 export type ControlResponse = {
 	success: boolean,
 	message: string,
@@ -345,9 +475,81 @@ export type ControlState = {
 	cancelled_by: string,
 };
 
+/**  A research gap the coverage judge found, with the search that should fill it. */
+export type CoverageGap = {
+	/**  What is missing. */
+	gap: string,
+	/**  The search for it. */
+	query: string,
+};
+
 export type CreateApiKeyRequest = {
 	name: string,
 	description?: string | null,
+};
+
+/**  DELEGATION: the router's choice of how the task runs, or a supervisor's assignment. */
+export type DelegationPayload = {
+	/**  Router: how the task runs (`simple`, `complex`, `swarm`, `supervisor`). */
+	effective_mode?: string | null,
+	/**  Router: the mode asked for, when it differs (`complex`). */
+	requested_mode?: string | null,
+	/**  Router: the cognitive strategy chosen (`react`, `research`, …). */
+	strategy?: string | null,
+	/**  Supervisor: the agent assigned. */
+	to?: string | null,
+	/**  Supervisor: the subtask assigned. */
+	subtask_id?: string | null,
+	/**  Supervisor: the agent's role. */
+	role?: string | null,
+	/**  Supervisor: the subtask's description (clipped). */
+	description?: string | null,
+};
+
+/**  DEPENDENCY_SATISFIED: a supervisor's waiting subtask can start. */
+export type DependencySatisfiedPayload = {
+	/**  The subtask. */
+	subtask_id: string,
+	/**  The subtasks it waited for. */
+	dependencies: string[],
+};
+
+/**  ERROR_OCCURRED: what went wrong (the task's failure, when it ends the task). */
+export type ErrorOccurredPayload = {
+	/**  The error text. */
+	error: string,
+};
+
+/**  ERROR_RECOVERY: a run resumed after a restart, or a supervisor's agent retries its subtask. */
+export type ErrorRecoveryPayload = {
+	/**  Resume: the steps already done. */
+	iteration?: number | null,
+	/**  Resume: journaled steps the run will replay instead of repeating. */
+	journaled_steps?: number | null,
+	/**  Retry: the subtask retried. */
+	subtask_id?: string | null,
+	/**  Retry: the attempt about to start (2 or more). */
+	attempt?: number | null,
+	/**  Retry: why the previous attempt failed. */
+	error?: string | null,
+};
+
+/**  A dependency between two plan steps: `to` needs `from`'s output. */
+export type EventPlanEdge = {
+	/**  The step depended on. */
+	from: string,
+	/**  The step that waits for it. */
+	to: string,
+};
+
+/**  One step of a plan, as events show it. */
+export type EventPlanStep = {
+	/**  The subtask's id (`task-1`). */
+	id: string,
+	/**  What it does. */
+	name: string,
+	/**  The planner's task type (may be empty). */
+	type: string,
 };
 
 /**  `GET /api/v1/sessions/{id}/files/{path}`: text raw, anything else base64. */
@@ -371,6 +573,22 @@ export type FileEntry = {
 export type FileList = {
 	success: boolean,
 	files: FileEntry[],
+};
+
+/**  HITL_RESPONSE: a swarm lead read the user's messages. */
+export type HitlResponsePayload = {
+	/**  The messages read. */
+	messages: string[],
+};
+
+/**  LEAD_DECISION: a swarm lead decided its next actions (the message is its summary). */
+export type LeadDecisionPayload = {
+	/**  What woke the lead (`human_input`, an agent's report, …). */
+	event_type: string,
+	/**  How many actions it took. */
+	actions: number,
+	/**  The swarm's round. */
+	round: number,
 };
 
 export type ListTasksQuery = {
@@ -405,6 +623,47 @@ export type LlmModel = {
 /**  `{models: [...]}`, as the cloud answers. */
 export type LlmModels = {
 	models: LlmModel[],
+};
+
+/**
+ *  LLM_OUTPUT: a model's answer (the message), or the task's final answer (agent `final_output`),
+ *  or a swarm lead's interim reply.
+ */
+export type LlmOutputPayload = {
+	/**  All tokens of the call (of the task, for the final answer). */
+	tokens_used?: number | null,
+	/**  Prompt tokens. */
+	input_tokens?: number | null,
+	/**  Completion tokens. */
+	output_tokens?: number | null,
+	/**  Prompt tokens read from the provider's cache. */
+	cache_read_tokens?: number | null,
+	/**  Prompt tokens written to the provider's cache. */
+	cache_creation_tokens?: number | null,
+	/**  The model that answered. */
+	model_used?: string | null,
+	/**  The provider that answered. */
+	provider?: string | null,
+	/**  The call's cost in USD (0 when the model has no known price). */
+	cost_usd?: number | null,
+	/**  Whether the model has a known price. */
+	priced?: boolean | null,
+	/**  How long the call took. */
+	duration_ms?: number | null,
+	/**  The agent that called (`lead` for a swarm lead's interim reply). */
+	role?: string | null,
+	/**  A swarm lead's interim reply, not the final answer. */
+	interim?: boolean | null,
+};
+
+/**  LLM_PROMPT: a model call starts (the message is the prompt, clipped). */
+export type LlmPromptPayload = {
+	/**  The provider called. */
+	provider: string,
+	/**  The model asked for. */
+	model: string,
+	/**  The agent calling. */
+	role: string,
 };
 
 export type LoginRequest = {
@@ -515,6 +774,81 @@ export type PortRange = {
 	last: number,
 };
 
+/**
+ *  PROGRESS: one shape for every progress report; which fields are present says which report
+ *  it is (a plan, a revision, a research or reasoning step, a saved memory note, the demo note).
+ */
+export type ProgressPayload = {
+	/**  A plan ("Got a plan", a revision): its steps. */
+	plan?: EventPlanStep[] | null,
+	/**  A plan: its dependency edges. */
+	deps?: EventPlanEdge[] | null,
+	/**  A plan: how its steps run (`parallel`, `sequential`, …). */
+	execution_strategy?: string | null,
+	/**  A plan: at most this many steps at once. */
+	concurrency_limit?: number | null,
+	/**  A supervisor's revised plan: the revision round. */
+	revision?: number | null,
+	/**  The offline demo provider answers: `demo`. */
+	provider?: string | null,
+	/**  The offline demo provider answers. */
+	offline_demo?: boolean | null,
+	/**  A saved memory note: its path (`/memory/<file>`). */
+	path?: string | null,
+	/**  A saved memory note: its title. */
+	title?: string | null,
+	/**  ReAct step, or research coverage round. */
+	iteration?: number | null,
+	/**  ReAct: the most steps it takes. */
+	max_iterations?: number | null,
+	/**  ReAct finished: the steps taken. */
+	iterations?: number | null,
+	/**  Research refinement: the refined question. */
+	refined_query?: string | null,
+	/**  Research refinement: the dimensions to research. */
+	research_areas?: string[] | null,
+	/**  Research refinement: why. */
+	refinement_rationale?: string | null,
+	/**  Research refinement: the question as asked. */
+	original_query?: string | null,
+	/**  Research coverage: the judge's score, 0 to 1. */
+	coverage_score?: number | null,
+	/**  Research coverage: the gaps to research next. */
+	gaps?: CoverageGap[] | null,
+	/**  Gap research: searches that brought new sources. */
+	accepted?: number | null,
+	/**  Gap research: searches made. */
+	searched?: number | null,
+	/**  Gap research: new source URLs. */
+	new_urls?: number | null,
+	/**  Gap research: new source domains. */
+	new_domains?: number | null,
+	/**  Gap research stopped: why (`no_new_sources`). */
+	reason?: string | null,
+	/**  Research verification: whether every claim is supported. */
+	verified?: boolean | null,
+	/**  Research verification: the verifier's confidence, 0 to 1. */
+	confidence?: number | null,
+	/**  Research verification: the claims it found unsupported (as the verifier gave them: free-form). */
+	unsupported_claims?: Value[] | null,
+	/**  Scientific debate: the hypotheses tested. */
+	hypotheses?: string[] | null,
+	/**  Scientific debate: the round done, from 1. */
+	round?: number | null,
+	/**  Scientific debate: the winning hypothesis, from 1. */
+	winner?: number | null,
+	/**  Scientific debate: each hypothesis's score. */
+	scores?: (number | null)[] | null,
+	/**  Scientific debate: whether the positions agree. */
+	consensus?: boolean | null,
+	/**  Tree of thoughts: the node explored. */
+	node?: string | null,
+	/**  Tree of thoughts: its depth. */
+	depth?: number | null,
+	/**  Tree of thoughts: the branches kept. */
+	children?: ThoughtBranch[] | null,
+};
+
 /**  One step of a task, as the frontend's `subtasks` list shows it. */
 export type ProgressStep = {
 	id: string,
@@ -589,12 +923,52 @@ export type RecoveryPolicy =
 /**  Mark them FAILED with the reason "interrupted: the app exited while the task was running". */
 "fail";
 
+/**  REFLECTION: a judge scored the answer, or an agent reflects on tool results. */
+export type ReflectionPayload = {
+	/**  Judge: the answer's score, 0 to 1. */
+	score?: number | null,
+	/**  Judge: the score that passes. */
+	threshold?: number | null,
+	/**  Judge: what to improve. */
+	feedback?: string | null,
+	/**  Judge: the round, from 1. */
+	round?: number | null,
+	/**  Judge: whether the score passes. */
+	passed?: boolean | null,
+	/**  Tool use: the tool results reflected on. */
+	observations?: number | null,
+	/**  Tool use: the model call it follows. */
+	iteration?: number | null,
+};
+
 export type RegisterRequest = {
 	email: string,
 	/**  Defaults to the part of the e-mail before `@`. */
 	username?: string | null,
 	password: SecretString,
 	full_name?: string | null,
+};
+
+/**  RESEARCH_PLAN_READY: a research plan waits for review (the message is the plan). */
+export type ResearchPlanReadyPayload = {
+	/**  The review round (1). */
+	round: number,
+	/**  The plan's version (1). */
+	version: number,
+	/**  What the planner means the plan as (`feedback`, `ready`, …). */
+	intent: string,
+	/**  When the review times out (RFC 3339). */
+	expires_at: string,
+};
+
+/**  RESEARCH_PLAN_UPDATED: the plan revised after feedback (the message is the plan). */
+export type ResearchPlanUpdatedPayload = {
+	/**  The review round. */
+	round: number,
+	/**  The plan's new version. */
+	version: number,
+	/**  What the planner means the plan as. */
+	intent: string,
 };
 
 /**  `POST /api/v1/tasks/{id}/review`. */
@@ -630,6 +1004,14 @@ export type ReviewResponse = {
 	query?: string | null,
 };
 
+/**  RESEARCH_PLAN_APPROVED and REVIEW_USER_FEEDBACK: where the review stands. */
+export type ReviewRoundPayload = {
+	/**  The review round. */
+	round: number,
+	/**  The plan's version. */
+	version: number,
+};
+
 /**  `GET /api/v1/tasks/{id}/review`. */
 export type ReviewState = {
 	status: string,
@@ -639,6 +1021,18 @@ export type ReviewState = {
 	/**  `[{role: "assistant"|"user", message, timestamp}]`. */
 	rounds: Value,
 	query: string,
+};
+
+/**  ROLE_ASSIGNED: an agent takes a role. */
+export type RoleAssignedPayload = {
+	/**  The role. */
+	role: string,
+	/**  Supervisor: the subtask it has the role for. */
+	subtask_id?: string | null,
+	/**  A task's own role: the tools the role brings. */
+	tools?: string[] | null,
+	/**  A task's own role: how many. */
+	tool_count?: number | null,
 };
 
 /**  Outcome of a rotation. */
@@ -953,6 +1347,14 @@ export type SwarmMessageSent = {
 	status: string,
 };
 
+/**  SYNTHESIS: a tool-using agent answered from its tool results. */
+export type SynthesisPayload = {
+	/**  Rounds of tool calls before the answer. */
+	tool_rounds: number,
+	/**  The model call that answered. */
+	iteration: number,
+};
+
 /**  `GET /api/v1/tasks/{id}` (contract §3.3). Unlike the cloud, `created_at`/`updated_at` are real. */
 export type TaskDetails = {
 	task_id: string,
@@ -977,18 +1379,76 @@ export type TaskDetails = {
 	unified_response?: Value | null,
 };
 
-/**  One event, in the cloud's shape (contract §5.1). */
-export type TaskEvent = {
+/**  The fields every event has. */
+export type TaskEventBase = {
 	workflow_id: string,
-	type: string,
 	agent_id?: string | null,
 	message?: string | null,
-	payload?: Value | null,
 	timestamp: string,
 	seq: number,
 	/**  Transient events only: `"<seq>-<n>"`, their resume id (contract §5.1 `stream_id`). */
 	stream_id?: string | null,
 };
+
+/**  One event, in the cloud's shape (contract §5.1): its `type` says what its `payload` is. */
+export type TaskEvent =
+	| (TaskEventBase & { type: "DATA_PROCESSING", payload?: null })
+	| (TaskEventBase & { type: "WORKFLOW_STARTED", payload: WorkflowStartedPayload })
+	| (TaskEventBase & { type: "WORKFLOW_COMPLETED", payload?: null })
+	| (TaskEventBase & { type: "WORKFLOW_FAILED", payload?: null })
+	| (TaskEventBase & { type: "STREAM_END", payload?: null })
+	| (TaskEventBase & { type: "AGENT_STARTED", payload?: AgentStartedPayload | null })
+	| (TaskEventBase & { type: "AGENT_COMPLETED", payload?: AgentCompletedPayload | null })
+	| (TaskEventBase & { type: "AGENT_FAILED", payload: AgentFailedPayload })
+	| (TaskEventBase & { type: "AGENT_THINKING", payload?: AgentThinkingPayload | null })
+	| (TaskEventBase & { type: "ERROR_OCCURRED", payload?: ErrorOccurredPayload | null })
+	| (TaskEventBase & { type: "ERROR_RECOVERY", payload: ErrorRecoveryPayload })
+	| (TaskEventBase & { type: "WARNING", payload?: WarningPayload | null })
+	| (TaskEventBase & { type: "WAITING", payload: WaitingPayload })
+	| (TaskEventBase & { type: "LLM_PROMPT", payload: LlmPromptPayload })
+	| (TaskEventBase & { type: "LLM_PARTIAL", payload?: null })
+	| (TaskEventBase & { type: "LLM_OUTPUT", payload: LlmOutputPayload })
+	| (TaskEventBase & { type: "TOOL_INVOKED", payload: ToolInvokedPayload })
+	| (TaskEventBase & { type: "TOOL_OBSERVATION", payload: ToolObservationPayload })
+	| (TaskEventBase & { type: "TOOL_ERROR", payload: ToolErrorPayload })
+	| (TaskEventBase & { type: "PROGRESS", payload?: ProgressPayload | null })
+	| (TaskEventBase & { type: "DELEGATION", payload: DelegationPayload })
+	| (TaskEventBase & { type: "ROLE_ASSIGNED", payload: RoleAssignedPayload })
+	| (TaskEventBase & { type: "TEAM_RECRUITED", payload: TeamRecruitedPayload })
+	| (TaskEventBase & { type: "TEAM_RETIRED", payload: TeamRetiredPayload })
+	| (TaskEventBase & { type: "TEAM_STATUS", payload?: null })
+	| (TaskEventBase & { type: "MESSAGE_SENT", payload: AgentMessagePayload })
+	| (TaskEventBase & { type: "MESSAGE_RECEIVED", payload: AgentMessagePayload })
+	| (TaskEventBase & { type: "WORKSPACE_UPDATED", payload: WorkspaceUpdatedPayload })
+	| (TaskEventBase & { type: "TASKLIST_UPDATED", payload: TaskListUpdatedPayload })
+	| (TaskEventBase & { type: "LEAD_DECISION", payload: LeadDecisionPayload })
+	| (TaskEventBase & { type: "HITL_RESPONSE", payload: HitlResponsePayload })
+	| (TaskEventBase & { type: "RESEARCH_PLAN_READY", payload: ResearchPlanReadyPayload })
+	| (TaskEventBase & { type: "RESEARCH_PLAN_UPDATED", payload: ResearchPlanUpdatedPayload })
+	| (TaskEventBase & { type: "RESEARCH_PLAN_APPROVED", payload: ReviewRoundPayload })
+	| (TaskEventBase & { type: "REVIEW_USER_FEEDBACK", payload: ReviewRoundPayload })
+	| (TaskEventBase & { type: "DEPENDENCY_SATISFIED", payload: DependencySatisfiedPayload })
+	| (TaskEventBase & { type: "BUDGET_THRESHOLD", payload: BudgetThresholdPayload })
+	| (TaskEventBase & { type: "SYNTHESIS", payload: SynthesisPayload })
+	| (TaskEventBase & { type: "REFLECTION", payload: ReflectionPayload })
+	| (TaskEventBase & { type: "APPROVAL_REQUESTED", payload: ApprovalRequestedPayload })
+	| (TaskEventBase & { type: "APPROVAL_DECISION", payload: ApprovalDecisionPayload })
+	| (TaskEventBase & { type: "WORKFLOW_PAUSING", payload?: null })
+	| (TaskEventBase & { type: "WORKFLOW_PAUSED", payload: WorkflowPausedPayload })
+	| (TaskEventBase & { type: "WORKFLOW_RESUMED", payload?: null })
+	| (TaskEventBase & { type: "WORKFLOW_CANCELLING", payload?: null })
+	| (TaskEventBase & { type: "WORKFLOW_CANCELLED", payload: WorkflowCancelledPayload })
+	| (TaskEventBase & { type: "HEARTBEAT", payload?: null })
+	| (TaskEventBase & { type: "PING", payload?: null });
+
+/**  An event of a type this version of the package does not know (a newer engine). */
+export type UnknownTaskEvent = TaskEventBase & { type: string, payload?: Value | null };
+
+/**  Every event type. */
+export type TaskEventType = TaskEvent["type"];
+
+/**  Every event type, in the catalogue's order. */
+export const EVENT_TYPES = ["DATA_PROCESSING", "WORKFLOW_STARTED", "WORKFLOW_COMPLETED", "WORKFLOW_FAILED", "STREAM_END", "AGENT_STARTED", "AGENT_COMPLETED", "AGENT_FAILED", "AGENT_THINKING", "ERROR_OCCURRED", "ERROR_RECOVERY", "WARNING", "WAITING", "LLM_PROMPT", "LLM_PARTIAL", "LLM_OUTPUT", "TOOL_INVOKED", "TOOL_OBSERVATION", "TOOL_ERROR", "PROGRESS", "DELEGATION", "ROLE_ASSIGNED", "TEAM_RECRUITED", "TEAM_RETIRED", "TEAM_STATUS", "MESSAGE_SENT", "MESSAGE_RECEIVED", "WORKSPACE_UPDATED", "TASKLIST_UPDATED", "LEAD_DECISION", "HITL_RESPONSE", "RESEARCH_PLAN_READY", "RESEARCH_PLAN_UPDATED", "RESEARCH_PLAN_APPROVED", "REVIEW_USER_FEEDBACK", "DEPENDENCY_SATISFIED", "BUDGET_THRESHOLD", "SYNTHESIS", "REFLECTION", "APPROVAL_REQUESTED", "APPROVAL_DECISION", "WORKFLOW_PAUSING", "WORKFLOW_PAUSED", "WORKFLOW_RESUMED", "WORKFLOW_CANCELLING", "WORKFLOW_CANCELLED", "HEARTBEAT", "PING"] as const;
 
 export type TaskEventsPage = {
 	events: TaskEvent[],
@@ -1018,6 +1478,12 @@ export type TaskHistory = {
 export type TaskList = {
 	tasks: TaskSummary[],
 	total_count: number,
+};
+
+/**  TASKLIST_UPDATED: a swarm's whole board. */
+export type TaskListUpdatedPayload = {
+	/**  Every task on the board. */
+	tasks: BoardTask[],
 };
 
 /**  `GET /api/v1/tasks/{id}/output`. */
@@ -1082,6 +1548,36 @@ export type TaskUsage = {
 	estimated_cost?: number | null,
 };
 
+/**  TEAM_RECRUITED: a supervisor adds an agent for a subtask. */
+export type TeamRecruitedPayload = {
+	/**  The agent. */
+	agent_id: string,
+	/**  Its role. */
+	role: string,
+	/**  Its subtask. */
+	subtask_id: string,
+};
+
+/**  TEAM_RETIRED: a supervisor's agent is done with its subtask. */
+export type TeamRetiredPayload = {
+	/**  The agent. */
+	agent_id: string,
+	/**  Its subtask. */
+	subtask_id: string,
+	/**  Whether the subtask succeeded. */
+	success: boolean,
+};
+
+/**  A tree-of-thoughts branch explored from a node. */
+export type ThoughtBranch = {
+	/**  The node's id (`1`, `1-2`, …). */
+	id: string,
+	/**  Its score, 0 to 1. */
+	score: number | null,
+	/**  The thought (clipped). */
+	thought: string,
+};
+
 export type Timeline = {
 	workflow_id: string,
 	events: TimelineEvent[],
@@ -1123,6 +1619,16 @@ export type TokenUsageSummary = {
 	completion_tokens: number,
 };
 
+/**  TOOL_ERROR: a tool call failed or was denied. */
+export type ToolErrorPayload = {
+	/**  The tool. */
+	tool: string,
+	/**  The error (clipped). */
+	error: string,
+	/**  Present (true) when the user denied the call. */
+	denied?: boolean | null,
+};
+
 /**  What a direct tool call returned. A tool that fails still answers (`success: false`). */
 export type ToolExecution = {
 	success: boolean,
@@ -1155,6 +1661,28 @@ export type ToolInfo = {
 	cost_per_use: number | null,
 	/**  Set up for this user now (web_search needs a search API, the file tools a session). */
 	available: boolean,
+};
+
+/**  TOOL_INVOKED: a tool call starts. */
+export type ToolInvokedPayload = {
+	/**  The tool. */
+	tool: string,
+	/**  Its arguments (free-form; strings clipped to 500 characters). */
+	params: Value,
+	/**  The agent calling. */
+	role: string,
+};
+
+/**  TOOL_OBSERVATION: a tool call's result. */
+export type ToolObservationPayload = {
+	/**  The tool. */
+	tool: string,
+	/**  Whether it succeeded. */
+	success: boolean,
+	/**  Its output (clipped to 2000 characters). */
+	output: string,
+	/**  Whether the result came from the task's tool cache. */
+	cached: boolean,
 };
 
 export type Turn = {
@@ -1197,6 +1725,52 @@ export type UserProfile = {
 };
 
 export type Value = null | boolean | number | string | Value[] | { [key in string]: Value };
+
+/**  WAITING: a supervisor's subtask waits on others. */
+export type WaitingPayload = {
+	/**  The waiting subtask. */
+	subtask_id: string,
+	/**  The subtasks it still waits for. */
+	waiting_for: string[],
+};
+
+/**  WARNING: something the run works around (today: research without a search provider). */
+export type WarningPayload = {
+	/**  A stable reason code (`no_search_provider`). */
+	reason: string,
+	/**  The answer will cite no sources. */
+	unsourced: boolean,
+};
+
+/**  WORKFLOW_CANCELLED: the task ended by a cancel. */
+export type WorkflowCancelledPayload = {
+	/**  The checkpoint the run stopped at. */
+	checkpoint: string,
+	/**  Present (true) when it was paused when cancelled. */
+	was_paused?: boolean | null,
+};
+
+/**  WORKFLOW_PAUSED: the run stopped at a checkpoint. */
+export type WorkflowPausedPayload = {
+	/**  The checkpoint it holds at (`pre_execution`, `llm_stream`, …). */
+	checkpoint: string,
+};
+
+/**  WORKFLOW_STARTED: the task has begun its first run. */
+export type WorkflowStartedPayload = {
+	/**  The task's context as submitted (free-form keys the caller chose). */
+	task_context: { [key in string]: Value },
+};
+
+/**  WORKSPACE_UPDATED: a swarm member shared something with the team. */
+export type WorkspaceUpdatedPayload = {
+	/**  What it is about. */
+	topic: string,
+	/**  The member who shared it. */
+	author: string,
+	/**  Its content (clipped). */
+	preview: string,
+};
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

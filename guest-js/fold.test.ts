@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { emptyRun, foldEvent, foldRun, pendingApprovals, type RunView, type TaskEvent } from "./index";
+import { citationsFrom, emptyRun, foldEvent, foldRun, foldTask, pendingApprovals, type RunView, type TaskEvent, type Value } from "./index";
 import { currentSeq, ev, resetSeq } from "./testing/ipc";
 
 // The order engine_dag.rs checks on the Rust side: plan, agents interleaved, a tool, synthesis.
@@ -208,15 +208,25 @@ describe("approvals, research review and citations", () => {
     ]);
   });
 
-  it("tool errors are listed with their tool; citations carried by an event are typed and deduplicated", () => {
+  it("tool errors are listed with their tool", () => {
     resetSeq();
-    const cite = { url: "https://a.example/x", title: "A", source: "a.example", credibility_score: 0.8, quality_score: 0.5 };
-    const view = foldRun([
-      ev("TOOL_ERROR", "Ebisu", "timeout", { tool: "web_search", error: "timeout" }),
-      ev("SYNTHESIS", "synthesis", "done", { citations: [cite, { url: "https://b.example", title: 3 }, { title: "no url" }] }),
-      ev("REFLECTION", "synthesis", "again", { citations: [cite] }),
-    ]);
+    const view = foldRun([ev("TOOL_ERROR", "Ebisu", "timeout", { tool: "web_search", error: "timeout" })]);
     expect(view.errors).toEqual([{ type: "TOOL_ERROR", message: "timeout", agent: "Ebisu", tool: "web_search" }]);
-    expect(view.citations).toEqual([cite, { url: "https://b.example", title: "https://b.example" }]);
+  });
+
+  it("citations come typed from the task's metadata (foldTask), malformed entries skipped, none twice", () => {
+    const cite = { url: "https://a.example/x", title: "A", source: "a.example", credibility_score: 0.8, quality_score: 0.5 };
+    const metadata: Value = { citations: [cite, { url: "https://b.example", title: 3 }, { title: "no url" }, cite] };
+    expect(citationsFrom(metadata)).toEqual([cite, { url: "https://b.example", title: "https://b.example" }, cite]);
+    const run = foldRun(teamRun());
+    const task = {
+      task_id: "task-1", workflow_id: "task-1", query: "q", status: "TASK_STATUS_COMPLETED", mode: null, result: "The number is 42. [1]",
+      error_message: null, total_tokens: 400, total_cost_usd: 0.004, duration_ms: 1, agents_used: 2, tools_invoked: 1, started_at: "t", completed_at: "t", metadata,
+    };
+    const done = foldTask(run, task);
+    expect(done.citations).toEqual([cite, { url: "https://b.example", title: "https://b.example" }]);
+    expect([done.answer, done.usage.tokens, done.usage.costUsd, done.state]).toEqual(["The number is 42. [1]", 400, 0.004, "completed"]);
+    expect(done.agents).toBe(run.agents);
+    expect(foldTask(done, task)).toBe(done); // nothing new: the same view
   });
 });

@@ -3,7 +3,7 @@
 // user, a research plan under review, errors, sources, usage. A pure reducer: `foldEvent(view, e)`
 // returns a new view and never changes `view`; what the event did not touch keeps its identity (an
 // untouched agent or plan step is the same object), so React's memo and Svelte/Vue's diffing skip it.
-import type { TaskEvent, Value } from "./bindings.js";
+import type { ProgressPayload, TaskEvent, Value } from "./bindings.js";
 
 export type RunState = "running" | "paused" | "completed" | "failed" | "cancelled";
 
@@ -114,7 +114,7 @@ export interface RunView {
   /** Every approval asked for, in order; `pendingApprovals(view)` for those still waiting. */
   readonly approvals: readonly ApprovalView[];
   readonly review?: ResearchReviewView;
-  /** Sources from events that carry them; the engine reports a run's in its task's metadata (`foldTask`). */
+  /** The run's sources. The engine reports them in the task's `metadata.citations`, not in events: `foldTask` adds them. */
   readonly citations: readonly Citation[];
   /** The resume position after the last event folded in. */
   readonly lastStreamId?: string;
@@ -134,11 +134,13 @@ export const emptyRun = (): RunView => ({
 
 export const pendingApprovals = (view: RunView) => view.approvals.filter((a) => a.status === "pending");
 
-// Untyped payloads are read through these until the bindings type each event's payload.
+// Task metadata is untyped JSON (`Value`): read through these.
 type Fields = { readonly [key: string]: Value | undefined };
 const fields = (v: Value | null | undefined): Fields => (v && typeof v === "object" && !Array.isArray(v) ? v : {});
 const str = (v: Value | undefined): string | undefined => (typeof v === "string" ? v : undefined);
 const num = (v: Value | undefined): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+/** An optional field of a typed payload: absent and null alike become undefined. */
+const opt = <T>(v: T | null | undefined): T | undefined => v ?? undefined;
 
 /** The citations in a task's `metadata` (or any value with a `citations` array), typed; malformed entries skipped. */
 export function citationsFrom(metadata: Value | null | undefined): Citation[] {
@@ -181,19 +183,17 @@ function updateApproval(d: Draft, id: string, change: (a: ApprovalView) => Appro
 }
 
 /** A supervisor's revised plan keeps what its steps already did (and their identity when unchanged). */
-function newPlan(before: readonly PlanStep[], p: Fields): readonly PlanStep[] {
-  const plan = p.plan;
-  if (!Array.isArray(plan)) return before;
-  const deps = Array.isArray(p.deps) ? p.deps.map(fields) : [];
+function newPlan(before: readonly PlanStep[], p: ProgressPayload | null | undefined): readonly PlanStep[] {
+  if (!p?.plan) return before;
+  const deps = p.deps ?? [];
   const was = new Map(before.map((s) => [s.id, s]));
-  return plan.map(fields).map((raw) => {
-    const id = str(raw.id) ?? "";
-    const old = was.get(id);
+  return p.plan.map((raw) => {
+    const old = was.get(raw.id);
     const step: PlanStep = {
-      id,
-      name: str(raw.name) ?? "",
-      type: str(raw.type) ?? "",
-      dependsOn: deps.filter((d) => d.to === raw.id).map((d) => str(d.from) ?? ""),
+      id: raw.id,
+      name: raw.name,
+      type: raw.type,
+      dependsOn: deps.filter((d) => d.to === raw.id).map((d) => d.from),
       status: old?.status ?? "pending",
       ...(old?.agent ? { agent: old.agent } : {}),
     };
@@ -231,21 +231,23 @@ export function foldEvent(view: RunView, e: TaskEvent): RunView {
   // Keep-alives change nothing; an event at or before the last folded one was folded already.
   if (e.type === "HEARTBEAT" || e.type === "PING" || !isNew(e, view.lastStreamId)) return view;
   const d: Draft = { ...view, lastStreamId: e.stream_id ?? String(e.seq) };
-  const p = fields(e.payload);
   const who = e.agent_id ?? "";
+  // Each case reads its event's own payload type (the union narrows on `type`). Payloads are read with
+  // `?.` even where the type says present: a stored event from an older engine may lack one.
   switch (e.type) {
     case "PROGRESS":
-      d.plan = newPlan(d.plan, p);
+      d.plan = newPlan(d.plan, e.payload);
       break;
     case "TEAM_RECRUITED": {
       // Recruited agents wait until they start.
       const fresh = !d.agents[who];
-      updateAgent(d, who, (a) => ({ ...a, status: fresh ? "waiting" : a.status, role: str(p.role) ?? a.role }));
+      const role = opt(e.payload?.role);
+      updateAgent(d, who, (a) => ({ ...a, status: fresh ? "waiting" : a.status, role: role ?? a.role }));
       break;
     }
     case "ROLE_ASSIGNED": {
       // A role-mode run names the role itself as the agent: not a team member of its own.
-      const role = str(p.role);
+      const role = opt(e.payload?.role);
       if (who !== role) updateAgent(d, who, (a) => (a.role === role ? a : { ...a, role }));
       break;
     }
@@ -253,29 +255,30 @@ export function foldEvent(view: RunView, e: TaskEvent): RunView {
       updateAgent(d, who, (a) => (a.status === "waiting" ? a : { ...a, status: "waiting" }));
       break;
     case "AGENT_STARTED": {
-      const subtask = str(p.subtask_id);
+      const subtask = opt(e.payload?.subtask_id);
       updateAgent(d, who, (a) => ({ ...a, status: "running", subtask }));
       updateStep(d, subtask, (s) => ({ ...s, status: "running", agent: who }));
       break;
     }
-    case "AGENT_COMPLETED": {
+    case "AGENT_COMPLETED":
       updateAgent(d, who, (a) => ({ ...a, status: "done" }));
-      updateStep(d, d.agents[who].subtask ?? str(p.subtask_id), (s) => ({ ...s, status: "done" }));
+      updateStep(d, d.agents[who].subtask ?? opt(e.payload?.subtask_id), (s) => ({ ...s, status: "done" }));
       break;
-    }
     case "AGENT_FAILED": {
       const message = e.message ?? "agent failed";
       updateAgent(d, who, (a) => ({ ...a, status: "failed", error: e.message ?? undefined }));
-      updateStep(d, d.agents[who].subtask ?? str(p.subtask_id), (s) => ({ ...s, status: "failed" }));
+      updateStep(d, d.agents[who].subtask ?? opt(e.payload?.subtask_id), (s) => ({ ...s, status: "failed" }));
       addError(d, { type: "AGENT_FAILED", message, agent: who });
       break;
     }
     case "ERROR_OCCURRED":
-      addError(d, { type: "ERROR_OCCURRED", message: e.message ?? str(p.error) ?? "error", ...(who ? { agent: who } : {}) });
+      addError(d, { type: "ERROR_OCCURRED", message: e.message ?? opt(e.payload?.error) ?? "error", ...(who ? { agent: who } : {}) });
       break;
-    case "TOOL_ERROR":
-      addError(d, { type: "TOOL_ERROR", message: str(p.error) ?? e.message ?? "tool failed", agent: who, ...(str(p.tool) ? { tool: str(p.tool) } : {}) });
+    case "TOOL_ERROR": {
+      const tool = opt(e.payload?.tool);
+      addError(d, { type: "TOOL_ERROR", message: opt(e.payload?.error) ?? e.message ?? "tool failed", agent: who, ...(tool ? { tool } : {}) });
       break;
+    }
     case "LLM_PROMPT":
       // A later call of the same agent (after a tool) continues its text below.
       if (!SYSTEM_AGENTS.has(who) && d.agents[who]?.text) updateAgent(d, who, (a) => ({ ...a, text: `${a.text}\n\n` }));
@@ -285,76 +288,78 @@ export function foldEvent(view: RunView, e: TaskEvent): RunView {
       break;
     case "LLM_OUTPUT": {
       const u = d.usage;
+      const p = e.payload;
       if (who === "final_output") {
         // The task's totals: they replace the running sums.
         d.answer = e.message ?? "";
-        d.model = str(p.model_used) ?? d.model;
-        d.usage = { ...u, tokens: num(p.tokens_used) ?? u.tokens, inputTokens: num(p.input_tokens) ?? u.inputTokens, outputTokens: num(p.output_tokens) ?? u.outputTokens };
-      } else if (p.tokens_used !== undefined || p.cost_usd !== undefined) {
-        const cost = num(p.cost_usd);
+        d.model = opt(p?.model_used) ?? d.model;
+        d.usage = { ...u, tokens: opt(p?.tokens_used) ?? u.tokens, inputTokens: opt(p?.input_tokens) ?? u.inputTokens, outputTokens: opt(p?.output_tokens) ?? u.outputTokens };
+      } else if (p?.tokens_used != null || p?.cost_usd != null) {
+        const cost = opt(p.cost_usd);
         d.usage = {
-          tokens: u.tokens + (num(p.tokens_used) ?? 0),
-          inputTokens: u.inputTokens + (num(p.input_tokens) ?? 0),
-          outputTokens: u.outputTokens + (num(p.output_tokens) ?? 0),
+          tokens: u.tokens + (p.tokens_used ?? 0),
+          inputTokens: u.inputTokens + (p.input_tokens ?? 0),
+          outputTokens: u.outputTokens + (p.output_tokens ?? 0),
           ...(cost !== undefined || u.costUsd !== undefined ? { costUsd: (u.costUsd ?? 0) + (cost ?? 0) } : {}),
         };
-        d.model ??= str(p.model_used);
+        d.model ??= opt(p.model_used);
       }
       d.tokens = d.usage.tokens;
       break;
     }
-    case "TOOL_INVOKED":
-      updateAgent(d, who, (a) => ({ ...a, tools: [...a.tools, { tool: str(p.tool) ?? "" }] }));
+    case "TOOL_INVOKED": {
+      const tool = opt(e.payload?.tool) ?? "";
+      updateAgent(d, who, (a) => ({ ...a, tools: [...a.tools, { tool }] }));
       break;
-    case "TOOL_OBSERVATION":
+    }
+    case "TOOL_OBSERVATION": {
+      const p = e.payload;
       updateAgent(d, who, (a) => {
         // The latest call of this tool still waiting for its result.
         let i = a.tools.length - 1;
-        while (i >= 0 && !(a.tools[i].tool === p.tool && a.tools[i].ok === undefined)) i--;
+        while (i >= 0 && !(a.tools[i].tool === p?.tool && a.tools[i].ok === undefined)) i--;
         if (i < 0) return a;
-        const done: ToolUse = { ...a.tools[i], ok: p.success !== false, output: e.message ?? "" };
+        const done: ToolUse = { ...a.tools[i], ok: p?.success !== false, output: e.message ?? "" };
         return { ...a, tools: a.tools.map((t, j) => (j === i ? done : t)) };
       });
       break;
+    }
     case "APPROVAL_REQUESTED": {
-      const id = str(p.approval_id);
-      if (!id || d.approvals.some((a) => a.id === id)) break;
-      const tool = str(p.tool);
-      const expiresAt = str(p.expires_at);
-      const reason = str(p.reason);
-      const steps = Array.isArray(p.plan) ? p.plan.map((s) => str(fields(s).name) ?? "") : undefined;
+      const p = e.payload;
+      const id = opt(p?.approval_id);
+      if (!p || !id || d.approvals.some((a) => a.id === id)) break;
       const approval: ApprovalView = {
         id,
-        kind: str(p.kind) ?? "",
+        kind: p.kind,
         message: approvalMessage(e.message),
         status: "pending",
-        ...(tool ? { tool, arguments: p.arguments ?? {} } : {}),
-        ...(steps ? { steps } : {}),
-        ...(reason ? { reason } : {}),
+        ...(p.tool ? { tool: p.tool, arguments: p.arguments ?? {} } : {}),
+        ...(p.plan ? { steps: p.plan.map((s) => s.name) } : {}),
+        ...(p.reason ? { reason: p.reason } : {}),
         ...(who ? { agent: who } : {}),
-        ...(expiresAt ? { expiresAt } : {}),
+        ...(p.expires_at ? { expiresAt: p.expires_at } : {}),
       };
       d.approvals = [...d.approvals, approval];
       break;
     }
     case "APPROVAL_DECISION": {
-      const said = str(p.status);
-      const status: ApprovalView["status"] = said === "expired" ? "expired" : p.approved === true ? "approved" : "denied";
-      const feedback = str(p.feedback);
-      updateApproval(d, str(p.approval_id) ?? "", (a) => ({ ...a, status, ...(feedback ? { feedback } : {}) }));
+      const p = e.payload;
+      const status: ApprovalView["status"] = p?.status === "expired" ? "expired" : p?.approved === true ? "approved" : "denied";
+      const feedback = opt(p?.feedback);
+      updateApproval(d, p?.approval_id ?? "", (a) => ({ ...a, status, ...(feedback ? { feedback } : {}) }));
       break;
     }
     case "RESEARCH_PLAN_READY":
     case "RESEARCH_PLAN_UPDATED": {
       const plan = e.message ?? "";
-      const round = num(p.round) ?? (d.review?.round ?? 0) + 1;
-      const version = num(p.version) ?? round;
+      const round = opt(e.payload?.round) ?? (d.review?.round ?? 0) + 1;
+      const version = opt(e.payload?.version) ?? round;
       d.review = { plan, round, version, status: "awaiting_review", history: [...(d.review?.history ?? []), { from: "planner", text: plan, round }] };
       break;
     }
     case "REVIEW_USER_FEEDBACK": {
       const r = d.review ?? { plan: "", round: 0, version: 0, status: "awaiting_review", history: [] };
-      const round = num(p.round) ?? r.round;
+      const round = opt(e.payload?.round) ?? r.round;
       d.review = { ...r, status: "revising", history: [...r.history, { from: "user", text: e.message ?? "", round }] };
       break;
     }
@@ -363,7 +368,7 @@ export function foldEvent(view: RunView, e: TaskEvent): RunView {
       break;
     case "BUDGET_THRESHOLD": {
       // A cost budget's warning carries the run's cost so far: never less than what was summed.
-      const cost = num(p.cost_usd);
+      const cost = opt(e.payload?.cost_usd);
       if (cost !== undefined && cost > (d.usage.costUsd ?? 0)) d.usage = { ...d.usage, costUsd: cost };
       break;
     }
@@ -385,9 +390,6 @@ export function foldEvent(view: RunView, e: TaskEvent): RunView {
       addError(d, { type: "WORKFLOW_FAILED", message: e.message ?? "failed" });
       break;
   }
-  // Any event may carry sources (none of today's engine events do; the task's metadata has them).
-  const cited = citationsFrom(e.payload);
-  if (cited.length > 0) d.citations = mergeCitations(d.citations, cited);
   // A single-agent run has no final_output until it ends: its text is the answer so far.
   if (d.plan.length === 0 && e.type === "LLM_PARTIAL" && !SYSTEM_AGENTS.has(who)) {
     d.answer = Object.values(d.agents).map((a) => a.text).join("");

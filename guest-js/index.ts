@@ -15,9 +15,10 @@ import {
   type ScheduleRequest,
   type ApprovalDecision,
   type ApprovalScope,
+  type UnknownTaskEvent,
   type Value,
 } from "./bindings.js";
-import { isKnownEvent, type UnknownTaskEvent } from "./events.js";
+import { isKnownEvent } from "./events.js";
 import { EventQueue } from "./queue.js";
 
 export * from "./bindings.js";

@@ -2,8 +2,7 @@
 // peer dependency of the package, needed only by this entry. Each hook subscribes in an effect and
 // aborts on unmount or when its id changes, so nothing keeps streaming into an unmounted component.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import type { SubmitTaskRequest, SubmitTaskResponse, TaskHistory } from "./bindings.js";
-import type { UnknownTaskEvent } from "./events.js";
+import type { SubmitTaskRequest, SubmitTaskResponse, TaskHistory, UnknownTaskEvent } from "./bindings.js";
 import { emptyRun, foldEvent, type RunView } from "./fold.js";
 import { getSessionHistory, submitTask, subscribeTask } from "./index.js";
 import { foldSession, isLive, type ChatMessage } from "./session.js";

@@ -584,16 +584,12 @@ fn queue(s: &mut Streams, workflow_id: &str, new: NewEvent) {
         StreamPos::stored(stream.assigned.seq + 1)
     };
     let pos = stream.assigned;
-    let event = TaskEvent {
-        workflow_id: workflow_id.to_string(),
-        event_type: new.event_type.as_str().to_string(),
-        agent_id: new.agent_id,
-        message: new.message,
-        payload: new.payload,
-        timestamp: time::now(),
-        seq: pos.seq,
-        stream_id: transient.then(|| pos.id()),
-    };
+    let event = new.into_event(
+        workflow_id,
+        pos.seq,
+        transient.then(|| pos.id()),
+        time::now(),
+    );
     let bytes = approx_bytes(&event);
     *outbox_bytes += bytes;
     *outbox_events += 1;

@@ -7,6 +7,7 @@
 //! resume after any of them and still get every delta it missed.
 
 mod hub;
+pub mod payloads;
 mod ring;
 mod rows;
 pub mod subscribe;
@@ -144,6 +145,32 @@ impl NewEvent {
     pub fn with_payload(mut self, payload: Value) -> Self {
         self.payload = Some(payload);
         self
+    }
+
+    /// The event, numbered. Every event the engine emits becomes one here (the hub's queue, a
+    /// task's end), so debug builds check each payload against its declared type here: a test
+    /// that runs an emission site fails on a payload that drifted from [`payloads`].
+    pub(crate) fn into_event(
+        self,
+        workflow_id: &str,
+        seq: u32,
+        stream_id: Option<String>,
+        timestamp: String,
+    ) -> TaskEvent {
+        #[cfg(debug_assertions)]
+        if let Err(e) = payloads::check(self.event_type, self.payload.as_ref()) {
+            panic!("event payload does not match its declared type: {e}");
+        }
+        TaskEvent {
+            workflow_id: workflow_id.to_string(),
+            event_type: self.event_type.as_str().to_string(),
+            agent_id: self.agent_id,
+            message: self.message,
+            payload: self.payload,
+            timestamp,
+            seq,
+            stream_id,
+        }
     }
 }
 

@@ -49,6 +49,24 @@ async fn hub_with(rings: RingConfig) -> (tempfile::TempDir, Arc<EventHub>) {
     (dir, hub)
 }
 
+/// The funnel checks payloads in debug builds: an event whose payload is not its declared type
+/// stops the test that emits it.
+#[cfg(debug_assertions)]
+#[tokio::test]
+#[should_panic(expected = "event payload does not match its declared type: WORKFLOW_PAUSED")]
+async fn a_payload_not_of_its_declared_type_panics_in_debug_builds() {
+    let (_dir, hub) = hub_with(RingConfig::default()).await;
+    hub.open_stream("w1", 0);
+    let misspelt = serde_json::json!({"checkpiont": "llm_stream"});
+    hub.emit(
+        "w1",
+        EventType::WorkflowPaused,
+        Some("o"),
+        None,
+        Some(misspelt),
+    );
+}
+
 #[tokio::test]
 async fn rings_replay_from_memory_and_give_way_when_evicted() {
     let rings = RingConfig {
@@ -137,7 +155,14 @@ async fn nothing_is_visible_before_it_is_stored_and_held_events_wait() {
         Some("held".into()),
         None,
     );
-    hub.emit("w1", EventType::WorkflowPaused, Some("o"), None, None);
+    let paused = serde_json::json!({"checkpoint": "llm_stream"});
+    hub.emit(
+        "w1",
+        EventType::WorkflowPaused,
+        Some("o"),
+        None,
+        Some(paused),
+    );
     hub.settle("w1").await;
     let (seen, _) = hub.read_after("w1", StreamPos::stored(1), 10).unwrap();
     let types: Vec<_> = seen.iter().map(|e| e.event_type.as_str()).collect();

@@ -153,16 +153,7 @@ fn end_events(wf: &str, outcome: &Outcome, stored: &Stored) -> Vec<TaskEvent> {
     events
         .into_iter()
         .zip(stored.last_seq + 1..)
-        .map(|(e, seq)| TaskEvent {
-            workflow_id: wf.to_string(),
-            event_type: e.event_type.as_str().to_string(),
-            agent_id: e.agent_id,
-            message: e.message,
-            payload: e.payload,
-            timestamp: now.clone(),
-            seq,
-            stream_id: None,
-        })
+        .map(|(e, seq)| e.into_event(wf, seq, None, now.clone()))
         .collect()
 }
 
