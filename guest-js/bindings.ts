@@ -1148,9 +1148,23 @@ export type ToolInfo = {
 	dangerous: boolean,
 	timeout_seconds: number,
 	cost_per_use: number | null,
-	/**  Set up for this user now (web_search needs a search API, the file tools a session). */
+	/**
+	 *  Set up for this user now (web_search needs a search API, the file tools a session; a
+	 *  blocked tool is not).
+	 */
 	available: boolean,
+	/**  Where the tool comes from. */
+	source: ToolSource,
 };
+
+/**  Where a tool comes from. */
+export type ToolSource = 
+/**  Built into the engine. */
+"builtin" | 
+/**  A configured MCP server. */
+"mcp" | 
+/**  The embedding app, registered in Rust. */
+"app";
 
 export type Turn = {
 	turn: number,
