@@ -49,6 +49,8 @@ pub struct Shannon {
     pub(crate) launch_token: String,
     /// Builder options for the listener, merged with the configuration.
     pub(crate) desktop: DesktopOptions,
+    /// The app's tools, bound to its AppHandle, for the core.
+    pub(crate) app_tools: Vec<crate::core::tools::app::AppTool>,
 }
 
 /// The saved layer, its file and the configuration in effect.
@@ -168,6 +170,7 @@ impl Shannon {
                 core_config.recovery = config.recovery;
                 core_config.approvals = config.approvals;
                 core_config.mcp_servers = config.mcp_servers;
+                core_config.tools = self.app_tools.clone();
                 let core = Core::open(core_config).await?;
                 (self.on_open)(&core);
                 Ok(core)
