@@ -77,7 +77,6 @@ impl<R: Runtime> Builder<R> {
     ///
     /// ```no_run
     /// # fn plugin<R: tauri::Runtime>() -> tauri_plugin_shannon::Builder<R> {
-    /// use tauri::Manager;
     /// use tauri_plugin_shannon::AppTool;
     /// tauri_plugin_shannon::Builder::new().tool(
     ///     AppTool::new("app_name", "Returns the app's name", |_args, app: tauri::AppHandle<R>| async move {
