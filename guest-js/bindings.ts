@@ -407,7 +407,13 @@ export type AuthMethod =
 /**  No credentials: the local embedded user (the app's own webview, the headless example). */
 { kind: "embedded" } | 
 /**  The listener's per-launch token, acting as the embedded user. */
-{ kind: "launch_token" } | { kind: "jwt" } | { kind: "api_key"; key_id: string };
+{ kind: "launch_token" } | 
+/**  A JWT access token from sign-in or a refresh (`Authorization: Bearer`). */
+{ kind: "jwt" } | 
+/**  A Shannon API key (`X-API-Key`, or `Authorization: Bearer sk_…`). */
+{ kind: "api_key"; 
+/**  The key's id (never the key itself). */
+key_id: string };
 
 /**  Register/login response, in the cloud's shape. */
 export type AuthResponse = {
@@ -602,11 +608,15 @@ export type ListTasksQuery = {
 
 /**  What `listener_status` reports. */
 export type ListenerStatus = {
+	/**  Whether the listener serves requests. */
 	running: boolean,
+	/**  Its base URL, `http://127.0.0.1:{port}`; `None` when no listener was started. */
 	url: string | null,
+	/**  The bound port; `None` when no listener was started. */
 	port: number | null,
 	/**  The per-launch token (send as `Authorization: Bearer …`); also in `token_file`. */
 	token: string | null,
+	/**  Path of the file holding the token (`listener.token` in the data dir, mode 0600). */
 	token_file: string | null,
 };
 
@@ -755,22 +765,38 @@ export type PluginConfig = {
  *  shape of `plugins.shannon` in `tauri.conf.json`, and of what the plugin's file keeps.
  */
 export type PluginConfigUpdate = {
+	/**  An absolute path overriding [`PluginConfig::data_dir`]; `""` clears the override. */
 	data_dir?: string | null,
+	/**  [`PluginConfig::default_provider`]; a known model provider, not a search API. */
 	default_provider?: string | null,
+	/**  [`PluginConfig::default_model`], at most 200 bytes; `""` clears it. */
 	default_model?: string | null,
+	/**  [`PluginConfig::listener_enabled`]. */
 	listener_enabled?: boolean | null,
+	/**  [`PluginConfig::listener_port`]: 0 or 1024..65535. */
 	listener_port?: number | null,
+	/**
+	 *  [`PluginConfig::listener_origins`], each `scheme://host[:port]` (http, https or tauri)
+	 *  without a path or wildcard; replaces the whole list.
+	 */
 	listener_origins?: string[] | null,
+	/**  [`PluginConfig::recovery`]. */
 	recovery?: RecoveryPolicy | null,
+	/**  [`PluginConfig::desktop_mode`]. */
 	desktop_mode?: boolean | null,
+	/**  [`PluginConfig::desktop_ports`], checked by [`PortRange::validate`]. */
 	desktop_ports?: PortRange | null,
+	/**  [`PluginConfig::approvals`], replaced whole and validated. */
 	approvals?: ApprovalPolicy | null,
+	/**  [`PluginConfig::mcp_servers`]; replaces the whole list. */
 	mcp_servers?: McpServerConfig[] | null,
 };
 
 /**  An inclusive port range. */
 export type PortRange = {
+	/**  The first port tried (at least 1024). */
 	first: number,
+	/**  The last port tried, included (at most 1000 ports after `first`). */
 	last: number,
 };
 
@@ -871,7 +897,9 @@ export type ProviderKeyInfo = {
 
 /**  A provider API key was stored or deleted (the key itself is never sent). */
 export type ProviderKeysChanged = {
+	/**  The user whose key it is. */
 	user_id: string,
+	/**  The provider's id, e.g. `openai`. */
 	provider: string,
 };
 
@@ -1197,7 +1225,9 @@ export type Setting = {
 
 /**  A user setting was written or deleted. */
 export type SettingsChanged = {
+	/**  The user whose setting it is. */
 	user_id: string,
+	/**  The setting's key (its value is not sent; read it again). */
 	key: string,
 };
 
@@ -1211,19 +1241,35 @@ export type ShannonError =
 /**  A settings value that is not valid JSON. */
 { kind: "invalid_json"; message: string } | 
 /**  A provider name outside the supported catalogue. */
-{ kind: "unknown_provider"; message: string } | { kind: "not_found"; message: string } | { kind: "conflict"; message: string } | { kind: "payload_too_large"; message: string } | 
+{ kind: "unknown_provider"; message: string } | 
+/**  The named resource does not exist or is not the caller's (HTTP 404). */
+{ kind: "not_found"; message: string } | 
+/**
+ *  It already exists or was already decided: a duplicate e-mail, an answered approval
+ *  (HTTP 409).
+ */
+{ kind: "conflict"; message: string } | 
+/**  A query, setting, file or skill over its size limit (HTTP 413). */
+{ kind: "payload_too_large"; message: string } | 
 /**  A per-user limit is reached (e.g. the number of schedules). */
 { kind: "rate_limited"; message: string } | 
 /**  Wrong e-mail/username or password. */
 { kind: "invalid_credentials" } | 
 /**  A token that is malformed, badly signed, of the wrong type or algorithm, or revoked. */
-{ kind: "invalid_token" } | { kind: "token_expired" } | 
+{ kind: "invalid_token" } | 
+/**  A well-formed token past its expiry (HTTP 401). */
+{ kind: "token_expired" } | 
 /**  A refresh token that is unknown, expired, or was already used. */
 { kind: "invalid_refresh_token" } | 
 /**  The operation does not apply in the task's current state (pause a finished task, ...). */
 { kind: "invalid_state"; message: string } | 
 /**  The chosen provider has no key (or base URL) yet: the UI should send the user to the keys page. */
-{ kind: "provider_not_ready"; message: string } | { kind: "permission_denied"; message: string } | 
+{ kind: "provider_not_ready"; message: string } | 
+/**
+ *  Not allowed without an opt-in: a dangerous tool not granted, a dangerous skill, a setting
+ *  that has its own opt-in command (HTTP 403).
+ */
+{ kind: "permission_denied"; message: string } | 
 /**
  *  A stored provider key was bound to another endpoint than the provider has now: the key is not
  *  sent until it is stored again for the new endpoint (or the endpoint is set back).
@@ -1235,13 +1281,23 @@ export type ShannonError =
 { kind: "master_key"; message: string } | 
 /**  The database was written by a newer version of the plugin. */
 { kind: "database_too_new"; message: {
+	/**  The schema version found in the database. */
 	found: number,
+	/**  The newest schema version this build knows. */
 	supported: number,
-} } | { kind: "database"; message: string } | 
+} } | 
+/**  Any other SQLite failure. */
+{ kind: "database"; message: string } | 
 /**  The disk holding the database is full; nothing of the refused write was stored. */
 { kind: "storage_full"; message: string } | 
 /**  Storage is failing for now (the writer keeps retrying); try again shortly. */
-{ kind: "storage_unavailable"; message: string } | { kind: "io"; message: string } | { kind: "config"; message: string } | { kind: "internal"; message: string };
+{ kind: "storage_unavailable"; message: string } | 
+/**  A file or socket operation failed (the listener's port, the data directory, a skill file). */
+{ kind: "io"; message: string } | 
+/**  A plugin configuration that cannot be used or saved (e.g. an invalid MCP server entry). */
+{ kind: "config"; message: string } | 
+/**  A bug or an unexpected failure inside the core (HTTP 500). */
+{ kind: "internal"; message: string };
 
 /**  One skill version, whole. */
 export type Skill = {
@@ -1310,18 +1366,36 @@ export type SkillVersions = {
 
 /**  `POST /api/v1/tasks` body. Unknown fields are ignored, as the cloud does. */
 export type SubmitTaskRequest = {
+	/**
+	 *  The user's request, at most 100 000 characters (`payload_too_large` beyond); may be empty
+	 *  only with `context.attachments`.
+	 */
 	query?: string,
+	/**  The session to continue; `None` (or an unknown id) starts a new one. */
 	session_id?: string | null,
+	/**
+	 *  Free-form options, as the cloud's (`role`, `system_prompt`, `tools_to_use`, `temperature`,
+	 *  `attachments`, ...); stored and echoed with the task.
+	 */
 	context?: { [key in string]: Value },
 	/**  `simple | standard | complex | supervisor`. */
 	mode?: string | null,
+	/**  `small | medium | large`: picks the provider's model of that size. */
 	model_tier?: string | null,
+	/**  A model id to use instead of the provider's default. */
 	model_override?: string | null,
+	/**  A provider id to use instead of the configured default (`openai`, `anthropic`, ...). */
 	provider_override?: string | null,
 	/**  `quick | standard | deep | academic`. */
 	research_strategy?: string | null,
+	/**  Tool-loop iterations, 1..=50 (default 6; `context.react_max_iterations` wins). */
 	max_iterations?: number | null,
+	/**  Agents run at once in multi-agent modes, 1..=20. */
 	max_concurrent_agents?: number | null,
+	/**
+	 *  Whether a research workflow verifies its findings; `None` = the `research_strategy`
+	 *  preset's choice (off without one).
+	 */
 	enable_verification?: boolean | null,
 	/**  A skill of the catalogue to apply (its newest enabled version, or `context.skill_version`). */
 	skill?: string | null,
@@ -1329,12 +1403,17 @@ export type SubmitTaskRequest = {
 
 /**  Submit response (contract §3.3). `workflow_id` and `session_id` are also sent as headers by HTTP. */
 export type SubmitTaskResponse = {
+	/**  The task's id (the same as `workflow_id`). */
 	task_id: string,
+	/**  The workflow id its events stream under. */
 	workflow_id: string,
+	/**  The session the task joined or started. */
 	session_id: string,
 	/**  `STATUS_CODE_OK`. */
 	status: string,
+	/**  `Task submitted successfully. Session: {session_id}`. */
 	message: string,
+	/**  When it was submitted: RFC 3339 UTC with microseconds. */
 	created_at: string,
 	/**  True when an `Idempotency-Key` matched an earlier submission and this is its replay. */
 	idempotent_replay: boolean,
@@ -1381,10 +1460,17 @@ export type TaskDetails = {
 
 /**  The fields every event has. */
 export type TaskEventBase = {
+	/**  The task's workflow id. */
 	workflow_id: string,
+	/**  `type`: an [`EventType`]'s wire name, e.g. `LLM_OUTPUT`. */
+	/**  The agent that emitted it (`orchestrator`, a team member); `None` when none is named. */
 	agent_id?: string | null,
+	/**  Human-readable text (for `LLM_PARTIAL`, the delta). */
 	message?: string | null,
+	/**  Structured details, depending on the type. */
+	/**  When it was emitted: RFC 3339 UTC with microseconds. */
 	timestamp: string,
+	/**  Position in the stored stream, from 1; a transient event carries the last stored one's. */
 	seq: number,
 	/**  Transient events only: `"<seq>-<n>"`, their resume id (contract §5.1 `stream_id`). */
 	stream_id?: string | null,
@@ -1524,8 +1610,11 @@ export type TaskProgress = {
 
 /**  A task's status changed (`TASK_STATUS_*`): for task lists and badges without a stream open. */
 export type TaskStatusChanged = {
+	/**  The task's owner. */
 	user_id: string,
+	/**  The task's id. */
 	task_id: string,
+	/**  The new status in the API's spelling, e.g. `TASK_STATUS_RUNNING`. */
 	status: string,
 };
 
@@ -1659,8 +1748,13 @@ export type ToolInfo = {
 	dangerous: boolean,
 	timeout_seconds: number,
 	cost_per_use: number | null,
-	/**  Set up for this user now (web_search needs a search API, the file tools a session). */
+	/**
+	 *  Set up for this user now (web_search needs a search API, the file tools a session; a
+	 *  blocked tool is not).
+	 */
 	available: boolean,
+	/**  Where the tool comes from. */
+	source: ToolSource,
 };
 
 /**  TOOL_INVOKED: a tool call starts. */
@@ -1684,6 +1778,15 @@ export type ToolObservationPayload = {
 	/**  Whether the result came from the task's tool cache. */
 	cached: boolean,
 };
+
+/**  Where a tool comes from. */
+export type ToolSource = 
+/**  Built into the engine. */
+"builtin" | 
+/**  A configured MCP server. */
+"mcp" | 
+/**  The embedding app, registered in Rust. */
+"app";
 
 export type Turn = {
 	turn: number,

@@ -42,6 +42,7 @@ pub use crate::core::run::{EngineDefaults, EventType, RecoveryPolicy, TaskStatus
 pub use crate::core::streams::{TaskEvent, TaskSubscription};
 pub use crate::core::tasks::SubmitTaskRequest;
 pub use crate::core::tasks::submit::SubmitTaskResponse;
+pub use crate::core::tools::app::{AppTool, AppToolResult};
 pub use crate::core::{
     Core, CoreConfig, CoreEvent, KeyStorage, ProviderKeysChanged, Result, SettingsChanged,
     ShannonError, TaskStatusChanged,

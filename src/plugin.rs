@@ -6,41 +6,89 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use tauri::plugin::{Builder as PluginBuilder, TauriPlugin};
-use tauri::{Manager, Runtime};
+use tauri::{AppHandle, Manager, Runtime};
 use tauri_specta::Event;
 use tokio::sync::OnceCell;
 
 use crate::config::{PluginConfigUpdate, PortRange, signed};
 use crate::core::error::ShannonError;
+use crate::core::tools::app::AppTool;
 use crate::core::{CoreEvent, KeyStorage};
 use crate::ipc;
 use crate::state::{DesktopOptions, PLUGIN_NAME, Shannon, ShannonExt};
 
-/// Plugin options. `tauri_plugin_shannon::init()` is `Builder::new().build()`.
-#[derive(Debug, Clone)]
-pub struct Builder {
+/// Plugin options. `tauri_plugin_shannon::init()` is `Builder::new().build()`. The runtime `R`
+/// is the app's (inferred where the plugin is added); the app's tools get an `AppHandle<R>`.
+pub struct Builder<R: Runtime> {
     data_dir: Option<PathBuf>,
     config: PluginConfigUpdate,
     key_storage: KeyStorage,
     desktop: DesktopOptions,
+    tools: Vec<AppTool<AppHandle<R>>>,
 }
 
-impl Default for Builder {
+impl<R: Runtime> Clone for Builder<R> {
+    fn clone(&self) -> Self {
+        Self {
+            data_dir: self.data_dir.clone(),
+            config: self.config.clone(),
+            key_storage: self.key_storage,
+            desktop: self.desktop.clone(),
+            tools: self.tools.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Builder<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("data_dir", &self.data_dir)
+            .field("config", &self.config)
+            .field("key_storage", &self.key_storage)
+            .field("desktop", &self.desktop)
+            .field("tools", &self.tools)
+            .finish()
+    }
+}
+
+impl<R: Runtime> Default for Builder<R> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Builder {
+impl<R: Runtime> Builder<R> {
     /// The defaults: no data dir override, the master key in the OS keychain when one answers
-    /// ([`KeyStorage::Auto`]), no configuration of its own, desktop mode off.
+    /// ([`KeyStorage::Auto`]), no configuration of its own, desktop mode off, no app tools.
     pub fn new() -> Self {
         Self {
             data_dir: None,
             config: PluginConfigUpdate::default(),
             key_storage: KeyStorage::Auto,
             desktop: DesktopOptions::default(),
+            tools: Vec::new(),
         }
+    }
+
+    /// A tool of the app that agents may call like a built-in one: offered to the model within
+    /// the user's and the task's allow and block lists, asking first when it is dangerous, its
+    /// calls in the task's events and journal, listed by `list_tools` with source `app`. Its
+    /// handler gets the call's arguments and the app's [`AppHandle`], to read the app's state.
+    /// A bad name or schema keeps the core from opening, with the reason in the log.
+    ///
+    /// ```no_run
+    /// # fn plugin<R: tauri::Runtime>() -> tauri_plugin_shannon::Builder<R> {
+    /// use tauri_plugin_shannon::AppTool;
+    /// tauri_plugin_shannon::Builder::new().tool(
+    ///     AppTool::new("app_name", "Returns the app's name", |_args, app: tauri::AppHandle<R>| async move {
+    ///         Ok(app.package_info().name.clone().into())
+    ///     }),
+    /// )
+    /// # }
+    /// ```
+    pub fn tool(mut self, tool: AppTool<AppHandle<R>>) -> Self {
+        self.tools.push(tool);
+        self
     }
 
     /// Desktop mode, for the Shannon desktop frontend: the HTTP listener starts with the app on the
@@ -117,11 +165,11 @@ impl Builder {
 
     /// The plugin to pass to `tauri::Builder::plugin`. `SHANNON_DESKTOP_MODE=1` (and
     /// `SHANNON_DESKTOP_PORTS=first-last`) in the environment turn desktop mode on here.
-    pub fn build<R: Runtime>(self) -> TauriPlugin<R, Option<PluginConfigUpdate>> {
+    pub fn build(self) -> TauriPlugin<R, Option<PluginConfigUpdate>> {
         self.desktop_from_env().build_plugin()
     }
 
-    fn build_plugin<R: Runtime>(self) -> TauriPlugin<R, Option<PluginConfigUpdate>> {
+    fn build_plugin(self) -> TauriPlugin<R, Option<PluginConfigUpdate>> {
         let specta = ipc::specta_builder::<R>();
         let launch_token = crate::http::new_token();
         // `plugins.shannon` in tauri.conf.json: optional, typed, unknown fields refused.
@@ -154,6 +202,11 @@ impl Builder {
                     launch_token: launch_token.clone(),
                     desktop: self.desktop.clone(),
                     subscriptions: Default::default(),
+                    app_tools: self
+                        .tools
+                        .iter()
+                        .map(|t| t.clone().bind(app.clone()))
+                        .collect(),
                     on_open: Box::new(move |core| {
                         let rx = core.subscribe_events();
                         tauri::async_runtime::spawn(forward_events(events.clone(), rx));

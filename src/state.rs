@@ -52,6 +52,8 @@ pub struct Shannon {
     /// Live `subscribe_task` forwards by the id of their Channel, so `unsubscribe_task` can end one
     /// in the core: the webview dropping a Channel does not make its sends fail.
     pub(crate) subscriptions: Subscriptions,
+    /// The app's tools, bound to its AppHandle, for the core.
+    pub(crate) app_tools: Vec<crate::core::tools::app::AppTool>,
 }
 
 /// The forwarding tasks of live subscriptions, by Channel id.
@@ -176,6 +178,7 @@ impl Shannon {
                 core_config.recovery = config.recovery;
                 core_config.approvals = config.approvals;
                 core_config.mcp_servers = config.mcp_servers;
+                core_config.tools = self.app_tools.clone();
                 let core = Core::open(core_config).await?;
                 (self.on_open)(&core);
                 Ok(core)

@@ -65,6 +65,9 @@ pub struct CoreConfig {
     pub approvals: hitl::approvals::ApprovalPolicy,
     /// MCP servers whose tools join every task's (changeable with [`Core::set_mcp_servers`]).
     pub mcp_servers: Vec<mcp::McpServerConfig>,
+    /// The embedding app's own tools, offered to agents beside the built-ins (checked when the
+    /// core opens: a bad name or schema is a configuration error).
+    pub tools: Vec<tools::app::AppTool>,
 }
 
 impl CoreConfig {
@@ -79,6 +82,7 @@ impl CoreConfig {
             schedules: schedules::ScheduleLimits::default(),
             approvals: hitl::approvals::ApprovalPolicy::default(),
             mcp_servers: Vec::new(),
+            tools: Vec::new(),
         }
     }
 }
@@ -150,6 +154,7 @@ struct Inner {
     /// Recent outcomes of local providers' readiness probes.
     probes: providers::LocalProbes,
     mcp: Arc<mcp::McpHub>,
+    app_tools: Arc<tools::app::AppTools>,
 }
 
 /// A handle that does not keep the core alive: for background loops that must end with it.
@@ -175,8 +180,10 @@ impl Core {
             schedules,
             approvals,
             mcp_servers,
+            tools,
         } = config;
         let mcp = Arc::new(mcp::McpHub::new(mcp_servers)?);
+        let app_tools = Arc::new(tools::app::AppTools::new(tools)?);
         store::blocking({
             let dir = data_dir.clone();
             move || create_private_dir(&dir)
@@ -211,6 +218,7 @@ impl Core {
                 read_cache: Arc::new(read_cache::ReadCache::new()),
                 probes: providers::LocalProbes::default(),
                 mcp,
+                app_tools,
             }),
         };
         let recovered = run::recover(&core, recovery).await?;
@@ -271,10 +279,17 @@ impl Core {
         self.inner.mcp.status()
     }
 
-    /// Whether a call to `tool` asks the user first: the approval policy's dangerous tools, and
-    /// the tools of MCP servers not marked safe.
+    /// The embedding app's tools.
+    pub(crate) fn app_tools(&self) -> &Arc<tools::app::AppTools> {
+        &self.inner.app_tools
+    }
+
+    /// Whether a call to `tool` asks the user first: the approval policy's dangerous tools, the
+    /// tools of MCP servers not marked safe, and the app's tools marked dangerous.
     pub(crate) fn tool_is_dangerous(&self, tool: &str) -> bool {
-        self.engine().approval_policy().is_dangerous(tool) || self.inner.mcp.is_dangerous(tool)
+        self.engine().approval_policy().is_dangerous(tool)
+            || self.inner.mcp.is_dangerous(tool)
+            || self.inner.app_tools.is_dangerous(tool)
     }
 
     pub(crate) fn scheduler(&self) -> &schedules::SchedulerState {

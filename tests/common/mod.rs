@@ -76,7 +76,9 @@ impl TestApp {
     /// asks for it with `master_key_storage`).
     pub fn with_builder(
         allowed: &[&str],
-        configure: impl FnOnce(tauri_plugin_shannon::Builder) -> tauri_plugin_shannon::Builder,
+        configure: impl FnOnce(
+            tauri_plugin_shannon::Builder<MockRuntime>,
+        ) -> tauri_plugin_shannon::Builder<MockRuntime>,
     ) -> Self {
         let allowed = allowed
             .iter()
@@ -96,7 +98,9 @@ impl TestApp {
     /// An app on `setup.dir` (a restart reuses it) whose webview may call `setup.allowed`.
     pub fn with_setup(
         setup: AppSetup,
-        configure: impl FnOnce(tauri_plugin_shannon::Builder) -> tauri_plugin_shannon::Builder,
+        configure: impl FnOnce(
+            tauri_plugin_shannon::Builder<MockRuntime>,
+        ) -> tauri_plugin_shannon::Builder<MockRuntime>,
     ) -> Self {
         let AppSetup {
             dir,

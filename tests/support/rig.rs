@@ -27,8 +27,15 @@ pub struct Rig {
 
 /// `provider` (e.g. `openai`, `anthropic`) with a key and its base URL at the fake.
 pub async fn rig(provider: &str) -> Rig {
+    rig_with(provider, |_| {}).await
+}
+
+/// [`rig`] on a core whose configuration `configure` changes first (the app's tools, say).
+pub async fn rig_with(provider: &str, configure: impl FnOnce(&mut CoreConfig)) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let core = Core::open(CoreConfig::new(dir.path())).await.unwrap();
+    let mut config = CoreConfig::new(dir.path());
+    configure(&mut config);
+    let core = Core::open(config).await.unwrap();
     let fake = FakeProvider::start().await;
     let me = Caller::embedded();
     // The endpoint first: a key is bound to the endpoint it is stored for.

@@ -1,6 +1,6 @@
-//! The tool catalogue (cloud API §3.6, contract §5.4): every built-in tool with its parameters as
-//! JSON Schema, its category, timeout and cost, whether it is dangerous and whether it is set up
-//! for this user; and running one tool directly, outside a task, as `POST /tools/{name}/execute`
+//! The tool catalogue (cloud API §3.6, contract §5.4): every tool (built-in, an MCP server's, the
+//! embedding app's) with its parameters as JSON Schema, its category, timeout and cost, whether it
+//! is dangerous and whether it is set up for this user; and running one tool directly, outside a task, as `POST /tools/{name}/execute`
 //! does. A dangerous tool runs directly only when the user let it through without asking (a tool
 //! grant for the session or always); otherwise it is refused (403), as in the cloud.
 
@@ -13,6 +13,7 @@ use crate::core::Core;
 use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
 use crate::core::run::setup;
+use crate::core::tools::app::AppTool;
 use crate::core::tools::{ToolBox, builtin_names, spec_of};
 
 /// One tool, as `GET /api/v1/tools/{name}` describes it.
@@ -27,8 +28,23 @@ pub struct ToolInfo {
     pub dangerous: bool,
     pub timeout_seconds: u32,
     pub cost_per_use: f64,
-    /// Set up for this user now (web_search needs a search API, the file tools a session).
+    /// Set up for this user now (web_search needs a search API, the file tools a session; a
+    /// blocked tool is not).
     pub available: bool,
+    /// Where the tool comes from.
+    pub source: ToolSource,
+}
+
+/// Where a tool comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolSource {
+    /// Built into the engine.
+    Builtin,
+    /// A configured MCP server.
+    Mcp,
+    /// The embedding app, registered in Rust.
+    App,
 }
 
 /// `POST /api/v1/tools/{name}/execute` body.
@@ -74,6 +90,24 @@ fn mcp_info(t: &crate::core::mcp::McpTool) -> ToolInfo {
         timeout_seconds: 60,
         cost_per_use: 0.0,
         available: true,
+        source: ToolSource::Mcp,
+    }
+}
+
+/// One of the app's tools in the catalogue; available when this user's lists let it through.
+fn app_info(t: &AppTool, tools: &ToolBox) -> ToolInfo {
+    let spec = t.spec();
+    ToolInfo {
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        category: "app".into(),
+        version: "1.0.0".into(),
+        parameters: spec.parameters.clone(),
+        dangerous: t.is_dangerous(),
+        timeout_seconds: t.timeout_secs(),
+        cost_per_use: 0.0,
+        available: tools.offered(&spec.name),
+        source: ToolSource::App,
     }
 }
 
@@ -90,6 +124,8 @@ impl Core {
             .filter_map(|name| self.builtin_info(name, &tools))
             .collect();
         out.extend(tools.mcp_tools().iter().map(mcp_info));
+        let apps = self.app_tools().all().iter();
+        out.extend(apps.map(|t| app_info(t, &tools)));
         out.retain(|info| {
             (include_dangerous || !info.dangerous)
                 && category.is_none_or(|c| info.category.eq_ignore_ascii_case(c))
@@ -108,6 +144,7 @@ impl Core {
                     .find(|t| t.name == name)
                     .map(mcp_info)
             })
+            .or_else(|| self.app_tools().get(name).map(|t| app_info(t, &tools)))
             .ok_or_else(|| ShannonError::NotFound(format!("tool {name}")))
     }
 
@@ -127,6 +164,7 @@ impl Core {
             timeout_seconds,
             cost_per_use: 0.0,
             available,
+            source: ToolSource::Builtin,
         })
     }
 

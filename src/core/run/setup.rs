@@ -160,6 +160,7 @@ pub(crate) async fn toolbox_for(
         let listed = hub.tools().await;
         tools.with_mcp(hub, listed)
     };
+    let tools = tools.with_apps(core.app_tools().clone());
     let tools = match session_id.map(|id| Workspace::of_session(core.data_dir(), id)) {
         Some(Ok(ws)) => tools.with_workspace(ws),
         _ => tools,

@@ -56,7 +56,7 @@ pub(crate) async fn plan_gate(team: &Team, query: &str, plan: Option<&Plan>) -> 
     let reason = match (policy.complexity_threshold, complexity) {
         _ if asked => "the task asks for approval before it runs".to_string(),
         (Some(t), Some(c)) if c >= t => format!("Complexity score {c:.2} exceeds threshold {t:.2}"),
-        _ => match tools.iter().find(|t| policy.is_dangerous(t)) {
+        _ => match tools.iter().find(|t| team.core.tool_is_dangerous(t)) {
             Some(tool) => format!("Tool '{tool}' requires approval"),
             None => return Ok(()),
         },

@@ -1,6 +1,7 @@
 //! The tool registry: tools the `standard` loop may call, an allow/block list, and a per-task cache
 //! of results (the same call with the same arguments runs once).
 
+pub mod app;
 pub(crate) mod file_tools;
 pub mod web_fetch;
 pub mod web_search;
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 use crate::core::files::Workspace;
 use crate::core::llm::ToolSpec;
 use crate::core::mcp::{McpHub, McpTool};
+use app::AppTools;
 use web_fetch::FetchLimits;
 use web_search::SearchTarget;
 
@@ -86,6 +88,9 @@ pub struct ToolBox {
     /// MCP servers' tools this task may use, and the hub that calls them.
     mcp: Vec<McpTool>,
     hub: Option<Arc<McpHub>>,
+    /// The app's tools, and the names of those this task may use.
+    apps: Arc<AppTools>,
+    app_allowed: Vec<String>,
     cache: HashMap<(String, String), ToolOutcome>,
     /// The session's workspace, where the file tools work; without one they are not offered.
     workspace: Option<Workspace>,
@@ -110,6 +115,8 @@ impl ToolBox {
             block: block.to_vec(),
             mcp: Vec::new(),
             hub: None,
+            apps: Arc::default(),
+            app_allowed: Vec::new(),
             cache: HashMap::new(),
             workspace: None,
             memory: None,
@@ -126,6 +133,19 @@ impl ToolBox {
             .filter(|t| !self.block.contains(&t.name))
             .collect();
         self.hub = Some(hub);
+        self
+    }
+
+    /// The embedding app's tools join, within the same allow and block lists.
+    pub(crate) fn with_apps(mut self, apps: Arc<AppTools>) -> Self {
+        self.app_allowed = apps
+            .all()
+            .iter()
+            .map(|t| t.name().to_string())
+            .filter(|n| self.allow.as_ref().is_none_or(|a| a.contains(n)))
+            .filter(|n| !self.block.contains(n))
+            .collect();
+        self.apps = apps;
         self
     }
 
@@ -159,27 +179,29 @@ impl ToolBox {
     /// Runs a tool call, awaiting the tools that go to the network (`web_fetch`, `web_search`).
     /// Returns `(outcome, from_cache)`.
     pub async fn run(&mut self, name: &str, arguments: &str) -> (ToolOutcome, bool) {
+        // A server's or the app's tool may act on the world: never answered from the cache.
         if let (Some(tool), Some(hub)) = (self.mcp_tool(name), &self.hub) {
-            // A server's tool may act on the world: never answered from the cache.
-            let args = match serde_json::from_str::<Value>(if arguments.trim().is_empty() {
-                "{}"
+            return match object_args(arguments) {
+                Ok(args) => {
+                    let (success, output) = hub.call(tool, args).await;
+                    (ToolOutcome { success, output }, false)
+                }
+                Err(refused) => (refused, false),
+            };
+        }
+        if let Some(tool) = self.apps.get(name) {
+            let outcome = if !self.app_allowed.iter().any(|n| n == name) {
+                ToolOutcome {
+                    success: false,
+                    output: format!("tool {name:?} is not allowed for this task"),
+                }
             } else {
-                arguments
-            }) {
-                Ok(Value::Object(map)) => map,
-                _ => {
-                    let output = "arguments must be a JSON object".to_string();
-                    return (
-                        ToolOutcome {
-                            success: false,
-                            output,
-                        },
-                        false,
-                    );
+                match object_args(arguments) {
+                    Ok(args) => tool.call(Value::Object(args)).await,
+                    Err(refused) => refused,
                 }
             };
-            let (success, output) = hub.call(tool, args).await;
-            return (ToolOutcome { success, output }, false);
+            return (outcome, false);
         }
         if !matches!(name, WEB_FETCH | WEB_SEARCH) || !self.offered(name) {
             return self.call(name, arguments);
@@ -210,7 +232,7 @@ impl ToolBox {
 
     /// Whether `name` is offered: allowed, and a file tool only with a workspace.
     pub fn offered(&self, name: &str) -> bool {
-        if self.mcp_tool(name).is_some() {
+        if self.mcp_tool(name).is_some() || self.app_allowed.iter().any(|n| n == name) {
             return true;
         }
         self.allowed.contains(&name)
@@ -237,6 +259,13 @@ impl ToolBox {
                 .cloned()
                 .collect(),
             hub: self.hub.clone(),
+            apps: self.apps.clone(),
+            app_allowed: self
+                .app_allowed
+                .iter()
+                .filter(|n| only.is_none_or(|o| o.contains(n)))
+                .cloned()
+                .collect(),
             cache: HashMap::new(),
             workspace: self.workspace.clone(),
             memory: self.memory.clone(),
@@ -257,16 +286,24 @@ impl ToolBox {
         let web = self.offered(WEB_FETCH).then(web_fetch::spec);
         let search = self.offered(WEB_SEARCH).then(web_search::spec);
         let mcp = self.mcp.iter().map(|t| t.spec.clone());
+        let apps = self
+            .app_allowed
+            .iter()
+            .filter_map(|n| self.apps.get(n))
+            .map(|t| t.spec().clone());
         builtin
             .chain(files)
             .chain(search)
             .chain(web)
             .chain(mcp)
+            .chain(apps)
             .collect()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.mcp.is_empty() && !self.allowed.iter().any(|n| self.offered(n))
+        self.mcp.is_empty()
+            && self.app_allowed.is_empty()
+            && !self.allowed.iter().any(|n| self.offered(n))
     }
 
     /// The MCP tools offered.
@@ -361,6 +398,22 @@ impl ToolBox {
         };
         self.cache.insert(key, outcome.clone());
         (outcome, false)
+    }
+}
+
+/// A call's arguments as a JSON object (empty text is `{}`), or the error the model gets.
+fn object_args(arguments: &str) -> Result<serde_json::Map<String, Value>, ToolOutcome> {
+    let text = if arguments.trim().is_empty() {
+        "{}"
+    } else {
+        arguments
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(ToolOutcome {
+            success: false,
+            output: "arguments must be a JSON object".to_string(),
+        }),
     }
 }
 

@@ -4,13 +4,20 @@
 
 use tauri_plugin_log::{Target, TargetKind, log};
 
+mod notes;
+
 fn main() {
     tauri::Builder::default()
         // First, so the Shannon plugin's lines from its own setup (opening the core) are kept too.
         .plugin(logger())
         .plugin(opener())
         .plugin(stay_in_app())
-        .plugin(tauri_plugin_shannon::init())
+        // The app's own tool: agents may list and read the user's notes (src/notes.rs).
+        .plugin(
+            tauri_plugin_shannon::Builder::new()
+                .tool(notes::tool())
+                .build(),
+        )
         .run(tauri::generate_context!())
         .expect("error while running tauri application");
 }
