@@ -400,6 +400,22 @@ impl EventHub {
         }
     }
 
+    /// As [`EventHub::settle`], for reads: waits at most `bound`, and not at all while commits fail
+    /// (a full disk can last minutes; a read answers with what is stored). Returns whether the
+    /// task's emitted events are all stored (`false`: some are still pending).
+    pub async fn settle_for_read(&self, workflow_id: &str, bound: Duration) -> bool {
+        let bound = if self.backlog().failing {
+            Duration::ZERO
+        } else {
+            bound
+        };
+        // `timeout` polls the wait once before looking at the clock, so a settled task is `true`
+        // even with a zero bound.
+        tokio::time::timeout(bound, self.settle(workflow_id))
+            .await
+            .is_ok()
+    }
+
     /// Waits until every event emitted so far is stored.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
