@@ -15,6 +15,7 @@ mod idle_release;
 pub mod keystore;
 pub mod llm;
 pub mod mcp;
+pub mod metrics;
 pub mod run;
 pub mod schedules;
 pub mod sessions;
@@ -140,6 +141,8 @@ struct Inner {
     /// Recent outcomes of local providers' readiness probes.
     probes: providers::LocalProbes,
     mcp: Arc<mcp::McpHub>,
+    /// Token and cost totals kept between metric scrapes.
+    usage_tally: metrics::UsageTally,
 }
 
 /// A handle that does not keep the core alive: for background loops that must end with it.
@@ -201,6 +204,7 @@ impl Core {
                 read_cache: Arc::new(read_cache::ReadCache::new()),
                 probes: providers::LocalProbes::default(),
                 mcp,
+                usage_tally: metrics::UsageTally::default(),
             }),
         };
         let recovered = run::recover(&core, recovery).await?;
@@ -240,6 +244,10 @@ impl Core {
         } else {
             tracing::info!("the Shannon core shut down");
         }
+    }
+
+    pub(crate) fn metrics_tally(&self) -> &metrics::UsageTally {
+        &self.inner.usage_tally
     }
 
     pub(crate) fn engine(&self) -> &Engine {
