@@ -275,7 +275,13 @@ async fn a_scrape_over_100k_tasks_is_cheap() {
     let next_took = started.elapsed();
     println!("first scrape {first_took:?}, next {next_took:?}");
     let samples = parse(&text).unwrap();
-    assert_eq!(first, text);
+    // The second scrape reads no usage row again: same totals (memory may differ).
+    let stable = |t: &str| -> String {
+        t.lines()
+            .filter(|l| !l.contains("process_resident_memory_bytes"))
+            .collect()
+    };
+    assert_eq!(stable(&first), stable(&text));
     assert_eq!(
         value(&samples, "shannon_tasks", Some(("status", "completed"))),
         90_000.0
