@@ -1540,6 +1540,12 @@ export type TaskEventsPage = {
 	events: TaskEvent[],
 	/**  Number of events in this page. */
 	count: number,
+	/**
+	 *  Events this task emitted are not stored yet (the writer is behind, or storage is failing):
+	 *  this page has what is stored, and a later read may find more. The HTTP door also says so
+	 *  in the `X-Shannon-Events-Pending: true` header. Absent when everything emitted is stored.
+	 */
+	pending?: boolean,
 };
 
 export type TaskHistory = {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the headless example's listener (`serve`) and drives it with the official `openai`,
-# `shannon-sdk` and `mcp` Python packages (installed into target/py-openai). Called by scripts/test.sh.
+# `shannon-sdk`, `mcp` and `prometheus_client` Python packages (installed into target/py-openai). Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
   python3 -m venv "$venv" 2>/dev/null || { echo "python3 -m venv is unavailable: install python3-venv" >&2; exit 1; }
 fi
 # shannon-sdk is pinned: the calls it makes and the fields it parses are version-specific.
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "openai>=1.40,<3" "shannon-sdk==0.7.0" "mcp==2.3.0"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "openai>=1.40,<3" "shannon-sdk==0.7.0" "mcp==2.3.0" \
+  "prometheus_client>=0.20,<1"
 
 data=$(mktemp -d)
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -28,3 +29,4 @@ done
 "$venv/bin/python" tests/python/openai_client.py "$url" "$token"
 "$venv/bin/python" tests/python/shannon_sdk_client.py "$url" "$token"
 "$venv/bin/python" tests/python/mcp_client.py "$url" "$token"
+"$venv/bin/python" tests/python/metrics_client.py "$url" "$token"

@@ -90,6 +90,87 @@ fn deltas(frames: &Mutex<Vec<Frame>>) -> usize {
         .count()
 }
 
+/// The feature's bound: every read of the running task answers within this while the disk is full.
+const READ_BOUND: Duration = Duration::from_secs(2);
+
+/// While the disk is full, the running task's reads answer within [`READ_BOUND`]: the task, its
+/// stored events (saying more are pending) and an SSE replay from the start.
+async fn reads_answer_while_full(http: &reqwest::Client, url: &str, task_id: &str, wf: &str) {
+    let started = Instant::now();
+    let task = http
+        .get(format!("{url}/api/v1/tasks/{task_id}"))
+        .bearer_auth(TOKEN)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let status = task.status().as_u16();
+    let task: Value = task.json().await.unwrap_or(Value::Null);
+    println!(
+        "GET task while full: {status} in {took:?}: {}",
+        task["status"]
+    );
+    assert_eq!(status, 200, "{task}");
+    assert!(
+        took < READ_BOUND,
+        "GET task took {took:?} while the disk is full"
+    );
+
+    let started = Instant::now();
+    let events = http
+        .get(format!("{url}/api/v1/tasks/{task_id}/events?limit=200"))
+        .bearer_auth(TOKEN)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let status = events.status().as_u16();
+    let pending = events
+        .headers()
+        .get("x-shannon-events-pending")
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    let page: Value = events.json().await.unwrap_or(Value::Null);
+    let seqs: Vec<u64> = page["events"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["seq"].as_u64()).collect())
+        .unwrap_or_default();
+    println!(
+        "GET events while full: {status} in {took:?}, pending header {pending:?}, body pending {}, seqs {seqs:?}",
+        page["pending"]
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        took < READ_BOUND,
+        "GET events took {took:?} while the disk is full"
+    );
+    assert!(!seqs.is_empty(), "the stored events are answered: {page}");
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    // The run is still streaming into a writer that cannot store: events are waiting.
+    assert_eq!(pending.as_deref(), Some("true"), "pending header; {page}");
+    assert_eq!(page["pending"], true, "{page}");
+
+    let started = Instant::now();
+    let sink = Arc::new(Mutex::new(Vec::new()));
+    let replay = {
+        let (h, u, w, sink) = (http.clone(), url.to_string(), wf.to_string(), sink.clone());
+        tokio::spawn(async move { sse::read_sse(&h, &u, &w, None, READ_BOUND * 5, sink).await })
+    };
+    while sink.lock().unwrap().is_empty() && started.elapsed() < READ_BOUND * 5 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = started.elapsed();
+    let first = sink.lock().unwrap().first().cloned();
+    replay.abort();
+    println!("SSE replay while full: first frame {first:?} after {took:?}");
+    assert!(
+        took < READ_BOUND,
+        "the SSE replay's first event took {took:?}"
+    );
+    assert_eq!(first.and_then(|f| f.id).as_deref(), Some("1"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_task_running_when_the_disk_fills_ends_failed_once_space_returns() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -202,6 +283,7 @@ async fn a_task_running_when_the_disk_fills_ends_failed_once_space_returns() {
         .unwrap();
     assert_eq!(ready["status"], "ready", "{ready}");
     assert_eq!(ready["checks"]["event_store"], "failing", "{ready}");
+    reads_answer_while_full(&http, &url, &task_id, &wf).await;
 
     // Keep the disk full until the provider has sent the whole answer and a little longer, so the
     // step's result is produced while nothing can be stored.

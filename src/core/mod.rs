@@ -15,6 +15,7 @@ mod idle_release;
 pub mod keystore;
 pub mod llm;
 pub mod mcp;
+pub mod metrics;
 pub mod run;
 pub mod schedules;
 pub mod sessions;
@@ -155,6 +156,8 @@ struct Inner {
     probes: providers::LocalProbes,
     mcp: Arc<mcp::McpHub>,
     app_tools: Arc<tools::app::AppTools>,
+    /// Token and cost totals kept between metric scrapes.
+    usage_tally: metrics::UsageTally,
 }
 
 /// A handle that does not keep the core alive: for background loops that must end with it.
@@ -219,6 +222,7 @@ impl Core {
                 probes: providers::LocalProbes::default(),
                 mcp,
                 app_tools,
+                usage_tally: metrics::UsageTally::default(),
             }),
         };
         let recovered = run::recover(&core, recovery).await?;
@@ -258,6 +262,10 @@ impl Core {
         } else {
             tracing::info!("the Shannon core shut down");
         }
+    }
+
+    pub(crate) fn metrics_tally(&self) -> &metrics::UsageTally {
+        &self.inner.usage_tally
     }
 
     pub(crate) fn engine(&self) -> &Engine {

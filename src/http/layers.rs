@@ -151,7 +151,9 @@ fn add_cors_headers(headers: &mut HeaderMap, origin: HeaderValue, preflight: boo
     headers.insert(header::VARY, HeaderValue::from_static("Origin"));
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("X-Workflow-ID, X-Session-ID, X-Shannon-Session-ID, Link"),
+        HeaderValue::from_static(
+            "X-Workflow-ID, X-Session-ID, X-Shannon-Session-ID, X-Shannon-Events-Pending, Link",
+        ),
     );
     if preflight {
         headers.insert(

@@ -192,3 +192,29 @@ pub(crate) fn usage_by_model(c: &Connection, task_id: &str) -> Result<Vec<ModelU
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// Token usage rows after `after_id` (`token_usage.id`, which only grows: rows are never deleted
+/// but with their task, and tasks are not deleted), summed, with the last id seen. A range of the
+/// rowid: the metrics keep running totals and read only what was added since the last scrape.
+pub(crate) struct UsageSince {
+    pub last_id: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+}
+
+pub(crate) fn usage_since(c: &Connection, after_id: i64) -> Result<UsageSince> {
+    Ok(c.prepare_cached(
+        "SELECT coalesce(max(id), ?1), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+                coalesce(sum(cost_usd), 0)
+           FROM token_usage WHERE id > ?1",
+    )?
+    .query_row([after_id], |r| {
+        Ok(UsageSince {
+            last_id: r.get(0)?,
+            input_tokens: r.get(1)?,
+            output_tokens: r.get(2)?,
+            cost_usd: r.get(3)?,
+        })
+    })?)
+}

@@ -374,3 +374,22 @@ pub(crate) fn count_listed(c: &Connection, filter: &ListFilter) -> Result<u32> {
     Ok(c.prepare_cached(&sql)?
         .query_row(params_from_iter(args), |r| r.get(0))?)
 }
+
+/// Tasks of every user by stored status (`RUNNING`…), from the per-user totals of `task_counts`
+/// (`session_id = ''`). The users are found by a skip-scan of the primary key (one seek per user),
+/// so the cost grows with users, not with tasks or sessions.
+pub(crate) fn counts_by_status(c: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt = c.prepare_cached(
+        "WITH RECURSIVE users(id) AS (
+             SELECT min(user_id) FROM task_counts
+             UNION ALL
+             SELECT (SELECT min(user_id) FROM task_counts WHERE user_id > users.id)
+               FROM users WHERE users.id IS NOT NULL
+         )
+         SELECT c.status, sum(c.n) FROM users
+           JOIN task_counts c ON c.user_id = users.id AND c.session_id = ''
+          GROUP BY c.status",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -8,6 +8,7 @@
 //! limit ([`EventHub::admit`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -137,6 +138,10 @@ pub struct EventHub {
     /// Woken after every commit, for [`EventHub::admit`].
     drained: Notify,
     rings: RingConfig,
+    /// Events emitted since start (every one numbered or merged into a queued delta), for metrics.
+    emitted: AtomicU64,
+    /// Open [`super::TaskSubscription`]s, for metrics.
+    subscriptions: AtomicUsize,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -164,6 +169,8 @@ impl EventHub {
             wake_writer: wake_writer.clone(),
             drained: Notify::new(),
             rings,
+            emitted: AtomicU64::new(0),
+            subscriptions: AtomicUsize::new(0),
         });
         tokio::spawn(persist_loop(store, Arc::downgrade(&hub), wake_writer));
         hub
@@ -263,6 +270,7 @@ impl EventHub {
             );
             return;
         }
+        self.emitted.fetch_add(1, Ordering::Relaxed);
         if let Some(held) = stream.held.as_mut()
             && !passes_hold(new.event_type)
         {
@@ -340,6 +348,8 @@ impl EventHub {
     pub(crate) fn adopt(&self, workflow_id: &str, last_seq: u32, events: Vec<TaskEvent>) {
         self.open_stream(workflow_id, last_seq);
         let mut s = self.lock();
+        self.emitted
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
         for event in events {
             let (pos, bytes) = (event.pos(), approx_bytes(&event));
             self.keep_in_ring(&mut s, Queued { pos, event, bytes });
@@ -400,6 +410,22 @@ impl EventHub {
         }
     }
 
+    /// As [`EventHub::settle`], for reads: waits at most `bound`, and not at all while commits fail
+    /// (a full disk can last minutes; a read answers with what is stored). Returns whether the
+    /// task's emitted events are all stored (`false`: some are still pending).
+    pub async fn settle_for_read(&self, workflow_id: &str, bound: Duration) -> bool {
+        let bound = if self.backlog().failing {
+            Duration::ZERO
+        } else {
+            bound
+        };
+        // `timeout` polls the wait once before looking at the clock, so a settled task is `true`
+        // even with a zero bound.
+        tokio::time::timeout(bound, self.settle(workflow_id))
+            .await
+            .is_ok()
+    }
+
     /// Waits until every event emitted so far is stored.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
@@ -421,6 +447,30 @@ impl EventHub {
     /// How many streams have closed (tasks ended) since the hub started.
     pub fn streams_closed(&self) -> u64 {
         self.lock().closed
+    }
+
+    /// Events emitted since the hub started (stored, pending or held; dropped ones not counted).
+    pub fn events_emitted(&self) -> u64 {
+        self.emitted.load(Ordering::Relaxed)
+    }
+
+    /// Tasks streaming now (running, or ending with events still to store).
+    pub fn live_streams(&self) -> usize {
+        self.lock().live.len()
+    }
+
+    /// Open subscriptions (SSE, WebSocket, IPC channels, in-process readers).
+    pub fn subscriptions(&self) -> usize {
+        self.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// A subscription opened (`true`) or ended (`false`).
+    pub(crate) fn count_subscription(&self, opened: bool) {
+        if opened {
+            self.subscriptions.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// No task is streaming and nothing waits for the writer.

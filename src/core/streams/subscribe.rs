@@ -52,6 +52,8 @@ impl Core {
         let details = self.get_task(caller, id).await?;
         let wf = details.workflow_id;
         let watch = self.engine().hub.watch(&wf);
+        // Counted until dropped (see the `Drop` below).
+        self.engine().hub.count_subscription(true);
         Ok(TaskSubscription {
             core: self.clone(),
             workflow_id: wf,
@@ -81,6 +83,12 @@ impl Core {
             },
         };
         Ok(sub)
+    }
+}
+
+impl Drop for TaskSubscription {
+    fn drop(&mut self) {
+        self.core.engine().hub.count_subscription(false);
     }
 }
 

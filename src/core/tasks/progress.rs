@@ -288,7 +288,12 @@ impl Core {
     /// tokens and cost so far.
     pub async fn get_task_progress(&self, caller: &Caller, id: &str) -> Result<TaskProgress> {
         let row = self.owned_task(caller, id).await?;
-        self.engine().hub.settle(&row.workflow_id).await;
+        // Bounded (see `read::READ_SETTLE`): progress of a running task is computed from what is
+        // stored, also while storage fails.
+        self.engine()
+            .hub
+            .settle_for_read(&row.workflow_id, super::read::READ_SETTLE)
+            .await;
         let wf = row.workflow_id.clone();
         let events = self
             .store()

@@ -1,5 +1,7 @@
 //! Reading tasks: one task with its usage, lists with filters, stored events, live events.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -60,7 +62,18 @@ pub struct TaskEventsPage {
     pub events: Vec<TaskEvent>,
     /// Number of events in this page.
     pub count: u32,
+    /// Events this task emitted are not stored yet (the writer is behind, or storage is failing):
+    /// this page has what is stored, and a later read may find more. The HTTP door also says so
+    /// in the `X-Shannon-Events-Pending: true` header. Absent when everything emitted is stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
+
+/// How long a read waits for a task's emitted events to be stored before answering with what is
+/// (reads answer within 2 s even while the disk is full; see [`EventHub::settle_for_read`]).
+///
+/// [`EventHub::settle_for_read`]: crate::core::streams::EventHub::settle_for_read
+pub(crate) const READ_SETTLE: Duration = Duration::from_millis(500);
 
 /// The cloud's id rule for task ids and workflow ids (contract §1.3).
 pub fn validate_task_id(id: &str) -> Result<()> {
@@ -130,9 +143,14 @@ impl Core {
             return Err(ShannonError::invalid("limit must be between 1 and 200"));
         }
         let row = self.owned_task(caller, id).await?;
-        // Whatever this task emitted before the call is stored first (a finished task has nothing
-        // waiting: its read never queues behind other tasks' events).
-        self.engine().hub.settle(&row.workflow_id).await;
+        // Whatever this task emitted before the call is stored first, within a bound (a finished
+        // task has nothing waiting: its read never queues behind other tasks' events). Waiting
+        // without one made a read of a running task hang as long as a full disk lasted.
+        let settled = self
+            .engine()
+            .hub
+            .settle_for_read(&row.workflow_id, READ_SETTLE)
+            .await;
         let wf = row.workflow_id;
         let events = self
             .store()
@@ -141,6 +159,7 @@ impl Core {
         Ok(TaskEventsPage {
             count: events.len() as u32,
             events,
+            pending: !settled,
         })
     }
 
@@ -152,7 +171,11 @@ impl Core {
         after_seq: u32,
     ) -> Result<Vec<TaskEvent>> {
         let row = self.owned_task(caller, id).await?;
-        self.engine().hub.settle(&row.workflow_id).await;
+        // Bounded, as above: a timeline of a running task shows what is stored so far.
+        self.engine()
+            .hub
+            .settle_for_read(&row.workflow_id, READ_SETTLE)
+            .await;
         let wf = row.workflow_id;
         self.store()
             .read(move |c| read_events(c, &wf, after_seq, u32::MAX, 0))

@@ -8,6 +8,7 @@ mod files;
 mod health;
 mod hitl;
 pub(super) mod mcp;
+mod metrics;
 pub(super) mod openai;
 mod schedules;
 mod sessions;

@@ -5,8 +5,8 @@ use serde_json::Value;
 use specta_openapi::{Operation, Param};
 
 use super::{
-    Route, auth, catalog, files, health, hitl, mcp, openai, schedules, sessions, settings, streams,
-    tasks,
+    Route, auth, catalog, files, health, hitl, mcp, metrics, openai, schedules, sessions, settings,
+    streams, tasks,
 };
 use crate::core::auth::api_keys::{ApiKeyCreated, ApiKeyList, CreateApiKeyRequest};
 use crate::core::auth::{AuthResponse, LoginRequest, RegisterRequest, TokenPair, UserProfile};
@@ -93,6 +93,12 @@ pub(super) fn table() -> Vec<Route> {
         Route::public("health", "/openapi.json").get(crate::http::openapi::serve, |op| {
             op.summary("This document")
                 .response::<Value>(200, "OpenAPI 3.1 document")
+        }),
+        // Behind the token, unlike the cloud's: the counts describe this machine's tasks.
+        Route::authed("metrics", "/metrics").get(metrics::metrics, |op| {
+            op.summary("Prometheus metrics (text exposition format 0.0.4)")
+                .response_as::<String>(200, "Metrics", crate::core::metrics::CONTENT_TYPE)
+                .response::<ErrorBody>(403, "Not the app's own user")
         }),
         // Tasks.
         Route::authed("tasks", "/api/v1/tasks")

@@ -156,14 +156,24 @@ pub(super) async fn events(
     Authed(who): Authed,
     TaskId(id): TaskId,
     ApiQuery(q): Params,
-) -> Result<Json<TaskEventsPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let (limit, offset) = page(&q, 50, 200)?;
-    let events = app
+    let events: TaskEventsPage = app
         .core
         .get_task_events(&who, &id, Some(limit), Some(offset))
         .await?;
-    Ok(Json(events))
+    let pending = events.pending;
+    let mut resp = Json(events).into_response();
+    if pending {
+        // The page's `pending` field, for clients that look at headers only.
+        resp.headers_mut()
+            .insert(EVENTS_PENDING, HeaderValue::from_static("true"));
+    }
+    Ok(resp)
 }
+
+/// Set on an events page when some of the task's emitted events are not stored yet.
+const EVENTS_PENDING: &str = "x-shannon-events-pending";
 
 /// Redirects to the task's SSE URL, passing `types` and `last_event_id` on (sanitized).
 pub(super) async fn stream_redirect(
