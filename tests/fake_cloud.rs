@@ -1379,7 +1379,7 @@ async fn a_stopped_cloud_refuses_connections_and_comes_back_on_the_same_port() {
     let last = frames
         .iter()
         .filter_map(Sse::frame)
-        .last()
+        .next_back()
         .unwrap()
         .0
         .to_string();
