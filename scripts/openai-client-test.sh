@@ -38,7 +38,6 @@ cargo build --locked --quiet --example fake_cloud
 fake_log="$data/fake-cloud.log"
 target/debug/examples/fake_cloud --api-key "sk_${token}${token:0:16}" >"$fake_log" 2>&1 &
 fake=$!
-trap 'kill $server $fake 2>/dev/null || true; rm -rf "$data"' EXIT
 fake_url=""
 for _ in $(seq 1 300); do
   fake_url=$(sed -n 's/^Fake Shannon cloud listening on //p' "$fake_log")
