@@ -105,9 +105,23 @@ export async function ask(query: string, show: (text: string) => void): Promise<
   const stream = await subscribeTask(task_id, {
     onEvent: (e: TaskEvent) => {
       if (e.type === "LLM_PARTIAL") show((answer += e.message ?? ""));
+      // The payload's type follows the event's: approval_id is a string here.
+      if (e.type === "APPROVAL_REQUESTED") pending.push(e.payload.approval_id);
     },
   });
   await stream.done;
+}
+
+export const pending: string[] = [];
+
+export async function lastEvents(taskId: string): Promise<TaskEvent[]> {
+  const events: TaskEvent[] = [];
+  const controller = new AbortController();
+  for await (const e of await subscribeTask(taskId, { signal: controller.signal })) {
+    events.push(e);
+    if (events.length === 10) controller.abort();
+  }
+  return events;
 }
 TS
 

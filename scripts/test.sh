@@ -27,6 +27,9 @@ scripts/openai-client-test.sh
 echo "==> guest-js (npm)"
 npm run typecheck
 npm run build
+echo "==> API references: rustdoc of the public facade (no missing docs) and TypeDoc of the npm package"
+RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --locked --no-deps --lib
+npm run docs
 npm test
 
 echo "==> a fresh Tauri app from the packed crate and npm tarball"
