@@ -20,7 +20,7 @@ readme_line() {
 crate_line=$(readme_line 'tauri-plugin-shannon = "')
 plugin_line=$(readme_line '.plugin(tauri_plugin_shannon::init())')
 readme_line 'npm install tauri-plugin-shannon-api' >/dev/null
-readme_line '"shannon:default"' >/dev/null
+capability_line=$(readme_line '"permissions": ["core:default", "shannon:default"]')
 
 echo "==> packing the crate and the npm package"
 cargo package --quiet --no-verify --allow-dirty --locked
@@ -75,9 +75,7 @@ cat >"$app/src-tauri/tauri.conf.json" <<'JSON'
   "bundle": { "active": false }
 }
 JSON
-cat >"$app/src-tauri/capabilities/default.json" <<'JSON'
-{ "identifier": "default", "windows": ["main"], "permissions": ["core:default", "shannon:default"] }
-JSON
+echo "$capability_line" >"$app/src-tauri/capabilities/default.json"
 python3 - "$app/src-tauri/icons/icon.png" <<'PY'
 import struct, sys, zlib
 w = h = 32
