@@ -114,33 +114,32 @@ async fn run() {
     rig.fake
         .set_fallback(Scripted::Stream(Reply::text(["Hello", " there", "."])));
 
-    let chat = |query: &str| {
-        json!({"model": "gpt-4o-mini", "stream": true,
-               "messages": [{"role": "user", "content": query}]})
+    // The floor: the fake's own stream for this query, read by the same reader.
+    let floor = |query: &'static str| {
+        let (http, url) = (
+            http.clone(),
+            format!("{}/v1/chat/completions", rig.fake.base_url()),
+        );
+        async move {
+            let started = Instant::now();
+            let resp = http
+                .post(url)
+                .json(&json!({"model": "gpt-4o-mini", "stream": true,
+                              "messages": [{"role": "user", "content": query}]}))
+                .send()
+                .await
+                .unwrap();
+            read_sse(resp, started, text_delta, "[DONE]").await
+        }
     };
     let (mut floor_first, mut floor_tps) = (Vec::new(), Vec::new());
     let (mut http_first, mut http_tps, mut core_first) = (Vec::new(), Vec::new(), Vec::new());
     let mut http_frames = Vec::new();
     for i in 0..RUNS + 3 {
         let warm = i < 3;
-        // The floor: the fake's own stream, read by the same reader.
-        let started = Instant::now();
-        let resp = http
-            .post(format!("{}/v1/chat/completions", rig.fake.base_url()))
-            .json(&chat("short"))
-            .send()
-            .await
-            .unwrap();
-        let r = read_sse(resp, started, text_delta, "[DONE]").await;
+        let r = floor("short").await;
         route_long();
-        let started = Instant::now();
-        let resp = http
-            .post(format!("{}/v1/chat/completions", rig.fake.base_url()))
-            .json(&chat("long answer"))
-            .send()
-            .await
-            .unwrap();
-        let long = read_sse(resp, started, text_delta, "[DONE]").await;
+        let long = floor("long answer").await;
         assert_eq!(long.frames, LONG);
 
         // Ours over HTTP: submit, then the stream.
