@@ -6,7 +6,7 @@ mod fake_cloud;
 
 use std::time::{Duration, Instant};
 
-use fake_cloud::{FakeConfig, Fault, Script, Step, TEST_KEY};
+use fake_cloud::{FakeCloud, FakeConfig, Fault, Script, Step, TEST_KEY};
 use futures_util::StreamExt;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -112,6 +112,19 @@ async fn open_sse(c: &Client, base: &str, wf: &str, last: Option<&str>) -> reqwe
 }
 
 /// The cloud `seq` of a frame: in the data, or (`done`) from the log by stream id.
+/// Waits (bounded) until the fake has published an event of this type for the workflow: the tests
+/// act at a known point of a run instead of after a guessed sleep.
+async fn published(cloud: &FakeCloud, wf: &str, event_type: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cloud.emitted(wf).iter().any(|e| e.event_type == event_type) {
+        assert!(
+            Instant::now() < deadline,
+            "{event_type} was never published"
+        );
+        tokio::time::sleep(ms(5)).await;
+    }
+}
+
 fn seq_of(data: &str) -> Option<u64> {
     serde_json::from_str::<Value>(data)
         .ok()?
@@ -889,17 +902,10 @@ async fn pause_resume_cancel_at_checkpoints() {
     let (c, base) = (http(), cloud.url());
     cloud.set_script(Script::answer("a slow answer in many parts", 20, ms(60)));
     let (wf, _, _) = submit(&c, &base, json!({"query": "q"})).await;
-    let stream = tokio::spawn({
-        let (c, base, wf) = (c.clone(), base.clone(), wf.clone());
-        async move {
-            read_sse(
-                open_sse(&c, &base, &wf, None).await,
-                Duration::from_secs(10),
-            )
-            .await
-        }
-    });
-    tokio::time::sleep(ms(200)).await;
+    // Connected before the pause, so the stream shows every control event.
+    let connected = open_sse(&c, &base, &wf, None).await;
+    let stream = tokio::spawn(read_sse(connected, Duration::from_secs(10)));
+    published(&cloud, &wf, "LLM_PARTIAL").await;
     let task = format!("{base}/api/v1/tasks/{wf}");
 
     let r = call(
@@ -920,7 +926,8 @@ async fn pause_resume_cancel_at_checkpoints() {
         r.json::<Value>().await.unwrap(),
         json!({"error": "task is already paused"})
     );
-    tokio::time::sleep(ms(200)).await;
+    // Blocked at its next checkpoint.
+    published(&cloud, &wf, "WORKFLOW_PAUSED").await;
     let cs: Value = call(&c, Method::GET, format!("{task}/control-state"), None)
         .await
         .json()
@@ -938,6 +945,7 @@ async fn pause_resume_cancel_at_checkpoints() {
         .unwrap();
     assert_eq!(st["status"], "TASK_STATUS_PAUSED");
     let frozen = cloud.emitted(&wf).len();
+    // A window in which a run that ignored the pause would publish (one event every 60 ms).
     tokio::time::sleep(ms(200)).await;
     assert_eq!(
         cloud.emitted(&wf).len(),
@@ -952,7 +960,7 @@ async fn pause_resume_cancel_at_checkpoints() {
         r.json::<Value>().await.unwrap(),
         json!({"error": "task is not paused"})
     );
-    tokio::time::sleep(ms(150)).await;
+    published(&cloud, &wf, "WORKFLOW_RESUMED").await;
     let r = call(
         &c,
         Method::POST,
@@ -1351,17 +1359,10 @@ async fn a_stopped_cloud_refuses_connections_and_comes_back_on_the_same_port() {
         ms(100),
     ));
     let (wf, _, _) = submit(&c, &base, json!({"query": "q"})).await;
-    let reader = tokio::spawn({
-        let (c, base, wf) = (c.clone(), base.clone(), wf.clone());
-        async move {
-            read_sse(
-                open_sse(&c, &base, &wf, None).await,
-                Duration::from_secs(10),
-            )
-            .await
-        }
-    });
-    tokio::time::sleep(ms(250)).await;
+    let connected = open_sse(&c, &base, &wf, None).await;
+    let reader = tokio::spawn(read_sse(connected, Duration::from_secs(10)));
+    // Stopped mid-answer: after its first delta, well before its last.
+    published(&cloud, &wf, "LLM_PARTIAL").await;
     cloud.stop().await;
     let (frames, end) = reader.await.unwrap();
     assert!(end.is_err(), "the open stream was cut");
@@ -1373,6 +1374,7 @@ async fn a_stopped_cloud_refuses_connections_and_comes_back_on_the_same_port() {
             .unwrap_err()
             .is_connect()
     );
+    // Down for a while, as a restarting gateway is.
     tokio::time::sleep(ms(300)).await;
     cloud.restart().await;
     assert_eq!(cloud.url(), base);

@@ -93,18 +93,23 @@ fn deltas(frames: &Mutex<Vec<Frame>>) -> usize {
 /// The feature's bound: every read of the running task answers within this while the disk is full.
 const READ_BOUND: Duration = Duration::from_secs(2);
 
-/// While the disk is full, the running task's reads answer within [`READ_BOUND`]: the task, its
-/// stored events (saying more are pending) and an SSE replay from the start.
-async fn reads_answer_while_full(http: &reqwest::Client, url: &str, task_id: &str, wf: &str) {
+/// `GET url` with the token, and how long it took to answer (its headers).
+async fn timed_get(http: &reqwest::Client, url: String) -> (reqwest::Response, Duration) {
     let started = Instant::now();
-    let task = http
-        .get(format!("{url}/api/v1/tasks/{task_id}"))
+    let resp = http
+        .get(url)
         .bearer_auth(TOKEN)
         .timeout(Duration::from_secs(30))
         .send()
         .await
         .unwrap();
-    let took = started.elapsed();
+    (resp, started.elapsed())
+}
+
+/// While the disk is full, the running task's reads answer within [`READ_BOUND`]: the task, its
+/// stored events (saying more are pending) and an SSE replay from the start.
+async fn reads_answer_while_full(http: &reqwest::Client, url: &str, task_id: &str, wf: &str) {
+    let (task, took) = timed_get(http, format!("{url}/api/v1/tasks/{task_id}")).await;
     let status = task.status().as_u16();
     let task: Value = task.json().await.unwrap_or(Value::Null);
     println!(
@@ -117,15 +122,11 @@ async fn reads_answer_while_full(http: &reqwest::Client, url: &str, task_id: &st
         "GET task took {took:?} while the disk is full"
     );
 
-    let started = Instant::now();
-    let events = http
-        .get(format!("{url}/api/v1/tasks/{task_id}/events?limit=200"))
-        .bearer_auth(TOKEN)
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .unwrap();
-    let took = started.elapsed();
+    let (events, took) = timed_get(
+        http,
+        format!("{url}/api/v1/tasks/{task_id}/events?limit=200"),
+    )
+    .await;
     let status = events.status().as_u16();
     let pending = events
         .headers()
