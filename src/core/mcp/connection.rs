@@ -134,11 +134,9 @@ impl Server {
                     if attempt == 0 =>
                 {
                     tracing::warn!(server = %self.config.name, "an MCP server went away; restarting it");
-                    // The next round reconnects at once: a death is not a failed attempt.
-                    let mut live = self.live.lock().await;
-                    if live.as_ref().is_some_and(|l| l.peer.is_transport_closed()) {
-                        live.take();
-                    }
+                    // The next round's `ensure` finds the transport closed and reconnects at once
+                    // (a death is not a failed attempt), counting the restart: dropping the
+                    // connection here lost that count when the call noticed the death first.
                 }
                 Err(e) => return Called::Unavailable(e.to_string()),
             }
