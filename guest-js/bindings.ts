@@ -180,11 +180,34 @@ export const commands = {
 	taskTimeline: (id: string, mode: string | null, includePayloads: boolean | null) => typedError<Timeline, ShannonError>(__TAURI_INVOKE("plugin:shannon|task_timeline", { id, mode, includePayloads })),
 	/**  Every configured MCP server: its state, last error, restarts and tools. */
 	mcpStatus: () => typedError<McpServerStatus[], ShannonError>(__TAURI_INVOKE("plugin:shannon|mcp_status")),
+	/**  Every Shannon cloud profile (never with its credential). */
+	listRemoteProfiles: () => typedError<RemoteProfile[], ShannonError>(__TAURI_INVOKE("plugin:shannon|list_remote_profiles")),
+	/**  Creates or replaces a profile (opt-in: it decides where prompts may go). */
+	saveRemoteProfile: (profile: SaveRemoteProfile) => typedError<RemoteProfile, ShannonError>(__TAURI_INVOKE("plugin:shannon|save_remote_profile", { profile })),
+	/**  Deletes a profile and its credential (opt-in). */
+	deleteRemoteProfile: (profileId: string) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|delete_remote_profile", { profileId })),
+	/**  Stores (`null`: deletes) a profile's credential, sealed for its endpoint (opt-in). */
+	setRemoteCredential: (profileId: string, credential: RemoteCredential | null) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|set_remote_credential", { profileId, credential })),
+	/**
+	 *  Probes a profile's server: reachable, ready, auth, user, tier, rate limits, latency,
+	 *  capabilities (a report reused for 10 s unless `fresh`).
+	 */
+	verifyRemoteProfile: (profileId: string, fresh: boolean | null) => typedError<VerifyReport, ShannonError>(__TAURI_INVOKE("plugin:shannon|verify_remote_profile", { profileId, fresh })),
+	/**  The switch, the default target and each profile's state. */
+	remoteStatus: () => typedError<RemoteStatus, ShannonError>(__TAURI_INVOKE("plugin:shannon|remote_status")),
+	/**  Turns remote mode on or off and sets where new sessions run by default (opt-in). */
+	setRemoteConfig: (config: RemoteConfig) => typedError<null, ShannonError>(__TAURI_INVOKE("plugin:shannon|set_remote_config", { config })),
+	/**
+	 *  Copies a session into a new local one (its completed turns become the new session's memory),
+	 *  to continue a remote session on this device.
+	 */
+	forkSession: (sessionId: string) => typedError<ForkedSession, ShannonError>(__TAURI_INVOKE("plugin:shannon|fork_session", { sessionId })),
 };
 
 /** Events */
 export const events = {
 	providerKeysChanged: makeEvent<ProviderKeysChanged, ProviderKeysChanged>("plugin:shannon:provider-keys-changed"),
+	remoteStatusChanged: makeEvent<RemoteStatusChanged, RemoteStatusChanged>("plugin:shannon:remote-status-changed"),
 	settingsChanged: makeEvent<SettingsChanged, SettingsChanged>("plugin:shannon:settings-changed"),
 	taskStatusChanged: makeEvent<TaskStatusChanged, TaskStatusChanged>("plugin:shannon:task-status-changed"),
 };
@@ -464,6 +487,20 @@ export type BudgetThresholdPayload = {
 	cost_budget_usd?: number | null,
 };
 
+/**
+ *  A profile's connection state, as last seen (kept in memory; `profile_status_changed` events
+ *  report each change).
+ */
+export type ConnectionState = 
+/**  Not contacted since the app started. */
+"unknown" | 
+/**  The last request was answered. */
+"online" | 
+/**  The last request could not reach the server. */
+"offline" | 
+/**  The server refused the credential. */
+"auth_failed";
+
 export type ControlResponse = {
 	success: boolean,
 	message: string,
@@ -579,6 +616,16 @@ export type FileEntry = {
 export type FileList = {
 	success: boolean,
 	files: FileEntry[],
+};
+
+/**  What a fork made. */
+export type ForkedSession = {
+	/**  The new local session. */
+	session_id: string,
+	/**  The session it was forked from. */
+	forked_from: string,
+	/**  Turns copied (completed tasks). */
+	turns: number,
 };
 
 /**  HITL_RESPONSE: a swarm lead read the user's messages. */
@@ -800,6 +847,13 @@ export type PortRange = {
 	last: number,
 };
 
+/**  One profile's last seen state. */
+export type ProfileState = {
+	profile_id: string,
+	name: string,
+	state: ConnectionState,
+};
+
 /**
  *  PROGRESS: one shape for every progress report; which fields are present says which report
  *  it is (a plan, a revision, a research or reasoning step, a saved memory note, the demo note).
@@ -941,6 +995,12 @@ export type ProviderStatus = {
 	reason: string | null,
 };
 
+/**  A rate window as the cloud reports it for this credential. */
+export type RateWindow = {
+	limit: number | null,
+	remaining: number | null,
+};
+
 /**  What start-up does with tasks a crash or exit left RUNNING or PAUSED. */
 export type RecoveryPolicy = 
 /**
@@ -975,6 +1035,93 @@ export type RegisterRequest = {
 	username?: string | null,
 	password: SecretString,
 	full_name?: string | null,
+};
+
+/**  How the plugin authenticates to a cloud (contract §2: `X-API-Key`, or a bearer JWT). */
+export type RemoteAuthKind = 
+/**  An API key (`sk_…`), sent as `X-API-Key`. */
+"api_key" | 
+/**  A JWT access token sent as `Authorization: Bearer`, refreshed with its refresh token. */
+"bearer" | 
+/**  No credential (a deployment with auth turned off: everyone on it shares one history). */
+"none";
+
+/**  Whether the server accepts the profile's credential. */
+export type RemoteAuthState = 
+/**  Accepted. */
+"ok" | 
+/**  The server has auth turned off: anyone reaching it shares one history. */
+"disabled" | 
+/**  Refused. */
+"invalid" | 
+/**  The profile needs a credential and none is stored. */
+"missing" | 
+/**  Not known (the server could not be reached). */
+"unknown";
+
+/**  Remote mode's part of the core configuration. */
+export type RemoteConfig = {
+	/**  The global switch: off refuses every remote feature (profiles stay stored, pumps stop). */
+	enabled?: boolean,
+	/**  Where a new session runs when a submission names no target: `local` or a profile id. */
+	default_target?: string,
+};
+
+/**  A credential to store for a profile. Never returned by any command. */
+export type RemoteCredential = 
+/**  A Shannon API key. */
+{ kind: "api_key"; 
+/**  `sk_…` (or `sk-shannon-…`). */
+api_key: string } | 
+/**  A JWT pair from the cloud's login or refresh. */
+{ kind: "bearer"; access_token: string; 
+/**  Used to get a new access token when the old one expires (the cloud's last 30 days). */
+refresh_token: string | null };
+
+/**  A profile as the doors show it (never with its credential). */
+export type RemoteProfile = {
+	/**  Stable id, used as a submission's `target`. */
+	id: string,
+	/**  Display name. */
+	name: string,
+	/**  The gateway's base URL, e.g. `https://shannon.example.com`. */
+	base_url: string,
+	/**  How the plugin authenticates. */
+	auth: RemoteAuthKind,
+	/**  Whether a credential for this profile's current endpoint is stored. */
+	has_credential: boolean,
+	/**  A CA certificate (PEM) the server's certificate must chain to, instead of the system's. */
+	ca_cert_pem: string | null,
+	/**  Whether plain `http` is allowed to a host other than loopback. */
+	allow_insecure_http: boolean,
+	/**  Whether a new session's first task runs locally when the cloud cannot be reached. */
+	fallback_local: boolean,
+	/**  TCP and TLS connect timeout. */
+	connect_timeout_ms: number,
+	/**  Timeout of one request (streams: of their first byte). */
+	request_timeout_ms: number,
+	/**  The connection state last seen. */
+	state: ConnectionState,
+	/**  RFC 3339. */
+	created_at: string,
+	/**  RFC 3339. */
+	updated_at: string,
+};
+
+/**  Remote mode at a glance: the switch, the default target, each profile's state. */
+export type RemoteStatus = {
+	enabled: boolean,
+	/**  `local` or a profile id. */
+	default_target: string,
+	profiles: ProfileState[],
+};
+
+/**  A profile's connection state changed (online, offline, auth failed). */
+export type RemoteStatusChanged = {
+	/**  The profile. */
+	profile_id: string,
+	/**  Its state now. */
+	state: ConnectionState,
 };
 
 /**  RESEARCH_PLAN_READY: a research plan waits for review (the message is the plan). */
@@ -1069,6 +1216,22 @@ export type RotationReport = {
 	provider_keys: number,
 	/**  Plugin-wide secrets re-encrypted (JWT secret, check value). */
 	secrets: number,
+};
+
+/**  A profile to create (`id` absent or new) or replace. */
+export type SaveRemoteProfile = {
+	/**  The profile to replace; absent: a new id is chosen. Letters, digits, `-` and `_`. */
+	id?: string | null,
+	name?: string,
+	base_url?: string,
+	auth?: RemoteAuthKind | null,
+	ca_cert_pem?: string | null,
+	allow_insecure_http?: boolean,
+	fallback_local?: boolean,
+	/**  Default 5 000 (1..=60 000). */
+	connect_timeout_ms?: number | null,
+	/**  Default 30 000 (1..=600 000). */
+	request_timeout_ms?: number | null,
 };
 
 /**  Update, pause, resume and delete acknowledgements. */
@@ -1207,6 +1370,8 @@ export type SessionSummary = {
 	latest_task_status: string | null,
 	is_research_session: boolean,
 	first_task_mode: string | null,
+	/**  Where the session runs: `local`, or `remote:<profile id>` (mirrored from a Shannon cloud). */
+	executor: string,
 };
 
 export type SessionTurns = {
@@ -1297,7 +1462,24 @@ export type ShannonError =
 /**  A plugin configuration that cannot be used or saved (e.g. an invalid MCP server entry). */
 { kind: "config"; message: string } | 
 /**  A bug or an unexpected failure inside the core (HTTP 500). */
-{ kind: "internal"; message: string };
+{ kind: "internal"; message: string } | 
+/**
+ *  A Shannon cloud profile's server could not be reached (DNS, connect, TLS, timeout, 5xx);
+ *  the message names the host and when to try again.
+ */
+{ kind: "remote_unreachable"; message: string } | 
+/**
+ *  The Shannon cloud refused the profile's credential (its 401, distinct from a local
+ *  `invalid_token`).
+ */
+{ kind: "remote_auth"; message: string } | 
+/**
+ *  The operation has no counterpart on a Shannon cloud (or on its version), or names something
+ *  that exists only here (a local provider, tool or skill).
+ */
+{ kind: "unsupported_by_remote"; message: string } | 
+/**  The session lives on another backend than the one asked for (fork it to continue here). */
+{ kind: "session_on_other_backend"; message: string };
 
 /**  One skill version, whole. */
 export type Skill = {
@@ -1399,6 +1581,13 @@ export type SubmitTaskRequest = {
 	enable_verification?: boolean | null,
 	/**  A skill of the catalogue to apply (its newest enabled version, or `context.skill_version`). */
 	skill?: string | null,
+	/**
+	 *  Where a new session runs: `local` or a remote profile id (remote mode). A task continuing
+	 *  a session runs where the session does; naming the other backend is
+	 *  `session_on_other_backend`. Absent: the session's backend, else the configured default.
+	 *  Not a cloud field: the HTTP listener accepts only `local`.
+	 */
+	target?: string | null,
 };
 
 /**  Submit response (contract §3.3). `workflow_id` and `session_id` are also sent as headers by HTTP. */
@@ -1419,6 +1608,8 @@ export type SubmitTaskResponse = {
 	idempotent_replay: boolean,
 	/**  Where the task's events stream (the HTTP door's SSE route). */
 	stream_url: string,
+	/**  Where it runs: `local`, or `remote:<profile id>` (a task mirrored from a Shannon cloud). */
+	executor?: string,
 };
 
 export type SwarmMessageSent = {
@@ -1456,6 +1647,8 @@ export type TaskDetails = {
 	usage?: TaskUsage | null,
 	metadata: Value,
 	unified_response?: Value | null,
+	/**  Where it runs: `local`, or `remote:<profile id>` (mirrored from a Shannon cloud). */
+	executor: string,
 };
 
 /**  The fields every event has. */
@@ -1634,6 +1827,8 @@ export type TaskSummary = {
 	created_at: string | null,
 	completed_at: string | null,
 	total_token_usage: TokenUsageSummary | null,
+	/**  Where it runs: `local`, or `remote:<profile id>` (mirrored from a Shannon cloud). */
+	executor: string,
 };
 
 export type TaskUsage = {
@@ -1834,6 +2029,35 @@ export type UserProfile = {
 };
 
 export type Value = null | boolean | number | string | Value[] | { [key in string]: Value };
+
+/**  What a verify found. */
+export type VerifyReport = {
+	profile_id: string,
+	/**  `host[:port]`. */
+	host: string,
+	/**  `/health` answered. */
+	reachable: boolean,
+	/**  `/readiness` answered 200. */
+	ready: boolean,
+	auth: RemoteAuthState,
+	/**  The remote user (`/api/v1/auth/me`). */
+	user_id: string | null,
+	username: string | null,
+	/**  The account tier (`free`, …). */
+	tier: string | null,
+	rate_limit_minute: RateWindow | null,
+	rate_limit_hour: RateWindow | null,
+	/**  The round trip of `/health`. */
+	latency_ms: number | null,
+	/**  Areas that answered: `tasks`, `sessions`, `schedules`, `skills`, `llm_models`. */
+	capabilities: string[],
+	/**  Models the cloud has configured (`/v1/llm-models`). */
+	models: string[],
+	/**  What went wrong, when something did: the error code and message. */
+	problem: string | null,
+	/**  RFC 3339. */
+	checked_at: string,
+};
 
 /**  WAITING: a supervisor's subtask waits on others. */
 export type WaitingPayload = {

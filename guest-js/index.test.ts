@@ -350,3 +350,37 @@ describe("typed errors", () => {
     expect(err.message).toBe("OpenAI has no API key");
   });
 });
+
+describe("remote mode", () => {
+  it("sends the profile, the credential and the target as the commands name them", async () => {
+    const calls = record(({ cmd }) => (cmd.endsWith("save_remote_profile") ? { id: "team" } : null));
+    await api.saveRemoteProfile({
+      id: "team",
+      name: "Team",
+      base_url: "https://shannon.example.com",
+      auth: "api_key",
+      ca_cert_pem: null,
+      allow_insecure_http: false,
+      fallback_local: false,
+      connect_timeout_ms: null,
+      request_timeout_ms: null,
+    });
+    await api.setRemoteCredential("team", { kind: "api_key", api_key: "sk_x" });
+    await api.verifyRemoteProfile("team");
+    expect(calls.map((c) => c.cmd)).toEqual([
+      "plugin:shannon|save_remote_profile",
+      "plugin:shannon|set_remote_credential",
+      "plugin:shannon|verify_remote_profile",
+    ]);
+    expect(calls[1].args).toEqual({ profileId: "team", credential: { kind: "api_key", api_key: "sk_x" } });
+    expect(calls[2].args).toEqual({ profileId: "team", fresh: false });
+  });
+
+  it("surfaces the remote error kinds for narrowing", async () => {
+    record(() => {
+      throw { kind: "session_on_other_backend", message: "session s runs on the Shannon cloud profile \"team\"; fork it" };
+    });
+    const err = await submitTask({ query: "q", session_id: "s", target: "local" } as never).catch((e: unknown) => e);
+    expect(isShannonError(err, "session_on_other_backend")).toBe(true);
+  });
+});

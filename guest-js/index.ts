@@ -4,6 +4,7 @@
 import { Channel } from "@tauri-apps/api/core";
 import {
   commands,
+  events,
   type TaskEvent,
   type ShannonError,
   type SubmitTaskRequest,
@@ -17,6 +18,10 @@ import {
   type ApprovalScope,
   type UnknownTaskEvent,
   type Value,
+  type SaveRemoteProfile,
+  type RemoteCredential,
+  type RemoteConfig,
+  type RemoteStatusChanged,
 } from "./bindings.js";
 import { isKnownEvent } from "./events.js";
 import { EventQueue } from "./queue.js";
@@ -255,6 +260,33 @@ export const getSessionEvents = (sessionId: string, opts: { limit?: number; offs
   unwrap(commands.getSessionEvents(sessionId, opts.limit ?? null, opts.offset ?? null, opts.includePayload ?? null));
 export const renameSession = (sessionId: string, title: string) => unwrap(commands.renameSession(sessionId, title));
 export const deleteSession = (sessionId: string) => unwrap(commands.deleteSession(sessionId));
+
+// ---- remote mode: sessions on a Shannon cloud deployment -------------------------------------
+//
+// A task runs on a cloud when its session does: name a profile as `target` when the session starts
+// (`submitTask({query, target: "team"})`); later tasks of the session follow it. Streams, resume ids,
+// control and reads work as for local tasks. Managing profiles needs the opt-in
+// `shannon:allow-remote-profiles`.
+
+export const listRemoteProfiles = () => unwrap(commands.listRemoteProfiles());
+/** Creates or replaces a profile (opt-in); `https` unless loopback or `allow_insecure_http`. */
+export const saveRemoteProfile = (profile: SaveRemoteProfile) => unwrap(commands.saveRemoteProfile(profile));
+export const deleteRemoteProfile = (profileId: string) => unwrap(commands.deleteRemoteProfile(profileId));
+/** Stores a profile's API key or JWT pair, sealed for its endpoint (`null` deletes it); never returned. */
+export const setRemoteCredential = (profileId: string, credential: RemoteCredential | null) =>
+  unwrap(commands.setRemoteCredential(profileId, credential));
+/** Probes the profile's server: reachable, ready, auth, user, tier, rate limits, latency, capabilities. */
+export const verifyRemoteProfile = (profileId: string, fresh = false) =>
+  unwrap(commands.verifyRemoteProfile(profileId, fresh));
+/** The switch, the default target and each profile's connection state. */
+export const remoteStatus = () => unwrap(commands.remoteStatus());
+/** Turns remote mode on or off and sets where new sessions run by default (opt-in). */
+export const setRemoteConfig = (config: RemoteConfig) => unwrap(commands.setRemoteConfig(config));
+/** Copies a session into a new local one whose memory is its completed turns (to continue offline). */
+export const forkSession = (sessionId: string) => unwrap(commands.forkSession(sessionId));
+/** Calls `handler` each time a profile goes online, offline, or has its credential refused; returns an unlisten function. */
+export const onRemoteStatusChanged = (handler: (change: RemoteStatusChanged) => void) =>
+  events.remoteStatusChanged.listen((e) => handler(e.payload));
 
 // ---- HTTP listener (opt-in permission shannon:allow-listener) --------------------------------
 

@@ -77,6 +77,10 @@ fn default_permissions_hold_only_the_safe_set() {
         "set_provider_endpoint",
         "save_dangerous_skill",
         "set_dangerous_skills_allowed",
+        "save_remote_profile",
+        "delete_remote_profile",
+        "set_remote_credential",
+        "set_remote_config",
     ];
     for cmd in COMMANDS {
         let id = format!("\"allow-{}\"", cmd.replace('_', "-"));

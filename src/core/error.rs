@@ -91,6 +91,21 @@ pub enum ShannonError {
     /// A bug or an unexpected failure inside the core (HTTP 500).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A Shannon cloud profile's server could not be reached (DNS, connect, TLS, timeout, 5xx);
+    /// the message names the host and when to try again.
+    #[error("{0}")]
+    RemoteUnreachable(String),
+    /// The Shannon cloud refused the profile's credential (its 401, distinct from a local
+    /// `invalid_token`).
+    #[error("{0}")]
+    RemoteAuth(String),
+    /// The operation has no counterpart on a Shannon cloud (or on its version), or names something
+    /// that exists only here (a local provider, tool or skill).
+    #[error("{0}")]
+    UnsupportedByRemote(String),
+    /// The session lives on another backend than the one asked for (fork it to continue here).
+    #[error("{0}")]
+    SessionOnOtherBackend(String),
 }
 
 impl ShannonError {
@@ -121,6 +136,10 @@ impl ShannonError {
             Self::Io(_) => "io",
             Self::Config(_) => "config",
             Self::Internal(_) => "internal",
+            Self::RemoteUnreachable(_) => "remote_unreachable",
+            Self::RemoteAuth(_) => "remote_auth",
+            Self::UnsupportedByRemote(_) => "unsupported_by_remote",
+            Self::SessionOnOtherBackend(_) => "session_on_other_backend",
         }
     }
 

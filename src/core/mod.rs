@@ -16,6 +16,7 @@ pub mod keystore;
 pub mod llm;
 pub mod mcp;
 pub mod metrics;
+pub mod remote;
 pub mod run;
 pub mod schedules;
 pub mod sessions;
@@ -69,6 +70,8 @@ pub struct CoreConfig {
     /// The embedding app's own tools, offered to agents beside the built-ins (checked when the
     /// core opens: a bad name or schema is a configuration error).
     pub tools: Vec<tools::app::AppTool>,
+    /// Remote mode: the global switch and where new sessions run by default.
+    pub remote: remote::RemoteConfig,
 }
 
 impl CoreConfig {
@@ -84,6 +87,7 @@ impl CoreConfig {
             approvals: hitl::approvals::ApprovalPolicy::default(),
             mcp_servers: Vec::new(),
             tools: Vec::new(),
+            remote: remote::RemoteConfig::default(),
         }
     }
 }
@@ -99,6 +103,9 @@ pub enum CoreEvent {
     ProviderKeysChanged(ProviderKeysChanged),
     /// `task_status_changed`: a task moved to another status.
     TaskStatusChanged(TaskStatusChanged),
+    /// `remote_status_changed`: a Shannon cloud profile went online, offline, or refused its
+    /// credential.
+    RemoteStatusChanged(remote::RemoteStatusChanged),
 }
 
 /// A user setting was written or deleted.
@@ -158,6 +165,7 @@ struct Inner {
     app_tools: Arc<tools::app::AppTools>,
     /// Token and cost totals kept between metric scrapes.
     usage_tally: metrics::UsageTally,
+    remote: remote::RemoteState,
 }
 
 /// A handle that does not keep the core alive: for background loops that must end with it.
@@ -184,6 +192,7 @@ impl Core {
             approvals,
             mcp_servers,
             tools,
+            remote,
         } = config;
         let mcp = Arc::new(mcp::McpHub::new(mcp_servers)?);
         let app_tools = Arc::new(tools::app::AppTools::new(tools)?);
@@ -223,11 +232,16 @@ impl Core {
                 mcp,
                 app_tools,
                 usage_tally: metrics::UsageTally::default(),
+                remote: remote::RemoteState::new(remote),
             }),
         };
         let recovered = run::recover(&core, recovery).await?;
         if recovered > 0 {
             tracing::info!(tasks = recovered, policy = ?recovery, "recovered tasks interrupted by an exit");
+        }
+        let attached = core.reattach_remote_tasks().await?;
+        if attached > 0 {
+            tracing::info!(tasks = attached, "re-attached to remote tasks");
         }
         core.start_scheduler();
         idle_release::spawn_idle_release(core.downgrade());
@@ -242,6 +256,8 @@ impl Core {
         let work = async {
             let engine = self.engine();
             engine.shutdown.cancel();
+            // Remote tasks keep running in the cloud; the next start re-attaches their pumps.
+            self.remote().stop_all_pumps();
             // Runs leave the map as they end; they end within one checkpoint, so a short poll is
             // cheaper than a notification on every run's end.
             while !engine

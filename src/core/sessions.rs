@@ -39,6 +39,8 @@ pub struct SessionSummary {
     pub latest_task_status: Option<String>,
     pub is_research_session: bool,
     pub first_task_mode: Option<String>,
+    /// Where the session runs: `local`, or `remote:<profile id>` (mirrored from a Shannon cloud).
+    pub executor: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
@@ -182,6 +184,7 @@ fn summary_of(row: SummaryRow) -> SessionSummary {
         last_activity_at: last_activity,
         latest_task_query,
         latest_task_status,
+        executor,
     } = row;
     let context: Value = serde_json::from_str(&context).unwrap_or_else(|_| json!({}));
     let is_active = last_activity
@@ -219,6 +222,7 @@ fn summary_of(row: SummaryRow) -> SessionSummary {
         is_near_budget_limit: utilization.is_some_and(|u| u > 0.9),
         latest_task_query,
         latest_task_status,
+        executor,
     }
 }
 

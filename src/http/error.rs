@@ -123,6 +123,9 @@ fn status_of(e: &ShannonError) -> StatusCode {
         | ShannonError::TokenExpired
         | ShannonError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
         ShannonError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+        ShannonError::SessionOnOtherBackend(_) => StatusCode::CONFLICT,
+        ShannonError::UnsupportedByRemote(_) => StatusCode::BAD_REQUEST,
+        ShannonError::RemoteUnreachable(_) | ShannonError::RemoteAuth(_) => StatusCode::BAD_GATEWAY,
         // The cloud answers a refused pause/resume with 502 and the orchestrator's message.
         ShannonError::InvalidState(_) => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -94,4 +94,13 @@ pub const COMMANDS: &[&str] = &[
     "execute_tool",
     "task_timeline",
     "mcp_status",
+    // remote mode
+    "list_remote_profiles",
+    "save_remote_profile",
+    "delete_remote_profile",
+    "set_remote_credential",
+    "verify_remote_profile",
+    "remote_status",
+    "set_remote_config",
+    "fork_session",
 ];

@@ -14,3 +14,9 @@ impl tauri_specta::Event for ProviderKeysChanged {
 impl tauri_specta::Event for TaskStatusChanged {
     const NAME: &'static str = "task-status-changed";
 }
+
+pub use crate::core::remote::RemoteStatusChanged;
+
+impl tauri_specta::Event for RemoteStatusChanged {
+    const NAME: &'static str = "remote-status-changed";
+}

@@ -13,6 +13,7 @@ pub mod files;
 pub mod hitl;
 pub mod listener;
 pub mod mcp;
+pub mod remote;
 pub mod schedules;
 pub mod sessions;
 pub mod settings;
@@ -120,11 +121,20 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             catalog::execute_tool,
             tasks::task_timeline,
             mcp::mcp_status,
+            remote::list_remote_profiles,
+            remote::save_remote_profile,
+            remote::delete_remote_profile,
+            remote::set_remote_credential,
+            remote::verify_remote_profile,
+            remote::remote_status,
+            remote::set_remote_config,
+            remote::fork_session,
         ])
         .events(tauri_specta::collect_events![
             events::SettingsChanged,
             events::ProviderKeysChanged,
-            events::TaskStatusChanged
+            events::TaskStatusChanged,
+            events::RemoteStatusChanged
         ])
         // Each event type's payload, which the `TaskEvent` union of [`export_bindings`] names.
         .types(&payloads::types())

@@ -256,6 +256,7 @@ impl Core {
                     session_id: req.session_id,
                     context,
                     mode: Some("simple".into()),
+                    target: Some(crate::core::remote::LOCAL.into()),
                     ..SubmitTaskRequest::default()
                 },
                 None,

@@ -24,11 +24,16 @@ pub(crate) async fn recover(core: &Core, policy: RecoveryPolicy) -> Result<u32> 
     let orphans = unfinished(core).await?;
     let count = orphans.len() as u32;
     for o in orphans {
-        // Only the embedded engine's tasks run here; one on an executor this build does not know
-        // is left as it is, never run locally by accident.
-        if let Err(e) = Executor::from_db(&o.executor) {
-            tracing::warn!(workflow_id = %o.workflow_id, error = %e, "not recovering a task");
-            continue;
+        // Only the embedded engine's tasks run here: a remote task's pump re-attaches (see
+        // `Core::reattach_remote_tasks`), and one on an executor this build does not know is left
+        // as it is, never run locally by accident.
+        match Executor::from_db(&o.executor) {
+            Ok(Executor::Local) => {}
+            Ok(Executor::Remote(_)) => continue,
+            Err(e) => {
+                tracing::warn!(workflow_id = %o.workflow_id, error = %e, "not recovering a task");
+                continue;
+            }
         }
         let end = TaskEnd {
             workflow_id: o.workflow_id.clone(),

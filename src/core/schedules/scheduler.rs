@@ -68,6 +68,8 @@ impl Core {
                     SubmitTaskRequest {
                         query,
                         context: ctx,
+                        // A local schedule fires here (a remote schedule lives in its cloud).
+                        target: Some(crate::core::remote::LOCAL.into()),
                         ..SubmitTaskRequest::default()
                     },
                     None,

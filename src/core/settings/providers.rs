@@ -393,7 +393,7 @@ fn build_clients() -> Option<(reqwest::Client, reqwest::Client)> {
 }
 
 /// A local model server is never reached through a proxy.
-fn is_loopback(url: &reqwest::Url) -> bool {
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
     let host = url.host_str().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")

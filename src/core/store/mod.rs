@@ -5,6 +5,7 @@ pub(crate) mod api_keys;
 pub(crate) mod approvals;
 pub(crate) mod events;
 mod migrations;
+pub(crate) mod remote;
 pub(crate) mod reviews;
 pub(crate) mod schedules;
 pub(crate) mod secrets;

@@ -42,3 +42,8 @@ pub(crate) fn list_all(c: &Connection) -> Result<Vec<SecretRow>> {
         })?
         .collect::<Result<_, _>>()?)
 }
+
+/// Deletes secret `name`; returns whether it existed.
+pub(crate) fn delete(tx: &Transaction<'_>, name: &str) -> Result<bool> {
+    Ok(tx.execute("DELETE FROM secrets WHERE name = ?1", [name])? > 0)
+}

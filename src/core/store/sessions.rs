@@ -31,6 +31,8 @@ pub(crate) struct SummaryRow {
     pub last_activity_at: Option<String>,
     pub latest_task_query: Option<String>,
     pub latest_task_status: Option<String>,
+    /// `local` or `remote:<profile id>`.
+    pub executor: String,
 }
 
 impl SummaryRow {
@@ -52,6 +54,7 @@ impl SummaryRow {
             last_activity_at: r.get(13)?,
             latest_task_query: r.get(14)?,
             latest_task_status: r.get(15)?,
+            executor: r.get(16)?,
         })
     }
 }
@@ -183,7 +186,8 @@ SELECT s.id, s.user_id, s.title, s.token_budget, s.tokens_used, s.total_cost_usd
            AND c.status IN ({failed})),
        (SELECT max(t.completed_at) FROM tasks t WHERE t.session_id = s.id),
        (SELECT t.query FROM tasks t WHERE t.session_id = s.id ORDER BY t.created_at DESC LIMIT 1),
-       (SELECT t.status FROM tasks t WHERE t.session_id = s.id ORDER BY t.created_at DESC LIMIT 1)
+       (SELECT t.status FROM tasks t WHERE t.session_id = s.id ORDER BY t.created_at DESC LIMIT 1),
+       s.executor
 FROM sessions s",
         completed = TaskStatus::Completed.db(),
         failed = super::tasks::status_list([TaskStatus::Failed, TaskStatus::Timeout]),

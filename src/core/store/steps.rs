@@ -32,6 +32,33 @@ pub(crate) fn insert(
     Ok(())
 }
 
+/// Stores a step that is rewritten as it advances (a remote task's stream cursor), replacing the
+/// earlier record under the same key.
+pub(crate) fn replace(
+    tx: &rusqlite::Transaction<'_>,
+    task_id: &str,
+    step_key: &str,
+    kind: &str,
+    result: &str,
+    now: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO task_steps (task_id, step_key, kind, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(task_id, step_key) DO UPDATE SET result = excluded.result, created_at = excluded.created_at",
+    )?
+    .execute(params![task_id, step_key, kind, result, now])?;
+    Ok(())
+}
+
+/// Whether a usage row is stored under the step key.
+pub(crate) fn has_usage(c: &Connection, task_id: &str, step_key: &str) -> Result<bool> {
+    Ok(c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM token_usage WHERE task_id = ?1 AND step_key = ?2)",
+        params![task_id, step_key],
+        |r| r.get(0),
+    )?)
+}
+
 /// A journaled step: its key, kind and result (JSON).
 pub(crate) struct StepRow {
     pub step_key: String,

@@ -319,6 +319,7 @@ pub(crate) struct TaskListRow {
     pub input_tokens: u32,
     /// 0 when unreadable.
     pub output_tokens: u32,
+    pub executor: String,
 }
 
 /// A page of the filtered tasks, newest first.
@@ -332,7 +333,7 @@ pub(crate) fn list_page(
     args.extend([Sql::Integer(limit.into()), Sql::Integer(offset.into())]);
     let mut stmt = c.prepare_cached(&format!(
         "SELECT t.workflow_id, t.query, t.status, t.mode, t.session_id, coalesce(t.started_at, t.created_at),
-                            t.completed_at, t.total_tokens, t.cost_usd, t.input_tokens, t.output_tokens
+                            t.completed_at, t.total_tokens, t.cost_usd, t.input_tokens, t.output_tokens, t.executor
                      FROM tasks t WHERE {clause} ORDER BY t.created_at DESC, t.rowid DESC LIMIT ? OFFSET ?"
     ))?;
     let rows = stmt
@@ -349,6 +350,7 @@ pub(crate) fn list_page(
                 cost_usd: r.get(8)?,
                 input_tokens: r.get(9).unwrap_or(0),
                 output_tokens: r.get(10).unwrap_or(0),
+                executor: r.get(11)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;

@@ -22,7 +22,7 @@ pub use crate::core::run::lifecycle::EventType;
 pub use hub::{Backlog, EventHub, RingConfig, Visible};
 pub use rows::{insert_events, read_events, read_stream};
 pub use subscribe::TaskSubscription;
-pub(crate) use writer::{StepRecord, UsageRow, insert_usage};
+pub(crate) use writer::{CURSOR_KIND, StepRecord, UsageRow, insert_usage};
 
 /// Event types that are streamed live but never stored (as the cloud).
 pub fn is_transient(event_type: &str) -> bool {
@@ -124,7 +124,7 @@ impl TaskEvent {
 }
 
 /// An event before the hub numbers it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     pub event_type: EventType,
     pub agent_id: Option<String>,

@@ -31,7 +31,7 @@ async fn hub_and_store(rings: RingConfig) -> (tempfile::TempDir, Arc<EventHub>, 
                     context: "{}",
                     metadata: "{}",
                     now: "x",
-                    executor: Executor::Local.db(),
+                    executor: &Executor::Local.db(),
                     strategy: &Strategy::Standard.to_json(),
                 };
                 store::tasks::insert(tx, &task)?;

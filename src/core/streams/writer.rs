@@ -174,9 +174,18 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, rows: &Rows) -> Result<()> {
     rows.steps.iter().try_for_each(|s| insert_step(tx, s))
 }
 
+/// The kind of a step that replaces its earlier record (a remote stream's cursor, stored with the
+/// events it covers); every other step is written once.
+pub(crate) const CURSOR_KIND: &str = "remote_cursor";
+
 fn insert_step(tx: &rusqlite::Transaction<'_>, s: &StepRecord) -> Result<()> {
     let now = time::now();
-    store::steps::insert(
+    let write = if s.kind == CURSOR_KIND {
+        store::steps::replace
+    } else {
+        store::steps::insert
+    };
+    write(
         tx,
         &s.task_id,
         &s.step_key,

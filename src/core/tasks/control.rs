@@ -63,7 +63,12 @@ impl Core {
     ) -> Result<ControlResponse> {
         let verb = if pause { "pause" } else { "resume" };
         let row = self.owned_task(caller, id).await?;
-        let Executor::Local = row.executor()?;
+        if let Executor::Remote(profile) = row.executor()? {
+            let verb = if pause { "pause" } else { "resume" };
+            return self
+                .control_remote(caller, &row, &profile, verb, reason)
+                .await;
+        }
         if row.status.is_terminal() {
             return Err(ShannonError::InvalidState(format!(
                 "cannot {verb} {} task",
@@ -159,7 +164,11 @@ impl Core {
         reason: Option<String>,
     ) -> Result<ControlResponse> {
         let row = self.owned_task(caller, id).await?;
-        let Executor::Local = row.executor()?;
+        if let Executor::Remote(profile) = row.executor()? {
+            return self
+                .control_remote(caller, &row, &profile, "cancel", reason)
+                .await;
+        }
         if row.status.is_terminal() {
             return Ok(already_ended(row.workflow_id, row.status));
         }
@@ -246,7 +255,7 @@ impl Core {
     }
 }
 
-fn clean_reason(reason: Option<String>) -> String {
+pub(crate) fn clean_reason(reason: Option<String>) -> String {
     reason
         .map(|r| r.trim().chars().take(500).collect())
         .unwrap_or_default()

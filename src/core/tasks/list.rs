@@ -31,6 +31,8 @@ pub struct TaskSummary {
     pub created_at: Option<String>,
     pub completed_at: Option<String>,
     pub total_token_usage: Option<TokenUsageSummary>,
+    /// Where it runs: `local`, or `remote:<profile id>` (mirrored from a Shannon cloud).
+    pub executor: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
@@ -109,6 +111,7 @@ impl Core {
                         session_id: r.session_id,
                         created_at: r.created_at,
                         completed_at: r.completed_at,
+                        executor: r.executor,
                         total_token_usage: (r.total_tokens > 0 || r.cost_usd > 0.0).then_some({
                             TokenUsageSummary {
                                 total_tokens: r.total_tokens,

@@ -55,6 +55,8 @@ pub struct TaskDetails {
     pub metadata: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unified_response: Option<Value>,
+    /// Where it runs: `local`, or `remote:<profile id>` (mirrored from a Shannon cloud).
+    pub executor: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
@@ -270,6 +272,7 @@ impl TaskRow {
             usage,
             metadata,
             unified_response,
+            executor: self.executor,
         }
     }
 }

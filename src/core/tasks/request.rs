@@ -39,6 +39,11 @@ pub struct SubmitTaskRequest {
     pub enable_verification: Option<bool>,
     /// A skill of the catalogue to apply (its newest enabled version, or `context.skill_version`).
     pub skill: Option<String>,
+    /// Where a new session runs: `local` or a remote profile id (remote mode). A task continuing
+    /// a session runs where the session does; naming the other backend is
+    /// `session_on_other_backend`. Absent: the session's backend, else the configured default.
+    /// Not a cloud field: the HTTP listener accepts only `local`.
+    pub target: Option<String>,
 }
 
 /// Providers `provider_override` accepts (contract §4.1), plus the embedded ones.

@@ -10,6 +10,7 @@ use super::request::{self, SubmitTaskRequest, TaskPlan};
 use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
 use crate::core::llm::models::model_for_tier;
+use crate::core::remote::Target;
 use crate::core::run::lifecycle::{EventType, TaskStatus};
 use crate::core::run::runner;
 use crate::core::run::setup::RunSpec;
@@ -37,6 +38,13 @@ pub struct SubmitTaskResponse {
     pub idempotent_replay: bool,
     /// Where the task's events stream (the HTTP door's SSE route).
     pub stream_url: String,
+    /// Where it runs: `local`, or `remote:<profile id>` (a task mirrored from a Shannon cloud).
+    #[serde(default = "local_executor")]
+    pub executor: String,
+}
+
+fn local_executor() -> String {
+    Executor::Local.db()
 }
 
 /// The SSE URL of a workflow's events.
@@ -182,6 +190,12 @@ impl Core {
                 .await?;
             crate::core::catalog::skills::apply(&skill, &mut req.context);
         }
+        if let Target::Remote(profile) = self.target_of(caller, &req).await? {
+            let response = self.submit_remote(caller, req, &profile).await?;
+            self.remember_submission(caller, cache_key, &response)
+                .await?;
+            return Ok(response);
+        }
         let plan = req.into_plan()?;
         // Backpressure: a writer that has fallen behind slows new tasks, then refuses them (429).
         self.engine().hub.admit().await?;
@@ -211,6 +225,13 @@ impl Core {
             .write(move |tx| {
                 let (task_id, workflow_id, user, plan, now, metadata) = row;
                 let session = ensure_session(tx, &user, plan.session_id.as_deref(), &plan, &now)?;
+                let local = Executor::Local.db();
+                if store::remote::session_has_tasks(tx, &session)? {
+                    let on = store::remote::session_executor(tx, &session)?.unwrap_or_default();
+                    if on != local {
+                        return Err(Executor::session_elsewhere(&session, &on));
+                    }
+                }
                 store::tasks::insert(
                     tx,
                     &store::tasks::NewTask {
@@ -224,7 +245,7 @@ impl Core {
                         context: &Value::Object(plan.context.clone()).to_string(),
                         metadata: &metadata,
                         now: &now,
-                        executor: Executor::for_submission().db(),
+                        executor: &local,
                         strategy: &plan.strategy.to_json(),
                     },
                 )?;
@@ -250,26 +271,10 @@ impl Core {
             created_at: now.clone(),
             idempotent_replay: false,
             stream_url: stream_url(&workflow_id),
+            executor: Executor::Local.db(),
         };
-        if let Some(key) = cache_key {
-            let body = serde_json::to_vec(&response)?;
-            let user = caller.user_id.clone();
-            let expires = time::format(chrono::Utc::now() + chrono::Duration::hours(24));
-            self.store()
-                .write(move |tx| {
-                    store::tasks::delete_expired_idempotency(tx, &time::now())?;
-                    store::tasks::put_submit_idempotency(
-                        tx,
-                        &key,
-                        &user,
-                        &body,
-                        &time::now(),
-                        &expires,
-                    )?;
-                    Ok(())
-                })
-                .await?;
-        }
+        self.remember_submission(caller, cache_key, &response)
+            .await?;
         runner::spawn(
             self.clone(),
             RunSpec {
@@ -286,6 +291,35 @@ impl Core {
             },
         );
         Ok(response)
+    }
+
+    /// Stores a submission's response under its idempotency key for 24 h.
+    async fn remember_submission(
+        &self,
+        caller: &Caller,
+        cache_key: Option<String>,
+        response: &SubmitTaskResponse,
+    ) -> Result<()> {
+        let Some(key) = cache_key else {
+            return Ok(());
+        };
+        let body = serde_json::to_vec(response)?;
+        let user = caller.user_id.clone();
+        let expires = time::format(chrono::Utc::now() + chrono::Duration::hours(24));
+        self.store()
+            .write(move |tx| {
+                store::tasks::delete_expired_idempotency(tx, &time::now())?;
+                store::tasks::put_submit_idempotency(
+                    tx,
+                    &key,
+                    &user,
+                    &body,
+                    &time::now(),
+                    &expires,
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     /// Changes the provider and model used when a submission names none.

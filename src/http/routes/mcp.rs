@@ -211,7 +211,9 @@ impl ShannonMcp {
             session_id: args["session_id"].as_str().map(str::to_string),
             context: args["context"].as_object().cloned().unwrap_or_default(),
             ..SubmitTaskRequest::default()
-        };
+        }
+        .here_only()
+        .map_err(|e| e.to_string())?;
         let submitted = self
             .core
             .submit_task(caller, req, None)

@@ -338,6 +338,10 @@ pub(super) async fn chat_completions(
             "messages must contain a user message",
         );
     };
+    let req = SubmitTaskRequest {
+        target: Some(crate::core::remote::LOCAL.into()),
+        ..req
+    };
     let submitted = match state.core.submit_task(&caller, req, None).await {
         Ok(s) => s,
         Err(e) => return from_core(e),

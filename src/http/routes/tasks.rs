@@ -35,7 +35,10 @@ impl<S: Send + Sync> FromRequest<S> for Submission {
         } else {
             from_value(raw)
         };
-        task.map(Submission).map_err(ApiError::into_response)
+        // The listener never forwards to a Shannon cloud: its tasks run here.
+        task.and_then(|t| t.here_only().map_err(ApiError::from))
+            .map(Submission)
+            .map_err(ApiError::into_response)
     }
 }
 

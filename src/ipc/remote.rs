@@ -1,0 +1,128 @@
+//! Remote mode: Shannon cloud profiles (managing them is opt-in `shannon:allow-remote-profiles`),
+//! their verification and state, the switch and default target, and forking a session.
+
+use serde::{Deserialize, Serialize};
+use tauri::State;
+
+use super::Res;
+use crate::core::remote::{
+    ConnectionState, ForkedSession, RemoteConfig, RemoteCredential, RemoteProfile,
+    SaveRemoteProfile, VerifyReport,
+};
+use crate::state::Shannon;
+
+/// Remote mode at a glance: the switch, the default target, each profile's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct RemoteStatus {
+    pub enabled: bool,
+    /// `local` or a profile id.
+    pub default_target: String,
+    pub profiles: Vec<ProfileState>,
+}
+
+/// One profile's last seen state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct ProfileState {
+    pub profile_id: String,
+    pub name: String,
+    pub state: ConnectionState,
+}
+
+/// Every Shannon cloud profile (never with its credential).
+#[tauri::command]
+#[specta::specta]
+pub async fn list_remote_profiles(state: State<'_, Shannon>) -> Res<Vec<RemoteProfile>> {
+    let (core, _) = state.resolve().await?;
+    core.list_remote_profiles().await
+}
+
+/// Creates or replaces a profile (opt-in: it decides where prompts may go).
+#[tauri::command]
+#[specta::specta]
+pub async fn save_remote_profile(
+    state: State<'_, Shannon>,
+    profile: SaveRemoteProfile,
+) -> Res<RemoteProfile> {
+    let (core, _) = state.resolve().await?;
+    core.save_remote_profile(profile).await
+}
+
+/// Deletes a profile and its credential (opt-in).
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_remote_profile(state: State<'_, Shannon>, profile_id: String) -> Res<()> {
+    let (core, _) = state.resolve().await?;
+    core.delete_remote_profile(&profile_id).await
+}
+
+/// Stores (`null`: deletes) a profile's credential, sealed for its endpoint (opt-in).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_remote_credential(
+    state: State<'_, Shannon>,
+    profile_id: String,
+    credential: Option<RemoteCredential>,
+) -> Res<()> {
+    let (core, _) = state.resolve().await?;
+    core.set_remote_credential(&profile_id, credential).await
+}
+
+/// Probes a profile's server: reachable, ready, auth, user, tier, rate limits, latency,
+/// capabilities (a report reused for 10 s unless `fresh`).
+#[tauri::command]
+#[specta::specta]
+pub async fn verify_remote_profile(
+    state: State<'_, Shannon>,
+    profile_id: String,
+    fresh: Option<bool>,
+) -> Res<VerifyReport> {
+    let (core, _) = state.resolve().await?;
+    core.verify_remote_profile(&profile_id, fresh.unwrap_or(false))
+        .await
+}
+
+/// The switch, the default target and each profile's state.
+#[tauri::command]
+#[specta::specta]
+pub async fn remote_status(state: State<'_, Shannon>) -> Res<RemoteStatus> {
+    let (core, _) = state.resolve().await?;
+    let profiles = if core.remote_enabled() {
+        core.list_remote_profiles()
+            .await?
+            .into_iter()
+            .map(|p| ProfileState {
+                profile_id: p.id,
+                name: p.name,
+                state: p.state,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(RemoteStatus {
+        enabled: core.remote_enabled(),
+        default_target: core.default_target(),
+        profiles,
+    })
+}
+
+/// Turns remote mode on or off and sets where new sessions run by default (opt-in).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_remote_config(state: State<'_, Shannon>, config: RemoteConfig) -> Res<()> {
+    let (core, _) = state.resolve().await?;
+    core.set_remote_enabled(config.enabled).await?;
+    if config.enabled {
+        core.set_default_target(&config.default_target).await?;
+    }
+    Ok(())
+}
+
+/// Copies a session into a new local one (its completed turns become the new session's memory),
+/// to continue a remote session on this device.
+#[tauri::command]
+#[specta::specta]
+pub async fn fork_session(state: State<'_, Shannon>, session_id: String) -> Res<ForkedSession> {
+    let (core, caller) = state.resolve().await?;
+    core.fork_session(&caller, &session_id).await
+}

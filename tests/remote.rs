@@ -1,0 +1,896 @@
+//! Remote mode through the IPC door, against the project's fake Shannon cloud
+//! (tests/support/fake_cloud): profiles and verify, a remote task streamed, controlled and ended
+//! like a local one, the pump's reconnect, back-fill and missing STREAM_END, sessions kept on one
+//! backend, the offline paths, JWT refresh, a restart that re-attaches, and the credential kept out
+//! of the database, the WAL, the logs and every IPC answer.
+
+mod common;
+#[path = "support/fake_cloud/mod.rs"]
+mod fake_cloud;
+#[path = "support/log_capture.rs"]
+mod log_capture;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::TestApp;
+use fake_cloud::{FakeCloud, FakeConfig, Fault, Script, TEST_KEY};
+use serde_json::{Value, json};
+use tauri_plugin_shannon::core::auth::Caller;
+use tauri_plugin_shannon::core::remote::{RemoteCredential, SaveRemoteProfile};
+use tauri_plugin_shannon::core::tasks::SubmitTaskRequest;
+use tauri_plugin_shannon::core::{Core, CoreConfig};
+
+/// Every log line of this test binary (a global subscriber, so the plugin's runtime threads write
+/// here too), for the credential scan.
+fn logs() -> &'static log_capture::Captured {
+    static LOGS: OnceLock<log_capture::Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = log_capture::Captured::default();
+        let writer = logs.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .try_init();
+        logs
+    })
+}
+
+/// The fake cloud on a runtime of its own (the app under test has its own).
+struct Cloud {
+    rt: tokio::runtime::Runtime,
+    fake: FakeCloud,
+}
+
+impl Cloud {
+    fn start(cfg: FakeConfig) -> Self {
+        logs();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let fake = rt.block_on(fake_cloud::start(cfg));
+        Self { rt, fake }
+    }
+
+    fn quick(answer: &str, deltas: usize, delay_ms: u64) -> Self {
+        Self::start(FakeConfig {
+            script: Script::answer(answer, deltas, Duration::from_millis(delay_ms)),
+            linger_after_end: Duration::from_millis(300),
+            ..FakeConfig::default()
+        })
+    }
+
+    fn stop(&self) {
+        self.rt.block_on(self.fake.stop());
+    }
+
+    fn restart(&self) {
+        self.rt.block_on(self.fake.restart());
+    }
+}
+
+/// An app with a profile `team` on the fake, with the fake's API key stored.
+fn app_on(cloud: &Cloud) -> TestApp {
+    let t = TestApp::new();
+    add_profile(&t, cloud, json!({}));
+    t
+}
+
+fn add_profile(t: &TestApp, cloud: &Cloud, extra: Value) -> Value {
+    let mut profile = json!({"id": "team", "name": "Team cloud", "base_url": cloud.fake.url()});
+    for (k, v) in extra.as_object().unwrap() {
+        profile[k] = v.clone();
+    }
+    let saved = t.ok("save_remote_profile", json!({"profile": profile}));
+    if profile.get("auth") != Some(&json!("bearer")) && profile.get("auth") != Some(&json!("none"))
+    {
+        t.ok(
+            "set_remote_credential",
+            json!({"profileId": "team", "credential": {"kind": "api_key", "api_key": TEST_KEY}}),
+        );
+    }
+    saved
+}
+
+fn submit(t: &TestApp, request: Value) -> Value {
+    t.ok(
+        "submit_task",
+        json!({"request": request, "idempotencyKey": null}),
+    )
+}
+
+/// Subscribes on `channel` and returns every message up to STREAM_END.
+fn stream(t: &TestApp, task: &str, channel: u32, after: Option<u32>) -> Vec<Value> {
+    t.ok(
+        "subscribe_task",
+        json!({"taskId": task, "lastEventId": after, "types": null, "coalesce": false,
+               "onEvent": format!("__CHANNEL__:{channel}")}),
+    );
+    let mut out = Vec::new();
+    loop {
+        let (ch, event) = t
+            .channel_messages
+            .recv_timeout(Duration::from_secs(60))
+            .expect("an event before STREAM_END");
+        if ch != channel {
+            continue;
+        }
+        let end = event["type"] == "STREAM_END";
+        out.push(event);
+        if end {
+            return out;
+        }
+    }
+}
+
+fn wait_status(t: &TestApp, task: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = t.ok("get_task", json!({"taskId": task}));
+        if got["status"] == want {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{task} never became {want}: {got}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What the local stream of a remote task holds for the cloud's log: every event the cloud
+/// emitted, in order, except its end (the local end writes its own) and its prompts.
+fn expected_from(log: &[fake_cloud::Emitted]) -> Vec<(String, String)> {
+    log.iter()
+        .filter(|e| {
+            !matches!(
+                e.event_type.as_str(),
+                "WORKFLOW_COMPLETED" | "STREAM_END" | "LLM_PROMPT" | "WORKFLOW_CANCELLED"
+            )
+        })
+        .map(|e| (e.event_type.clone(), e.message.clone()))
+        .collect()
+}
+
+fn pairs(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|e| {
+            !matches!(
+                e["type"].as_str(),
+                Some("WORKFLOW_COMPLETED" | "STREAM_END" | "WORKFLOW_CANCELLED" | "WARNING")
+            )
+        })
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn remote_workflow(cloud: &Cloud) -> String {
+    cloud
+        .fake
+        .workflows()
+        .last()
+        .cloned()
+        .expect("a cloud task")
+}
+
+fn seqs_are_contiguous(events: &[Value]) {
+    let stored: Vec<u64> = events
+        .iter()
+        .filter(|e| e["type"] != "LLM_PARTIAL")
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    let want: Vec<u64> = (1..=stored.len() as u64).collect();
+    assert_eq!(stored, want, "one contiguous local stream");
+}
+
+#[test]
+fn profiles_are_checked_verified_and_never_show_their_secret() {
+    let cloud = Cloud::quick("hi", 2, 5);
+    let t = TestApp::new();
+    // https is required except to loopback, unless the profile opts in.
+    let e = t.err(
+        "save_remote_profile",
+        json!({"profile": {"name": "x", "base_url": "http://cloud.example.com"}}),
+        "invalid_request",
+    );
+    assert!(e["message"].as_str().unwrap().contains("https"), "{e}");
+    t.ok(
+        "save_remote_profile",
+        json!({"profile": {"id": "lan", "name": "x", "base_url": "http://cloud.example.com", "allow_insecure_http": true}}),
+    );
+    t.err(
+        "save_remote_profile",
+        json!({"profile": {"name": "x", "base_url": "https://user:pw@cloud.example.com"}}),
+        "invalid_request",
+    );
+    t.err(
+        "save_remote_profile",
+        json!({"profile": {"id": "local", "name": "x", "base_url": "https://a.example.com"}}),
+        "invalid_request",
+    );
+    t.err(
+        "save_remote_profile",
+        json!({"profile": {"name": "x", "base_url": "https://a.example.com", "ca_cert_pem": "not a cert"}}),
+        "invalid_request",
+    );
+
+    let saved = add_profile(&t, &cloud, json!({}));
+    assert_eq!(saved["has_credential"], false, "stored after the save");
+    let listed = t.ok("list_remote_profiles", json!({}));
+    let team = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "team")
+        .unwrap();
+    assert_eq!(team["has_credential"], true);
+    assert!(!listed.to_string().contains(TEST_KEY));
+
+    let report = t.ok(
+        "verify_remote_profile",
+        json!({"profileId": "team", "fresh": true}),
+    );
+    assert_eq!(report["reachable"], true, "{report}");
+    assert_eq!(report["ready"], true);
+    assert_eq!(report["auth"], "ok");
+    assert_eq!(report["tier"], "free");
+    assert!(report["user_id"].as_str().is_some());
+    assert_eq!(report["rate_limit_minute"]["limit"], 60);
+    assert!(report["latency_ms"].as_u64().is_some());
+    let caps = report["capabilities"].to_string();
+    for c in ["tasks", "sessions", "llm_models"] {
+        assert!(caps.contains(c), "{c} in {caps}");
+    }
+    assert!(report["models"].to_string().contains("gpt-5-mini"));
+    let status = t.ok("remote_status", json!({}));
+    assert_eq!(status["enabled"], true);
+    assert!(
+        status["profiles"].to_string().contains("online"),
+        "{status}"
+    );
+
+    // A wrong key: auth invalid, and a submission says remote_auth naming the host.
+    t.ok(
+        "set_remote_credential",
+        json!({"profileId": "team", "credential": {"kind": "api_key", "api_key": "sk_wrong"}}),
+    );
+    let report = t.ok(
+        "verify_remote_profile",
+        json!({"profileId": "team", "fresh": true}),
+    );
+    assert_eq!(report["auth"], "invalid");
+    let e = t.err(
+        "submit_task",
+        json!({"request": {"query": "hi", "target": "team"}, "idempotencyKey": null}),
+        "remote_auth",
+    );
+    assert!(e["message"].as_str().unwrap().contains("127.0.0.1"), "{e}");
+
+    // Moving the profile to another host drops the credential stored for the old one.
+    t.ok(
+        "set_remote_credential",
+        json!({"profileId": "team", "credential": {"kind": "api_key", "api_key": TEST_KEY}}),
+    );
+    let moved = t.ok(
+        "save_remote_profile",
+        json!({"profile": {"id": "team", "name": "Team", "base_url": "https://elsewhere.example.com"}}),
+    );
+    assert_eq!(moved["has_credential"], false, "never sent to the new host");
+
+    // An unreachable server: a report, quickly, not an error and not a hang.
+    let started = Instant::now();
+    let report = t.ok(
+        "verify_remote_profile",
+        json!({"profileId": "lan", "fresh": true}),
+    );
+    assert_eq!(report["reachable"], false);
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    t.ok("delete_remote_profile", json!({"profileId": "lan"}));
+    t.err(
+        "delete_remote_profile",
+        json!({"profileId": "lan"}),
+        "not_found",
+    );
+
+    // The global switch turns every remote feature off.
+    t.ok(
+        "set_remote_config",
+        json!({"config": {"enabled": false, "default_target": "local"}}),
+    );
+    t.err("list_remote_profiles", json!({}), "unsupported_by_remote");
+    t.err(
+        "submit_task",
+        json!({"request": {"query": "hi", "target": "team"}, "idempotencyKey": null}),
+        "unsupported_by_remote",
+    );
+}
+
+#[test]
+fn managing_profiles_is_opt_in_for_the_webview() {
+    let t = TestApp::with_setup(
+        common::AppSetup {
+            dir: tempfile::tempdir().unwrap(),
+            allowed: common::commands_of_set("default.toml", "default"),
+            store_plugin: false,
+            plugin_conf: None,
+        },
+        |b| b,
+    );
+    t.ok("list_remote_profiles", json!({}));
+    t.ok("remote_status", json!({}));
+    for (cmd, args) in [
+        (
+            "save_remote_profile",
+            json!({"profile": {"name": "evil", "base_url": "https://evil.example.com"}}),
+        ),
+        (
+            "set_remote_credential",
+            json!({"profileId": "x", "credential": null}),
+        ),
+        ("delete_remote_profile", json!({"profileId": "x"})),
+        (
+            "set_remote_config",
+            json!({"config": {"enabled": true, "default_target": "x"}}),
+        ),
+    ] {
+        assert!(t.invoke(cmd, args).is_err(), "{cmd} needs the opt-in set");
+    }
+}
+
+#[test]
+fn a_remote_task_streams_and_ends_like_a_local_one() {
+    let answer = "The cloud says hello, in several pieces.";
+    let cloud = Cloud::quick(answer, 6, 15);
+    let t = app_on(&cloud);
+    let sub = submit(
+        &t,
+        json!({"query": "Say hello", "target": "team", "session_id": "trip"}),
+    );
+    assert_eq!(sub["executor"], "remote:team");
+    let task = sub["task_id"].as_str().unwrap().to_string();
+    let events = stream(&t, &task, 1, None);
+    let wf = remote_workflow(&cloud);
+    let log = cloud.fake.emitted(&wf);
+    assert_eq!(
+        pairs(&events),
+        expected_from(&log),
+        "every cloud event once, in order"
+    );
+    seqs_are_contiguous(&events);
+    let n = events.len();
+    assert_eq!(events[n - 2]["type"], "WORKFLOW_COMPLETED");
+    assert_eq!(events[n - 1]["type"], "STREAM_END");
+
+    let done = t.ok("get_task", json!({"taskId": task}));
+    assert_eq!(done["status"], "TASK_STATUS_COMPLETED");
+    assert_eq!(done["result"], answer);
+    assert_eq!(done["executor"], "remote:team");
+    assert_eq!(
+        done["usage"]["total_tokens"], 150,
+        "the cloud's usage: {done}"
+    );
+    // The stored stream is the one the channel carried; a resume replays from it.
+    let again = stream(&t, &task, 2, Some(3));
+    assert_eq!(
+        again,
+        events
+            .iter()
+            .filter(|e| e["type"] != "LLM_PARTIAL" && e["seq"].as_u64().unwrap() > 3)
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+
+    // The session lives on the cloud: the next turn goes there without naming it; naming this
+    // device is refused with a hint to fork.
+    let sessions = t.ok("list_sessions", json!({"limit": 10, "offset": null}));
+    assert!(sessions.to_string().contains("remote:team"), "{sessions}");
+    let session = sub["session_id"].as_str().unwrap();
+    let next = submit(&t, json!({"query": "And again", "session_id": session}));
+    assert_eq!(next["executor"], "remote:team");
+    stream(&t, next["task_id"].as_str().unwrap(), 3, None);
+    let e = t.err(
+        "submit_task",
+        json!({"request": {"query": "here", "session_id": session, "target": "local"}, "idempotencyKey": null}),
+        "session_on_other_backend",
+    );
+    assert!(e["message"].as_str().unwrap().contains("fork"), "{e}");
+
+    // A fork continues it here, with its turns as memory.
+    let fork = t.ok("fork_session", json!({"sessionId": session}));
+    assert_eq!(fork["turns"], 2);
+    let local = submit(
+        &t,
+        json!({"query": "offline now", "session_id": fork["session_id"]}),
+    );
+    assert_eq!(local["executor"], "local");
+    stream(&t, local["task_id"].as_str().unwrap(), 4, None);
+    let history = t.ok(
+        "get_session_history",
+        json!({"sessionId": fork["session_id"]}),
+    );
+    assert_eq!(history["total"], 3, "{history}");
+}
+
+#[test]
+fn a_remote_task_fails_and_is_controlled_through_the_cloud() {
+    let cloud = Cloud::start(FakeConfig {
+        script: Script::answer("slow answer in many pieces", 30, Duration::from_millis(60)),
+        linger_after_end: Duration::from_millis(300),
+        ..FakeConfig::default()
+    });
+    let t = app_on(&cloud);
+    let task = submit(&t, json!({"query": "slow", "target": "team"}))["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    let paused = t.ok("pause_task", json!({"taskId": task, "reason": "lunch"}));
+    assert_eq!(paused["success"], true, "{paused}");
+    wait_status(&t, &task, "TASK_STATUS_PAUSED");
+    let state = t.ok("get_control_state", json!({"taskId": task}));
+    assert_eq!(state["is_paused"], true);
+    assert_eq!(state["pause_reason"], "lunch");
+    // The cloud's refusal (502) is invalid_state.
+    t.err(
+        "pause_task",
+        json!({"taskId": task, "reason": null}),
+        "invalid_state",
+    );
+    t.ok("resume_task", json!({"taskId": task, "reason": null}));
+    wait_status(&t, &task, "TASK_STATUS_RUNNING");
+    let cancelled = t.ok("cancel_task", json!({"taskId": task, "reason": "enough"}));
+    assert_eq!(cancelled["success"], true);
+    let events = stream(&t, &task, 1, None);
+    seqs_are_contiguous(&events);
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    for t in ["WORKFLOW_PAUSED", "WORKFLOW_RESUMED", "WORKFLOW_CANCELLED"] {
+        assert!(types.contains(&t), "{t} in {types:?}");
+    }
+    wait_status(&t, &task, "TASK_STATUS_CANCELLED");
+    let again = t.ok("cancel_task", json!({"taskId": task, "reason": null}));
+    assert_eq!(
+        again["success"], false,
+        "a finished task: accepted, not cancelled"
+    );
+
+    // A cloud failure (ERROR_OCCURRED and then nothing, as v0.5.1) ends the local task FAILED.
+    cloud.fake.set_script(Script::failing(
+        "the model fell over",
+        Duration::from_millis(10),
+    ));
+    let failed = submit(&t, json!({"query": "fail", "target": "team"}))["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let events = stream(&t, &failed, 2, None);
+    assert!(events.iter().any(|e| e["type"] == "ERROR_OCCURRED"));
+    let row = wait_status(&t, &failed, "TASK_STATUS_FAILED");
+    assert!(
+        row["error"].as_str().unwrap().contains("fell over"),
+        "{row}"
+    );
+}
+
+#[test]
+fn the_pump_survives_resets_gaps_and_a_missing_stream_end() {
+    let script = Script::answer(
+        "a long answer that keeps on coming for a while",
+        12,
+        Duration::from_millis(25),
+    );
+    let cloud = Cloud::start(FakeConfig {
+        script: script.clone(),
+        linger_after_end: Duration::from_millis(300),
+        ..FakeConfig::default()
+    });
+    let t = app_on(&cloud);
+
+    // Reset mid-answer twice: no event lost or twice against the fake's log.
+    cloud.fake.inject(Fault::ResetStreamAfter {
+        events: 4,
+        connections: Some(2),
+    });
+    let task = submit(&t, json!({"query": "reset me", "target": "team"}))["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let events = stream(&t, &task, 1, None);
+    let log = cloud.fake.emitted(&remote_workflow(&cloud));
+    assert_eq!(pairs(&events), expected_from(&log));
+    seqs_are_contiguous(&events);
+
+    // Events the live stream never delivered (a slow reader's loss) past a ring that trimmed
+    // them: the stored ones come back from the cloud's event rows; the lost deltas are said.
+    let cloud = Cloud::start(FakeConfig {
+        script,
+        linger_after_end: Duration::from_millis(300),
+        ring_capacity: 4,
+        ..FakeConfig::default()
+    });
+    let t = app_on(&cloud);
+    cloud.fake.inject(Fault::DropLive { events: 7 });
+    let task = submit(&t, json!({"query": "gap", "target": "team"}))["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let events = stream(&t, &task, 2, None);
+    let log = cloud.fake.emitted(&remote_workflow(&cloud));
+    let stored_in_log: Vec<(String, String)> = expected_from(&log)
+        .into_iter()
+        .filter(|(ty, _)| ty != "LLM_PARTIAL")
+        .collect();
+    let stored_here: Vec<(String, String)> = pairs(&events)
+        .into_iter()
+        .filter(|(ty, _)| ty != "LLM_PARTIAL")
+        .collect();
+    assert_eq!(stored_here, stored_in_log, "every stored cloud event, once");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "WARNING" && e["payload"]["reason"] == "remote_deltas_lost"),
+        "the lost deltas are reported"
+    );
+    seqs_are_contiguous(&events);
+    let done = wait_status(&t, &task, "TASK_STATUS_COMPLETED");
+    assert_eq!(
+        done["result"],
+        "a long answer that keeps on coming for a while"
+    );
+
+    // No STREAM_END: the stream closes after the linger, the status says COMPLETED, the local
+    // task ends with its own STREAM_END.
+    cloud.fake.inject(Fault::NoStreamEnd);
+    let task = submit(&t, json!({"query": "no end", "target": "team"}))["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let events = stream(&t, &task, 3, None);
+    assert_eq!(events.last().unwrap()["type"], "STREAM_END");
+    wait_status(&t, &task, "TASK_STATUS_COMPLETED");
+}
+
+#[test]
+fn offline_submissions_fail_fast_or_fall_back_and_live_streams_resume() {
+    let cloud = Cloud::start(FakeConfig {
+        script: Script::answer(
+            "one two three four five six seven eight",
+            16,
+            Duration::from_millis(80),
+        ),
+        linger_after_end: Duration::from_millis(300),
+        ..FakeConfig::default()
+    });
+    let t = app_on(&cloud);
+
+    // The connection drops mid-answer: a WARNING, then the answer completes once it is back.
+    let task = submit(&t, json!({"query": "keep going", "target": "team"}))["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(400));
+    cloud.stop();
+    std::thread::sleep(Duration::from_millis(600));
+    let offline = t.ok("remote_status", json!({}));
+    assert!(
+        offline["profiles"].to_string().contains("offline"),
+        "{offline}"
+    );
+    // Reads answer from the mirror meanwhile.
+    let row = t.ok("get_task", json!({"taskId": task}));
+    assert_eq!(row["status"], "TASK_STATUS_RUNNING");
+
+    // A submission while it is down fails fast, naming the host.
+    let started = Instant::now();
+    let e = t.err(
+        "submit_task",
+        json!({"request": {"query": "now?", "target": "team"}, "idempotencyKey": null}),
+        "remote_unreachable",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(e["message"].as_str().unwrap().contains("127.0.0.1"), "{e}");
+    let listed = t.ok("list_tasks", json!({"query": {"limit": 50}}));
+    assert_eq!(
+        listed["total_count"], 1,
+        "a refused submission leaves no task behind: {listed}"
+    );
+
+    cloud.restart();
+    let events = stream(&t, &task, 1, None);
+    let log = cloud.fake.emitted(&remote_workflow(&cloud));
+    let warning = events
+        .iter()
+        .position(|e| e["type"] == "WARNING" && e["payload"]["reason"] == "remote_connection_lost")
+        .expect("a WARNING on the loss");
+    assert!(warning > 0);
+    let stored_in_log: Vec<_> = expected_from(&log)
+        .into_iter()
+        .filter(|(ty, _)| ty != "LLM_PARTIAL")
+        .collect();
+    let stored_here: Vec<_> = pairs(&events)
+        .into_iter()
+        .filter(|(ty, _)| ty != "LLM_PARTIAL")
+        .collect();
+    assert_eq!(stored_here, stored_in_log, "no gap once it answers again");
+    wait_status(&t, &task, "TASK_STATUS_COMPLETED");
+
+    // A profile that allows it runs a new session's first task here when the cloud is down,
+    // and says so.
+    add_profile(&t, &cloud, json!({"fallback_local": true}));
+    cloud.stop();
+    let sub = submit(&t, json!({"query": "fallback please", "target": "team"}));
+    assert_eq!(sub["executor"], "local");
+    assert!(
+        sub["message"].as_str().unwrap().contains("this device"),
+        "{sub}"
+    );
+    let events = stream(&t, sub["task_id"].as_str().unwrap(), 2, None);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "PROGRESS" && e["message"].as_str().unwrap().contains("instead")),
+    );
+}
+
+#[test]
+fn local_only_things_are_refused_before_anything_is_sent() {
+    let cloud = Cloud::quick("x", 1, 5);
+    let t = app_on(&cloud);
+    for (request, why) in [
+        (
+            json!({"query": "q", "target": "team", "provider_override": "demo"}),
+            "demo",
+        ),
+        (
+            json!({"query": "q", "target": "team", "provider_override": "lmstudio"}),
+            "lmstudio",
+        ),
+        (
+            json!({"query": "q", "target": "team", "context": {"tools_to_use": ["mcp__files__read"]}}),
+            "mcp__files__read",
+        ),
+    ] {
+        let e = t.err(
+            "submit_task",
+            json!({"request": request, "idempotencyKey": null}),
+            "unsupported_by_remote",
+        );
+        assert!(e["message"].as_str().unwrap().contains(why), "{e}");
+    }
+    assert!(
+        cloud.fake.workflows().is_empty(),
+        "nothing reached the cloud"
+    );
+    t.err(
+        "submit_task",
+        json!({"request": {"query": "q", "target": "nope"}, "idempotencyKey": null}),
+        "not_found",
+    );
+}
+
+#[test]
+fn an_expired_jwt_is_refreshed_and_the_new_one_sealed() {
+    let cloud = Cloud::start(FakeConfig {
+        access_ttl: Duration::from_secs(1),
+        script: Script::answer("fresh", 2, Duration::from_millis(5)),
+        linger_after_end: Duration::from_millis(300),
+        ..FakeConfig::default()
+    });
+    let pair = cloud.fake.issue_tokens();
+    let t = TestApp::new();
+    add_profile(&t, &cloud, json!({"auth": "bearer"}));
+    t.ok(
+        "set_remote_credential",
+        json!({"profileId": "team", "credential": {"kind": "bearer",
+               "access_token": pair.access_token, "refresh_token": pair.refresh_token}}),
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    let sub = submit(&t, json!({"query": "after expiry", "target": "team"}));
+    let events = stream(&t, sub["task_id"].as_str().unwrap(), 1, None);
+    assert_eq!(events.last().unwrap()["type"], "STREAM_END");
+    wait_status(
+        &t,
+        sub["task_id"].as_str().unwrap(),
+        "TASK_STATUS_COMPLETED",
+    );
+    assert_no_secret(&t, &[&pair.access_token, &pair.refresh_token]);
+}
+
+/// The core on `dir` with the profile `team` on the fake (what the plugin opens at start-up).
+async fn open_core(dir: &std::path::Path) -> Core {
+    Core::open(CoreConfig::new(dir)).await.unwrap()
+}
+
+#[test]
+fn a_restarted_app_reattaches_and_finishes_the_remote_task() {
+    let cloud = Cloud::start(FakeConfig {
+        script: Script::answer(
+            "survives a restart of the app",
+            14,
+            Duration::from_millis(70),
+        ),
+        linger_after_end: Duration::from_millis(300),
+        ..FakeConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let me = Caller::embedded();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let task = rt.block_on(async {
+        let core = open_core(dir.path()).await;
+        core.save_remote_profile(SaveRemoteProfile {
+            id: Some("team".into()),
+            name: "Team".into(),
+            base_url: cloud.fake.url(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        core.set_remote_credential(
+            "team",
+            Some(RemoteCredential::ApiKey {
+                api_key: TEST_KEY.into(),
+            }),
+        )
+        .await
+        .unwrap();
+        let sub = core
+            .submit_task(
+                &me,
+                SubmitTaskRequest {
+                    query: "long".into(),
+                    target: Some("team".into()),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // The app exits mid-answer; the cloud goes on.
+        core.shutdown(Duration::from_secs(3)).await;
+        sub.task_id
+    });
+    drop(rt);
+    std::thread::sleep(Duration::from_millis(300));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (events, done) = rt.block_on(async {
+        let core = open_core(dir.path()).await;
+        let mut sub = core.subscribe_task(&me, &task, None, None).await.unwrap();
+        let mut events = Vec::new();
+        while let Some(e) = tokio::time::timeout(Duration::from_secs(30), sub.next())
+            .await
+            .expect("the re-attached stream goes on")
+        {
+            events.push(serde_json::to_value(&e).unwrap());
+        }
+        let done = core.get_task(&me, &task).await.unwrap();
+        core.shutdown(Duration::from_secs(3)).await;
+        (events, done)
+    });
+    let log = cloud.fake.emitted(&remote_workflow(&cloud));
+    let stored_in_log: Vec<_> = expected_from(&log)
+        .into_iter()
+        .filter(|(ty, _)| ty != "LLM_PARTIAL")
+        .collect();
+    let stored_here: Vec<_> = pairs(&events)
+        .into_iter()
+        .filter(|(ty, _)| ty != "LLM_PARTIAL")
+        .collect();
+    assert_eq!(
+        stored_here, stored_in_log,
+        "nothing lost or repeated across the restart"
+    );
+    seqs_are_contiguous(&events);
+    assert_eq!(done.status, "TASK_STATUS_COMPLETED");
+    assert_eq!(done.result, "survives a restart of the app");
+    assert_eq!(
+        cloud.fake.workflows().len(),
+        1,
+        "re-attached, never submitted again or run locally"
+    );
+}
+
+#[test]
+fn the_credential_never_reaches_the_database_wal_logs_or_answers() {
+    let cloud = Cloud::quick("scan me", 3, 5);
+    let t = app_on(&cloud);
+    let sub = submit(&t, json!({"query": "scan", "target": "team"}));
+    let task = sub["task_id"].as_str().unwrap().to_string();
+    let events = stream(&t, &task, 1, None);
+    t.ok(
+        "verify_remote_profile",
+        json!({"profileId": "team", "fresh": true}),
+    );
+    let mut answers = serde_json::to_string(&events).unwrap();
+    for (cmd, args) in [
+        ("list_remote_profiles", json!({})),
+        ("remote_status", json!({})),
+        ("get_task", json!({"taskId": task})),
+        ("list_sessions", json!({"limit": 10, "offset": null})),
+    ] {
+        answers.push_str(&t.ok(cmd, args).to_string());
+    }
+    assert!(!answers.contains(TEST_KEY));
+    assert_no_secret(&t, &[TEST_KEY]);
+}
+
+/// Neither the database, its WAL nor the captured logs hold any of `secrets` in plain text.
+fn assert_no_secret(t: &TestApp, secrets: &[&str]) {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(t.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    assert!(
+        files.iter().any(|f| f.to_string_lossy().ends_with("-wal")),
+        "{files:?}"
+    );
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        for s in secrets {
+            assert!(
+                !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                "{} holds a secret",
+                f.display()
+            );
+        }
+    }
+    let text = logs().text();
+    assert!(!text.is_empty(), "logs were captured");
+    for s in secrets {
+        assert!(!text.contains(s), "the logs hold a secret");
+    }
+}
+
+#[test]
+fn a_rate_limited_backfill_waits_out_retry_after() {
+    // One request per 2 s window: the submission takes it, so the back-fill a gap needs is
+    // answered 429 until the window turns.
+    let cloud = Cloud::start(FakeConfig {
+        script: Script::answer("paced under the cloud's limits", 6, Duration::from_millis(20)),
+        linger_after_end: Duration::from_millis(300),
+        ring_capacity: 3,
+        rate_limit: 1,
+        rate_window: Duration::from_secs(2),
+        ..FakeConfig::default()
+    });
+    let t = app_on(&cloud);
+    cloud.fake.inject(Fault::DropLive { events: 6 });
+    let task = submit(&t, json!({"query": "paced", "target": "team"}))["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let events = stream(&t, &task, 1, None);
+    let log = cloud.fake.emitted(&remote_workflow(&cloud));
+    let stored_in_log: Vec<_> = expected_from(&log)
+        .into_iter()
+        .filter(|(ty, _)| ty != "LLM_PARTIAL")
+        .collect();
+    let stored_here: Vec<_> = pairs(&events)
+        .into_iter()
+        .filter(|(ty, _)| ty != "LLM_PARTIAL")
+        .collect();
+    assert_eq!(stored_here, stored_in_log, "the gap was filled once the limit allowed");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["payload"]["reason"] == "remote_connection_lost"),
+        "a 429 is waited out, not reported as an outage"
+    );
+    wait_status(&t, &task, "TASK_STATUS_COMPLETED");
+}
