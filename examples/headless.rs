@@ -8,6 +8,8 @@
 //! cargo run --example headless -- --data-dir /tmp/s     # anywhere else
 //! cargo run --example headless -- --key-storage auto    # master key in the OS keychain (default: file)
 //! OPENAI_API_KEY=sk-... cargo run --example headless    # store a real key (shown masked only) and use it
+//! SHANNON_API_KEY=sk_... cargo run --example headless -- --remote https://shannon.example.com
+//!                                                       # the question runs on a Shannon cloud
 //! ```
 
 use std::path::PathBuf;
@@ -38,6 +40,8 @@ struct Args {
     key_storage: KeyStorage,
     query: String,
     serve: Option<Serve>,
+    /// `--remote URL`: run the question on a Shannon cloud (remote mode).
+    remote: Option<String>,
 }
 
 /// `serve`: run the loopback listener in the foreground (for scripts, SDKs and tests).
@@ -58,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
     let mut key_storage = KeyStorage::File;
     let mut query = "What can an embedded multi-agent engine do for a desktop app?".to_string();
     let mut serve = None;
+    let mut remote = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "serve" => {
@@ -67,7 +72,9 @@ fn parse_args() -> Result<Args, String> {
                         .unwrap_or(0),
                     token: env("SHANNON_TOKEN"),
                     provider: env("SHANNON_PROVIDER"),
-                    base_url: env("SHANNON_BASE_URL"),
+                    // SHANNON_BASE_URL is the cloud's address to the SDK and the CLI; the
+                    // provider's own endpoint has a name of its own.
+                    base_url: env("SHANNON_PROVIDER_BASE_URL"),
                 })
             }
             "--port" | "--token" | "--provider" | "--base-url" => {
@@ -90,11 +97,12 @@ fn parse_args() -> Result<Args, String> {
                     .parse()?;
             }
             "--query" | "-q" => query = args.next().ok_or("--query needs a question")?,
+            "--remote" => remote = Some(args.next().ok_or("--remote needs the cloud's URL")?),
             "-h" | "--help" => {
                 println!(
-                    "usage: headless [--data-dir DIR] [--key-storage auto|keychain|file] [--query TEXT]\n       headless [--data-dir DIR] [--key-storage auto|keychain|file] serve [--port N] [--token T] [--provider P] [--base-url URL]\n\
-                     environment: SHANNON_DATA_DIR, SHANNON_PORT, SHANNON_TOKEN, SHANNON_PROVIDER, SHANNON_BASE_URL,\n\
-                     and provider keys such as OPENAI_API_KEY"
+                    "usage: headless [--data-dir DIR] [--key-storage auto|keychain|file] [--query TEXT] [--remote URL]\n       headless [--data-dir DIR] [--key-storage auto|keychain|file] serve [--port N] [--token T] [--provider P] [--base-url URL]\n\
+                     environment: SHANNON_DATA_DIR, SHANNON_PORT, SHANNON_TOKEN, SHANNON_PROVIDER, SHANNON_PROVIDER_BASE_URL,\n\
+                     provider keys such as OPENAI_API_KEY, and for --remote SHANNON_API_KEY or SHANNON_BEARER_TOKEN"
                 );
                 std::process::exit(0);
             }
@@ -108,6 +116,7 @@ fn parse_args() -> Result<Args, String> {
         key_storage,
         query,
         serve,
+        remote,
     })
 }
 
@@ -125,6 +134,7 @@ async fn run() -> Result<(), ShannonError> {
         key_storage,
         query,
         serve,
+        remote,
     } = parse_args().map_err(ShannonError::Config)?;
     println!("Shannon embedded core (headless)");
     println!("  data dir     {}", data_dir.display());
@@ -215,11 +225,22 @@ async fn run() -> Result<(), ShannonError> {
         ),
     }
     let provider = chosen.map_or("demo", |p| p.provider.as_str());
-    let request: SubmitTaskRequest = serde_json::from_value(serde_json::json!({
-        "query": query,
-        "session_id": "headless-example",
-        "provider_override": provider,
-    }))?;
+    let request: SubmitTaskRequest = match &remote {
+        Some(url) => {
+            let target = remote_profile(&core, url).await?;
+            serde_json::from_value(serde_json::json!({
+                "query": query,
+                // A session lives on one backend: the remote conversation has its own.
+                "session_id": "headless-remote",
+                "target": target,
+            }))?
+        }
+        None => serde_json::from_value(serde_json::json!({
+            "query": query,
+            "session_id": "headless-example",
+            "provider_override": provider,
+        }))?,
+    };
     let submitted = core.submit_task(&me, request, None).await?;
     let mut events = core
         .subscribe_task(&me, &submitted.task_id, None, None)
@@ -269,6 +290,51 @@ async fn run() -> Result<(), ShannonError> {
         "Run {runs} against this data dir; run again and the session remembers the earlier turns."
     );
     Ok(())
+}
+
+/// The profile `cli` for `--remote URL`, with the credential the official SDK and CLI read
+/// (`SHANNON_API_KEY`, else `SHANNON_BEARER_TOKEN`, else none); verified before use.
+async fn remote_profile(core: &Core, url: &str) -> Result<String, ShannonError> {
+    use tauri_plugin_shannon::core::remote::{RemoteAuthKind, RemoteCredential, SaveRemoteProfile};
+    let (auth, credential) = match (env("SHANNON_API_KEY"), env("SHANNON_BEARER_TOKEN")) {
+        (Some(api_key), _) => (
+            RemoteAuthKind::ApiKey,
+            Some(RemoteCredential::ApiKey { api_key }),
+        ),
+        (None, Some(access_token)) => (
+            RemoteAuthKind::Bearer,
+            Some(RemoteCredential::Bearer {
+                access_token,
+                refresh_token: env("SHANNON_REFRESH_TOKEN"),
+            }),
+        ),
+        (None, None) => (RemoteAuthKind::None, None),
+    };
+    let profile = core
+        .save_remote_profile(SaveRemoteProfile {
+            id: Some("cli".into()),
+            name: "Shannon cloud (--remote)".into(),
+            base_url: url.into(),
+            auth: Some(auth),
+            ..Default::default()
+        })
+        .await?;
+    if credential.is_some() {
+        core.set_remote_credential(&profile.id, credential).await?;
+    }
+    let report = core.verify_remote_profile(&profile.id, true).await?;
+    println!(
+        "\nAnswering on Shannon cloud ({}): auth {:?}, {} ms{}",
+        report.host,
+        report.auth,
+        report.latency_ms.unwrap_or(0),
+        report
+            .problem
+            .as_deref()
+            .map(|p| format!(", {p}"))
+            .unwrap_or_default()
+    );
+    Ok(profile.id)
 }
 
 /// Runs the listener until Ctrl-C, printing its URL once it is ready.

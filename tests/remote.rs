@@ -7,8 +7,14 @@
 mod common;
 #[path = "support/fake_cloud/mod.rs"]
 mod fake_cloud;
+#[path = "support/fake_provider.rs"]
+mod fake_provider;
 #[path = "support/log_capture.rs"]
 mod log_capture;
+#[path = "support/rig.rs"]
+mod rig;
+#[path = "support/serve.rs"]
+mod serve;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -185,7 +191,7 @@ fn remote_workflow(cloud: &Cloud) -> String {
 fn seqs_are_contiguous(events: &[Value]) {
     let stored: Vec<u64> = events
         .iter()
-        .filter(|e| e["type"] != "LLM_PARTIAL")
+        .filter(|e| e["type"] != "LLM_PARTIAL" && e["type"] != "LLM_PROMPT")
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
     let want: Vec<u64> = (1..=stored.len() as u64).collect();
@@ -862,7 +868,11 @@ fn a_rate_limited_backfill_waits_out_retry_after() {
     // One request per 2 s window: the submission takes it, so the back-fill a gap needs is
     // answered 429 until the window turns.
     let cloud = Cloud::start(FakeConfig {
-        script: Script::answer("paced under the cloud's limits", 6, Duration::from_millis(20)),
+        script: Script::answer(
+            "paced under the cloud's limits",
+            6,
+            Duration::from_millis(20),
+        ),
         linger_after_end: Duration::from_millis(300),
         ring_capacity: 3,
         rate_limit: 1,
@@ -885,7 +895,10 @@ fn a_rate_limited_backfill_waits_out_retry_after() {
         .into_iter()
         .filter(|(ty, _)| ty != "LLM_PARTIAL")
         .collect();
-    assert_eq!(stored_here, stored_in_log, "the gap was filled once the limit allowed");
+    assert_eq!(
+        stored_here, stored_in_log,
+        "the gap was filled once the limit allowed"
+    );
     assert!(
         !events
             .iter()
@@ -893,4 +906,263 @@ fn a_rate_limited_backfill_waits_out_retry_after() {
         "a 429 is waited out, not reported as an outage"
     );
     wait_status(&t, &task, "TASK_STATUS_COMPLETED");
+}
+
+/// The headless example asks a question on the fake cloud (`--remote`, the key from
+/// SHANNON_API_KEY as the SDK reads it) and is killed with SIGKILL mid-answer; the same data dir
+/// served again re-attaches to the cloud task, which completes with every stored cloud event once.
+#[test]
+fn sigkill_mid_answer_then_restart_reattaches_the_remote_task() {
+    let cloud = Cloud::start(FakeConfig {
+        script: Script::answer(
+            "an answer that outlives its process",
+            20,
+            Duration::from_millis(60),
+        ),
+        linger_after_end: Duration::from_millis(300),
+        ..FakeConfig::default()
+    });
+    let data = tempfile::tempdir().unwrap();
+    let out = data.path().join("ask.log");
+    let mut ask = std::process::Command::new(serve::headless_binary())
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--remote", &cloud.fake.url(), "--query", "outlive me"])
+        .env("SHANNON_API_KEY", TEST_KEY)
+        .env_remove("SHANNON_BEARER_TOKEN")
+        .env_remove("OPENAI_API_KEY")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the cloud has published part of the answer.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let task = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let published = cloud
+            .fake
+            .workflows()
+            .last()
+            .map_or(0, |wf| cloud.fake.emitted(wf).len());
+        if let Some(id) = text.lines().find_map(|l| l.strip_prefix("task "))
+            && published >= 8
+        {
+            break id.trim().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the question never started: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    ask.kill().unwrap();
+    ask.wait().unwrap();
+    let wf = remote_workflow(&cloud);
+    assert_ne!(
+        cloud.fake.task_status(&wf).as_deref(),
+        Some("COMPLETED"),
+        "killed mid-answer"
+    );
+
+    let server = serve::serve(data.path(), &serve::ServeOptions::default());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let (status, events) = cloud.rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = serve::task_status(&http, &server.url, &task).await;
+            if s.as_deref() == Some("TASK_STATUS_COMPLETED") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still {s:?}: {}",
+                server.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let events: Value = http
+            .get(format!(
+                "{}/api/v1/tasks/{task}/events?limit=200",
+                server.url
+            ))
+            .bearer_auth(serve::TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let task: Value = http
+            .get(format!("{}/api/v1/tasks/{task}", server.url))
+            .bearer_auth(serve::TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (task, events["events"].as_array().unwrap().clone())
+    });
+    assert_eq!(status["result"], "an answer that outlives its process");
+    let log = cloud.fake.emitted(&wf);
+    let stored_in_log: Vec<_> = expected_from(&log)
+        .into_iter()
+        .filter(|(ty, _)| ty != "LLM_PARTIAL")
+        .collect();
+    assert_eq!(
+        pairs(&events),
+        stored_in_log,
+        "every stored cloud event once"
+    );
+    seqs_are_contiguous(&events);
+    assert_eq!(cloud.fake.workflows().len(), 1, "never submitted twice");
+}
+
+/// Two plugins: B runs a session on A through A's loopback listener, which serves the cloud's
+/// routes, with a Shannon API key A issued: a real multi-agent task (A plans two subtasks on its
+/// provider, runs two agents and synthesizes) streams to B and ends there with A's answer.
+#[test]
+fn one_plugin_runs_a_multi_agent_task_on_another_plugins_listener() {
+    use fake_provider::{Reply, Scripted};
+    logs();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let me = Caller::embedded();
+        let a = rig::rig("openai").await;
+        let plan = json!({"complexity_score": 0.7, "subtasks": [
+            {"id": "task-1", "description": "Research alpha"},
+            {"id": "task-2", "description": "Research beta"},
+        ]});
+        a.fake.route(
+            "planning assistant",
+            Scripted::Stream(Reply::text([plan.to_string()])),
+        );
+        let words =
+            |t: &str| Scripted::Stream(Reply::text(t.split_inclusive(' ').map(str::to_string)));
+        a.fake
+            .route("Research alpha", words("alpha is the first letter "));
+        a.fake
+            .route("Research beta", words("beta is the second letter "));
+        a.fake.route(
+            "Results of the team",
+            words("Both: alpha first, beta second. "),
+        );
+        let key = a
+            .core
+            .create_api_key(
+                &me,
+                tauri_plugin_shannon::core::auth::api_keys::CreateApiKeyRequest {
+                    name: "for plugin B".into(),
+                    description: None,
+                },
+            )
+            .await
+            .unwrap();
+        let listener = tauri_plugin_shannon::http::Listener::start(
+            a.core.clone(),
+            tauri_plugin_shannon::http::ListenerOptions::default(),
+        )
+        .await
+        .unwrap();
+        let url = listener.status().url.unwrap();
+
+        let dir_b = tempfile::tempdir().unwrap();
+        let b = open_core(dir_b.path()).await;
+        b.save_remote_profile(SaveRemoteProfile {
+            id: Some("a".into()),
+            name: "Plugin A".into(),
+            base_url: url.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        b.set_remote_credential(
+            "a",
+            Some(RemoteCredential::ApiKey {
+                api_key: key.api_key.clone(),
+            }),
+        )
+        .await
+        .unwrap();
+        let report = b.verify_remote_profile("a", true).await.unwrap();
+        assert_eq!(
+            report.auth,
+            tauri_plugin_shannon::core::remote::RemoteAuthState::Ok,
+            "{report:?}"
+        );
+
+        let sub = b
+            .submit_task(
+                &me,
+                SubmitTaskRequest {
+                    query: "Tell me about alpha and beta".into(),
+                    mode: Some("complex".into()),
+                    provider_override: Some("openai".into()),
+                    target: Some("a".into()),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let mut stream = b
+            .subscribe_task(&me, &sub.task_id, None, None)
+            .await
+            .unwrap();
+        let mut mirrored = Vec::new();
+        while let Some(e) = tokio::time::timeout(Duration::from_secs(60), stream.next())
+            .await
+            .expect("the mirrored stream goes on")
+        {
+            mirrored.push(serde_json::to_value(&e).unwrap());
+        }
+        let on_b = b.get_task(&me, &sub.task_id).await.unwrap();
+        assert_eq!(on_b.status, "TASK_STATUS_COMPLETED", "{on_b:?}");
+        // A ran it, as the key's user: the same answer, every stored event once and in order
+        // (its end replaced by B's own), two agents.
+        let as_key = a.core.authenticate(&key.api_key).await.unwrap();
+        let listed = a
+            .core
+            .list_tasks(&as_key, Default::default())
+            .await
+            .unwrap();
+        let on_a = a
+            .core
+            .get_task(&as_key, &listed.tasks[0].task_id)
+            .await
+            .unwrap();
+        assert_eq!(on_b.result, on_a.result);
+        assert!(on_a.result.contains("alpha first"), "{}", on_a.result);
+        let on_a_events: Vec<Value> = a
+            .core
+            .task_events_after(&as_key, &on_a.task_id, 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        let a_pairs = pairs(&on_a_events);
+        let b_pairs: Vec<_> = pairs(&mirrored)
+            .into_iter()
+            .filter(|(t, _)| t != "LLM_PARTIAL" && t != "LLM_PROMPT")
+            .collect();
+        assert_eq!(b_pairs, a_pairs);
+        assert!(
+            !mirrored
+                .iter()
+                .any(|e| e["payload"]["reason"] == "remote_event_unreadable"),
+            "every payload A sent fits the typed catalogue"
+        );
+        let agents: std::collections::HashSet<_> = a_pairs
+            .iter()
+            .zip(&on_a_events)
+            .filter(|((t, _), _)| t == "AGENT_STARTED")
+            .map(|(_, e)| e["agent_id"].clone())
+            .collect();
+        assert!(agents.len() >= 2, "a multi-agent run: {a_pairs:?}");
+        seqs_are_contiguous(&mirrored);
+        listener.stop_within(Duration::from_secs(2)).await;
+        b.shutdown(Duration::from_secs(3)).await;
+    });
 }

@@ -238,13 +238,14 @@ async fn take(
     let mut ended = false;
     let mut next = cursor.clone();
     for f in frames {
-        if !next.is_after(f.stream_id.as_deref()) {
-            continue;
+        // Dedupe by the stream id, which orders every frame; by the seq only without one (a
+        // listener's deltas share the seq of the event before them).
+        match f.stream_id.as_deref().and_then(stream_pos) {
+            Some(_) if !next.is_after(f.stream_id.as_deref()) => continue,
+            None if f.seq.is_some_and(|s| s <= next.seq) => continue,
+            _ => {}
         }
         if let Some(seq) = f.seq {
-            if seq <= next.seq {
-                continue;
-            }
             if next.gap_before(seq) {
                 let filled = backfill(core, cloud, task, &next, seq).await?;
                 let lost_deltas =

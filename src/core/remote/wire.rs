@@ -26,10 +26,13 @@ pub(crate) enum Mapped {
     Unknown(String),
 }
 
-/// A Redis stream id as a comparable pair.
+/// A stream id as a comparable pair: the cloud's Redis ids `<ms>-<n>`, and (for another plugin's
+/// listener as the cloud) its `<seq>` and `<seq>-<n>` resume ids, where `<seq>` sorts first.
 pub(crate) fn stream_pos(id: &str) -> Option<(u64, u64)> {
-    let (a, b) = id.split_once('-')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
+    match id.split_once('-') {
+        Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+        None => Some((id.parse().ok()?, 0)),
+    }
 }
 
 fn text(v: &Value, k: &str) -> Option<String> {
@@ -154,6 +157,19 @@ fn fit(
     }
 }
 
+/// The payload without top-level fields our catalogue does not declare for the type (a newer
+/// cloud's additions, another plugin's extras for the desktop frontend), when the rest fits.
+fn known_fields(t: EventType, mut payload: Value) -> Option<Value> {
+    for _ in 0..32 {
+        let Err(e) = payloads::check(t, Some(&payload)) else {
+            return Some(payload);
+        };
+        let field = e.split("unknown field `").nth(1)?.split('`').next()?;
+        payload.as_object_mut()?.remove(field)?;
+    }
+    None
+}
+
 fn fit_event(
     t: EventType,
     agent: Option<String>,
@@ -167,8 +183,8 @@ fn fit_event(
         message: message.clone(),
         payload,
     };
-    if payloads::check(t, payload.as_ref()).is_ok() {
-        return Some(event(t, payload));
+    if let Some(p) = payload.and_then(|p| known_fields(t, p)) {
+        return Some(event(t, Some(p)));
     }
     if payloads::check(t, None).is_ok() {
         return Some(event(t, None));
@@ -268,6 +284,15 @@ mod tests {
         let Mapped::Event(e) = f.event else { panic!() };
         assert_eq!(e.event_type, EventType::Warning);
         assert!(e.message.unwrap().starts_with("TOOL_INVOKED: search"));
+        // Fields the catalogue does not know are dropped; the rest is kept.
+        let f = map_frame(
+            "thread.message.completed",
+            r#"{"response":"hi","seq":4,"metadata":{"tokens_used":3,"usage":{"total_tokens":3}}}"#,
+            Some("4-1"),
+        );
+        let Mapped::Event(e) = f.event else { panic!() };
+        assert_eq!(e.event_type, EventType::LlmOutput);
+        assert_eq!(e.payload, Some(json!({"tokens_used": 3})));
         // A type that allows no payload keeps its message and loses the odd payload.
         let f = map_frame(
             "AGENT_STARTED",
@@ -298,5 +323,8 @@ mod tests {
         );
         assert!(stream_pos("17-2") > stream_pos("17-1"));
         assert!(stream_pos("18-0") > stream_pos("17-9"));
+        assert!(stream_pos("5") < stream_pos("5-1"));
+        assert!(stream_pos("5-9") < stream_pos("6"));
+        assert_eq!(stream_pos("x"), None);
     }
 }
