@@ -245,26 +245,24 @@ async fn take(
             None if f.seq.is_some_and(|s| s <= next.seq) => continue,
             _ => {}
         }
-        if let Some(seq) = f.seq {
-            if next.gap_before(seq) {
-                let filled = backfill(core, cloud, task, &next, seq).await?;
-                let lost_deltas =
-                    seq - next.seq - 1 - next.unnumbered.len() as u64 > filled.len() as u64;
-                for g in filled {
-                    ended |= push(&mut out, g.event.clone());
-                    next.take(&g);
-                }
-                if lost_deltas {
-                    out.push(NewEvent {
-                        event_type: EventType::Warning,
-                        agent_id: Some("remote".into()),
-                        message: Some(format!(
-                            "Shannon cloud ({}) dropped part of the stream; stored events were recovered, streamed text in the gap was not (the cloud keeps no deltas).",
-                            cloud.host()
-                        )),
-                        payload: Some(json!({"reason": "remote_deltas_lost", "unsourced": false})),
-                    });
-                }
+        if let Some(seq) = f.seq.filter(|&s| next.gap_before(s)) {
+            let filled = backfill(core, cloud, task, &next, seq).await?;
+            let lost_deltas =
+                seq - next.seq - 1 - next.unnumbered.len() as u64 > filled.len() as u64;
+            for g in filled {
+                ended |= push(&mut out, g.event.clone());
+                next.take(&g);
+            }
+            if lost_deltas {
+                out.push(NewEvent {
+                    event_type: EventType::Warning,
+                    agent_id: Some("remote".into()),
+                    message: Some(format!(
+                        "Shannon cloud ({}) dropped part of the stream; stored events were recovered, streamed text in the gap was not (the cloud keeps no deltas).",
+                        cloud.host()
+                    )),
+                    payload: Some(json!({"reason": "remote_deltas_lost", "unsourced": false})),
+                });
             }
         }
         next.take(&f);
