@@ -1166,3 +1166,82 @@ fn one_plugin_runs_a_multi_agent_task_on_another_plugins_listener() {
         b.shutdown(Duration::from_secs(3)).await;
     });
 }
+
+/// A TLS terminator on 127.0.0.1 in front of the fake cloud, with the test CA's server
+/// certificate (tests/fixtures/tls); its `https://127.0.0.1:<port>` URL.
+async fn tls_front(plain: &str) -> String {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    let certs = CertificateDer::pem_file_iter("tests/fixtures/tls/server.pem")
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file("tests/fixtures/tls/server.key").unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let backend = plain.trim_start_matches("http://").to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, backend) = (acceptor.clone(), backend.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut up) = tokio::net::TcpStream::connect(&backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            });
+        }
+    });
+    format!("https://127.0.0.1:{port}")
+}
+
+#[test]
+fn tls_to_a_test_ca_is_accepted_only_with_its_certificate() {
+    let cloud = Cloud::quick("over TLS", 3, 5);
+    let url = cloud.rt.block_on(tls_front(&cloud.fake.url()));
+    let ca = std::fs::read_to_string("tests/fixtures/tls/ca.pem").unwrap();
+    let other = std::fs::read_to_string("tests/fixtures/tls/other-ca.pem").unwrap();
+    let t = TestApp::new();
+    let profile = |id: &str, ca: Option<&str>| {
+        t.ok(
+            "save_remote_profile",
+            json!({"profile": {"id": id, "name": id, "base_url": url, "ca_cert_pem": ca}}),
+        );
+        t.ok(
+            "set_remote_credential",
+            json!({"profileId": id, "credential": {"kind": "api_key", "api_key": TEST_KEY}}),
+        );
+        t.ok("verify_remote_profile", json!({"profileId": id, "fresh": true}))
+    };
+    let trusted = profile("private", Some(&ca));
+    assert_eq!(trusted["reachable"], true, "{trusted}");
+    assert_eq!(trusted["auth"], "ok");
+    let sub = submit(&t, json!({"query": "secure?", "target": "private"}));
+    let events = stream(&t, sub["task_id"].as_str().unwrap(), 1, None);
+    assert_eq!(events.last().unwrap()["type"], "STREAM_END");
+    wait_status(&t, sub["task_id"].as_str().unwrap(), "TASK_STATUS_COMPLETED");
+
+    // The system's roots do not know the test CA; another CA is not it.
+    for (id, ca) in [("system-roots", None), ("wrong-ca", Some(other.as_str()))] {
+        let report = profile(id, ca);
+        assert_eq!(report["reachable"], false, "{id}: {report}");
+        let e = t.err(
+            "submit_task",
+            json!({"request": {"query": "q", "target": id}, "idempotencyKey": null}),
+            "remote_unreachable",
+        );
+        assert!(e["message"].as_str().unwrap().contains("TLS"), "{id}: {e}");
+    }
+}
