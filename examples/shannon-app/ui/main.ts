@@ -559,16 +559,18 @@ async function submit(e: Event) {
     if (picked === "research") Object.assign(asked, { force_research: true, research_strategy: "standard" });
     const context = Object.keys(asked).length ? asked : undefined;
     const mode = picked === "research" ? "complex" : picked;
-    const { task_id, session_id, executor } = await submitTask({
-      query,
-      session_id: sessionId,
-      provider_override: remote ? null : provider,
-      mode,
-      context,
-      target,
-    });
+    let sent: { task_id: string; session_id: string; executor?: string };
+    if (remote) {
+      // A cloud answers with its own models; the target is the profile (a started session's own).
+      sent = await submitTask({ query, session_id: sessionId, mode, context, target });
+    } else {
+      // No target: a new session takes the default one, which this app leaves at this device.
+      const { task_id, session_id } = await submitTask({ query, session_id: sessionId, provider_override: provider, mode, context });
+      sent = { task_id, session_id, executor: "local" };
+    }
+    const { task_id, session_id, executor = "local" } = sent;
     $<HTMLTextAreaElement>("prompt").value = "";
-    sessionExecutors.set(session_id, executor ?? "local");
+    sessionExecutors.set(session_id, executor);
     if (session_id !== sessionId) {
       // A new session started with this task: remember it without reloading the transcript.
       sessionId = session_id;
@@ -576,7 +578,7 @@ async function submit(e: Event) {
     }
     await refreshSessions();
     const turn = turnOf(task_id) ?? addTurn(task_id, query);
-    turn.dataset.executor = executor ?? "local";
+    turn.dataset.executor = executor;
     await watch(task_id, turn);
   } catch (err) {
     if (isShannonError(err, "provider_not_ready")) return needsKey(provider, err.message);
