@@ -1,14 +1,16 @@
 // End-to-end tests of the desktop example in a real WebKitGTK webview: tauri-driver (W3C WebDriver)
 // in front of WebKitWebDriver drives the release build, which talks to a fake OpenAI-compatible
-// provider. Run by scripts/e2e.sh under Xvfb. Each step saves a screenshot under
-// target/e2e-screenshots/.
+// provider and, for remote mode, to the project's fake Shannon cloud. Run by scripts/e2e.sh under
+// Xvfb. Each step saves a screenshot under target/e2e-screenshots/.
 //
 // Environment: SHANNON_APP (the built binary), TAURI_DRIVER (the tauri-driver binary),
-// SHANNON_E2E_HOME (a temporary XDG home: the app's data lands there), SCREENSHOTS.
+// SHANNON_E2E_HOME (a temporary XDG home: the app's data lands there), SCREENSHOTS, FAKE_CLOUD (the
+// built examples/fake_cloud.rs).
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { CLOUD_ANSWER, CLOUD_KEY, startFakeCloud } from "./fake-cloud.mjs";
 import { HOSTILE_ANSWER, HOSTILE_SOURCE, MODEL, startFakeProvider } from "./fake-provider.mjs";
 
 const APP = process.env.SHANNON_APP;
@@ -20,7 +22,7 @@ const WD = `http://127.0.0.1:${PORT}`;
 const IDENTIFIER = "dev.shannon.example-app";
 const API_KEY = "sk-e2e-0123456789abcdef0123";
 // Secrets the run hands the app, none of which may reach its log file.
-const secrets = { "the provider key": API_KEY };
+const secrets = { "the provider key": API_KEY, "the Shannon cloud key": CLOUD_KEY };
 // The system browser, as the app's opener finds it on PATH (xdg-open): it records what it was asked
 // to open, one line per call.
 const OPENER_BIN = join(HOME, "bin");
@@ -136,6 +138,7 @@ async function submit(prompt, { provider, mode, expectTurn = true }) {
 // ---- steps -----------------------------------------------------------------------------------
 
 const fake = await startFakeProvider();
+const cloud = await startFakeCloud(process.env.FAKE_CLOUD);
 const steps = [];
 const step = (name, fn) => steps.push({ name, fn });
 
@@ -466,6 +469,70 @@ step("delete the key", async () => {
   await screenshot("key-deleted");
 });
 
+step("Shannon cloud: a verified profile answers a new conversation, through an outage", async () => {
+  await click("#nav-cloud");
+  await type("#profile-name", "Fake cloud");
+  await type("#profile-url", cloud.url);
+  await type("#profile-key", CLOUD_KEY);
+  await click("#profile-save");
+  await waitFor("the profile's row", async () => (await text("tr[data-profile=fake-cloud] td:nth-child(3)")) === "stored");
+  assert(!(await run("return document.body.innerText;")).includes(CLOUD_KEY), "the cloud key is never shown");
+  await click("[data-testid=verify-fake-cloud]");
+  const report = await waitFor("the verify report", async () => {
+    const r = await run("return Object.fromEntries([...document.querySelectorAll('#verify-fields dd')].map((d) => [d.dataset.field, d.textContent]));");
+    return r.reachable && r;
+  });
+  assert(report.reachable.startsWith("yes"), `reachable: ${JSON.stringify(report)}`);
+  assert(report.auth === "ok", `auth ok: ${JSON.stringify(report)}`);
+  assert(report.user !== "—" && /^\d+ ms$/.test(report.latency) && !report.problem, `user and latency, no problem: ${JSON.stringify(report)}`);
+  await waitFor("the profile online", async () => (await text("tr[data-profile=fake-cloud] td:nth-child(4)")) === "online");
+  await screenshot("cloud-verified");
+
+  // A new conversation on the cloud: the composer says it never asks before a tool runs.
+  await click("#nav-chat");
+  await click("#new-session");
+  await select("#target", "fake-cloud");
+  await select("#mode", "simple");
+  assert(/no per-tool-call approval/.test(await text("#remote-note")) && (await visible("#remote-note")), `the note: ${await text("#remote-note")}`);
+  assert(await run("return document.getElementById('provider').disabled;"), "the local provider choice is off for the cloud");
+  await type("#prompt", "What does the cloud say?");
+  await click("#submit");
+  await waitFor("the remote task's turn", () =>
+    run("const t = document.querySelector('.turn:last-of-type'); return !!t && t.dataset.taskId === document.getElementById('task-id').textContent && t.dataset.executor === 'remote:fake-cloud';"),
+  );
+  const first = await waitFor("the cloud's first tokens", async () => {
+    const a = await answer();
+    return a && a.length > 0 && a;
+  });
+  assert(CLOUD_ANSWER.startsWith(first), `the cloud's answer streams: ${first}`);
+  assert(/☁ Fake cloud/.test(await text("#sessions li.active .badge.remote")), "the session is badged as remote");
+  assert(await run("return document.getElementById('target').disabled && document.getElementById('target').value === 'fake-cloud';"), "the started conversation keeps its cloud");
+  await screenshot("cloud-streaming");
+
+  // The cloud goes away for 5 s mid-answer; its task keeps running there.
+  await cloud.goAway(5000);
+  const gone = Date.now();
+  await waitFor("the offline notice", () => visible("#remote-offline"), 4000);
+  assert(/offline/.test(await text("#remote-offline")), `the notice: ${await text("#remote-offline")}`);
+  const during = await answer();
+  await waitFor("the WARNING in the event log", async () => (await eventTypes()).includes("WARNING"), 4000);
+  console.log(`   offline notice ${Date.now() - gone} ms after the cloud went away`);
+  await screenshot("cloud-offline");
+
+  await waitFor("the notice cleared when the cloud is back", async () => !(await visible("#remote-offline")), 30000);
+  await waitFor("completed", async () => (await control()) === "completed", 30000);
+  await waitFor("the whole answer", async () => (await answer()) === CLOUD_ANSWER, 5000);
+  assert(CLOUD_ANSWER.startsWith(during), `nothing lost or doubled around the outage: ${during}`);
+  await screenshot("cloud-completed");
+
+  await click("#nav-history");
+  const taskId = await run("return document.querySelector('.turn:last-of-type').dataset.taskId;");
+  const badge = await waitFor("the badged history row", () => text(`#history-table tr[data-task-id="${taskId}"] .badge.remote`));
+  assert(/Fake cloud/.test(badge), `history badge: ${badge}`);
+  await screenshot("cloud-history");
+  await click("#nav-chat");
+});
+
 // ---- desktop mode, in a second launch of the same app -----------------------------------------
 
 // The Shannon desktop frontend's range is 1906-1915; a high range keeps the test off real ports.
@@ -509,7 +576,7 @@ desktopSteps.push({
       args: [found],
     });
     assert(tasks.status === 200, `the frontend's request is accepted: ${JSON.stringify(tasks)}`);
-    assert(tasks.body.total_count === 8, `it sees the app's tasks: ${tasks.body.total_count}`);
+    assert(tasks.body.total_count === 9, `it sees the app's tasks, the cloud's mirrored one too: ${tasks.body.total_count}`);
     // Another local client without the token is refused.
     const other = await fetch(`http://127.0.0.1:${found}/api/v1/tasks`);
     assert(other.status === 401, `a client without credentials is refused: ${other.status}`);
@@ -532,7 +599,8 @@ desktopSteps.push({
     assert(/\[tauri_plugin_shannon[\w:]*\]\[INFO\] stored a provider API key/.test(log), `the plugin's line in the log:\n${log.slice(0, 2000)}`);
     assert(/\[shannon_app\]\[WARN\] refused a navigation of the window to a https: URL/.test(log), "the app's navigation guard logged its refusal");
     for (const [what, secret] of Object.entries(secrets)) assert(!log.includes(secret), `${what} is not in the log`);
-    assert(Object.keys(secrets).length === 3, `every secret was checked: ${Object.keys(secrets)}`);
+    assert(/lost the Shannon cloud stream/.test(log), "the plugin logged the cloud's outage");
+    assert(Object.keys(secrets).length === 4, `every secret was checked: ${Object.keys(secrets)}`);
     console.log(`   ${log.split("\n").length} log lines, ${Object.keys(secrets).length} secrets absent`);
   },
 });
@@ -589,6 +657,7 @@ try {
 } finally {
   squatter.close();
   fake.close();
+  cloud.close();
 }
 console.log(`${readdirSync(SHOTS).length} screenshots in ${SHOTS}`);
 process.exit(failed ? 1 : 0);

@@ -1,9 +1,10 @@
-// The desktop example's UI: plain DOM on the guest-js package (no framework), four pages.
+// The desktop example's UI: plain DOM on the guest-js package (no framework), five pages.
 import {
   approve,
   cancelTask,
   deny,
   deleteProviderKey,
+  deleteRemoteProfile,
   emptyRun,
   events,
   foldEvent,
@@ -19,23 +20,33 @@ import {
   listenerStart,
   listenerStatus,
   listenerStop,
+  listRemoteProfiles,
+  onRemoteStatusChanged,
   pauseTask,
   providerStatus,
   readSessionFile,
+  remoteStatus,
   resumeTask,
   revokeToolGrant,
+  saveRemoteProfile,
   setProviderEndpoint,
   setProviderKey,
+  setRemoteCredential,
   subscribeTask,
   submitTask,
+  verifyRemoteProfile,
   type ApprovalView,
+  type ConnectionState,
   type ListenerStatus,
   type ProviderStatus,
+  type RemoteAuthState,
+  type RemoteProfile,
   type RunView,
   type TaskEvent,
   type TaskHistory,
   type TaskStream,
   type Value,
+  type VerifyReport,
 } from "tauri-plugin-shannon-api";
 import { invoke } from "@tauri-apps/api/core";
 
@@ -88,10 +99,10 @@ for (const type of ["click", "auxclick"] as const) window.addEventListener(type,
 
 // ---- pages -----------------------------------------------------------------------------------
 
-type Page = "chat" | "history" | "keys" | "listener";
+type Page = "chat" | "history" | "keys" | "listener" | "cloud";
 
 function showPage(page: Page) {
-  for (const p of ["chat", "history", "keys", "listener"] as Page[]) {
+  for (const p of ["chat", "history", "keys", "listener", "cloud"] as Page[]) {
     $(`page-${p}`).hidden = p !== page;
     $(`nav-${p}`).classList.toggle("active", p === page);
   }
@@ -102,6 +113,7 @@ function showPage(page: Page) {
     void refreshMcp();
   }
   if (page === "listener") void refreshListener();
+  if (page === "cloud") void refreshProfiles();
 }
 
 // ---- tools let through without asking (revocable) --------------------------------------------
@@ -213,12 +225,14 @@ let sessionId: string | null = localStorage.getItem(SESSION_PREF);
 
 async function refreshSessions() {
   const { sessions } = await listSessions(50);
+  for (const s of sessions) sessionExecutors.set(s.session_id, s.executor);
   $("sessions").replaceChildren(
     ...sessions.map((s) => {
+      const profile = profileOf(s.executor);
       const li = el(
         "li",
         { className: s.session_id === sessionId ? "active" : "" },
-        el("span", { className: "title", textContent: s.title ?? s.latest_task_query ?? "New session" }),
+        el("span", { className: "title" }, ...(profile ? [remoteBadge(profile)] : []), s.title ?? s.latest_task_query ?? "New session"),
         el("span", { className: "meta", textContent: `${s.task_count} task${s.task_count === 1 ? "" : "s"} · ${shortTime(s.last_activity_at ?? s.created_at)}` }),
       );
       li.dataset.sessionId = s.session_id;
@@ -226,6 +240,7 @@ async function refreshSessions() {
       return li;
     }),
   );
+  renderTarget(); // the shown conversation may just have started on its backend
 }
 
 async function selectSession(id: string | null) {
@@ -233,6 +248,8 @@ async function selectSession(id: string | null) {
   if (id) localStorage.setItem(SESSION_PREF, id);
   else localStorage.removeItem(SESSION_PREF);
   for (const li of $("sessions").querySelectorAll<HTMLElement>("li")) li.classList.toggle("active", li.dataset.sessionId === id);
+  streamLost = null;
+  renderTarget();
   $("transcript").replaceChildren();
   void refreshFiles();
   if (!id) {
@@ -243,7 +260,11 @@ async function selectSession(id: string | null) {
   for (const t of history.tasks) renderStoredTurn(t);
   // A task still running in this session (e.g. after a page reload) streams on where it stopped.
   const live = history.tasks.find((t) => ["RUNNING", "QUEUED", "PAUSED"].includes(t.status.replace("TASK_STATUS_", "")));
-  if (live) await watch(live.workflow_id, turnOf(live.workflow_id)!, true);
+  if (live) {
+    const turn = turnOf(live.workflow_id)!;
+    turn.dataset.executor = sessionExecutors.get(id) ?? "local";
+    await watch(live.workflow_id, turn, true);
+  }
 }
 
 // ---- research answers: numbered citations as links ---------------------------------------------
@@ -397,6 +418,7 @@ function render(turn: HTMLElement, e: TaskEvent) {
   // foldEvent is pure: it returns the next view (the previous one is left as it was).
   const view = foldEvent(runs.get(turn) ?? emptyRun(), e);
   runs.set(turn, view);
+  noteStream(turn, e);
   const answer = turn.querySelector<HTMLElement>(".a")!;
   if (e.type === "LLM_PARTIAL") {
     answer.classList.add("streaming");
@@ -518,27 +540,46 @@ async function submit(e: Event) {
   const query = $<HTMLTextAreaElement>("prompt").value.trim();
   const provider = $<HTMLSelectElement>("provider").value;
   const picked = $<HTMLSelectElement>("mode").value;
+  // The picker shows a started conversation's backend, so this is also right for a follow-up.
+  const target = $<HTMLSelectElement>("target").value || "local";
+  const remote = target !== "local";
   if (!query) return;
-  localStorage.setItem(PROVIDER_PREF, provider);
-  await refreshProviders();
-  const status = providers.find((p) => p.provider === provider);
-  if (!status?.ready) return needsKey(provider, status?.reason ?? undefined);
+  if (!remote) {
+    // A cloud answers with the models it has configured: the local keys do not matter there.
+    localStorage.setItem(PROVIDER_PREF, provider);
+    await refreshProviders();
+    const status = providers.find((p) => p.provider === provider);
+    if (!status?.ready) return needsKey(provider, status?.reason ?? undefined);
+  }
   try {
     const asked: Record<string, Value> = {};
-    if ($<HTMLInputElement>("ask-first").checked) asked.require_approval = true;
+    // The cloud's approval requests carry no id this app could answer, so it never asks there.
+    if (!remote && $<HTMLInputElement>("ask-first").checked) asked.require_approval = true;
     // Research is a team's work on the web: the standard preset (coverage loop, answer checked).
     if (picked === "research") Object.assign(asked, { force_research: true, research_strategy: "standard" });
     const context = Object.keys(asked).length ? asked : undefined;
     const mode = picked === "research" ? "complex" : picked;
-    const { task_id, session_id } = await submitTask({ query, session_id: sessionId, provider_override: provider, mode, context });
+    let sent: { task_id: string; session_id: string; executor?: string };
+    if (remote) {
+      // A cloud answers with its own models; the target is the profile (a started session's own).
+      sent = await submitTask({ query, session_id: sessionId, mode, context, target });
+    } else {
+      // No target: a new session takes the default one, which this app leaves at this device.
+      const { task_id, session_id } = await submitTask({ query, session_id: sessionId, provider_override: provider, mode, context });
+      sent = { task_id, session_id, executor: "local" };
+    }
+    const { task_id, session_id, executor = "local" } = sent;
     $<HTMLTextAreaElement>("prompt").value = "";
+    sessionExecutors.set(session_id, executor);
     if (session_id !== sessionId) {
       // A new session started with this task: remember it without reloading the transcript.
       sessionId = session_id;
       localStorage.setItem(SESSION_PREF, session_id);
     }
     await refreshSessions();
-    await watch(task_id, turnOf(task_id) ?? addTurn(task_id, query));
+    const turn = turnOf(task_id) ?? addTurn(task_id, query);
+    turn.dataset.executor = executor;
+    await watch(task_id, turn);
   } catch (err) {
     if (isShannonError(err, "provider_not_ready")) return needsKey(provider, err.message);
     notice(`Could not submit: ${errorText(err)}`, "error");
@@ -563,6 +604,206 @@ async function control(action: typeof pauseTask) {
   }
 }
 
+// ---- Shannon cloud: profiles, where a conversation runs, the cloud's state --------------------
+
+/** The profile in an `executor` (`local` or `remote:<profile id>`), or null for this device. */
+const profileOf = (executor: string | undefined) => (executor?.startsWith("remote:") ? executor.slice("remote:".length) : null);
+
+let profiles: RemoteProfile[] = [];
+/** Each profile's connection state: from remoteStatus() when loaded, then from each change event. */
+const profileStates = new Map<string, ConnectionState>();
+/** Where each listed session runs: a started conversation stays on its backend (the plugin refuses a switch). */
+const sessionExecutors = new Map<string, string>();
+/** The profile whose stream (the watched task's) said the connection was lost, until it is back. */
+let streamLost: string | null = null;
+const TARGET_PREF = "shannon-app.target";
+
+const profileName = (id: string) => profiles.find((p) => p.id === id)?.name ?? id;
+function profileHost(id: string) {
+  const url = profiles.find((p) => p.id === id)?.base_url;
+  try {
+    return url ? new URL(url).host : id;
+  } catch {
+    return url;
+  }
+}
+const remoteBadge = (profile: string) =>
+  el("span", { className: "badge remote", title: `Runs on Shannon cloud “${profileName(profile)}”`, textContent: `☁ ${profileName(profile)}` });
+
+async function refreshProfiles() {
+  try {
+    const [status, list] = await Promise.all([remoteStatus(), listRemoteProfiles()]);
+    // Remote mode switched off in the configuration: every conversation runs here.
+    profiles = status.enabled ? list : [];
+    for (const p of status.profiles) profileStates.set(p.profile_id, p.state);
+  } catch (err) {
+    profiles = [];
+    notice(`Shannon cloud profiles: ${errorText(err)}`, "error");
+  }
+  renderProfiles();
+  renderTarget();
+}
+
+const STATE_TEXT: Record<ConnectionState, string> = { unknown: "not contacted yet", online: "online", offline: "offline", auth_failed: "key refused" };
+
+function renderProfiles() {
+  const rows = profiles.map((p) => {
+    const state = profileStates.get(p.id) ?? p.state;
+    const verify = el("button", { textContent: "Verify" });
+    verify.dataset.testid = `verify-${p.id}`;
+    verify.onclick = () => void verifyProfile(p);
+    const remove = el("button", { className: "danger", textContent: "Delete" });
+    remove.dataset.testid = `delete-profile-${p.id}`;
+    remove.onclick = () => void removeProfile(p);
+    const row = el(
+      "tr",
+      {},
+      el("td", {}, p.name),
+      el("td", {}, el("code", { textContent: p.base_url })),
+      el("td", { textContent: p.has_credential ? "stored" : p.auth === "none" ? "not needed" : "none" }),
+      el("td", { className: `state-${state}`, textContent: STATE_TEXT[state] }),
+      el("td", { className: "actions" }, verify, remove),
+    );
+    row.dataset.profile = p.id;
+    return row;
+  });
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { className: "muted", colSpan: 5, textContent: "No profiles: every conversation runs on this device." })));
+  $("profiles-table").querySelector("tbody")!.replaceChildren(...rows);
+}
+
+async function saveProfile(e: Event) {
+  e.preventDefault();
+  const name = $<HTMLInputElement>("profile-name").value.trim();
+  const baseUrl = $<HTMLInputElement>("profile-url").value.trim();
+  const key = $<HTMLInputElement>("profile-key").value.trim();
+  // The id comes from the name, so saving the same name again replaces that profile.
+  const slug = name.toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 64);
+  try {
+    const saved = await saveRemoteProfile({ id: slug && slug !== "local" ? slug : null, name, base_url: baseUrl, auth: "api_key" });
+    // The key after the profile: it is sealed for the endpoint the profile names.
+    if (key) await setRemoteCredential(saved.id, { kind: "api_key", api_key: key });
+    for (const id of ["profile-name", "profile-url", "profile-key"]) $<HTMLInputElement>(id).value = "";
+    await refreshProfiles();
+    notice(`Saved “${saved.name}”${key ? ": its key is stored encrypted and never shown again" : ""}. Verify it to check the server and the key.`, "info");
+  } catch (err) {
+    notice(`Could not save the profile: ${errorText(err)}`, "error");
+  }
+}
+
+async function removeProfile(p: RemoteProfile) {
+  try {
+    await deleteRemoteProfile(p.id);
+    if (localStorage.getItem(TARGET_PREF) === p.id) localStorage.removeItem(TARGET_PREF);
+    if ($("verify-report").dataset.profile === p.id) $("verify-report").hidden = true;
+    await refreshProfiles();
+    notice(`Deleted “${p.name}” and its key.`, "info");
+  } catch (err) {
+    notice(`Could not delete the profile: ${errorText(err)}`, "error");
+  }
+}
+
+/** One line of the verify report; `data-field` names it for the e2e. */
+function field(name: string, label: string, value: string, tone: "good" | "bad" | "" = ""): Node[] {
+  const dd = el("dd", { className: tone, textContent: value });
+  dd.dataset.field = name;
+  return [el("dt", { textContent: label }), dd];
+}
+
+const AUTH_TEXT: Record<RemoteAuthState, string> = {
+  ok: "ok",
+  disabled: "off on this server: everyone who reaches it shares one history",
+  invalid: "the key was refused",
+  missing: "no key stored",
+  unknown: "unknown (not reached)",
+};
+
+/** Probes the profile's server afresh and shows what it said, or what went wrong. */
+async function verifyProfile(p: RemoteProfile) {
+  const report = $("verify-report");
+  report.hidden = false;
+  report.dataset.profile = p.id;
+  $("verify-title").textContent = `Checking ${p.name}…`;
+  $("verify-fields").replaceChildren();
+  let r: VerifyReport;
+  try {
+    r = await verifyRemoteProfile(p.id, true);
+  } catch (err) {
+    $("verify-title").textContent = `${p.name}: could not check`;
+    $("verify-fields").replaceChildren(...field("problem", "Problem", errorText(err), "bad"));
+    return;
+  }
+  $("verify-title").textContent = `${p.name} (${r.host}), checked ${shortTime(r.checked_at)}`;
+  const lines = [
+    field("reachable", "Reachable", r.reachable ? (r.ready ? "yes, ready" : "yes, not ready") : "no", r.reachable ? "good" : "bad"),
+    field("auth", "Auth", AUTH_TEXT[r.auth], r.auth === "ok" ? "good" : r.auth === "disabled" ? "" : "bad"),
+    field("user", "User", r.username ?? r.user_id ?? "—"),
+    field("tier", "Tier", r.tier ?? "—"),
+    field("latency", "Latency", r.latency_ms == null ? "—" : `${r.latency_ms} ms`),
+    field("models", "Models", r.models.join(", ") || "—"),
+  ];
+  if (r.problem) lines.push(field("problem", "Problem", r.problem, "bad"));
+  $("verify-fields").replaceChildren(...lines.flat());
+}
+
+/** The composer's target: a started conversation shows where it runs, fixed; a new one takes the choice. */
+function renderTarget() {
+  const select = $<HTMLSelectElement>("target");
+  const executor = sessionId ? sessionExecutors.get(sessionId) : undefined;
+  const fixed = executor === undefined ? null : (profileOf(executor) ?? "local");
+  const wanted = fixed ?? localStorage.getItem(TARGET_PREF) ?? "local";
+  const ids = profiles.map((p) => p.id);
+  if (fixed && fixed !== "local" && !ids.includes(fixed)) ids.push(fixed); // its profile was deleted since
+  const suffix = (id: string) => {
+    const state = profileStates.get(id);
+    return state === "offline" ? " (offline)" : state === "auth_failed" ? " (key refused)" : "";
+  };
+  select.replaceChildren(
+    el("option", { value: "local", textContent: "This device" }),
+    ...ids.map((id) => el("option", { value: id, textContent: `☁ ${profileName(id)}${suffix(id)}` })),
+  );
+  select.value = ids.includes(wanted) ? wanted : "local";
+  select.disabled = fixed !== null;
+  select.title = fixed ? "This conversation runs there; start a new session to choose" : "Where a new conversation runs";
+  renderRemoteNotes();
+}
+
+function chooseTarget() {
+  const target = $<HTMLSelectElement>("target").value;
+  localStorage.setItem(TARGET_PREF, target);
+  renderRemoteNotes();
+  // Learn the chosen cloud's state now, in the background (a cached probe), not at the first question.
+  if (target !== "local" && (profileStates.get(target) ?? "unknown") === "unknown") void verifyRemoteProfile(target).catch(() => {});
+}
+
+/** Near the composer, for a cloud target: whether it can be reached, and that it never asks before a tool runs. */
+function renderRemoteNotes() {
+  const target = $<HTMLSelectElement>("target").value;
+  const profile = target && target !== "local" ? target : null;
+  // The cloud answers with its own models and asks nothing this app could answer.
+  $<HTMLSelectElement>("provider").disabled = profile !== null;
+  $<HTMLInputElement>("ask-first").disabled = profile !== null;
+  const note = $("remote-note");
+  const offline = $("remote-offline");
+  note.hidden = offline.hidden = profile === null;
+  if (profile === null) return;
+  const where = `Shannon cloud “${profileName(profile)}” (${profileHost(profile)})`;
+  note.textContent = `Runs on ${where} with its models. The cloud has no per-tool-call approval: its tools run without asking you.`;
+  const state = profileStates.get(profile);
+  if (state === "offline" || streamLost === profile) offline.textContent = `${where} is offline. A running answer continues when it is back.`;
+  else if (state === "auth_failed") offline.textContent = `${where} refused the API key: update it on the Shannon cloud page.`;
+  else offline.hidden = true;
+}
+
+/** A cloud task's stream says when the connection was lost (a WARNING) and, by going on, that it is back. */
+function noteStream(turn: HTMLElement, e: TaskEvent) {
+  const profile = profileOf(turn.dataset.executor);
+  if (!profile) return;
+  if (e.type === "WARNING" && e.payload?.reason === "remote_connection_lost") streamLost = profile;
+  else if (streamLost === profile) streamLost = null;
+  else return;
+  renderRemoteNotes();
+}
+
 // ---- history ---------------------------------------------------------------------------------
 
 async function refreshHistory() {
@@ -573,11 +814,12 @@ async function refreshHistory() {
   $("history-table").querySelector("tbody")!.replaceChildren(
     ...tasks.map((t, i) => {
       const status = t.status.replace("TASK_STATUS_", "");
+      const profile = profileOf(t.executor);
       const row = el(
         "tr",
         {},
         el("td", { textContent: shortTime(t.created_at) }),
-        el("td", { className: "query", textContent: t.query, title: t.query }),
+        el("td", { className: "query", title: t.query }, ...(profile ? [remoteBadge(profile)] : []), t.query),
         el("td", { className: `status status-${status}`, textContent: status }),
         el("td", {}, el("code", { textContent: details[i]?.model_used ?? "—" })),
         el("td", { className: "num", textContent: String(t.total_token_usage?.total_tokens ?? 0) }),
@@ -645,12 +887,21 @@ async function start() {
   $("key-form").onsubmit = saveKey;
   $("history-refresh").onclick = () => void refreshHistory();
   $("listener-toggle").onchange = () => void toggleListener();
+  $("profile-form").onsubmit = saveProfile;
+  $("target").onchange = chooseTarget;
+  await onRemoteStatusChanged((change) => {
+    profileStates.set(change.profile_id, change.state);
+    if (change.state === "online" && streamLost === change.profile_id) streamLost = null;
+    renderProfiles();
+    renderTarget();
+  });
   await events.taskStatusChanged.listen(() => {
     if (!$("page-history").hidden) void refreshHistory();
   });
   await events.providerKeysChanged.listen(() => void refreshProviders());
 
   await refreshProviders();
+  await refreshProfiles();
   await refreshSessions();
   try {
     await selectSession(sessionId);
