@@ -161,6 +161,17 @@ fn expected_from(log: &[fake_cloud::Emitted]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The local stream holds every event the cloud stored, once and in order (deltas aside: a gap
+/// can lose them for good).
+fn assert_stored_once(events: &[Value], log: &[fake_cloud::Emitted], why: &str) {
+    let stored = |v: Vec<(String, String)>| -> Vec<(String, String)> {
+        v.into_iter()
+            .filter(|(ty, _)| ty != "LLM_PARTIAL")
+            .collect()
+    };
+    assert_eq!(stored(pairs(events)), stored(expected_from(log)), "{why}");
+}
+
 fn pairs(events: &[Value]) -> Vec<(String, String)> {
     events
         .iter()
@@ -411,6 +422,31 @@ fn a_remote_task_streams_and_ends_like_a_local_one() {
     );
     assert!(e["message"].as_str().unwrap().contains("fork"), "{e}");
 
+    // Approvals of a remote task belong to its cloud.
+    t.err(
+        "decide_approval",
+        json!({"decision": {"workflow_id": task, "approval_id": "x", "approved": true,
+               "run_id": null, "feedback": null, "modified_action": null, "approved_by": null, "scope": null}}),
+        "unsupported_by_remote",
+    );
+    // A rename is made on the cloud, then here.
+    t.ok(
+        "rename_session",
+        json!({"sessionId": session, "title": "Trip plans"}),
+    );
+    let on_cloud = cloud.rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/sessions/{session}", cloud.fake.url()))
+            .header("X-API-Key", TEST_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    });
+    assert_eq!(on_cloud["context"]["title"], "Trip plans", "{on_cloud}");
+
     // A fork continues it here, with its turns as memory.
     let fork = t.ok("fork_session", json!({"sessionId": session}));
     assert_eq!(fork["turns"], 2);
@@ -425,6 +461,18 @@ fn a_remote_task_streams_and_ends_like_a_local_one() {
         json!({"sessionId": fork["session_id"]}),
     );
     assert_eq!(history["total"], 3, "{history}");
+    // Deleting the remote session deletes it on the cloud too.
+    t.ok("delete_session", json!({"sessionId": session}));
+    let status = cloud.rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/sessions/{session}", cloud.fake.url()))
+            .header("X-API-Key", TEST_KEY)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 404);
 }
 
 #[test]
@@ -531,15 +579,7 @@ fn the_pump_survives_resets_gaps_and_a_missing_stream_end() {
         .to_string();
     let events = stream(&t, &task, 2, None);
     let log = cloud.fake.emitted(&remote_workflow(&cloud));
-    let stored_in_log: Vec<(String, String)> = expected_from(&log)
-        .into_iter()
-        .filter(|(ty, _)| ty != "LLM_PARTIAL")
-        .collect();
-    let stored_here: Vec<(String, String)> = pairs(&events)
-        .into_iter()
-        .filter(|(ty, _)| ty != "LLM_PARTIAL")
-        .collect();
-    assert_eq!(stored_here, stored_in_log, "every stored cloud event, once");
+    assert_stored_once(&events, &log, "every stored cloud event, once");
     assert!(
         events
             .iter()
@@ -622,15 +662,7 @@ fn offline_submissions_fail_fast_or_fall_back_and_live_streams_resume() {
         .position(|e| e["type"] == "WARNING" && e["payload"]["reason"] == "remote_connection_lost")
         .expect("a WARNING on the loss");
     assert!(warning > 0);
-    let stored_in_log: Vec<_> = expected_from(&log)
-        .into_iter()
-        .filter(|(ty, _)| ty != "LLM_PARTIAL")
-        .collect();
-    let stored_here: Vec<_> = pairs(&events)
-        .into_iter()
-        .filter(|(ty, _)| ty != "LLM_PARTIAL")
-        .collect();
-    assert_eq!(stored_here, stored_in_log, "no gap once it answers again");
+    assert_stored_once(&events, &log, "no gap once it answers again");
     wait_status(&t, &task, "TASK_STATUS_COMPLETED");
 
     // A profile that allows it runs a new session's first task here when the cloud is down,
@@ -787,18 +819,7 @@ fn a_restarted_app_reattaches_and_finishes_the_remote_task() {
         (events, done)
     });
     let log = cloud.fake.emitted(&remote_workflow(&cloud));
-    let stored_in_log: Vec<_> = expected_from(&log)
-        .into_iter()
-        .filter(|(ty, _)| ty != "LLM_PARTIAL")
-        .collect();
-    let stored_here: Vec<_> = pairs(&events)
-        .into_iter()
-        .filter(|(ty, _)| ty != "LLM_PARTIAL")
-        .collect();
-    assert_eq!(
-        stored_here, stored_in_log,
-        "nothing lost or repeated across the restart"
-    );
+    assert_stored_once(&events, &log, "nothing lost or repeated across the restart");
     seqs_are_contiguous(&events);
     assert_eq!(done.status, "TASK_STATUS_COMPLETED");
     assert_eq!(done.result, "survives a restart of the app");
@@ -887,18 +908,7 @@ fn a_rate_limited_backfill_waits_out_retry_after() {
         .to_string();
     let events = stream(&t, &task, 1, None);
     let log = cloud.fake.emitted(&remote_workflow(&cloud));
-    let stored_in_log: Vec<_> = expected_from(&log)
-        .into_iter()
-        .filter(|(ty, _)| ty != "LLM_PARTIAL")
-        .collect();
-    let stored_here: Vec<_> = pairs(&events)
-        .into_iter()
-        .filter(|(ty, _)| ty != "LLM_PARTIAL")
-        .collect();
-    assert_eq!(
-        stored_here, stored_in_log,
-        "the gap was filled once the limit allowed"
-    );
+    assert_stored_once(&events, &log, "the gap was filled once the limit allowed");
     assert!(
         !events
             .iter()
@@ -1006,15 +1016,7 @@ fn sigkill_mid_answer_then_restart_reattaches_the_remote_task() {
     });
     assert_eq!(status["result"], "an answer that outlives its process");
     let log = cloud.fake.emitted(&wf);
-    let stored_in_log: Vec<_> = expected_from(&log)
-        .into_iter()
-        .filter(|(ty, _)| ty != "LLM_PARTIAL")
-        .collect();
-    assert_eq!(
-        pairs(&events),
-        stored_in_log,
-        "every stored cloud event once"
-    );
+    assert_stored_once(&events, &log, "every stored cloud event once");
     seqs_are_contiguous(&events);
     assert_eq!(cloud.fake.workflows().len(), 1, "never submitted twice");
 }
@@ -1223,7 +1225,10 @@ fn tls_to_a_test_ca_is_accepted_only_with_its_certificate() {
             "set_remote_credential",
             json!({"profileId": id, "credential": {"kind": "api_key", "api_key": TEST_KEY}}),
         );
-        t.ok("verify_remote_profile", json!({"profileId": id, "fresh": true}))
+        t.ok(
+            "verify_remote_profile",
+            json!({"profileId": id, "fresh": true}),
+        )
     };
     let trusted = profile("private", Some(&ca));
     assert_eq!(trusted["reachable"], true, "{trusted}");
@@ -1231,7 +1236,11 @@ fn tls_to_a_test_ca_is_accepted_only_with_its_certificate() {
     let sub = submit(&t, json!({"query": "secure?", "target": "private"}));
     let events = stream(&t, sub["task_id"].as_str().unwrap(), 1, None);
     assert_eq!(events.last().unwrap()["type"], "STREAM_END");
-    wait_status(&t, sub["task_id"].as_str().unwrap(), "TASK_STATUS_COMPLETED");
+    wait_status(
+        &t,
+        sub["task_id"].as_str().unwrap(),
+        "TASK_STATUS_COMPLETED",
+    );
 
     // The system's roots do not know the test CA; another CA is not it.
     for (id, ca) in [("system-roots", None), ("wrong-ca", Some(other.as_str()))] {

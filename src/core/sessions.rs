@@ -399,6 +399,11 @@ impl Core {
             return Err(ShannonError::invalid("Title must be 60 characters or less"));
         }
         let session = self.get_session(caller, id).await?;
+        self.change_remote_session(
+            &session.session_id,
+            crate::core::remote::sessions::SessionChange::Rename(&clean),
+        )
+        .await?;
         let (sid, t) = (session.session_id.clone(), clean.clone());
         self.store()
             .write(move |tx| {
@@ -416,6 +421,14 @@ impl Core {
     /// `not_found` only if the caller never had such a session.
     pub async fn delete_session(&self, caller: &Caller, id: &str) -> Result<()> {
         validate_session_id(id)?;
+        // A remote session is deleted on its cloud first (deleting twice succeeds, as here).
+        if let Ok(session) = self.get_session(caller, id).await {
+            self.change_remote_session(
+                &session.session_id,
+                crate::core::remote::sessions::SessionChange::Delete,
+            )
+            .await?;
+        }
         let (user, id) = (caller.user_id.clone(), id.to_string());
         let ids: Vec<String> = self
             .store()

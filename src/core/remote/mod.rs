@@ -10,13 +10,15 @@
 //! - [`wire`]: the cloud's SSE frames and task status, read tolerantly;
 //! - [`pump`]: the stream mirror (dedupe, back-fill, reconnect, terminal status by polling);
 //! - [`tasks`]: submission and re-attachment of remote tasks; [`control`]: pause, resume, cancel;
-//! - [`fork`]: a session copied into a new local one, to continue it offline.
+//! - [`fork`]: a session copied into a new local one, to continue it offline;
+//! - [`sessions`]: a remote session's rename and delete, made on its cloud first.
 
 pub mod client;
 pub mod control;
 pub mod fork;
 pub mod profiles;
 pub mod pump;
+pub mod sessions;
 pub mod tasks;
 pub mod verify;
 pub mod wire;

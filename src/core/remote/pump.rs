@@ -166,7 +166,9 @@ fn warn(core: &Core, task: &PumpTask, cloud: &CloudClient, e: &ShannonError) {
     );
 }
 
-/// Reads one connection of the stream, storing what it brings.
+/// Reads one connection of the stream, storing what it brings. One commit stays in flight while
+/// the next frames arrive; they are gathered into the next commit once it is stored, so a fast
+/// stream costs one commit per batch, not per event.
 async fn follow(core: &Core, cloud: &CloudClient, task: &PumpTask, cursor: &mut Cursor) -> Read {
     let resp = match cloud
         .open_stream(core, &task.remote_workflow_id, cursor.stream_id.as_deref())
@@ -176,17 +178,21 @@ async fn follow(core: &Core, cloud: &CloudClient, task: &PumpTask, cursor: &mut 
         Err(e) => return Read::Lost(Some(e)),
     };
     let mut frames = resp.bytes_stream().eventsource();
-    loop {
+    let mut mirror = Mirror::default();
+    let read = loop {
         let first = match tokio::time::timeout(IDLE, frames.next()).await {
-            Err(_) => return Read::Lost(Some(cloud.unreachable("its stream went silent"))),
-            Ok(None) => return Read::Lost(None),
+            Err(_) => break Read::Lost(Some(cloud.unreachable("its stream went silent"))),
+            Ok(None) => break Read::Lost(None),
             Ok(Some(Err(e))) => {
-                return Read::Lost(Some(cloud.unreachable(format!("its stream broke: {e}"))));
+                break Read::Lost(Some(cloud.unreachable(format!("its stream broke: {e}"))));
             }
             Ok(Some(Ok(ev))) => ev,
         };
-        // Everything already received goes into the same commit.
         let mut batch = vec![first];
+        // What arrived while the previous commit was being stored joins this one.
+        if let Err(e) = mirror.stored().await {
+            break Read::Lost(Some(e));
+        }
         // After the batch: `Some(None)` the stream closed, `Some(Some(e))` it broke.
         let mut after: Option<Option<ShannonError>> = None;
         while let Some(next) = frames.next().now_or_never() {
@@ -214,26 +220,95 @@ async fn follow(core: &Core, cloud: &CloudClient, task: &PumpTask, cursor: &mut 
                 wire::map_frame(name, &e.data, Some(e.id.as_str()))
             })
             .collect();
-        match take(core, cloud, task, cursor, mapped).await {
-            Ok(true) => return Read::Ended,
-            Ok(false) => {}
-            Err(e) => return Read::Lost(Some(e)),
+        let ended = match take(core, cloud, task, cursor, mapped).await {
+            Ok(Some((events, next, ended))) => {
+                if let Err(e) = mirror.queue(core, task, events, &next).await {
+                    break Read::Lost(Some(e));
+                }
+                *cursor = next;
+                ended
+            }
+            Ok(None) => false,
+            Err(e) => break Read::Lost(Some(e)),
+        };
+        if ended {
+            break Read::Ended;
         }
         if let Some(end) = after {
-            return Read::Lost(end);
+            break Read::Lost(end);
         }
+    };
+    // Whatever happens next (a reconnect, the end) starts from what is stored.
+    match mirror.stored().await {
+        Ok(()) => read,
+        Err(e) => Read::Lost(Some(e)),
     }
 }
 
-/// Dedupes, back-fills gaps, and stores a batch of frames with the cursor. Returns whether the
-/// cloud said the task ended.
+/// The pump's writes: the commit in flight, and when the task's sync time was last written.
+#[derive(Default)]
+struct Mirror {
+    inflight: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>>,
+    touched: Option<std::time::Instant>,
+}
+
+/// How often a mirrored task's `last_sync_at` is written (reads show the time of the last sync).
+const TOUCH_EVERY: Duration = Duration::from_secs(2);
+
+impl Mirror {
+    /// Waits for the commit in flight.
+    async fn stored(&mut self) -> Result<()> {
+        match self.inflight.take() {
+            Some(commit) => commit.await,
+            None => Ok(()),
+        }
+    }
+
+    /// Queues the events with the cursor (one transaction, after the one in flight). A pause or
+    /// resume among them is mirrored into the local status once they are stored.
+    async fn queue(
+        &mut self,
+        core: &Core,
+        task: &PumpTask,
+        events: Vec<NewEvent>,
+        cursor: &Cursor,
+    ) -> Result<()> {
+        let paused = events.iter().rev().find_map(|e| match e.event_type {
+            EventType::WorkflowPaused => Some(true),
+            EventType::WorkflowResumed => Some(false),
+            _ => None,
+        });
+        let step = StepRecord {
+            task_id: task.task_id.clone(),
+            step_key: CURSOR_KEY.into(),
+            kind: CURSOR_KIND,
+            result: serde_json::to_value(cursor)?,
+            usage: None,
+        };
+        self.inflight = Some(Box::pin(core.engine().hub.queue_step(
+            &task.workflow_id,
+            events,
+            step,
+        )));
+        let touch = self.touched.is_none_or(|t| t.elapsed() >= TOUCH_EVERY);
+        if paused.is_none() && !touch {
+            return Ok(());
+        }
+        self.stored().await?;
+        self.touched = Some(std::time::Instant::now());
+        mirror_state(core, task, paused).await
+    }
+}
+
+/// Dedupes and back-fills a batch of frames: the events to store, the cursor after them, and
+/// whether the cloud said the task ended (`None`: nothing new).
 async fn take(
     core: &Core,
     cloud: &CloudClient,
     task: &PumpTask,
-    cursor: &mut Cursor,
+    cursor: &Cursor,
     frames: Vec<Frame>,
-) -> Result<bool> {
+) -> Result<Option<(Vec<NewEvent>, Cursor, bool)>> {
     let mut out: Vec<NewEvent> = Vec::new();
     let mut ended = false;
     let mut next = cursor.clone();
@@ -269,11 +344,9 @@ async fn take(
         ended |= push(&mut out, f.event);
     }
     if out.is_empty() && next == *cursor {
-        return Ok(ended);
+        return Ok(ended.then(|| (Vec::new(), next, true)));
     }
-    commit(core, task, out, &next).await?;
-    *cursor = next;
-    Ok(ended)
+    Ok(Some((out, next, ended)))
 }
 
 /// Adds a mapped frame's event. The cloud's own end events are not mirrored: the local end
@@ -363,56 +436,19 @@ async fn backfill(
     Ok(out)
 }
 
-/// Stores the events and the cursor in one transaction (a restart resumes exactly after what is
-/// stored), and mirrors pause and resume into the local status.
-async fn commit(
-    core: &Core,
-    task: &PumpTask,
-    events: Vec<NewEvent>,
-    cursor: &Cursor,
-) -> Result<()> {
-    let paused = events.iter().rev().find_map(|e| match e.event_type {
-        EventType::WorkflowPaused => Some(true),
-        EventType::WorkflowResumed => Some(false),
-        _ => None,
-    });
-    let step = StepRecord {
-        task_id: task.task_id.clone(),
-        step_key: CURSOR_KEY.into(),
-        kind: CURSOR_KIND,
-        result: serde_json::to_value(cursor)?,
-        usage: None,
-    };
-    core.engine()
-        .hub
-        .commit_step(&task.workflow_id, events, step)
-        .await?;
+/// Writes the mirror's sync time, and a pause or resume the cloud reported into the local status.
+async fn mirror_state(core: &Core, task: &PumpTask, paused: Option<bool>) -> Result<()> {
     let (wf, id) = (task.workflow_id.clone(), task.task_id.clone());
     core.store()
         .write(move |tx| {
             let now = time::now();
             store::remote::touch_task(tx, &id, &now)?;
-            match paused {
-                Some(true) => {
-                    lifecycle::move_status(
-                        tx,
-                        &wf,
-                        &[TaskStatus::Running],
-                        TaskStatus::Paused,
-                        &now,
-                    )?;
-                }
-                Some(false) => {
-                    lifecycle::move_status(
-                        tx,
-                        &wf,
-                        &[TaskStatus::Paused],
-                        TaskStatus::Running,
-                        &now,
-                    )?;
-                }
-                None => {}
-            }
+            let (from, to) = match paused {
+                Some(true) => (TaskStatus::Running, TaskStatus::Paused),
+                Some(false) => (TaskStatus::Paused, TaskStatus::Running),
+                None => return Ok(()),
+            };
+            lifecycle::move_status(tx, &wf, &[from], to, &now)?;
             Ok(())
         })
         .await?;

@@ -15,26 +15,9 @@ use crate::core::run::lifecycle::{self, EventType, TaskStatus};
 use crate::core::sessions::ensure_session;
 use crate::core::store;
 use crate::core::tasks::Executor;
-use crate::core::tasks::request::SubmitTaskRequest;
+use crate::core::tasks::request::{CLOUD_PROVIDERS, SubmitTaskRequest};
 use crate::core::tasks::submit::{SubmitTaskResponse, stream_url};
 use crate::core::{Core, time};
-
-/// Providers the cloud accepts as `provider_override` (contract §2); the others exist only here.
-const CLOUD_PROVIDERS: &[&str] = &[
-    "openai",
-    "anthropic",
-    "google",
-    "groq",
-    "xai",
-    "deepseek",
-    "qwen",
-    "zai",
-    "kimi",
-    "minimax",
-    "ollama",
-    "mistral",
-    "cohere",
-];
 
 /// Submission attempts when the cloud cannot be reached (one at a time, same idempotency key).
 const SUBMIT_ATTEMPTS: u32 = 2;

@@ -279,3 +279,15 @@ pub(crate) fn copy_turn(
     )?;
     Ok(())
 }
+
+/// The cloud's id of a session mirrored from it (what its submissions' `X-Session-ID` said).
+pub(crate) fn remote_session_id(c: &Connection, session_id: &str) -> Result<Option<String>> {
+    Ok(c.query_row(
+        "SELECT r.remote_session_id FROM remote_tasks r JOIN tasks t ON t.id = r.task_id
+         WHERE t.session_id = ?1 AND r.remote_session_id IS NOT NULL
+         ORDER BY t.created_at DESC LIMIT 1",
+        [session_id],
+        |r| r.get(0),
+    )
+    .optional()?)
+}

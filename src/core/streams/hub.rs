@@ -228,6 +228,18 @@ impl EventHub {
         events: Vec<NewEvent>,
         step: StepRecord,
     ) -> Result<()> {
+        self.queue_step(workflow_id, events, step).await
+    }
+
+    /// As [`EventHub::commit_step`], queued now: the returned future resolves once the step and
+    /// its events are stored. A caller that reads on meanwhile (a remote task's pump) keeps one
+    /// commit in flight while it gathers the next batch.
+    pub(crate) fn queue_step(
+        &self,
+        workflow_id: &str,
+        events: Vec<NewEvent>,
+        step: StepRecord,
+    ) -> impl std::future::Future<Output = Result<()>> + use<> {
         let (done, committed) = oneshot::channel();
         {
             let mut s = self.lock();
@@ -240,9 +252,11 @@ impl EventHub {
             });
         }
         self.wake_writer.notify_one();
-        committed
-            .await
-            .map_err(|_| ShannonError::Internal("the event writer has stopped".into()))?
+        async move {
+            committed
+                .await
+                .map_err(|_| ShannonError::Internal("the event writer has stopped".into()))?
+        }
     }
 
     fn accept(&self, s: &mut Streams, workflow_id: &str, new: NewEvent) {

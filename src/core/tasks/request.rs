@@ -46,8 +46,8 @@ pub struct SubmitTaskRequest {
     pub target: Option<String>,
 }
 
-/// Providers `provider_override` accepts (contract §4.1), plus the embedded ones.
-const OVERRIDE_PROVIDERS: &[&str] = &[
+/// Providers the cloud accepts as `provider_override` (contract §4.1).
+pub(crate) const CLOUD_PROVIDERS: &[&str] = &[
     "openai",
     "anthropic",
     "google",
@@ -61,11 +61,10 @@ const OVERRIDE_PROVIDERS: &[&str] = &[
     "ollama",
     "mistral",
     "cohere",
-    "openrouter",
-    "lmstudio",
-    "custom",
-    "demo",
 ];
+
+/// Providers only the embedded engine has (a remote submission naming one is refused).
+pub(crate) const LOCAL_ONLY_PROVIDERS: &[&str] = &["openrouter", "lmstudio", "custom", "demo"];
 
 /// Seeds for `research_strategy` presets: only absent keys are filled (contract §4.1).
 fn preset(strategy: &str) -> Option<Value> {
@@ -247,10 +246,11 @@ impl SubmitTaskRequest {
         }
         if let Some(p) = &self.provider_override {
             let p = p.trim().to_ascii_lowercase();
-            if !OVERRIDE_PROVIDERS.contains(&p.as_str()) {
+            if !CLOUD_PROVIDERS.contains(&p.as_str()) && !LOCAL_ONLY_PROVIDERS.contains(&p.as_str())
+            {
                 return Err(ShannonError::invalid(format!(
                     "Invalid provider_override (allowed: {})",
-                    OVERRIDE_PROVIDERS.join(", ")
+                    [CLOUD_PROVIDERS, LOCAL_ONLY_PROVIDERS].concat().join(", ")
                 )));
             }
             ctx.insert("provider_override".into(), Value::String(p));

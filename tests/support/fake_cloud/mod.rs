@@ -353,6 +353,11 @@ impl Cloud {
         *self.addr.lock().unwrap() = Some(listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let app = router(self.clone());
+        // As the cloud's front ends do: each SSE frame leaves at once instead of waiting (Nagle)
+        // for the client's delayed ACK of the one before (40 ms stalls in every timing).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let join = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

@@ -250,7 +250,13 @@ fn start_task(
 /// Publishes the script's events one by one, a pause/cancel checkpoint before each.
 async fn run(c: Arc<Cloud>, wf: String, script: Script, mut wake: watch::Receiver<u64>) {
     for (i, step) in script.steps.iter().enumerate() {
-        tokio::time::sleep(script.delay).await;
+        // A zero delay publishes at full speed (a sleep, even of zero, waits for the timer's
+        // next millisecond tick).
+        if script.delay.is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(script.delay).await;
+        }
         if !checkpoint(&c, &wf, &format!("pre_step_{}", i + 1), &mut wake).await {
             return;
         }
