@@ -108,6 +108,11 @@ fn submit(t: &TestApp, request: Value) -> Value {
     )
 }
 
+/// Submits and returns the task id.
+fn submitted(t: &TestApp, request: Value) -> String {
+    submit(t, request)["task_id"].as_str().unwrap().to_string()
+}
+
 /// Subscribes on `channel` and returns every message up to STREAM_END.
 fn stream(t: &TestApp, task: &str, channel: u32, after: Option<u32>) -> Vec<Value> {
     t.ok(
@@ -497,16 +502,9 @@ fn a_remote_task_streams_and_ends_like_a_local_one() {
 
 #[test]
 fn a_remote_task_fails_and_is_controlled_through_the_cloud() {
-    let cloud = Cloud::start(FakeConfig {
-        script: Script::answer("slow answer in many pieces", 30, Duration::from_millis(60)),
-        linger_after_end: Duration::from_millis(300),
-        ..FakeConfig::default()
-    });
+    let cloud = Cloud::quick("slow answer in many pieces", 30, 60);
     let t = app_on(&cloud);
-    let task = submit(&t, json!({"query": "slow", "target": "team"}))["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let task = submitted(&t, json!({"query": "slow", "target": "team"}));
     std::thread::sleep(Duration::from_millis(300));
     let paused = t.ok("pause_task", json!({"taskId": task, "reason": "lunch"}));
     assert_eq!(paused["success"], true, "{paused}");
@@ -542,10 +540,7 @@ fn a_remote_task_fails_and_is_controlled_through_the_cloud() {
         "the model fell over",
         Duration::from_millis(10),
     ));
-    let failed = submit(&t, json!({"query": "fail", "target": "team"}))["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let failed = submitted(&t, json!({"query": "fail", "target": "team"}));
     let events = stream(&t, &failed, 2, None);
     assert!(events.iter().any(|e| e["type"] == "ERROR_OCCURRED"));
     let row = wait_status(&t, &failed, "TASK_STATUS_FAILED");
@@ -574,10 +569,7 @@ fn the_pump_survives_resets_gaps_and_a_missing_stream_end() {
         events: 4,
         connections: Some(2),
     });
-    let task = submit(&t, json!({"query": "reset me", "target": "team"}))["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let task = submitted(&t, json!({"query": "reset me", "target": "team"}));
     let events = stream(&t, &task, 1, None);
     let log = cloud.fake.emitted(&remote_workflow(&cloud));
     assert_same_stream(&events, &log, "no event lost or twice across the resets");
@@ -593,10 +585,7 @@ fn the_pump_survives_resets_gaps_and_a_missing_stream_end() {
     });
     let t = app_on(&cloud);
     cloud.fake.inject(Fault::DropLive { events: 7 });
-    let task = submit(&t, json!({"query": "gap", "target": "team"}))["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let task = submitted(&t, json!({"query": "gap", "target": "team"}));
     let events = stream(&t, &task, 2, None);
     let log = cloud.fake.emitted(&remote_workflow(&cloud));
     assert_stored_once(&events, &log, "every stored cloud event, once");
@@ -616,10 +605,7 @@ fn the_pump_survives_resets_gaps_and_a_missing_stream_end() {
     // No STREAM_END: the stream closes after the linger, the status says COMPLETED, the local
     // task ends with its own STREAM_END.
     cloud.fake.inject(Fault::NoStreamEnd);
-    let task = submit(&t, json!({"query": "no end", "target": "team"}))["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let task = submitted(&t, json!({"query": "no end", "target": "team"}));
     let events = stream(&t, &task, 3, None);
     assert_eq!(events.last().unwrap()["type"], "STREAM_END");
     wait_status(&t, &task, "TASK_STATUS_COMPLETED");
@@ -627,22 +613,11 @@ fn the_pump_survives_resets_gaps_and_a_missing_stream_end() {
 
 #[test]
 fn offline_submissions_fail_fast_or_fall_back_and_live_streams_resume() {
-    let cloud = Cloud::start(FakeConfig {
-        script: Script::answer(
-            "one two three four five six seven eight",
-            16,
-            Duration::from_millis(80),
-        ),
-        linger_after_end: Duration::from_millis(300),
-        ..FakeConfig::default()
-    });
+    let cloud = Cloud::quick("one two three four five six seven eight", 16, 80);
     let t = app_on(&cloud);
 
     // The connection drops mid-answer: a WARNING, then the answer completes once it is back.
-    let task = submit(&t, json!({"query": "keep going", "target": "team"}))["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let task = submitted(&t, json!({"query": "keep going", "target": "team"}));
     std::thread::sleep(Duration::from_millis(400));
     cloud.stop();
     std::thread::sleep(Duration::from_millis(600));
@@ -774,15 +749,7 @@ async fn open_core(dir: &std::path::Path) -> Core {
 
 #[test]
 fn a_restarted_app_reattaches_and_finishes_the_remote_task() {
-    let cloud = Cloud::start(FakeConfig {
-        script: Script::answer(
-            "survives a restart of the app",
-            14,
-            Duration::from_millis(70),
-        ),
-        linger_after_end: Duration::from_millis(300),
-        ..FakeConfig::default()
-    });
+    let cloud = Cloud::quick("survives a restart of the app", 14, 70);
     let dir = tempfile::tempdir().unwrap();
     let me = Caller::embedded();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -922,10 +889,7 @@ fn a_rate_limited_backfill_waits_out_retry_after() {
     });
     let t = app_on(&cloud);
     cloud.fake.inject(Fault::DropLive { events: 6 });
-    let task = submit(&t, json!({"query": "paced", "target": "team"}))["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let task = submitted(&t, json!({"query": "paced", "target": "team"}));
     let events = stream(&t, &task, 1, None);
     let log = cloud.fake.emitted(&remote_workflow(&cloud));
     assert_stored_once(&events, &log, "the gap was filled once the limit allowed");
@@ -943,15 +907,7 @@ fn a_rate_limited_backfill_waits_out_retry_after() {
 /// served again re-attaches to the cloud task, which completes with every stored cloud event once.
 #[test]
 fn sigkill_mid_answer_then_restart_reattaches_the_remote_task() {
-    let cloud = Cloud::start(FakeConfig {
-        script: Script::answer(
-            "an answer that outlives its process",
-            20,
-            Duration::from_millis(60),
-        ),
-        linger_after_end: Duration::from_millis(300),
-        ..FakeConfig::default()
-    });
+    let cloud = Cloud::quick("an answer that outlives its process", 20, 60);
     let data = tempfile::tempdir().unwrap();
     let out = data.path().join("ask.log");
     let mut ask = std::process::Command::new(serve::headless_binary())
