@@ -506,6 +506,17 @@ fn a_remote_task_fails_and_is_controlled_through_the_cloud() {
     let t = app_on(&cloud);
     let task = submitted(&t, json!({"query": "slow", "target": "team"}));
     std::thread::sleep(Duration::from_millis(300));
+    // A message for the lead of a swarm goes to the cloud's task.
+    let sent = t.ok(
+        "send_swarm_message",
+        json!({"taskId": task, "message": "focus on the cost"}),
+    );
+    assert_eq!(sent["success"], true, "{sent}");
+    let got = cloud.fake.state.lock().unwrap().swarm_messages.clone();
+    assert_eq!(
+        got,
+        vec![(remote_workflow(&cloud), "focus on the cost".to_string())]
+    );
     let paused = t.ok("pause_task", json!({"taskId": task, "reason": "lunch"}));
     assert_eq!(paused["success"], true, "{paused}");
     wait_status(&t, &task, "TASK_STATUS_PAUSED");

@@ -35,6 +35,11 @@ impl Core {
             return Err(ShannonError::invalid("message is longer than 32 KB"));
         }
         let task = self.owned_task(caller, id).await?;
+        if let crate::core::tasks::Executor::Remote(profile) = task.executor()? {
+            return self
+                .send_remote_swarm_message(&task, &profile, message)
+                .await;
+        }
         let swarm = task.strategy() == Strategy::Swarm;
         if !swarm || task.status.is_terminal() {
             return Err(ShannonError::Conflict(

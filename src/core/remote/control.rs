@@ -1,11 +1,12 @@
-//! Control of a remote task: pause, resume and cancel forwarded to its cloud. The local status
-//! follows the cloud's own WORKFLOW_* events through the pump.
+//! Control of a remote task: pause, resume and cancel forwarded to its cloud (the local status
+//! follows the cloud's own WORKFLOW_* events through the pump), and messages to its swarm's lead.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
+use crate::core::hitl::swarm_messages::SwarmMessageSent;
 use crate::core::store;
 use crate::core::tasks::control::{ControlResponse, clean_reason};
 use crate::core::tasks::read::TaskRow;
@@ -38,15 +39,7 @@ impl Core {
                 row.status.word()
             )));
         }
-        let wf = row.workflow_id.clone();
-        let link = self
-            .store()
-            .read(move |c| store::remote::task_by_workflow(c, &wf))
-            .await?
-            .and_then(|l| l.remote_workflow_id)
-            .ok_or_else(|| {
-                ShannonError::InvalidState("the task has not reached the cloud yet".into())
-            })?;
+        let link = self.remote_workflow_of(row).await?;
         let cloud = self.cloud(profile).await?;
         let reason = clean_reason(reason);
         let body = json!({"reason": reason});
@@ -98,5 +91,49 @@ impl Core {
             message,
             task_id: row.workflow_id.clone(),
         })
+    }
+
+    /// The cloud's workflow id of a mirrored task (`invalid_state` before the cloud confirmed it).
+    async fn remote_workflow_of(&self, row: &TaskRow) -> Result<String> {
+        let wf = row.workflow_id.clone();
+        self.store()
+            .read(move |c| store::remote::task_by_workflow(c, &wf))
+            .await?
+            .and_then(|l| l.remote_workflow_id)
+            .ok_or_else(|| {
+                ShannonError::InvalidState("the task has not reached the cloud yet".into())
+            })
+    }
+
+    /// A message to the lead of a remote swarm (`POST /api/v1/swarm/{id}/message`).
+    pub(crate) async fn send_remote_swarm_message(
+        &self,
+        row: &TaskRow,
+        profile: &str,
+        message: &str,
+    ) -> Result<SwarmMessageSent> {
+        if row.status.is_terminal() {
+            return Err(ShannonError::Conflict(
+                "the task is not a running swarm".into(),
+            ));
+        }
+        let link = self.remote_workflow_of(row).await?;
+        let cloud = self.cloud(profile).await?;
+        let path = format!("/api/v1/swarm/{}/message", super::client::urlenc(&link));
+        let body = json!({"message": message});
+        match cloud
+            .json(self, Method::POST, &path, Some(&body), &[])
+            .await?
+        {
+            Ok((v, _)) => Ok(SwarmMessageSent {
+                success: v.get("success").and_then(Value::as_bool).unwrap_or(true),
+                status: v
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("sent")
+                    .to_string(),
+            }),
+            Err(r) => Err(cloud.refused("pass the message to the swarm", r)),
+        }
     }
 }

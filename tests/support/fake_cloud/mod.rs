@@ -115,6 +115,8 @@ pub struct State {
     /// Pending [`Fault::DropLive`] events.
     pub drop_live: u32,
     pub script: Option<Script>,
+    /// Messages sent to running swarms: (workflow id, message), in order.
+    pub swarm_messages: Vec<(String, String)>,
 }
 
 struct Server {
@@ -163,6 +165,7 @@ fn router(cloud: Arc<Cloud>) -> Router {
         .route("/api/v1/tasks/{id}/cancel", post(t::cancel))
         .route("/api/v1/tasks/{id}/control-state", get(t::control_state))
         .route("/api/v1/approvals/decision", post(t::approval_decision))
+        .route("/api/v1/swarm/{id}/message", post(t::swarm_message))
         .route("/api/v1/stream/sse", get(sse::stream))
         .route("/api/v1/sessions", get(s::list))
         .route(

@@ -691,6 +691,32 @@ pub async fn control_state(
     .into_response()
 }
 
+/// `POST /api/v1/swarm/{id}/message` `{message}`: kept for the lead of a running task of the
+/// caller's (the fake runs no swarm; it records what it was sent); a finished one is 409.
+pub async fn swarm_message(
+    State(c): State<Arc<Cloud>>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let message = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default();
+    if message.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "message is required");
+    }
+    let mut st = c.state.lock().unwrap();
+    let Some(t) = st.tasks.get(&id).filter(|t| t.user_id == who.user_id) else {
+        return error(StatusCode::NOT_FOUND, "Task not found");
+    };
+    if is_terminal(t.status) {
+        return error(StatusCode::CONFLICT, "the task is not a running swarm");
+    }
+    st.swarm_messages.push((id, message));
+    Json(json!({"success": true, "status": "sent"})).into_response()
+}
+
 /// `POST /api/v1/approvals/decision`: the cloud's APPROVAL_REQUESTED carries no id, so no id a
 /// client could send matches anything.
 pub async fn approval_decision(_: Limited, body: Bytes) -> Response {
