@@ -1108,7 +1108,7 @@ export type RemoteProfile = {
 	updated_at: string,
 };
 
-/**  Remote mode at a glance: the switch, the default target, each profile's state. */
+/**  The switch, the default target, each profile's state. */
 export type RemoteStatus = {
 	enabled: boolean,
 	/**  `local` or a profile id. */

@@ -152,6 +152,36 @@ fn wait_status(t: &TestApp, task: &str, want: &str) -> Value {
     }
 }
 
+/// Waits until the cloud's newest task has published at least `n` events (mid-answer).
+fn wait_published(cloud: &Cloud, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cloud
+        .fake
+        .workflows()
+        .last()
+        .is_none_or(|wf| cloud.fake.emitted(wf).len() < n)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the cloud task never got {n} events in"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until `remote_status` shows a profile in `state`.
+fn wait_profile_state(t: &TestApp, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = t.ok("remote_status", json!({}));
+        if status["profiles"].to_string().contains(state) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "never {state}: {status}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// What the local stream of a remote task holds for the cloud's log: every event the cloud
 /// emitted, in order, except its end (the local end writes its own) and its prompts.
 fn expected_from(log: &[fake_cloud::Emitted]) -> Vec<(String, String)> {
@@ -505,7 +535,7 @@ fn a_remote_task_fails_and_is_controlled_through_the_cloud() {
     let cloud = Cloud::quick("slow answer in many pieces", 30, 60);
     let t = app_on(&cloud);
     let task = submitted(&t, json!({"query": "slow", "target": "team"}));
-    std::thread::sleep(Duration::from_millis(300));
+    wait_published(&cloud, 4);
     // A message for the lead of a swarm goes to the cloud's task.
     let sent = t.ok(
         "send_swarm_message",
@@ -629,14 +659,10 @@ fn offline_submissions_fail_fast_or_fall_back_and_live_streams_resume() {
 
     // The connection drops mid-answer: a WARNING, then the answer completes once it is back.
     let task = submitted(&t, json!({"query": "keep going", "target": "team"}));
-    std::thread::sleep(Duration::from_millis(400));
+    wait_published(&cloud, 5);
     cloud.stop();
-    std::thread::sleep(Duration::from_millis(600));
-    let offline = t.ok("remote_status", json!({}));
-    assert!(
-        offline["profiles"].to_string().contains("offline"),
-        "{offline}"
-    );
+    // The pump notices the cut stream and says so.
+    wait_profile_state(&t, "offline");
     // Reads answer from the mirror meanwhile.
     let row = t.ok("get_task", json!({"taskId": task}));
     assert_eq!(row["status"], "TASK_STATUS_RUNNING");
@@ -741,6 +767,7 @@ fn an_expired_jwt_is_refreshed_and_the_new_one_sealed() {
         json!({"profileId": "team", "credential": {"kind": "bearer",
                "access_token": pair.access_token, "refresh_token": pair.refresh_token}}),
     );
+    // Past the access token's 1 s life (the fake checks expiry in whole seconds).
     std::thread::sleep(Duration::from_millis(2100));
     let sub = submit(&t, json!({"query": "after expiry", "target": "team"}));
     let events = stream(&t, sub["task_id"].as_str().unwrap(), 1, None);
@@ -794,13 +821,15 @@ fn a_restarted_app_reattaches_and_finishes_the_remote_task() {
             )
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mid_answer = cloud.fake.workflows().last().cloned().unwrap();
+        while cloud.fake.emitted(&mid_answer).len() < 5 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         // The app exits mid-answer; the cloud goes on.
         core.shutdown(Duration::from_secs(3)).await;
         sub.task_id
     });
     drop(rt);
-    std::thread::sleep(Duration::from_millis(300));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (events, done) = rt.block_on(async {
         let core = open_core(dir.path()).await;

@@ -1,32 +1,14 @@
 //! Remote mode: Shannon cloud profiles (managing them is opt-in `shannon:allow-remote-profiles`),
 //! their verification and state, the switch and default target, and forking a session.
 
-use serde::{Deserialize, Serialize};
 use tauri::State;
 
 use super::Res;
 use crate::core::remote::{
-    ConnectionState, ForkedSession, RemoteConfig, RemoteCredential, RemoteProfile,
-    SaveRemoteProfile, VerifyReport,
+    ForkedSession, RemoteConfig, RemoteCredential, RemoteProfile, RemoteStatus, SaveRemoteProfile,
+    VerifyReport,
 };
 use crate::state::Shannon;
-
-/// Remote mode at a glance: the switch, the default target, each profile's state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
-pub struct RemoteStatus {
-    pub enabled: bool,
-    /// `local` or a profile id.
-    pub default_target: String,
-    pub profiles: Vec<ProfileState>,
-}
-
-/// One profile's last seen state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
-pub struct ProfileState {
-    pub profile_id: String,
-    pub name: String,
-    pub state: ConnectionState,
-}
 
 /// Every Shannon cloud profile (never with its credential).
 #[tauri::command]
@@ -86,24 +68,7 @@ pub async fn verify_remote_profile(
 #[specta::specta]
 pub async fn remote_status(state: State<'_, Shannon>) -> Res<RemoteStatus> {
     let (core, _) = state.resolve().await?;
-    let profiles = if core.remote_enabled() {
-        core.list_remote_profiles()
-            .await?
-            .into_iter()
-            .map(|p| ProfileState {
-                profile_id: p.id,
-                name: p.name,
-                state: p.state,
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Ok(RemoteStatus {
-        enabled: core.remote_enabled(),
-        default_target: core.default_target(),
-        profiles,
-    })
+    core.remote_status().await
 }
 
 /// Turns remote mode on or off and sets where new sessions run by default (opt-in).
@@ -111,11 +76,7 @@ pub async fn remote_status(state: State<'_, Shannon>) -> Res<RemoteStatus> {
 #[specta::specta]
 pub async fn set_remote_config(state: State<'_, Shannon>, config: RemoteConfig) -> Res<()> {
     let (core, _) = state.resolve().await?;
-    core.set_remote_enabled(config.enabled).await?;
-    if config.enabled {
-        core.set_default_target(&config.default_target).await?;
-    }
-    Ok(())
+    core.set_remote_config(config).await
 }
 
 /// Copies a session into a new local one (its completed turns become the new session's memory),

@@ -19,6 +19,7 @@ pub mod fork;
 pub mod profiles;
 pub mod pump;
 pub mod sessions;
+pub mod status;
 pub mod tasks;
 pub mod verify;
 pub mod wire;
@@ -32,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use fork::ForkedSession;
 pub use profiles::{RemoteAuthKind, RemoteCredential, RemoteProfile, SaveRemoteProfile};
+pub use status::{ProfileState, RemoteStatus};
 pub use verify::{RemoteAuthState, VerifyReport};
 
 use crate::core::Core;
