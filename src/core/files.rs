@@ -35,6 +35,13 @@ pub struct FileEntry {
 pub struct FileList {
     pub success: bool,
     pub files: Vec<FileEntry>,
+    /// Where the files are: `local`, or the id of the Shannon cloud profile they were read from.
+    #[serde(default = "local_source")]
+    pub source: String,
+}
+
+fn local_source() -> String {
+    crate::core::remote::LOCAL.to_string()
 }
 
 /// `GET /api/v1/sessions/{id}/files/{path}`: text raw, anything else base64.
@@ -306,6 +313,9 @@ impl Core {
         session: &str,
         path: Option<String>,
     ) -> Result<FileList> {
+        if let Some(remote) = self.remote_session_of(caller, session).await? {
+            return self.remote_file_list(&remote, path).await;
+        }
         list_files(self.session_workspace(caller, session).await?, path).await
     }
 
@@ -317,15 +327,23 @@ impl Core {
         session: &str,
         path: &str,
     ) -> Result<FileContent> {
+        if let Some(remote) = self.remote_session_of(caller, session).await? {
+            return self.remote_file(&remote, path).await;
+        }
         file_content(self.session_workspace(caller, session).await?, path).await
     }
 
-    /// One level of the caller's memory folder (`GET /api/v1/memory/files`).
+    /// One level of the caller's memory folder (`GET /api/v1/memory/files`): here, or with
+    /// `source` a Shannon cloud profile's id, the remote user's memory on that cloud.
     pub async fn list_memory_files(
         &self,
         caller: &Caller,
         path: Option<String>,
+        source: Option<&str>,
     ) -> Result<FileList> {
+        if let Some(remote) = self.remote_memory_of(source).await? {
+            return self.remote_file_list(&remote, path).await;
+        }
         list_files(
             Workspace::of_user_memory(self.data_dir(), &caller.user_id)?,
             path,
@@ -333,8 +351,16 @@ impl Core {
         .await
     }
 
-    /// A file of the caller's memory folder.
-    pub async fn read_memory_file(&self, caller: &Caller, path: &str) -> Result<FileContent> {
+    /// A file of the caller's memory folder (here, or on the cloud profile `source`).
+    pub async fn read_memory_file(
+        &self,
+        caller: &Caller,
+        path: &str,
+        source: Option<&str>,
+    ) -> Result<FileContent> {
+        if let Some(remote) = self.remote_memory_of(source).await? {
+            return self.remote_file(&remote, path).await;
+        }
         file_content(
             Workspace::of_user_memory(self.data_dir(), &caller.user_id)?,
             path,
@@ -349,6 +375,7 @@ async fn list_files(ws: Workspace, path: Option<String>) -> Result<FileList> {
     Ok(FileList {
         success: true,
         files,
+        source: local_source(),
     })
 }
 
