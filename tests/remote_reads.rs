@@ -323,3 +323,56 @@ fn sessions_made_on_the_cloud_join_the_list_and_the_catalogues_show_their_source
     assert_eq!(tools, ["web_search", "calculator"]);
     assert_eq!(catalog["unavailable"], json!([]));
 }
+
+#[test]
+fn a_remote_approval_is_answered_on_the_cloud_only_when_it_came_with_an_id() {
+    use fake_cloud::{Outcome, Script, Step};
+    let cloud = Cloud::quick("unused", 1, 0);
+    cloud.fake.set_script(Script {
+        steps: vec![
+            Step::new("WORKFLOW_STARTED", "orchestrator", "Starting up"),
+            Step::new(
+                "APPROVAL_REQUESTED",
+                "orchestrator",
+                "Needs approval: send the email",
+            )
+            .with_payload(json!({"approval_id": "appr-7", "kind": "tool",
+                    "reason": "send the email", "expires_at": "2099-01-01T00:00:00Z"})),
+            // v0.5.1's shape: a message and no id.
+            Step::new(
+                "APPROVAL_REQUESTED",
+                "orchestrator",
+                "Needs approval: delete the file",
+            ),
+            Step::new("LLM_OUTPUT", "final_output", "Sent."),
+            Step::new("WORKFLOW_COMPLETED", "orchestrator", "All done"),
+            Step::new("STREAM_END", "orchestrator", "Done"),
+        ],
+        delay: std::time::Duration::ZERO,
+        outcome: Outcome::Completed,
+    });
+    let t = app_on(&cloud);
+    let (task, _, wf) = remote_turn(&t, &cloud, "mail");
+    let decided = t.ok(
+        "decide_approval",
+        json!({"decision": {"workflow_id": task, "approval_id": "appr-7", "approved": true}}),
+    );
+    assert_eq!(decided["success"], true, "{decided}");
+    assert_eq!(
+        cloud.fake.state.lock().unwrap().approval_decisions,
+        [(wf, "appr-7".to_string(), true)],
+        "the decision reached the cloud under its own workflow id"
+    );
+    let e = t.err(
+        "decide_approval",
+        json!({"decision": {"workflow_id": task, "approval_id": "made-up", "approved": false}}),
+        "unsupported_by_remote",
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("decide it in the cloud"),
+        "{e}"
+    );
+}

@@ -156,14 +156,11 @@ impl Core {
                 "workflow_id and approval_id are required",
             ));
         }
-        // A remote task's approvals belong to its cloud, whose events (v0.5.1) carry no approval
-        // id to answer with.
+        // A remote task's approvals belong to its cloud.
         if let Ok(row) = self.owned_task(caller, &wf).await
             && let Ok(crate::core::tasks::Executor::Remote(profile)) = row.executor()
         {
-            return Err(ShannonError::UnsupportedByRemote(format!(
-                "the task runs on the Shannon cloud profile {profile:?}, whose approval requests carry no id this device could answer; decide it in the cloud"
-            )));
+            return self.decide_remote_approval(&row, &profile, &decision).await;
         }
         let feedback = decision
             .feedback

@@ -16,6 +16,7 @@
 //! - [`files`], [`review`], [`schedules`], [`catalog`]: a remote session's files and the remote
 //!   user's memory, plan review, schedules that fire on the cloud, and the cloud's catalogues.
 
+pub mod approvals;
 pub mod catalog;
 pub mod client;
 pub mod control;

@@ -110,3 +110,17 @@ pub(crate) fn delete_schedule(tx: &Transaction<'_>, id: &str) -> Result<()> {
     tx.execute("DELETE FROM remote_schedules WHERE id = ?1", [id])?;
     Ok(())
 }
+
+/// Whether a mirrored task holds an approval request the cloud gave an id (v0.5.1 gives none).
+pub(crate) fn has_approval_request(
+    c: &Connection,
+    workflow_id: &str,
+    approval_id: &str,
+) -> Result<bool> {
+    Ok(c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM task_events WHERE workflow_id = ?1
+             AND type = 'APPROVAL_REQUESTED' AND json_extract(payload, '$.approval_id') = ?2)",
+        params![workflow_id, approval_id],
+        |r| r.get(0),
+    )?)
+}

@@ -120,6 +120,8 @@ pub struct State {
     pub script: Option<Script>,
     /// Messages sent to running swarms: (workflow id, message), in order.
     pub swarm_messages: Vec<(String, String)>,
+    /// Approval decisions taken: (workflow id, approval id, approved).
+    pub approval_decisions: Vec<(String, String, bool)>,
     /// Plans under review, by workflow id.
     pub reviews: HashMap<String, review::Review>,
     /// Session workspaces (by session UUID) and memory folders (by user id).
