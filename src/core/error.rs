@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// Every failure the core reports. The IPC door serializes it as `{kind, message}`; the HTTP door maps
-/// [`ShannonError::code`] onto the contract's status codes and bodies.
+/// [`ShannonError::code`] onto the cloud's status codes and bodies.
 #[derive(Debug, thiserror::Error, Serialize, specta::Type, Clone, PartialEq, Eq)]
 #[serde(tag = "kind", content = "message", rename_all = "snake_case")]
 pub enum ShannonError {
