@@ -409,7 +409,7 @@ fn http_page(doc: &Value) -> String {
     for (tag, routes) in &by_tag {
         let mut title = tag.clone();
         title[..1].make_ascii_uppercase();
-        writeln!(p, "## {title}\n").unwrap();
+        writeln!(p, "## {title} routes\n").unwrap();
         for (method, path, op) in routes {
             writeln!(p, "### {method} {path}\n").unwrap();
             writeln!(p, "{}\n", op["summary"].as_str().unwrap_or_default()).unwrap();
