@@ -704,10 +704,11 @@ fn settings_page() -> String {
     let mut p = String::from(GENERATED);
     p.push_str("# Settings\n\n");
     p.push_str(
-        "Settings are per user, JSON values stored in SQLite: `set_setting(key, value)` over IPC \
-         (the value is JSON text: `\"true\"`, `\"[\\\"calculator\\\"]\"`), or `PUT \
-         /api/v1/settings/{key}` over HTTP. Any key of 1 to 128 characters (`A-Z a-z 0-9 _ - . \
-         :`) may hold up to 64 KiB; these are the ones the engine reads.\n\n",
+        "Settings are per user, JSON values stored in SQLite. From the webview, guest-js's \
+         `setSetting(key, value)` takes any JSON value (`setSetting(\"tools.block\", \
+         [\"web_fetch\"])`); the raw command `set_setting` takes it as JSON text. Over HTTP: `PUT \
+         /api/v1/settings/{key}` with `{\"value\": …}`. Any key of 1 to 128 characters (`A-Z a-z \
+         0-9 _ - . :`) may hold up to 64 KiB; these are the ones the engine reads.\n\n",
     );
     p.push_str(
         "## Keys the engine reads\n\n| key | value | when absent | effect |\n|---|---|---|---|\n",
