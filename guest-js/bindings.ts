@@ -1052,7 +1052,7 @@ export type RegisterRequest = {
 	full_name?: string | null,
 };
 
-/**  How the plugin authenticates to a cloud (contract §2: `X-API-Key`, or a bearer JWT). */
+/**  How the plugin authenticates to a cloud (as the cloud takes them: `X-API-Key`, or a bearer JWT). */
 export type RemoteAuthKind = 
 /**  An API key (`sk_…`), sent as `X-API-Key`. */
 "api_key" | 
@@ -1454,7 +1454,7 @@ export type SettingsChanged = {
 
 /**
  *  Every failure the core reports. The IPC door serializes it as `{kind, message}`; the HTTP door maps
- *  [`ShannonError::code`] onto the contract's status codes and bodies.
+ *  [`ShannonError::code`] onto the cloud's status codes and bodies.
  */
 export type ShannonError = 
 /**  Malformed or out-of-range input. */
@@ -1646,7 +1646,10 @@ export type SubmitTaskRequest = {
 	target?: string | null,
 };
 
-/**  Submit response (contract §3.3). `workflow_id` and `session_id` are also sent as headers by HTTP. */
+/**
+ *  Submit response (see docs/upstream.md#tasks-and-submission). `workflow_id` and `session_id` are
+ *  also sent as headers by HTTP.
+ */
 export type SubmitTaskResponse = {
 	/**  The task's id (the same as `workflow_id`). */
 	task_id: string,
@@ -1681,7 +1684,10 @@ export type SynthesisPayload = {
 	iteration: number,
 };
 
-/**  `GET /api/v1/tasks/{id}` (contract §3.3). Unlike the cloud, `created_at`/`updated_at` are real. */
+/**
+ *  `GET /api/v1/tasks/{id}` (see docs/upstream.md#tasks-and-submission). Unlike the cloud,
+ *  `created_at`/`updated_at` are real.
+ */
 export type TaskDetails = {
 	task_id: string,
 	workflow_id: string,
@@ -1721,11 +1727,14 @@ export type TaskEventBase = {
 	timestamp: string,
 	/**  Position in the stored stream, from 1; a transient event carries the last stored one's. */
 	seq: number,
-	/**  Transient events only: `"<seq>-<n>"`, their resume id (contract §5.1 `stream_id`). */
+	/**
+	 *  Transient events only: `"<seq>-<n>"`, their resume id (the cloud's `stream_id`; see
+	 *  docs/upstream.md#streaming-and-events).
+	 */
 	stream_id?: string | null,
 };
 
-/**  One event, in the cloud's shape (contract §5.1): its `type` says what its `payload` is. */
+/**  One event, in the cloud's shape (see docs/upstream.md#streaming-and-events): its `type` says what its `payload` is. */
 export type TaskEvent =
 	| (TaskEventBase & { type: "DATA_PROCESSING", payload?: null })
 	| (TaskEventBase & { type: "WORKFLOW_STARTED", payload: WorkflowStartedPayload })

@@ -1,7 +1,8 @@
-//! Session workspaces (contract §6): a directory per session under the data dir, where the file
-//! tools work and whose files the user can list and download. Every path is relative to the
-//! workspace: an absolute path, a `..` component (also percent-encoded), a NUL, or a symlink on the
-//! way is refused, so nothing an agent or a client names leads outside it.
+//! Session workspaces (see docs/upstream.md#catalogues-workspaces-and-memory): a directory per
+//! session under the data dir, where the file tools work and whose files the user can list and
+//! download. Every path is relative to the workspace: an absolute path, a `..` component (also
+//! percent-encoded), a NUL, or a symlink on the way is refused, so nothing an agent or a client
+//! names leads outside it.
 
 use std::path::{Component, Path, PathBuf};
 

@@ -96,7 +96,8 @@ pub struct SessionRenamed {
     pub title: String,
 }
 
-/// Finds the caller's live session by UUID or external id, or creates it (contract §1.3, §4.1).
+/// Finds the caller's live session by UUID or external id, or creates it (see
+/// docs/upstream.md#tasks-and-submission).
 pub(crate) fn ensure_session(
     tx: &rusqlite::Transaction<'_>,
     user: &str,

@@ -1,8 +1,9 @@
-//! Research plan review (contract §4.2): a research task with `require_review` (or `review_plan:
-//! "manual"`) proposes a plan and waits; the user reads it (`GET …/review`, its `version` as the
-//! ETag), gives feedback (the task answers with a revised plan) or approves it, and the research
-//! runs with the confirmed plan. The revisions are model calls of the task itself, so they are
-//! journaled and billed like every other; a feedback request waits for its revision.
+//! Research plan review (see docs/upstream.md#human-in-the-loop): a research task with
+//! `require_review` (or `review_plan: "manual"`) proposes a plan and waits; the user reads it (`GET
+//! …/review`, its `version` as the ETag), gives feedback (the task answers with a revised plan) or
+//! approves it, and the research runs with the confirmed plan. The revisions are model calls of the
+//! task itself, so they are journaled and billed like every other; a feedback request waits for its
+//! revision.
 
 use std::time::Duration;
 

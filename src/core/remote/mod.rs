@@ -1,6 +1,6 @@
 //! Remote mode: sessions that run on a Shannon cloud deployment through the same commands, events
-//! and resume ids as local ones (`../shared/contract/remote-mode.md`, summarised in
-//! `docs/guides/remote-mode.md`). A remote task is an ordinary local task whose row says where it
+//! and resume ids as local ones (`docs/guides/remote-mode.md`; the cloud's
+//! sources: `docs/upstream.md`). A remote task is an ordinary local task whose row says where it
 //! runs; a pump mirrors the cloud's stream into the local event hub, so subscriptions, lists,
 //! resume and crash recovery work unchanged.
 //!

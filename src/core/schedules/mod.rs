@@ -1,6 +1,6 @@
-//! Cron schedules (contract §8): 5-field cron expressions in an IANA time zone, each firing a task
-//! with the schedule's query and context. A scheduler loop in the core fires the schedules that are
-//! due; a run missed while the app was closed fires once at the next start.
+//! Cron schedules (see docs/upstream.md#schedules): 5-field cron expressions in an IANA time zone,
+//! each firing a task with the schedule's query and context. A scheduler loop in the core fires the
+//! schedules that are due; a run missed while the app was closed fires once at the next start.
 //!
 //! [`types`] holds the bodies, [`cron`] the expressions, the operations live here, and
 //! [`scheduler`] is the loop that fires due runs; it holds the core only through a weak handle.

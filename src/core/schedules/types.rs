@@ -1,4 +1,4 @@
-//! The schedule routes' bodies (contract §8), in the cloud's shapes.
+//! The schedule routes' bodies (see docs/upstream.md#schedules), in the cloud's shapes.
 
 use std::collections::BTreeMap;
 
