@@ -340,6 +340,39 @@ fn ask_on_a_provider_with_mode_model_and_session() {
     );
 }
 
+/// A key in the environment (as `OPENAI_API_KEY=… headless`) is stored the first time, announced
+/// masked, and not written again while it is the same.
+#[test]
+fn an_environment_key_is_stored_once_announced_masked_and_used() {
+    let rt = rt();
+    let fake = rt.block_on(FakeProvider::start());
+    let data = with_fake_openai(&fake);
+    fake.set_fallback(Scripted::Stream(Reply::text(["ok"])));
+    let env_key = "sk-from-env-ABCDEFGHIJKLMNOP";
+    let ask = || {
+        let out = command(data.path(), &["ask", "hi"])
+            .env("OPENAI_API_KEY", env_key)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let first = ask();
+    assert!(
+        first.contains("stored OPENAI_API_KEY as the openai key (sk-f****MNOP)"),
+        "{first}"
+    );
+    assert!(!first.contains("ABCDEFGHIJ"), "{first}");
+    let second = ask();
+    assert!(!second.contains("stored OPENAI_API_KEY"), "{second}");
+    let requests = fake.requests();
+    assert_eq!(
+        requests.last().unwrap().header("authorization"),
+        Some(format!("Bearer {env_key}").as_str())
+    );
+}
+
 #[test]
 fn a_task_that_fails_exits_1() {
     let rt = rt();
@@ -546,7 +579,10 @@ fn a_running_local_provider_answers_when_no_key_is_stored() {
         "{}",
         ran.stderr
     );
-    assert_eq!(*asked.lock().unwrap(), ["qwen3-local"]);
+    // Named without a model, a local provider answers with the first model it lists too.
+    let named = cli(data.path(), &["ask", "--provider", "ollama", "again"]).ok();
+    assert_eq!(named.stdout.trim(), "A local answer.");
+    assert_eq!(*asked.lock().unwrap(), ["qwen3-local", "qwen3-local"]);
 }
 
 /// Ctrl-C mid-answer: the CLI says it cancels, the task ends CANCELLED in the store before the

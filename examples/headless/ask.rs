@@ -85,11 +85,16 @@ impl Target {
             return Ok(target);
         }
         setup::keys_from_env(core, me).await?;
-        if o.provider.is_none() && o.model.is_none() {
-            let choice = setup::choose(core, me).await?;
-            eprintln!("{}", choice.why);
-            target.provider = Some(choice.provider);
-            target.model = choice.model;
+        match (&o.provider, &o.model) {
+            (None, None) => {
+                let choice = setup::choose(core, me).await?;
+                eprintln!("{}", choice.why);
+                target.provider = Some(choice.provider);
+                target.model = choice.model;
+            }
+            // A local provider named without a model: the first model it has.
+            (Some(provider), None) => target.model = setup::local_model(core, me, provider).await?,
+            _ => {}
         }
         Ok(target)
     }
@@ -210,13 +215,17 @@ async fn cancel(
         _ = interrupts.recv() => {}
     }
     let task = core.get_task(me, id).await?;
-    eprintln!(
-        "task {id} {}: it will not be resumed",
-        task.status
-            .strip_prefix("TASK_STATUS_")
-            .unwrap_or(&task.status)
-            .to_lowercase()
-    );
+    let status = task
+        .status
+        .strip_prefix("TASK_STATUS_")
+        .unwrap_or(&task.status);
+    if status == "CANCELLED" {
+        eprintln!("task {id} cancelled: it will not be resumed");
+    } else {
+        // It ended just before the cancel arrived (or is still stopping: the stored cancel ends it
+        // CANCELLED at the next start).
+        eprintln!("task {id} {}", status.to_lowercase());
+    }
     Ok(())
 }
 

@@ -49,9 +49,12 @@ pub async fn close(core: &Core) {
 pub async fn keys_from_env(core: &Core, me: &Caller) -> Result<(), ShannonError> {
     for (provider, var) in KEY_VARS {
         let Some(value) = env(var) else { continue };
-        let same = matches!(core.provider_key(me, provider).await, Ok(Some(k)) if k.expose() == value.trim());
-        if same {
-            continue;
+        match core.provider_key(me, provider).await {
+            Ok(Some(k)) if k.expose() == value.trim() => continue,
+            Ok(_) => {}
+            // The stored key is bound to an endpoint the provider no longer has: the environment
+            // does not rebind it (the task says key_endpoint_changed; `keys set` decides).
+            Err(_) => continue,
         }
         let info = core
             .set_provider_key(me, provider, &SecretString::new(value))
@@ -95,7 +98,7 @@ pub async fn choose(core: &Core, me: &Caller) -> Result<Choice, ShannonError> {
             continue;
         };
         let base_url = p.base_url.clone().unwrap_or_default();
-        let model = first_local_model(&base_url).await;
+        let model = local_model(core, me, id).await?;
         return Ok(Choice {
             provider: p.provider.clone(),
             why: format!(
@@ -118,9 +121,30 @@ pub async fn choose(core: &Core, me: &Caller) -> Result<Choice, ShannonError> {
     })
 }
 
-/// The first model a local OpenAI-compatible server lists at `GET {base_url}/models`; `None` when
-/// it lists none (the provider's default model is used then).
-async fn first_local_model(base_url: &str) -> Option<String> {
+/// For a local provider (Ollama, LM Studio, custom), the first model its server lists; `None` for
+/// any other provider, or when the server lists none (the provider's default model is used then).
+pub async fn local_model(
+    core: &Core,
+    me: &Caller,
+    provider: &str,
+) -> Result<Option<String>, ShannonError> {
+    let provider = provider.trim().to_ascii_lowercase();
+    if !LOCAL.contains(&provider.as_str()) {
+        return Ok(None);
+    }
+    let status = core.provider_status(me).await?;
+    let base_url = status
+        .iter()
+        .find(|p| p.provider == provider)
+        .and_then(|p| p.base_url.clone());
+    Ok(match base_url {
+        Some(url) => first_listed_model(&url).await,
+        None => None,
+    })
+}
+
+/// The first model an OpenAI-compatible server lists at `GET {base_url}/models`.
+async fn first_listed_model(base_url: &str) -> Option<String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
