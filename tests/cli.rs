@@ -700,3 +700,70 @@ fn ctrl_c_cancels_the_task_and_no_later_run_resumes_it() {
             .collect::<Vec<_>>()
     );
 }
+
+/// In `chat`, Ctrl-C during an answer cancels that answer only: the conversation goes on with the
+/// next line, in the same session, and ends normally (exit 0).
+#[test]
+fn ctrl_c_in_chat_cancels_the_answer_and_the_conversation_goes_on() {
+    let rt = rt();
+    let fake = rt.block_on(FakeProvider::start());
+    let data = with_fake_openai(&fake);
+    let words: Vec<String> = (0..200).map(|i| format!("word{i} ")).collect();
+    fake.push(Scripted::Slow(
+        Reply::text(words),
+        Duration::from_millis(100),
+    ))
+    .push(Scripted::Stream(Reply::text(["The second answer."])));
+    let out = data.path().join("chat.out");
+    let err = data.path().join("chat.err");
+    let mut child = command(data.path(), &["chat", "--provider", "openai"])
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"a long answer please\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains("word2")
+    {
+        assert!(Instant::now() < deadline, "no answer streamed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    while !std::fs::read_to_string(&err)
+        .unwrap_or_default()
+        .contains("cancelled: it will not be resumed")
+    {
+        assert!(Instant::now() < deadline, "the answer was not cancelled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stdin.write_all(b"and now a short one\n").unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("The second answer."),
+        "{stderr}"
+    );
+    let first = task_id(&stderr);
+    assert_eq!(stored_status(data.path(), &first), "CANCELLED");
+    assert_eq!(fake.request_count(), 2);
+    let list = cli(data.path(), &["tasks", "list", "--json"]).ok();
+    let list: Value = serde_json::from_str(&list.stdout).unwrap();
+    let tasks = list["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(
+        tasks[0]["session_id"], tasks[1]["session_id"],
+        "the second turn is in the same session"
+    );
+}
