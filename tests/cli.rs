@@ -196,6 +196,39 @@ fn help_describes_every_subcommand_and_exits_0() {
     assert!(!data.path().join(DATABASE_FILE).exists());
 }
 
+/// Reading a data dir that does not exist answers as an empty one and creates nothing.
+#[test]
+fn reading_a_data_dir_with_no_data_creates_nothing() {
+    let parent = tempfile::tempdir().unwrap();
+    let fresh = parent.path().join("fresh");
+    let list = cli(&fresh, &["tasks", "list", "--json"]).ok();
+    let list: Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(list["total_count"], 0);
+    assert!(
+        cli(&fresh, &["sessions", "list"])
+            .ok()
+            .stdout
+            .starts_with("SESSION")
+    );
+    assert!(
+        cli(&fresh, &["keys", "list"])
+            .ok()
+            .stderr
+            .contains("no keys stored")
+    );
+    for args in [
+        &["tasks", "show", "task-x"][..],
+        &["sessions", "show", "notes"],
+        &["keys", "delete", "openai"],
+    ] {
+        let ran = cli(&fresh, args);
+        assert_eq!(ran.code, 1, "{args:?}");
+        assert!(ran.stderr.contains("error [not_found]"), "{}", ran.stderr);
+        assert!(ran.stderr.contains("no Shannon data in"), "{}", ran.stderr);
+    }
+    assert!(!fresh.exists(), "nothing was created");
+}
+
 #[test]
 fn usage_errors_exit_2_and_failures_exit_1_with_a_stable_code() {
     let data = tempfile::tempdir().unwrap();

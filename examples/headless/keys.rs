@@ -33,13 +33,26 @@ pub enum KeysCommand {
     },
 }
 
+const NO_KEYS: &str = "no keys stored (add one with `keys set PROVIDER`)";
+
 pub async fn run(global: &Global, cmd: KeysCommand) -> Result<Done, ShannonError> {
     // Read before the core opens, so a missing key fails without touching the data dir.
     let secret = match &cmd {
         KeysCommand::Set { provider, .. } => Some(read_key(provider)?),
         _ => None,
     };
-    let core = setup::open(global, RecoveryPolicy::Fail).await?;
+    // Only `set` may create the data dir; a list or delete on none finds nothing.
+    let core = match (&cmd, setup::open_existing(global).await?) {
+        (_, Some(core)) => core,
+        (KeysCommand::Set { .. }, None) => setup::open(global, RecoveryPolicy::Fail).await?,
+        (KeysCommand::List, None) => {
+            eprintln!("{NO_KEYS}");
+            return Ok(Done::Ok);
+        }
+        (KeysCommand::Delete { provider }, None) => {
+            return Err(setup::no_data(global, &format!("no {provider} key")));
+        }
+    };
     let me = Caller::embedded();
     let result = async {
         match cmd {
@@ -61,7 +74,7 @@ pub async fn run(global: &Global, cmd: KeysCommand) -> Result<Done, ShannonError
             KeysCommand::List => {
                 let keys = core.list_provider_keys(&me).await?;
                 if keys.is_empty() {
-                    eprintln!("no keys stored (add one with `keys set PROVIDER`)");
+                    eprintln!("{NO_KEYS}");
                 }
                 for k in keys {
                     println!(

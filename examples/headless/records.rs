@@ -1,12 +1,13 @@
 //! `tasks list|show` and `sessions list|show`: the history, as a table or (`--json`) as the API's
-//! JSON. Read-only: nothing is written (tasks an earlier process left running end FAILED, see
-//! `setup::open`).
+//! JSON. Read-only: on a data dir with no database nothing is created (the lists are empty), and
+//! tasks an earlier process left running end FAILED (see `setup::open`).
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
+use tauri_plugin_shannon::ShannonError;
 use tauri_plugin_shannon::core::auth::Caller;
-use tauri_plugin_shannon::core::tasks::list::ListTasksQuery;
-use tauri_plugin_shannon::{RecoveryPolicy, ShannonError};
+use tauri_plugin_shannon::core::sessions::SessionList;
+use tauri_plugin_shannon::core::tasks::list::{ListTasksQuery, TaskList};
 
 use crate::setup;
 use crate::{Done, Global};
@@ -85,7 +86,18 @@ fn short_status(api: &str) -> String {
 }
 
 pub async fn tasks(global: &Global, cmd: TasksCommand) -> Result<Done, ShannonError> {
-    let core = setup::open(global, RecoveryPolicy::Fail).await?;
+    let Some(core) = setup::open_existing(global).await? else {
+        return match cmd {
+            TasksCommand::List { page, .. } => {
+                let none = TaskList {
+                    tasks: Vec::new(),
+                    total_count: 0,
+                };
+                print_tasks(&none, page.json).map(|()| Done::Ok)
+            }
+            TasksCommand::Show { id, .. } => Err(setup::no_data(global, &id)),
+        };
+    };
     let me = Caller::embedded();
     let result = async {
         match cmd {
@@ -105,22 +117,7 @@ pub async fn tasks(global: &Global, cmd: TasksCommand) -> Result<Done, ShannonEr
                         },
                     )
                     .await?;
-                if page.json {
-                    return print_json(&list);
-                }
-                println!("{:<62} {:<10} {:>7}  QUERY", "TASK", "STATUS", "TOKENS");
-                for t in &list.tasks {
-                    let tokens = t.total_token_usage.as_ref().map_or(0, |u| u.total_tokens);
-                    println!(
-                        "{:<62} {:<10} {:>7}  {}",
-                        t.task_id,
-                        short_status(&t.status),
-                        tokens,
-                        cell(&t.query, 60)
-                    );
-                }
-                eprintln!("{} of {} tasks", list.tasks.len(), list.total_count);
-                Ok(())
+                print_tasks(&list, page.json)
             }
             TasksCommand::Show { id, json } => {
                 let task = core.get_task(&me, &id).await?;
@@ -160,7 +157,18 @@ pub async fn tasks(global: &Global, cmd: TasksCommand) -> Result<Done, ShannonEr
 }
 
 pub async fn sessions(global: &Global, cmd: SessionsCommand) -> Result<Done, ShannonError> {
-    let core = setup::open(global, RecoveryPolicy::Fail).await?;
+    let Some(core) = setup::open_existing(global).await? else {
+        return match cmd {
+            SessionsCommand::List { page } => {
+                let none = SessionList {
+                    sessions: Vec::new(),
+                    total_count: 0,
+                };
+                print_sessions(&none, page.json).map(|()| Done::Ok)
+            }
+            SessionsCommand::Show { id, .. } => Err(setup::no_data(global, &id)),
+        };
+    };
     let me = Caller::embedded();
     let result = async {
         match cmd {
@@ -168,26 +176,7 @@ pub async fn sessions(global: &Global, cmd: SessionsCommand) -> Result<Done, Sha
                 let list = core
                     .list_sessions(&me, Some(page.limit), Some(page.offset))
                     .await?;
-                if page.json {
-                    return print_json(&list);
-                }
-                println!("{:<36} {:>5} {:>7}  TITLE", "SESSION", "TASKS", "TOKENS");
-                for s in &list.sessions {
-                    let title = s
-                        .title
-                        .as_deref()
-                        .or(s.latest_task_query.as_deref())
-                        .unwrap_or("");
-                    println!(
-                        "{:<36} {:>5} {:>7}  {}",
-                        s.session_id,
-                        s.task_count,
-                        s.tokens_used,
-                        cell(title, 60)
-                    );
-                }
-                eprintln!("{} of {} sessions", list.sessions.len(), list.total_count);
-                Ok(())
+                print_sessions(&list, page.json)
             }
             SessionsCommand::Show { id, json } => {
                 let session = core.get_session(&me, &id).await?;
@@ -223,4 +212,46 @@ pub async fn sessions(global: &Global, cmd: SessionsCommand) -> Result<Done, Sha
     .await;
     setup::close(&core).await;
     result.map(|()| Done::Ok)
+}
+
+fn print_tasks(list: &TaskList, json: bool) -> Result<(), ShannonError> {
+    if json {
+        return print_json(list);
+    }
+    println!("{:<62} {:<10} {:>7}  QUERY", "TASK", "STATUS", "TOKENS");
+    for t in &list.tasks {
+        let tokens = t.total_token_usage.as_ref().map_or(0, |u| u.total_tokens);
+        println!(
+            "{:<62} {:<10} {:>7}  {}",
+            t.task_id,
+            short_status(&t.status),
+            tokens,
+            cell(&t.query, 60)
+        );
+    }
+    eprintln!("{} of {} tasks", list.tasks.len(), list.total_count);
+    Ok(())
+}
+
+fn print_sessions(list: &SessionList, json: bool) -> Result<(), ShannonError> {
+    if json {
+        return print_json(list);
+    }
+    println!("{:<36} {:>5} {:>7}  TITLE", "SESSION", "TASKS", "TOKENS");
+    for s in &list.sessions {
+        let title = s
+            .title
+            .as_deref()
+            .or(s.latest_task_query.as_deref())
+            .unwrap_or("");
+        println!(
+            "{:<36} {:>5} {:>7}  {}",
+            s.session_id,
+            s.task_count,
+            s.tokens_used,
+            cell(title, 60)
+        );
+    }
+    eprintln!("{} of {} sessions", list.sessions.len(), list.total_count);
+    Ok(())
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::crypto::SecretString;
+use tauri_plugin_shannon::core::store::DATABASE_FILE;
 use tauri_plugin_shannon::{Core, CoreConfig, RecoveryPolicy, ShannonError};
 
 use crate::Global;
@@ -37,6 +38,24 @@ pub async fn open(global: &Global, recovery: RecoveryPolicy) -> Result<Core, Sha
     config.key_storage = global.key_storage();
     config.recovery = recovery;
     Core::open(config).await
+}
+
+/// The core of a data dir that already has a database, for the commands that only read or delete:
+/// `None` when there is none, so such a command creates nothing.
+pub async fn open_existing(global: &Global) -> Result<Option<Core>, ShannonError> {
+    let database = global.data_dir().join(DATABASE_FILE);
+    if !database.exists() {
+        return Ok(None);
+    }
+    open(global, RecoveryPolicy::Fail).await.map(Some)
+}
+
+/// What a read of a data dir with no database answers.
+pub fn no_data(global: &Global, what: &str) -> ShannonError {
+    ShannonError::NotFound(format!(
+        "{what}: no Shannon data in {} yet",
+        global.data_dir().display()
+    ))
 }
 
 /// An orderly end: what the tasks emitted is stored, MCP servers stop.
