@@ -119,6 +119,16 @@ fn stored_status(data: &Path, task: &str) -> String {
     .unwrap()
 }
 
+/// Ctrl-C, as a terminal sends it: SIGINT (through the shell's built-in `kill`, present wherever
+/// `sh` is, unlike procps' /bin/kill).
+fn interrupt(pid: u32) {
+    let sent = Command::new("sh")
+        .args(["-c", &format!("kill -INT {pid}")])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -INT {pid}");
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -652,11 +662,7 @@ fn ctrl_c_cancels_the_task_and_no_later_run_resumes_it() {
         assert!(child.try_wait().unwrap().is_none(), "the ask ended early");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    interrupt(child.id());
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -765,11 +771,7 @@ fn ctrl_c_in_chat_cancels_the_answer_and_the_conversation_goes_on() {
         assert!(Instant::now() < deadline, "no answer streamed");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    interrupt(child.id());
     while !std::fs::read_to_string(&err)
         .unwrap_or_default()
         .contains("cancelled: it will not be resumed")
