@@ -52,11 +52,16 @@ struct Cli {
 pub struct Global {
     /// Where the database and the master key live [default: $SHANNON_DATA_DIR, else
     /// target/shannon-headless in this repository]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     pub data_dir: Option<PathBuf>,
     /// Where the master key is kept
     #[arg(long, global = true, value_name = "STORAGE", default_value = "file",
-          value_parser = ["auto", "keychain", "file"])]
+          value_parser = ["auto", "keychain", "file"], help_heading = "Global options")]
     pub key_storage: String,
 }
 
