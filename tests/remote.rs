@@ -830,12 +830,13 @@ fn sigkill_mid_answer_then_restart_reattaches_the_remote_task() {
     let mut ask = std::process::Command::new(serve::headless_binary())
         .arg("--data-dir")
         .arg(data.path())
-        .args(["--remote", &cloud.fake.url(), "--query", "outlive me"])
+        .args(["ask", "--remote", &cloud.fake.url(), "outlive me"])
         .env("SHANNON_API_KEY", TEST_KEY)
         .env_remove("SHANNON_BEARER_TOKEN")
         .env_remove("OPENAI_API_KEY")
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::process::Stdio::null())
+        // The answer goes to stdout; the task's id, with the rest of the run's notes, to stderr.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&out).unwrap())
         .spawn()
         .unwrap();
     // Killed once the cloud has published part of the answer.
@@ -847,7 +848,9 @@ fn sigkill_mid_answer_then_restart_reattaches_the_remote_task() {
             .workflows()
             .last()
             .map_or(0, |wf| cloud.fake.emitted(wf).len());
-        if let Some(id) = text.lines().find_map(|l| l.strip_prefix("task "))
+        if let Some(id) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("task ")?.split_whitespace().next())
             && published >= 8
         {
             break id.trim().to_string();
