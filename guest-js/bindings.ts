@@ -215,6 +215,16 @@ export const commands = {
 	 *  list, with their backend; their tasks are read from the cloud.
 	 */
 	syncRemoteSessions: (profileId: string, offset: number | null) => typedError<SessionSync, ShannonError>(__TAURI_INVOKE("plugin:shannon|sync_remote_sessions", { profileId, offset })),
+	/**
+	 *  Exports the user's history to `dir` (absolute; new or empty): sessions, finished tasks with their
+	 *  stored events (deltas with `includeDeltas`), usage, schedules, workspaces and memory.
+	 */
+	exportHistory: (dir: string, includeDeltas: boolean | null) => typedError<ExportReport, ShannonError>(__TAURI_INVOKE("plugin:shannon|export_history", { dir, includeDeltas })),
+	/**
+	 *  Imports a `shannon-history` bundle from `dir` into the user's history (checked whole first;
+	 *  importing it again adds nothing).
+	 */
+	importHistory: (dir: string) => typedError<ImportReport, ShannonError>(__TAURI_INVOKE("plugin:shannon|import_history", { dir })),
 };
 
 /** Events */
@@ -500,6 +510,17 @@ export type BudgetThresholdPayload = {
 	cost_budget_usd?: number | null,
 };
 
+/**  Rows and files in a bundle. */
+export type BundleCounts = {
+	sessions: number,
+	tasks: number,
+	events: number,
+	deltas: number,
+	usage_rows: number,
+	schedules: number,
+	files: number,
+};
+
 /**
  *  A profile's connection state, as last seen (kept in memory; `profile_status_changed` events
  *  report each change).
@@ -608,6 +629,15 @@ export type EventPlanStep = {
 	type: string,
 };
 
+/**  What an export wrote. */
+export type ExportReport = {
+	/**  The bundle's folder. */
+	dir: string,
+	counts: BundleCounts,
+	/**  Unfinished tasks left out (a running task's state cannot move; export again once it ends). */
+	unfinished_skipped: number,
+};
+
 /**  `GET /api/v1/sessions/{id}/files/{path}`: text raw, anything else base64. */
 export type FileContent = {
 	success: boolean,
@@ -647,6 +677,23 @@ export type ForkedSession = {
 export type HitlResponsePayload = {
 	/**  The messages read. */
 	messages: string[],
+};
+
+/**  What an import added and what it left alone. */
+export type ImportReport = {
+	sessions_added: number,
+	/**  Sessions already here (their missing tasks are still added). */
+	sessions_present: number,
+	tasks_added: number,
+	/**  Tasks already here, by workflow id. */
+	tasks_present: number,
+	events_added: number,
+	usage_rows_added: number,
+	/**  Schedules arrive paused, so a schedule never fires in two places: resume it where it belongs. */
+	schedules_added_paused: number,
+	files_added: number,
+	/**  Sessions not imported because that id belongs to another user here. */
+	sessions_refused: string[],
 };
 
 /**  LEAD_DECISION: a swarm lead decided its next actions (the message is its summary). */

@@ -300,6 +300,16 @@ export const syncRemoteSessions = (profileId: string, offset?: number) =>
 export const onRemoteStatusChanged = (handler: (change: RemoteStatusChanged) => void) =>
   events.remoteStatusChanged.listen((e) => handler(e.payload));
 
+// ---- History bundles (opt-in permission shannon:allow-history-transfer) ----------------------
+/**
+ * Exports the user's history to `dir` (an absolute folder, new or empty) as a `shannon-history`
+ * bundle: sessions, finished tasks with their stored events, usage, schedules, workspaces, memory.
+ */
+export const exportHistory = (dir: string, includeDeltas = false) =>
+  unwrap(commands.exportHistory(dir, includeDeltas));
+/** Imports a bundle (checked whole first; importing it again adds nothing; schedules arrive paused). */
+export const importHistory = (dir: string) => unwrap(commands.importHistory(dir));
+
 // ---- HTTP listener (opt-in permission shannon:allow-listener) --------------------------------
 
 export const listenerStart = (port?: number) => unwrap(commands.listenerStart(port ?? null));

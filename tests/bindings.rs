@@ -81,6 +81,8 @@ fn default_permissions_hold_only_the_safe_set() {
         "delete_remote_profile",
         "set_remote_credential",
         "set_remote_config",
+        "export_history",
+        "import_history",
     ];
     for cmd in COMMANDS {
         let id = format!("\"allow-{}\"", cmd.replace('_', "-"));

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod crypto;
 pub mod error;
 pub mod files;
+pub mod history;
 pub mod hitl;
 mod idle_release;
 pub mod keystore;

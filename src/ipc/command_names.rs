@@ -105,4 +105,7 @@ pub const COMMANDS: &[&str] = &[
     "fork_session",
     "remote_catalog",
     "sync_remote_sessions",
+    // history bundles
+    "export_history",
+    "import_history",
 ];

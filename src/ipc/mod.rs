@@ -10,6 +10,7 @@ mod command_names;
 pub mod config;
 pub mod events;
 pub mod files;
+pub mod history;
 pub mod hitl;
 pub mod listener;
 pub mod mcp;
@@ -131,6 +132,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             remote::fork_session,
             remote::remote_catalog,
             remote::sync_remote_sessions,
+            history::export_history,
+            history::import_history,
         ])
         .events(tauri_specta::collect_events![
             events::SettingsChanged,

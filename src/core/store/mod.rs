@@ -4,6 +4,7 @@
 pub(crate) mod api_keys;
 pub(crate) mod approvals;
 pub(crate) mod events;
+pub(crate) mod history;
 mod migrations;
 pub(crate) mod remote;
 pub(crate) mod remote_mirror;
