@@ -166,6 +166,8 @@ fn help_describes_every_subcommand_and_exits_0() {
         "tasks",
         "sessions",
         "keys",
+        "export",
+        "import",
         "Exit codes",
     ] {
         assert!(top.stdout.contains(word), "{word}: {}", top.stdout);
@@ -801,4 +803,55 @@ fn ctrl_c_in_chat_cancels_the_answer_and_the_conversation_goes_on() {
         tasks[0]["session_id"], tasks[1]["session_id"],
         "the second turn is in the same session"
     );
+}
+
+#[test]
+fn export_then_import_moves_the_history_to_another_data_dir_once() {
+    let (from, to, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let asked = cli(
+        from.path(),
+        &["ask", "--provider", "demo", "--session", "trip", "alpha"],
+    )
+    .ok();
+    let id = task_id(&asked.stderr);
+    let bundle = out.path().join("bundle");
+    let bundle = bundle.to_str().unwrap();
+    let exported = cli(from.path(), &["export", "--out", bundle]).ok();
+    assert!(
+        exported.stderr.contains("exported 1 sessions, 1 tasks"),
+        "{}",
+        exported.stderr
+    );
+    // A folder that holds something is never written into: a failure with its code.
+    let again = cli(from.path(), &["export", "--out", bundle]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stderr.contains("error [invalid_request]"),
+        "{}",
+        again.stderr
+    );
+
+    let imported = cli(to.path(), &["import", bundle]).ok();
+    assert!(
+        imported.stderr.contains("imported 1 sessions"),
+        "{}",
+        imported.stderr
+    );
+    let list = cli(to.path(), &["tasks", "list"]).ok();
+    assert!(
+        list.stdout.contains(&id) && list.stdout.contains("COMPLETED"),
+        "{}",
+        list.stdout
+    );
+    let twice = cli(to.path(), &["import", bundle]).ok();
+    assert!(
+        twice.stderr.contains("0 tasks (1 already here)"),
+        "{}",
+        twice.stderr
+    );
+    assert_eq!(cli(to.path(), &["import", "--help"]).code, 0);
 }

@@ -9,6 +9,7 @@
 //! cargo run --example headless -- serve --port 8765              # the loopback HTTP listener
 //! cargo run --example headless -- tasks list                     # also: tasks show, sessions list|show
 //! printf %s "$KEY" | cargo run --example headless -- keys set openai   # also: keys list, keys delete
+//! cargo run --example headless -- export --out ~/shannon-backup   # and: import ~/shannon-backup
 //! cargo run --example headless -- --help
 //! ```
 //!
@@ -18,6 +19,7 @@
 
 mod ask;
 mod chat;
+mod history;
 mod keys;
 mod records;
 mod serve;
@@ -98,6 +100,11 @@ enum Command {
     /// Provider API keys, encrypted at rest (never printed in full)
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Write the history (sessions, finished tasks, events, usage, schedules, files, memory) to a
+    /// shannon-history bundle
+    Export(history::ExportArgs),
+    /// Add a shannon-history bundle's history to this data dir (again adds nothing)
+    Import(history::ImportArgs),
 }
 
 /// How a command ended, besides an error.
@@ -144,5 +151,7 @@ async fn run(cli: Cli) -> Result<Done, ShannonError> {
         Some(Command::Tasks(cmd)) => records::tasks(&global, cmd).await,
         Some(Command::Sessions(cmd)) => records::sessions(&global, cmd).await,
         Some(Command::Keys(cmd)) => keys::run(&global, cmd).await,
+        Some(Command::Export(args)) => history::export(&global, args).await,
+        Some(Command::Import(args)) => history::import(&global, args).await,
     }
 }
