@@ -107,7 +107,8 @@ async fn timed_get(http: &reqwest::Client, url: String) -> (reqwest::Response, D
 }
 
 /// While the disk is full, the running task's reads answer within [`READ_BOUND`]: the task, its
-/// stored events (saying more are pending) and an SSE replay from the start.
+/// stored events (saying more are pending), an SSE replay from the start and a resume, and every
+/// other read of the task, its session and the server (what is stored, or a 503/507 with a code).
 async fn reads_answer_while_full(http: &reqwest::Client, url: &str, task_id: &str, wf: &str) {
     let (task, took) = timed_get(http, format!("{url}/api/v1/tasks/{task_id}")).await;
     let status = task.status().as_u16();
@@ -170,6 +171,69 @@ async fn reads_answer_while_full(http: &reqwest::Client, url: &str, task_id: &st
         "the SSE replay's first event took {took:?}"
     );
     assert_eq!(first.and_then(|f| f.id).as_deref(), Some("1"));
+
+    // A resume from a stored id answers with the next one as quickly.
+    let started = Instant::now();
+    let sink = Arc::new(Mutex::new(Vec::new()));
+    let resume = {
+        let (h, u, w, sink) = (http.clone(), url.to_string(), wf.to_string(), sink.clone());
+        tokio::spawn(
+            async move { sse::read_sse(&h, &u, &w, Some("2"), READ_BOUND * 5, sink).await },
+        )
+    };
+    while sink.lock().unwrap().is_empty() && started.elapsed() < READ_BOUND * 5 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = started.elapsed();
+    let first = sink.lock().unwrap().first().cloned();
+    resume.abort();
+    println!("SSE resume after 2 while full: first frame {first:?} after {took:?}");
+    assert!(
+        took < READ_BOUND,
+        "the SSE resume's first event took {took:?}"
+    );
+    assert_eq!(first.and_then(|f| f.id).as_deref(), Some("3"));
+
+    // Every other read of the task, its session and the server: an answer within the bound,
+    // either what is stored or a 503/507 with a stable code, never a wait on the failing writer.
+    let session = task["session_id"].as_str().unwrap_or_default().to_string();
+    assert!(!session.is_empty(), "the task names its session: {task}");
+    let reads = [
+        format!("/api/v1/tasks?limit=20"),
+        format!("/api/v1/tasks/{task_id}/progress"),
+        format!("/api/v1/tasks/{task_id}/output"),
+        format!("/api/v1/tasks/{task_id}/timeline"),
+        format!("/api/v1/tasks/{task_id}/control-state"),
+        format!("/api/v1/sessions"),
+        format!("/api/v1/sessions/{session}"),
+        format!("/api/v1/sessions/{session}/history"),
+        format!("/api/v1/sessions/{session}/events"),
+        format!("/metrics"),
+    ];
+    for path in reads {
+        let (resp, took) = timed_get(http, format!("{url}{path}")).await;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        println!(
+            "GET {path} while full: {status} in {took:?}: {}",
+            text.chars().take(160).collect::<String>()
+        );
+        assert!(
+            took < READ_BOUND,
+            "GET {path} took {took:?} while the disk is full"
+        );
+        match status {
+            200 => {}
+            503 | 507 => {
+                let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                assert!(
+                    body["code"].is_string(),
+                    "GET {path}: {status} without a code: {text}"
+                );
+            }
+            _ => panic!("GET {path} while the disk is full: {status} {text}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
