@@ -12,6 +12,7 @@ import time
 from shannon import (
     AgentExecution,
     AgentInfo,
+    EventType,
     OpenAIChatCompletion,
     OpenAIChatCompletionChunk,
     OpenAIModel,
@@ -94,15 +95,24 @@ def main() -> int:
         assert "WORKFLOW_COMPLETED" in seen, seen
         checks += 1
 
-        # An approval from the stream: the SDK's `Event` keeps no payload, so its approval example
-        # reads `id=<uuid>` from the message.
+        # An approval from the stream, as the SDK's own example (streaming_with_approvals.py) does
+        # it: its `Event` keeps no payload (`Event.payload` parses the message as JSON for this
+        # type), so the example reads `id=<uuid>` from the message with exactly this pattern.
         handle = client.submit_task("Ask me first, please.", context={"require_approval": True})
         approval_id = None
-        for event in client.stream(handle.workflow_id, total_timeout=60):
-            if event.type == "APPROVAL_REQUESTED":
-                found = re.search(r"id=([0-9a-fA-F-]{36})", event.message)
-                assert found, event.message
-                approval_id = found.group(1)
+        example_types = [
+            EventType.AGENT_STARTED,
+            EventType.LLM_PARTIAL,
+            EventType.TOOL_INVOKED,
+            EventType.APPROVAL_REQUESTED,
+            EventType.APPROVAL_DECISION,
+            EventType.WORKFLOW_COMPLETED,
+        ]
+        for event in client.stream(handle.workflow_id, types=example_types, total_timeout=60):
+            if event.type == EventType.APPROVAL_REQUESTED:
+                match = re.search(r'id=([a-f0-9-]{36})', event.message)
+                assert match, event.message
+                approval_id = match.group(1)
                 break
         assert approval_id, "the stream had no APPROVAL_REQUESTED"
         assert client.approve(approval_id, handle.workflow_id, approved=True), approval_id
