@@ -204,16 +204,16 @@ async fn reads_answer_while_full(
     let session = task["session_id"].as_str().unwrap_or_default().to_string();
     assert!(!session.is_empty(), "the task names its session: {task}");
     let reads = [
-        format!("/api/v1/tasks?limit=20"),
+        "/api/v1/tasks?limit=20".to_string(),
         format!("/api/v1/tasks/{task_id}/progress"),
         format!("/api/v1/tasks/{task_id}/output"),
         format!("/api/v1/tasks/{task_id}/timeline"),
         format!("/api/v1/tasks/{task_id}/control-state"),
-        format!("/api/v1/sessions"),
+        "/api/v1/sessions".to_string(),
         format!("/api/v1/sessions/{session}"),
         format!("/api/v1/sessions/{session}/history"),
         format!("/api/v1/sessions/{session}/events"),
-        format!("/metrics"),
+        "/metrics".to_string(),
     ];
     for path in reads {
         let (resp, took) = timed_get(http, format!("{url}{path}")).await;
