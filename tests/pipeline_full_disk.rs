@@ -199,6 +199,35 @@ async fn reads_answer_while_full(
     );
     assert_eq!(first.and_then(|f| f.id).as_deref(), Some("3"));
 
+    // The WebSocket stream replays as quickly.
+    let ws = url.replacen("http://", "ws://", 1);
+    let started = Instant::now();
+    let first = tokio::time::timeout(READ_BOUND * 5, async {
+        use futures_util::StreamExt;
+        let (mut socket, _) = tokio_tungstenite::connect_async(format!(
+            "{ws}/api/v1/stream/ws?workflow_id={wf}&token={TOKEN}"
+        ))
+        .await
+        .unwrap();
+        loop {
+            match socket.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(frame))) => {
+                    break serde_json::from_str::<Value>(&frame).unwrap();
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("the WebSocket ended before its first event: {other:?}"),
+            }
+        }
+    })
+    .await;
+    let took = started.elapsed();
+    println!("WebSocket replay while full: first event {first:?} after {took:?}");
+    assert!(
+        took < READ_BOUND,
+        "the WebSocket's first event took {took:?}"
+    );
+    assert_eq!(first.unwrap()["seq"], 1);
+
     // Every other read of the task, its session and the server: an answer within the bound,
     // either what is stored or a 503/507 with a stable code, never a wait on the failing writer.
     let session = task["session_id"].as_str().unwrap_or_default().to_string();
