@@ -144,10 +144,16 @@ export const commands = {
 	listSessionFiles: (sessionId: string, path: string | null) => typedError<FileList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_session_files", { sessionId, path })),
 	/**  A file of a session's workspace: text raw, anything else base64. */
 	readSessionFile: (sessionId: string, path: string) => typedError<FileContent, ShannonError>(__TAURI_INVOKE("plugin:shannon|read_session_file", { sessionId, path })),
-	/**  One level of the user's memory folder. */
-	listMemoryFiles: (path: string | null) => typedError<FileList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_memory_files", { path })),
-	/**  A file of the user's memory folder: text raw, anything else base64. */
-	readMemoryFile: (path: string) => typedError<FileContent, ShannonError>(__TAURI_INVOKE("plugin:shannon|read_memory_file", { path })),
+	/**
+	 *  One level of the user's memory folder; `source` a Shannon cloud profile's id for the remote
+	 *  user's memory there (default: here).
+	 */
+	listMemoryFiles: (path: string | null, source: string | null) => typedError<FileList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_memory_files", { path, source })),
+	/**
+	 *  A file of the user's memory folder (here, or on the cloud profile `source`): text raw,
+	 *  anything else base64.
+	 */
+	readMemoryFile: (path: string, source: string | null) => typedError<FileContent, ShannonError>(__TAURI_INVOKE("plugin:shannon|read_memory_file", { path, source })),
 	/**  Every skill's newest version, optionally of one category, and the files that do not read. */
 	listSkills: (category: string | null) => typedError<SkillList, ShannonError>(__TAURI_INVOKE("plugin:shannon|list_skills", { category })),
 	/**  A skill, whole: its newest version, or `version`. */
@@ -202,6 +208,13 @@ export const commands = {
 	 *  to continue a remote session on this device.
 	 */
 	forkSession: (sessionId: string) => typedError<ForkedSession, ShannonError>(__TAURI_INVOKE("plugin:shannon|fork_session", { sessionId })),
+	/**  A Shannon cloud's skills, agents and tools (the listings beside the local catalogues). */
+	remoteCatalog: (profileId: string) => typedError<RemoteCatalog, ShannonError>(__TAURI_INVOKE("plugin:shannon|remote_catalog", { profileId })),
+	/**
+	 *  Brings one page (100, from `offset`) of the user's sessions on a Shannon cloud into the session
+	 *  list, with their backend; their tasks are read from the cloud.
+	 */
+	syncRemoteSessions: (profileId: string, offset: number | null) => typedError<SessionSync, ShannonError>(__TAURI_INVOKE("plugin:shannon|sync_remote_sessions", { profileId, offset })),
 };
 
 /** Events */
@@ -616,6 +629,8 @@ export type FileEntry = {
 export type FileList = {
 	success: boolean,
 	files: FileEntry[],
+	/**  Where the files are: `local`, or the id of the Shannon cloud profile they were read from. */
+	source?: string,
 };
 
 /**  What a fork made. */
@@ -1037,7 +1052,7 @@ export type RegisterRequest = {
 	full_name?: string | null,
 };
 
-/**  How the plugin authenticates to a cloud (contract §2: `X-API-Key`, or a bearer JWT). */
+/**  How the plugin authenticates to a cloud (as the cloud takes them: `X-API-Key`, or a bearer JWT). */
 export type RemoteAuthKind = 
 /**  An API key (`sk_…`), sent as `X-API-Key`. */
 "api_key" | 
@@ -1058,6 +1073,26 @@ export type RemoteAuthState =
 "missing" | 
 /**  Not known (the server could not be reached). */
 "unknown";
+
+/**  A cloud's catalogues. */
+export type RemoteCatalog = {
+	/**  The profile it was read through (the entries' source). */
+	source: string,
+	host: string,
+	skills: SkillSummary[],
+	/**  Agents by id. */
+	agents: RemoteCatalogEntry[],
+	tools: RemoteCatalogEntry[],
+	/**  The listings the cloud did not give, each with why. */
+	unavailable: string[],
+};
+
+/**  An agent or a tool of a cloud, as its listing names it. */
+export type RemoteCatalogEntry = {
+	name: string,
+	description: string,
+	category: string,
+};
 
 /**  Remote mode's part of the core configuration. */
 export type RemoteConfig = {
@@ -1270,6 +1305,8 @@ export type ScheduleInfo = {
 	total_runs?: number,
 	successful_runs?: number,
 	failed_runs?: number,
+	/**  Where it fires: `local`, or the Shannon cloud profile it lives on (its copy as last read). */
+	source?: string,
 };
 
 /**  `GET /api/v1/schedules` (an empty list leaves `schedules` and `total_count` out, as the cloud). */
@@ -1298,6 +1335,11 @@ export type ScheduleRequest = {
 	timeout_seconds?: number | null,
 	/**  PUT only: an empty `task_context` clears the context only with this set. */
 	clear_task_context?: boolean,
+	/**
+	 *  Create only: `local` (the default) or a Shannon cloud profile's id, where the schedule is
+	 *  created and fires (while the laptop sleeps). Not sent by the cloud's own clients.
+	 */
+	target?: string | null,
 };
 
 /**  One run of a schedule: the task it started. */
@@ -1374,6 +1416,20 @@ export type SessionSummary = {
 	executor: string,
 };
 
+/**  What a session sync did. */
+export type SessionSync = {
+	profile_id: string,
+	/**  Sessions the cloud listed (this page). */
+	seen: number,
+	/**  Of those, new to the session list. */
+	added: number,
+	/**  All the cloud holds for this user. */
+	total: number,
+	/**  The offset to ask for next when more remain. */
+	next_offset: number | null,
+	synced_at: string,
+};
+
 export type SessionTurns = {
 	session_id: string,
 	/**  Total number of turns in the session. */
@@ -1398,7 +1454,7 @@ export type SettingsChanged = {
 
 /**
  *  Every failure the core reports. The IPC door serializes it as `{kind, message}`; the HTTP door maps
- *  [`ShannonError::code`] onto the contract's status codes and bodies.
+ *  [`ShannonError::code`] onto the cloud's status codes and bodies.
  */
 export type ShannonError = 
 /**  Malformed or out-of-range input. */
@@ -1590,7 +1646,10 @@ export type SubmitTaskRequest = {
 	target?: string | null,
 };
 
-/**  Submit response (contract §3.3). `workflow_id` and `session_id` are also sent as headers by HTTP. */
+/**
+ *  Submit response (see docs/upstream.md#tasks-and-submission). `workflow_id` and `session_id` are
+ *  also sent as headers by HTTP.
+ */
 export type SubmitTaskResponse = {
 	/**  The task's id (the same as `workflow_id`). */
 	task_id: string,
@@ -1625,7 +1684,10 @@ export type SynthesisPayload = {
 	iteration: number,
 };
 
-/**  `GET /api/v1/tasks/{id}` (contract §3.3). Unlike the cloud, `created_at`/`updated_at` are real. */
+/**
+ *  `GET /api/v1/tasks/{id}` (see docs/upstream.md#tasks-and-submission). Unlike the cloud,
+ *  `created_at`/`updated_at` are real.
+ */
 export type TaskDetails = {
 	task_id: string,
 	workflow_id: string,
@@ -1665,11 +1727,14 @@ export type TaskEventBase = {
 	timestamp: string,
 	/**  Position in the stored stream, from 1; a transient event carries the last stored one's. */
 	seq: number,
-	/**  Transient events only: `"<seq>-<n>"`, their resume id (contract §5.1 `stream_id`). */
+	/**
+	 *  Transient events only: `"<seq>-<n>"`, their resume id (the cloud's `stream_id`; see
+	 *  docs/upstream.md#streaming-and-events).
+	 */
 	stream_id?: string | null,
 };
 
-/**  One event, in the cloud's shape (contract §5.1): its `type` says what its `payload` is. */
+/**  One event, in the cloud's shape (see docs/upstream.md#streaming-and-events): its `type` says what its `payload` is. */
 export type TaskEvent =
 	| (TaskEventBase & { type: "DATA_PROCESSING", payload?: null })
 	| (TaskEventBase & { type: "WORKFLOW_STARTED", payload: WorkflowStartedPayload })

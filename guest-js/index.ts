@@ -187,9 +187,13 @@ export const listApprovals = (status?: "pending" | "approved" | "denied" | "expi
 export const listSessionFiles = (sessionId: string, path?: string) => unwrap(commands.listSessionFiles(sessionId, path ?? null));
 /** A workspace file: `content` is text, or base64 when `base64` is true. */
 export const readSessionFile = (sessionId: string, path: string) => unwrap(commands.readSessionFile(sessionId, path));
-/** One level of the user's memory folder (agents read it as `/memory/`). */
-export const listMemoryFiles = (path?: string) => unwrap(commands.listMemoryFiles(path ?? null));
-export const readMemoryFile = (path: string) => unwrap(commands.readMemoryFile(path));
+/**
+ * One level of the user's memory folder (agents read it as `/memory/`); `source` a Shannon cloud
+ * profile's id for the remote user's memory there. The answer's `source` says where it was read.
+ */
+export const listMemoryFiles = (path?: string, source?: string) =>
+  unwrap(commands.listMemoryFiles(path ?? null, source ?? null));
+export const readMemoryFile = (path: string, source?: string) => unwrap(commands.readMemoryFile(path, source ?? null));
 /** Skills: every skill's newest version (and the files that do not read), one skill, its versions. */
 export const listSkills = (category?: string) => unwrap(commands.listSkills(category ?? null));
 export const getSkill = (name: string, version?: string) => unwrap(commands.getSkill(name, version ?? null));
@@ -284,6 +288,14 @@ export const remoteStatus = () => unwrap(commands.remoteStatus());
 export const setRemoteConfig = (config: RemoteConfig) => unwrap(commands.setRemoteConfig(config));
 /** Copies a session into a new local one whose memory is its completed turns (to continue offline). */
 export const forkSession = (sessionId: string) => unwrap(commands.forkSession(sessionId));
+/** A Shannon cloud's skills, agents and tools, beside the local catalogues (`source`: the profile). */
+export const remoteCatalog = (profileId: string) => unwrap(commands.remoteCatalog(profileId));
+/**
+ * Brings a page (100, from `offset`) of the user's sessions on a Shannon cloud into the session list
+ * with their backend; `next_offset` is set while more remain.
+ */
+export const syncRemoteSessions = (profileId: string, offset?: number) =>
+  unwrap(commands.syncRemoteSessions(profileId, offset ?? null));
 /** Calls `handler` each time a profile goes online, offline, or has its credential refused; returns an unlisten function. */
 export const onRemoteStatusChanged = (handler: (change: RemoteStatusChanged) => void) =>
   events.remoteStatusChanged.listen((e) => handler(e.payload));

@@ -395,7 +395,7 @@ async fn research_without_search_says_so_and_a_long_task_leaves_a_memory_note() 
             .map(|e| (&e.event_type, &e.message))
             .collect::<Vec<_>>()
     );
-    let files = r.core.list_memory_files(&r.me, None).await.unwrap();
+    let files = r.core.list_memory_files(&r.me, None, None).await.unwrap();
     let names: Vec<&str> = files.files.iter().map(|f| f.name.as_str()).collect();
     assert!(
         names.contains(&"tidal-power.md") && names.contains(&"MEMORY.md"),
@@ -403,14 +403,18 @@ async fn research_without_search_says_so_and_a_long_task_leaves_a_memory_note() 
     );
     let note = r
         .core
-        .read_memory_file(&r.me, "tidal-power.md")
+        .read_memory_file(&r.me, "tidal-power.md", None)
         .await
         .unwrap();
     assert!(
         note.content
             .starts_with("# Tidal power basics\n\n- The user asked")
     );
-    let index = r.core.read_memory_file(&r.me, "MEMORY.md").await.unwrap();
+    let index = r
+        .core
+        .read_memory_file(&r.me, "MEMORY.md", None)
+        .await
+        .unwrap();
     assert!(
         index
             .content

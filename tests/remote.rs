@@ -11,146 +11,23 @@ mod fake_cloud;
 mod fake_provider;
 #[path = "support/log_capture.rs"]
 mod log_capture;
+#[path = "support/remote_app.rs"]
+mod remote_app;
 #[path = "support/rig.rs"]
 mod rig;
 #[path = "support/serve.rs"]
 mod serve;
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::TestApp;
-use fake_cloud::{FakeCloud, FakeConfig, Fault, Script, TEST_KEY};
+use fake_cloud::{FakeConfig, Fault, Script, TEST_KEY};
+use remote_app::{Cloud, add_profile, app_on, logs, stream, submit, submitted, wait_status};
 use serde_json::{Value, json};
 use tauri_plugin_shannon::core::auth::Caller;
 use tauri_plugin_shannon::core::remote::{RemoteCredential, SaveRemoteProfile};
 use tauri_plugin_shannon::core::tasks::SubmitTaskRequest;
 use tauri_plugin_shannon::core::{Core, CoreConfig};
-
-/// Every log line of this test binary (a global subscriber, so the plugin's runtime threads write
-/// here too), for the credential scan.
-fn logs() -> &'static log_capture::Captured {
-    static LOGS: OnceLock<log_capture::Captured> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = log_capture::Captured::default();
-        let writer = logs.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .try_init();
-        logs
-    })
-}
-
-/// The fake cloud on a runtime of its own (the app under test has its own).
-struct Cloud {
-    rt: tokio::runtime::Runtime,
-    fake: FakeCloud,
-}
-
-impl Cloud {
-    fn start(cfg: FakeConfig) -> Self {
-        logs();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let fake = rt.block_on(fake_cloud::start(cfg));
-        Self { rt, fake }
-    }
-
-    fn quick(answer: &str, deltas: usize, delay_ms: u64) -> Self {
-        Self::start(FakeConfig {
-            script: Script::answer(answer, deltas, Duration::from_millis(delay_ms)),
-            linger_after_end: Duration::from_millis(300),
-            ..FakeConfig::default()
-        })
-    }
-
-    fn stop(&self) {
-        self.rt.block_on(self.fake.stop());
-    }
-
-    fn restart(&self) {
-        self.rt.block_on(self.fake.restart());
-    }
-}
-
-/// An app with a profile `team` on the fake, with the fake's API key stored.
-fn app_on(cloud: &Cloud) -> TestApp {
-    let t = TestApp::new();
-    add_profile(&t, cloud, json!({}));
-    t
-}
-
-fn add_profile(t: &TestApp, cloud: &Cloud, extra: Value) -> Value {
-    let mut profile = json!({"id": "team", "name": "Team cloud", "base_url": cloud.fake.url()});
-    for (k, v) in extra.as_object().unwrap() {
-        profile[k] = v.clone();
-    }
-    let saved = t.ok("save_remote_profile", json!({"profile": profile}));
-    if profile.get("auth") != Some(&json!("bearer")) && profile.get("auth") != Some(&json!("none"))
-    {
-        t.ok(
-            "set_remote_credential",
-            json!({"profileId": "team", "credential": {"kind": "api_key", "api_key": TEST_KEY}}),
-        );
-    }
-    saved
-}
-
-fn submit(t: &TestApp, request: Value) -> Value {
-    t.ok(
-        "submit_task",
-        json!({"request": request, "idempotencyKey": null}),
-    )
-}
-
-/// Submits and returns the task id.
-fn submitted(t: &TestApp, request: Value) -> String {
-    submit(t, request)["task_id"].as_str().unwrap().to_string()
-}
-
-/// Subscribes on `channel` and returns every message up to STREAM_END.
-fn stream(t: &TestApp, task: &str, channel: u32, after: Option<u32>) -> Vec<Value> {
-    t.ok(
-        "subscribe_task",
-        json!({"taskId": task, "lastEventId": after, "types": null, "coalesce": false,
-               "onEvent": format!("__CHANNEL__:{channel}")}),
-    );
-    let mut out = Vec::new();
-    loop {
-        let (ch, event) = t
-            .channel_messages
-            .recv_timeout(Duration::from_secs(60))
-            .expect("an event before STREAM_END");
-        if ch != channel {
-            continue;
-        }
-        let end = event["type"] == "STREAM_END";
-        out.push(event);
-        if end {
-            return out;
-        }
-    }
-}
-
-fn wait_status(t: &TestApp, task: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = t.ok("get_task", json!({"taskId": task}));
-        if got["status"] == want {
-            return got;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{task} never became {want}: {got}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Waits until the cloud's newest task has published at least `n` events (mid-answer).
 fn wait_published(cloud: &Cloud, n: usize) {
@@ -953,12 +830,13 @@ fn sigkill_mid_answer_then_restart_reattaches_the_remote_task() {
     let mut ask = std::process::Command::new(serve::headless_binary())
         .arg("--data-dir")
         .arg(data.path())
-        .args(["--remote", &cloud.fake.url(), "--query", "outlive me"])
+        .args(["ask", "--remote", &cloud.fake.url(), "outlive me"])
         .env("SHANNON_API_KEY", TEST_KEY)
         .env_remove("SHANNON_BEARER_TOKEN")
         .env_remove("OPENAI_API_KEY")
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::process::Stdio::null())
+        // The answer goes to stdout; the task's id, with the rest of the run's notes, to stderr.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&out).unwrap())
         .spawn()
         .unwrap();
     // Killed once the cloud has published part of the answer.
@@ -970,7 +848,9 @@ fn sigkill_mid_answer_then_restart_reattaches_the_remote_task() {
             .workflows()
             .last()
             .map_or(0, |wf| cloud.fake.emitted(wf).len());
-        if let Some(id) = text.lines().find_map(|l| l.strip_prefix("task "))
+        if let Some(id) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("task ")?.split_whitespace().next())
             && published >= 8
         {
             break id.trim().to_string();

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// Every failure the core reports. The IPC door serializes it as `{kind, message}`; the HTTP door maps
-/// [`ShannonError::code`] onto the contract's status codes and bodies.
+/// [`ShannonError::code`] onto the cloud's status codes and bodies.
 #[derive(Debug, thiserror::Error, Serialize, specta::Type, Clone, PartialEq, Eq)]
 #[serde(tag = "kind", content = "message", rename_all = "snake_case")]
 pub enum ShannonError {
@@ -141,6 +141,46 @@ impl ShannonError {
             Self::UnsupportedByRemote(_) => "unsupported_by_remote",
             Self::SessionOnOtherBackend(_) => "session_on_other_backend",
         }
+    }
+
+    /// One error of each kind, in declaration order: the registry the generated error reference
+    /// (`docs/reference/errors.md`) is written from. `tests/reference.rs` compares it with the
+    /// kinds of the exported TypeScript union, so a kind missing here fails that test.
+    pub fn one_of_each() -> Vec<ShannonError> {
+        let m = String::new;
+        vec![
+            Self::InvalidRequest(m()),
+            Self::InvalidJson(m()),
+            Self::UnknownProvider(m()),
+            Self::NotFound(m()),
+            Self::Conflict(m()),
+            Self::PayloadTooLarge(m()),
+            Self::RateLimited(m()),
+            Self::InvalidCredentials,
+            Self::InvalidToken,
+            Self::TokenExpired,
+            Self::InvalidRefreshToken,
+            Self::InvalidState(m()),
+            Self::ProviderNotReady(m()),
+            Self::PermissionDenied(m()),
+            Self::KeyEndpointChanged(m()),
+            Self::Decryption(m()),
+            Self::MasterKey(m()),
+            Self::DatabaseTooNew {
+                found: 0,
+                supported: 0,
+            },
+            Self::Database(m()),
+            Self::StorageFull(m()),
+            Self::StorageUnavailable(m()),
+            Self::Io(m()),
+            Self::Config(m()),
+            Self::Internal(m()),
+            Self::RemoteUnreachable(m()),
+            Self::RemoteAuth(m()),
+            Self::UnsupportedByRemote(m()),
+            Self::SessionOnOtherBackend(m()),
+        ]
     }
 
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {

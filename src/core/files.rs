@@ -1,7 +1,8 @@
-//! Session workspaces (contract §6): a directory per session under the data dir, where the file
-//! tools work and whose files the user can list and download. Every path is relative to the
-//! workspace: an absolute path, a `..` component (also percent-encoded), a NUL, or a symlink on the
-//! way is refused, so nothing an agent or a client names leads outside it.
+//! Session workspaces (see docs/upstream.md#catalogues-workspaces-and-memory): a directory per
+//! session under the data dir, where the file tools work and whose files the user can list and
+//! download. Every path is relative to the workspace: an absolute path, a `..` component (also
+//! percent-encoded), a NUL, or a symlink on the way is refused, so nothing an agent or a client
+//! names leads outside it.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -35,6 +36,13 @@ pub struct FileEntry {
 pub struct FileList {
     pub success: bool,
     pub files: Vec<FileEntry>,
+    /// Where the files are: `local`, or the id of the Shannon cloud profile they were read from.
+    #[serde(default = "local_source")]
+    pub source: String,
+}
+
+fn local_source() -> String {
+    crate::core::remote::LOCAL.to_string()
 }
 
 /// `GET /api/v1/sessions/{id}/files/{path}`: text raw, anything else base64.
@@ -306,6 +314,9 @@ impl Core {
         session: &str,
         path: Option<String>,
     ) -> Result<FileList> {
+        if let Some(remote) = self.remote_session_of(caller, session).await? {
+            return self.remote_file_list(&remote, path).await;
+        }
         list_files(self.session_workspace(caller, session).await?, path).await
     }
 
@@ -317,15 +328,23 @@ impl Core {
         session: &str,
         path: &str,
     ) -> Result<FileContent> {
+        if let Some(remote) = self.remote_session_of(caller, session).await? {
+            return self.remote_file(&remote, path).await;
+        }
         file_content(self.session_workspace(caller, session).await?, path).await
     }
 
-    /// One level of the caller's memory folder (`GET /api/v1/memory/files`).
+    /// One level of the caller's memory folder (`GET /api/v1/memory/files`): here, or with
+    /// `source` a Shannon cloud profile's id, the remote user's memory on that cloud.
     pub async fn list_memory_files(
         &self,
         caller: &Caller,
         path: Option<String>,
+        source: Option<&str>,
     ) -> Result<FileList> {
+        if let Some(remote) = self.remote_memory_of(source).await? {
+            return self.remote_file_list(&remote, path).await;
+        }
         list_files(
             Workspace::of_user_memory(self.data_dir(), &caller.user_id)?,
             path,
@@ -333,8 +352,16 @@ impl Core {
         .await
     }
 
-    /// A file of the caller's memory folder.
-    pub async fn read_memory_file(&self, caller: &Caller, path: &str) -> Result<FileContent> {
+    /// A file of the caller's memory folder (here, or on the cloud profile `source`).
+    pub async fn read_memory_file(
+        &self,
+        caller: &Caller,
+        path: &str,
+        source: Option<&str>,
+    ) -> Result<FileContent> {
+        if let Some(remote) = self.remote_memory_of(source).await? {
+            return self.remote_file(&remote, path).await;
+        }
         file_content(
             Workspace::of_user_memory(self.data_dir(), &caller.user_id)?,
             path,
@@ -349,6 +376,7 @@ async fn list_files(ws: Workspace, path: Option<String>) -> Result<FileList> {
     Ok(FileList {
         success: true,
         files,
+        source: local_source(),
     })
 }
 

@@ -9,6 +9,7 @@ use crate::core::run::lifecycle::EventType;
 pub use crate::core::store::sessions::TaskHistory;
 use crate::core::store::sessions::{self as store, SummaryRow};
 use crate::core::streams::read_events;
+use crate::core::tasks::Executor;
 use crate::core::tasks::request::TaskPlan;
 use crate::core::{Core, time};
 
@@ -95,7 +96,8 @@ pub struct SessionRenamed {
     pub title: String,
 }
 
-/// Finds the caller's live session by UUID or external id, or creates it (contract §1.3, §4.1).
+/// Finds the caller's live session by UUID or external id, or creates it (see
+/// docs/upstream.md#tasks-and-submission).
 pub(crate) fn ensure_session(
     tx: &rusqlite::Transaction<'_>,
     user: &str,
@@ -285,7 +287,7 @@ impl Core {
     pub async fn get_session_history(&self, caller: &Caller, id: &str) -> Result<SessionHistory> {
         let session = self.get_session(caller, id).await?;
         let sid = session.session_id.clone();
-        let tasks = self
+        let mut tasks = self
             .store()
             .read(move |c| {
                 Ok(store::list_history(c, &sid)?
@@ -294,6 +296,13 @@ impl Core {
                     .collect::<Vec<_>>())
             })
             .await?;
+        // A session made on a cloud by another client: its tasks are there until pulled.
+        if tasks.is_empty()
+            && let Ok(Executor::Remote(profile)) = Executor::from_db(&session.executor)
+            && let Some(remote) = self.remote_history_of(&session.session_id, &profile).await
+        {
+            tasks = remote;
+        }
         Ok(SessionHistory {
             session_id: id.to_string(),
             total: tasks.len() as u32,

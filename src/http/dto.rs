@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::core::tasks::SubmitTaskRequest;
 
 /// Every error body outside `/v1/*`: `{"error": …, "code": …}` with a stable machine `code`, and a
-/// `message` on auth routes (which also put the code in `error`, as the contract).
+/// `message` on auth routes (which also put the code in `error`, as the cloud).
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 pub struct ErrorBody {
     pub error: String,

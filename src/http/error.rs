@@ -1,4 +1,4 @@
-//! Core errors as the contract's HTTP status codes and bodies (`{"error": "<message>"}`; auth routes
+//! Core errors as the cloud's HTTP status codes and bodies (`{"error": "<message>"}`; auth routes
 //! use `{"error": "<code>", "message": "<text>"}`). Every body also carries a stable machine `code`
 //! (the core error's, else one named after the status), so a client can match errors without
 //! parsing messages.
@@ -67,7 +67,7 @@ impl ApiError {
         Self::plain(StatusCode::UNAUTHORIZED, message)
     }
 
-    /// An auth-shaped error with an explicit code (in `error`, as the contract, and in `code`).
+    /// An auth-shaped error with an explicit code (in `error`, as the cloud, and in `code`).
     pub fn auth_code(status: StatusCode, code: &str, message: &str) -> Self {
         Self {
             status,

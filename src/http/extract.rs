@@ -1,4 +1,4 @@
-//! Extractors: JSON bodies answered with the contract's 400, path and query parameters whose
+//! Extractors: JSON bodies answered with the cloud's 400, path and query parameters whose
 //! rejections are JSON errors too, and the caller the auth layer found. No axum rejection (plain
 //! text) reaches a client from here.
 

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 use crate::core::{Core, Result, ShannonError};
 
-pub use error::ApiError;
+pub use error::{ApiError, status_code_name};
 pub use openapi::document as openapi_document;
 pub use routes::route_paths;
 

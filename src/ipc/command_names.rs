@@ -103,4 +103,6 @@ pub const COMMANDS: &[&str] = &[
     "remote_status",
     "set_remote_config",
     "fork_session",
+    "remote_catalog",
+    "sync_remote_sessions",
 ];

@@ -30,18 +30,30 @@ pub async fn read_session_file(
     core.read_session_file(&caller, &session_id, &path).await
 }
 
-/// One level of the user's memory folder.
+/// One level of the user's memory folder; `source` a Shannon cloud profile's id for the remote
+/// user's memory there (default: here).
 #[tauri::command]
 #[specta::specta]
-pub async fn list_memory_files(state: State<'_, Shannon>, path: Option<String>) -> Res<FileList> {
+pub async fn list_memory_files(
+    state: State<'_, Shannon>,
+    path: Option<String>,
+    source: Option<String>,
+) -> Res<FileList> {
     let (core, caller) = state.resolve().await?;
-    core.list_memory_files(&caller, path).await
+    core.list_memory_files(&caller, path, source.as_deref())
+        .await
 }
 
-/// A file of the user's memory folder: text raw, anything else base64.
+/// A file of the user's memory folder (here, or on the cloud profile `source`): text raw,
+/// anything else base64.
 #[tauri::command]
 #[specta::specta]
-pub async fn read_memory_file(state: State<'_, Shannon>, path: String) -> Res<FileContent> {
+pub async fn read_memory_file(
+    state: State<'_, Shannon>,
+    path: String,
+    source: Option<String>,
+) -> Res<FileContent> {
     let (core, caller) = state.resolve().await?;
-    core.read_memory_file(&caller, &path).await
+    core.read_memory_file(&caller, &path, source.as_deref())
+        .await
 }

@@ -129,6 +129,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             remote::remote_status,
             remote::set_remote_config,
             remote::fork_session,
+            remote::remote_catalog,
+            remote::sync_remote_sessions,
         ])
         .events(tauri_specta::collect_events![
             events::SettingsChanged,

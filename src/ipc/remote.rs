@@ -4,6 +4,8 @@
 use tauri::State;
 
 use super::Res;
+use crate::core::remote::catalog::RemoteCatalog;
+use crate::core::remote::sync::SessionSync;
 use crate::core::remote::{
     ForkedSession, RemoteConfig, RemoteCredential, RemoteProfile, RemoteStatus, SaveRemoteProfile,
     VerifyReport,
@@ -86,4 +88,26 @@ pub async fn set_remote_config(state: State<'_, Shannon>, config: RemoteConfig) 
 pub async fn fork_session(state: State<'_, Shannon>, session_id: String) -> Res<ForkedSession> {
     let (core, caller) = state.resolve().await?;
     core.fork_session(&caller, &session_id).await
+}
+
+/// A Shannon cloud's skills, agents and tools (the listings beside the local catalogues).
+#[tauri::command]
+#[specta::specta]
+pub async fn remote_catalog(state: State<'_, Shannon>, profile_id: String) -> Res<RemoteCatalog> {
+    let (core, _) = state.resolve().await?;
+    core.remote_catalog(&profile_id).await
+}
+
+/// Brings one page (100, from `offset`) of the user's sessions on a Shannon cloud into the session
+/// list, with their backend; their tasks are read from the cloud.
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_remote_sessions(
+    state: State<'_, Shannon>,
+    profile_id: String,
+    offset: Option<u32>,
+) -> Res<SessionSync> {
+    let (core, caller) = state.resolve().await?;
+    core.sync_remote_sessions(&caller, &profile_id, offset)
+        .await
 }

@@ -1,10 +1,10 @@
-//! Agents (contract §5.1, cloud API §3.6): deterministic single-tool agents. Each names one tool
-//! and the JSON Schema its input must match; executing one validates the input (with the
-//! `jsonschema` crate) and submits a task with context `{agent, agent_input}`, which calls the tool
-//! once with that input and answers with its output, without a model. A built-in set covers the
-//! built-in tools; `<data dir>/agents.yaml` adds or replaces agents in the cloud's file shape
-//! (`agents: {<id>: {name, description, category, tool, input_schema, cost_per_call,
-//! timeout_seconds}}`).
+//! Agents (see docs/upstream.md#catalogues-workspaces-and-memory): deterministic single-tool
+//! agents. Each names one tool and the JSON Schema its input must match; executing one validates
+//! the input (with the `jsonschema` crate) and submits a task with context `{agent, agent_input}`,
+//! which calls the tool once with that input and answers with its output, without a model. A
+//! built-in set covers the built-in tools; `<data dir>/agents.yaml` adds or replaces agents in the
+//! cloud's file shape (`agents: {<id>: {name, description, category, tool, input_schema,
+//! cost_per_call, timeout_seconds}}`).
 
 use std::collections::BTreeMap;
 

@@ -9,7 +9,7 @@ use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
 use crate::core::llm::models::model_for_tier;
 
-/// The tiers of the contract's `model_tier`.
+/// The tiers of the cloud's `model_tier`.
 pub const TIERS: [&str; 3] = ["small", "medium", "large"];
 
 /// One model of a tier.

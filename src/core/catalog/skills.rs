@@ -1,9 +1,9 @@
-//! Skills (contract §5.2): markdown files that start with YAML front matter (`name, version,
-//! author, category, description, requires_tools, requires_role, budget_max, dangerous, enabled,
-//! metadata`) and whose body is a system prompt. A small set ships with the crate; the user's own
-//! live in `<data dir>/skills/` (added, replaced and removed through IPC and HTTP), one file per
-//! version, so every version is kept. A file that does not read is reported with its name and
-//! the field at fault, and left out; the others still load.
+//! Skills (see docs/upstream.md#catalogues-workspaces-and-memory): markdown files that start with
+//! YAML front matter (`name, version, author, category, description, requires_tools, requires_role,
+//! budget_max, dangerous, enabled, metadata`) and whose body is a system prompt. A small set ships
+//! with the crate; the user's own live in `<data dir>/skills/` (added, replaced and removed through
+//! IPC and HTTP), one file per version, so every version is kept. A file that does not read is
+//! reported with its name and the field at fault, and left out; the others still load.
 //!
 //! `skill` on a submission applies the newest enabled version (or `skill_version`): its content
 //! becomes the system prompt (`${var}` from `prompt_params`), its role and budget the task's, and,

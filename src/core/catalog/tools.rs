@@ -1,8 +1,9 @@
-//! The tool catalogue (cloud API §3.6, contract §5.4): every tool (built-in, an MCP server's, the
-//! embedding app's) with its parameters as JSON Schema, its category, timeout and cost, whether it
-//! is dangerous and whether it is set up for this user; and running one tool directly, outside a task, as `POST /tools/{name}/execute`
-//! does. A dangerous tool runs directly only when the user let it through without asking (a tool
-//! grant for the session or always); otherwise it is refused (403), as in the cloud.
+//! The tool catalogue (see docs/upstream.md#catalogues-workspaces-and-memory): every tool
+//! (built-in, an MCP server's, the embedding app's) with its parameters as JSON Schema, its
+//! category, timeout and cost, whether it is dangerous and whether it is set up for this user; and
+//! running one tool directly, outside a task, as `POST /tools/{name}/execute` does. A dangerous
+//! tool runs directly only when the user let it through without asking (a tool grant for the
+//! session or always); otherwise it is refused (403), as in the cloud.
 
 use std::time::Instant;
 
@@ -67,7 +68,7 @@ pub struct ToolExecution {
     pub execution_time_ms: u64,
 }
 
-/// Category and timeout of each built-in tool (contract §5.4's table).
+/// Category and timeout of each built-in tool (the cloud's categories and timeouts).
 fn traits(name: &str) -> (&'static str, u32) {
     match name {
         "calculator" => ("math", 5),

@@ -1,9 +1,9 @@
-//! Approvals (contract §4.1): a task asks before it runs its plan, or before an agent calls a
-//! dangerous tool, and waits for the user's decision. Unlike the cloud's, the request carries its
-//! `approval_id` in the APPROVAL_REQUESTED payload, so a client answers from the stream; the wait
-//! is stored (its deadline too), so it survives a restart; and a decision is taken once (a second
-//! one is a 409). Tool approvals may let the tool through for the session or always
-//! (`tool_grants`, revocable).
+//! Approvals (see docs/upstream.md#human-in-the-loop): a task asks before it runs its plan, or
+//! before an agent calls a dangerous tool, and waits for the user's decision. Unlike the cloud's,
+//! the request carries its `approval_id` in the APPROVAL_REQUESTED payload, so a client answers
+//! from the stream; the wait is stored (its deadline too), so it survives a restart; and a decision
+//! is taken once (a second one is a 409). Tool approvals may let the tool through for the session
+//! or always (`tool_grants`, revocable).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -156,14 +156,11 @@ impl Core {
                 "workflow_id and approval_id are required",
             ));
         }
-        // A remote task's approvals belong to its cloud, whose events (v0.5.1) carry no approval
-        // id to answer with.
+        // A remote task's approvals belong to its cloud.
         if let Ok(row) = self.owned_task(caller, &wf).await
             && let Ok(crate::core::tasks::Executor::Remote(profile)) = row.executor()
         {
-            return Err(ShannonError::UnsupportedByRemote(format!(
-                "the task runs on the Shannon cloud profile {profile:?}, whose approval requests carry no id this device could answer; decide it in the cloud"
-            )));
+            return self.decide_remote_approval(&row, &profile, &decision).await;
         }
         let feedback = decision
             .feedback

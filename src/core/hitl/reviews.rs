@@ -1,8 +1,9 @@
-//! Research plan review (contract §4.2): a research task with `require_review` (or `review_plan:
-//! "manual"`) proposes a plan and waits; the user reads it (`GET …/review`, its `version` as the
-//! ETag), gives feedback (the task answers with a revised plan) or approves it, and the research
-//! runs with the confirmed plan. The revisions are model calls of the task itself, so they are
-//! journaled and billed like every other; a feedback request waits for its revision.
+//! Research plan review (see docs/upstream.md#human-in-the-loop): a research task with
+//! `require_review` (or `review_plan: "manual"`) proposes a plan and waits; the user reads it (`GET
+//! …/review`, its `version` as the ETag), gives feedback (the task answers with a revised plan) or
+//! approves it, and the research runs with the confirmed plan. The revisions are model calls of the
+//! task itself, so they are journaled and billed like every other; a feedback request waits for its
+//! revision.
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use crate::core::error::{Result, ShannonError};
 use crate::core::store::reviews as store;
 pub(crate) use crate::core::store::reviews::ReviewRow;
 pub use crate::core::store::reviews::ReviewState;
+use crate::core::tasks::Executor;
 use crate::core::{Core, time};
 
 /// Feedback rounds a review allows (the cloud's).
@@ -73,6 +75,9 @@ impl Core {
     /// The review of one of the caller's tasks (404 for none, or another user's task).
     pub async fn get_review(&self, caller: &Caller, id: &str) -> Result<ReviewState> {
         let task = self.owned_task(caller, id).await?;
+        if let Executor::Remote(profile) = task.executor()? {
+            return self.get_remote_review(&task, &profile).await;
+        }
         Ok(self.review_row(&task.workflow_id).await?.state)
     }
 
@@ -86,6 +91,11 @@ impl Core {
         if_match: Option<&str>,
     ) -> Result<ReviewResponse> {
         let task = self.owned_task(caller, id).await?;
+        if let Executor::Remote(profile) = task.executor()? {
+            return self
+                .post_remote_review(&task, &profile, action, if_match)
+                .await;
+        }
         let wf = task.workflow_id;
         let row = self.review_row(&wf).await?;
         let s = &row.state;

@@ -34,7 +34,7 @@ pub fn provider_for_model(model: &str) -> Option<&'static str> {
         .map(|(_, provider)| *provider)
 }
 
-/// `small | medium | large`, as the contract's `model_tier`.
+/// `small | medium | large`, as the cloud's `model_tier`.
 pub fn model_for_tier(provider: &str, tier: &str) -> &'static str {
     let (small, medium, large) = match provider {
         "openai" => ("gpt-4.1-mini", "gpt-4.1", "gpt-5"),

@@ -94,7 +94,7 @@ impl Core {
     }
 
     /// The cloud's workflow id of a mirrored task (`invalid_state` before the cloud confirmed it).
-    async fn remote_workflow_of(&self, row: &TaskRow) -> Result<String> {
+    pub(crate) async fn remote_workflow_of(&self, row: &TaskRow) -> Result<String> {
         let wf = row.workflow_id.clone();
         self.store()
             .read(move |c| store::remote::task_by_workflow(c, &wf))

@@ -1,6 +1,6 @@
 //! Remote mode: sessions that run on a Shannon cloud deployment through the same commands, events
-//! and resume ids as local ones (`../shared/contract/remote-mode.md`, summarised in
-//! `docs/guides/remote-mode.md`). A remote task is an ordinary local task whose row says where it
+//! and resume ids as local ones (`docs/guides/remote-mode.md`; the cloud's
+//! sources: `docs/upstream.md`). A remote task is an ordinary local task whose row says where it
 //! runs; a pump mirrors the cloud's stream into the local event hub, so subscriptions, lists,
 //! resume and crash recovery work unchanged.
 //!
@@ -11,15 +11,24 @@
 //! - [`pump`]: the stream mirror (dedupe, back-fill, reconnect, terminal status by polling);
 //! - [`tasks`]: submission and re-attachment of remote tasks; [`control`]: pause, resume, cancel;
 //! - [`fork`]: a session copied into a new local one, to continue it offline;
-//! - [`sessions`]: a remote session's rename and delete, made on its cloud first.
+//! - [`sessions`]: a remote session's rename and delete, made on its cloud first; [`sync`]: sessions
+//!   made on the cloud by other clients brought into the list;
+//! - [`files`], [`review`], [`schedules`], [`catalog`]: a remote session's files and the remote
+//!   user's memory, plan review, schedules that fire on the cloud, and the cloud's catalogues.
 
+pub mod approvals;
+pub mod catalog;
 pub mod client;
 pub mod control;
+pub mod files;
 pub mod fork;
 pub mod profiles;
 pub mod pump;
+pub mod review;
+pub mod schedules;
 pub mod sessions;
 pub mod status;
+pub mod sync;
 pub mod tasks;
 pub mod verify;
 pub mod wire;
@@ -196,6 +205,19 @@ impl crate::core::tasks::SubmitTaskRequest {
             )));
         }
         self.target = Some(LOCAL.into());
+        Ok(self)
+    }
+}
+
+impl crate::core::schedules::ScheduleRequest {
+    /// The schedule pinned to this device (the HTTP listener never forwards to a cloud).
+    pub fn here_only(mut self) -> Result<Self> {
+        if let Some(Target::Remote(p)) = self.target.as_deref().map(Target::parse) {
+            return Err(ShannonError::invalid(format!(
+                "target {p:?}: this door keeps schedules on this device and never forwards to a Shannon cloud"
+            )));
+        }
+        self.target = None;
         Ok(self)
     }
 }

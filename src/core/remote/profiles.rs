@@ -16,7 +16,7 @@ use crate::core::settings::providers::is_loopback;
 use crate::core::store::{self, remote::ProfileRow};
 use crate::core::time;
 
-/// How the plugin authenticates to a cloud (contract §2: `X-API-Key`, or a bearer JWT).
+/// How the plugin authenticates to a cloud (as the cloud takes them: `X-API-Key`, or a bearer JWT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum RemoteAuthKind {

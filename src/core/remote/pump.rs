@@ -1,4 +1,5 @@
-//! The pump: mirrors one cloud workflow's stream into the local event hub (contract §2).
+//! The pump: mirrors one cloud workflow's stream into the local event hub
+//! (docs/guides/remote-mode.md).
 //!
 //! Subscribe (after the last cloud stream id taken) → map names → drop frames at or before the
 //! cursor → on a seq jump back-fill the stored events from `GET /tasks/{id}/events` → store the

@@ -42,7 +42,8 @@ fn text(v: &Value, k: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Maps a frame's `event:` name and `data:` to our event (contract §2, "names to map back").
+/// Maps a frame's `event:` name and `data:` to our event (the cloud's renamed events; see
+/// docs/guides/remote-mode.md).
 pub(crate) fn map_frame(name: &str, data: &str, id: Option<&str>) -> Frame {
     let stream_id = id.filter(|s| !s.is_empty()).map(str::to_string);
     if name == "done" || data.trim() == "[DONE]" {

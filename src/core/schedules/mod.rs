@@ -1,6 +1,6 @@
-//! Cron schedules (contract §8): 5-field cron expressions in an IANA time zone, each firing a task
-//! with the schedule's query and context. A scheduler loop in the core fires the schedules that are
-//! due; a run missed while the app was closed fires once at the next start.
+//! Cron schedules (see docs/upstream.md#schedules): 5-field cron expressions in an IANA time zone,
+//! each firing a task with the schedule's query and context. A scheduler loop in the core fires the
+//! schedules that are due; a run missed while the app was closed fires once at the next start.
 //!
 //! [`types`] holds the bodies, [`cron`] the expressions, the operations live here, and
 //! [`scheduler`] is the loop that fires due runs; it holds the core only through a weak handle.
@@ -18,6 +18,8 @@ use serde_json::{Map, Value};
 
 use crate::core::auth::Caller;
 use crate::core::error::{Result, ShannonError};
+use crate::core::remote::Target;
+use crate::core::remote::schedules::ScheduleChange;
 pub(crate) use crate::core::store::schedules::RUN_NOT_STARTED;
 use crate::core::store::schedules::{self as store, NewSchedule, ScheduleRow, ScheduleUpdate};
 use crate::core::{Core, time};
@@ -131,6 +133,7 @@ fn info_of(row: ScheduleRow) -> ScheduleInfo {
         total_runs: row.total_runs,
         successful_runs: row.successful_runs,
         failed_runs: row.failed_runs,
+        source: crate::core::remote::LOCAL.into(),
     }
 }
 
@@ -157,6 +160,9 @@ impl Core {
         caller: &Caller,
         req: ScheduleRequest,
     ) -> Result<ScheduleCreated> {
+        if let Target::Remote(profile) = Target::parse(req.target.as_deref().unwrap_or_default()) {
+            return self.create_remote_schedule(caller, &profile, req).await;
+        }
         let limits = self.schedule_limits();
         let name = req.name.unwrap_or_default().trim().to_string();
         if name.is_empty() {
@@ -223,6 +229,9 @@ impl Core {
     /// for a deleted or another user's one.
     pub async fn get_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleInfo> {
         validate_id(id)?;
+        if let Some(row) = self.remote_schedule(caller, id).await? {
+            return self.get_remote_schedule(caller, &row).await;
+        }
         let (user, id) = (caller.user_id.clone(), id.to_string());
         self.store()
             .read(move |c| {
@@ -245,8 +254,9 @@ impl Core {
         let status = status
             .map(|s| s.to_ascii_uppercase())
             .filter(|s| s == ACTIVE || s == PAUSED);
-        let user = caller.user_id.clone();
-        self.store()
+        let (user, wanted) = (caller.user_id.clone(), status.clone());
+        let mut list = self
+            .store()
             .read(move |c| {
                 let total = store::count_for_user(c, &user, status.as_deref())?;
                 let schedules = store::list_for_user(
@@ -266,7 +276,18 @@ impl Core {
                     page_size,
                 })
             })
-            .await
+            .await?;
+        // The cloud's schedules follow the local ones, on the first page.
+        if self.remote_enabled() {
+            let remote = self
+                .list_remote_schedules(caller, wanted.as_deref())
+                .await?;
+            list.total_count += remote.len() as u32;
+            if page == 1 {
+                list.schedules.extend(remote);
+            }
+        }
+        Ok(list)
     }
 
     /// Changes the fields `req` carries, validated as on creation; the rest stay. An empty
@@ -278,6 +299,11 @@ impl Core {
         id: &str,
         req: ScheduleRequest,
     ) -> Result<ScheduleAck> {
+        if let Some(row) = self.remote_schedule(caller, id).await? {
+            return self
+                .change_remote_schedule(caller, &row, ScheduleChange::Update(Box::new(req)))
+                .await;
+        }
         let current = self.get_schedule(caller, id).await?;
         let limits = self.schedule_limits();
         if req.timezone.as_deref().is_some_and(|t| t.trim().is_empty()) {
@@ -389,6 +415,11 @@ impl Core {
 
     /// Stops the schedule's runs until [`Core::resume_schedule`]; `next_run_at` becomes `None`.
     pub async fn pause_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleAck> {
+        if let Some(row) = self.remote_schedule(caller, id).await? {
+            return self
+                .change_remote_schedule(caller, &row, ScheduleChange::Pause)
+                .await;
+        }
         self.set_schedule_status(caller, id, PAUSED).await?;
         Ok(ScheduleAck {
             success: true,
@@ -399,6 +430,11 @@ impl Core {
 
     /// Makes a schedule active again, answering its next run time from now.
     pub async fn resume_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleAck> {
+        if let Some(row) = self.remote_schedule(caller, id).await? {
+            return self
+                .change_remote_schedule(caller, &row, ScheduleChange::Resume)
+                .await;
+        }
         let next = self.set_schedule_status(caller, id, ACTIVE).await?;
         Ok(ScheduleAck {
             success: true,
@@ -409,6 +445,11 @@ impl Core {
 
     /// Soft delete: the schedule stops and disappears; its runs' tasks stay in the task list.
     pub async fn delete_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleAck> {
+        if let Some(row) = self.remote_schedule(caller, id).await? {
+            return self
+                .change_remote_schedule(caller, &row, ScheduleChange::Delete)
+                .await;
+        }
         self.set_schedule_status(caller, id, DELETED).await?;
         Ok(ScheduleAck {
             success: true,
@@ -426,6 +467,9 @@ impl Core {
         page: Option<u32>,
         page_size: Option<u32>,
     ) -> Result<ScheduleRunList> {
+        if let Some(row) = self.remote_schedule(caller, id).await? {
+            return self.remote_schedule_runs(&row, page, page_size).await;
+        }
         self.get_schedule(caller, id).await?;
         let (page, page_size) = page_of(page, page_size, 20);
         let id = id.to_string();

@@ -1,4 +1,4 @@
-//! The schedule routes' bodies (contract §8), in the cloud's shapes.
+//! The schedule routes' bodies (see docs/upstream.md#schedules), in the cloud's shapes.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +24,10 @@ pub struct ScheduleRequest {
     pub timeout_seconds: Option<u32>,
     /// PUT only: an empty `task_context` clears the context only with this set.
     pub clear_task_context: bool,
+    /// Create only: `local` (the default) or a Shannon cloud profile's id, where the schedule is
+    /// created and fires (while the laptop sleeps). Not sent by the cloud's own clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// `201` body of a create.
@@ -74,6 +78,13 @@ pub struct ScheduleInfo {
     pub successful_runs: u32,
     #[serde(skip_serializing_if = "is_zero_u32")]
     pub failed_runs: u32,
+    /// Where it fires: `local`, or the Shannon cloud profile it lives on (its copy as last read).
+    #[serde(default = "local_source")]
+    pub source: String,
+}
+
+fn local_source() -> String {
+    crate::core::remote::LOCAL.to_string()
 }
 
 fn is_zero_f64(v: &f64) -> bool {

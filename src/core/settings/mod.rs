@@ -73,6 +73,72 @@ fn validate_key(key: &str) -> Result<()> {
     }
 }
 
+/// A setting the engine reads, for the generated settings reference (`docs/reference/settings.md`).
+#[derive(Debug, Clone, Copy)]
+pub struct KnownSetting {
+    /// The key (`provider.<id>.base_url` stands for one key per provider).
+    pub key: &'static str,
+    /// The JSON value it takes.
+    pub value: &'static str,
+    /// What it means when absent.
+    pub default: &'static str,
+    /// What it changes.
+    pub effect: &'static str,
+}
+
+/// Every setting the engine reads. Any other key is stored and returned but changes nothing.
+/// `tests/reference.rs` fails when the core reads a key that is not listed here.
+pub const KNOWN_SETTINGS: &[KnownSetting] = &[
+    KnownSetting {
+        key: "provider.<id>.base_url",
+        value: "string (a URL) or null",
+        default: "the provider's default endpoint",
+        effect: "Points a model or search provider elsewhere (a local server, a proxy, SearXNG). Set only through `set_provider_endpoint` (opt-in `shannon:allow-set-provider-endpoints`); a stored key stays bound to the endpoint it was stored for.",
+    },
+    KnownSetting {
+        key: "tools.allow",
+        value: "array of tool names",
+        default: "every tool",
+        effect: "The tools offered to the model when a task names none (`context.tools_to_use` wins).",
+    },
+    KnownSetting {
+        key: "tools.block",
+        value: "array of tool names",
+        default: "none",
+        effect: "Tools never offered to the model, added to the task's `context.tools_blocked`.",
+    },
+    KnownSetting {
+        key: "web_fetch.allow_private_network",
+        value: "boolean",
+        default: "false",
+        effect: "Lets `web_fetch` reach loopback, private and link-local addresses (local services).",
+    },
+    KnownSetting {
+        key: "web_search.provider",
+        value: "string (a search provider id)",
+        default: "the first search API set up, in catalogue order",
+        effect: "Which search API `web_search` uses.",
+    },
+    KnownSetting {
+        key: "memory.enabled",
+        value: "boolean",
+        default: "false",
+        effect: "A long task ends with a call that may write a memory note in the user's memory folder.",
+    },
+    KnownSetting {
+        key: "pricing",
+        value: "object `{\"<model>\": {\"input\": usd_per_million, \"output\": …, \"cache_read\": …}}`",
+        default: "the bundled price table",
+        effect: "Overrides the price of the models it names, for task and completion costs.",
+    },
+    KnownSetting {
+        key: ALLOW_DANGEROUS_SKILLS,
+        value: "boolean",
+        default: "false",
+        effect: "Lets tasks use skills marked dangerous. Set only through `set_dangerous_skills_allowed` (opt-in `shannon:allow-dangerous-skills`).",
+    },
+];
+
 /// The setting that lets tasks use skills marked dangerous.
 pub const ALLOW_DANGEROUS_SKILLS: &str = "skills.allow_dangerous";
 

@@ -6,6 +6,7 @@ pub(crate) mod approvals;
 pub(crate) mod events;
 mod migrations;
 pub(crate) mod remote;
+pub(crate) mod remote_mirror;
 pub(crate) mod reviews;
 pub(crate) mod schedules;
 pub(crate) mod secrets;

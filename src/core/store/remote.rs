@@ -197,6 +197,13 @@ pub(crate) fn set_submitted(
          WHERE task_id = ?1",
         params![task_id, remote_workflow_id, remote_session_id, now],
     )?;
+    if remote_session_id.is_some() {
+        tx.execute(
+            "UPDATE sessions SET remote_id = ?2
+             WHERE id = (SELECT session_id FROM tasks WHERE id = ?1) AND remote_id IS NULL",
+            params![task_id, remote_session_id],
+        )?;
+    }
     Ok(())
 }
 
@@ -283,11 +290,11 @@ pub(crate) fn copy_turn(
 /// The cloud's id of a session mirrored from it (what its submissions' `X-Session-ID` said).
 pub(crate) fn remote_session_id(c: &Connection, session_id: &str) -> Result<Option<String>> {
     Ok(c.query_row(
-        "SELECT r.remote_session_id FROM remote_tasks r JOIN tasks t ON t.id = r.task_id
-         WHERE t.session_id = ?1 AND r.remote_session_id IS NOT NULL
-         ORDER BY t.created_at DESC LIMIT 1",
+        "SELECT coalesce((SELECT remote_id FROM sessions WHERE id = ?1),
+            (SELECT r.remote_session_id FROM remote_tasks r JOIN tasks t ON t.id = r.task_id
+             WHERE t.session_id = ?1 AND r.remote_session_id IS NOT NULL
+             ORDER BY t.created_at DESC LIMIT 1))",
         [session_id],
         |r| r.get(0),
-    )
-    .optional()?)
+    )?)
 }

@@ -1,8 +1,8 @@
-//! A deterministic agent's task (contract §1.2 steps 10 and 19): `context.agent` names an agent of
-//! the catalogue, and the task calls its one tool once with `context.agent_input` (validated when
-//! the agent was executed), with no model call. The tool call is an ordinary tool step: journaled,
-//! and asking first when the tool is dangerous. Its output is the answer; a failed call fails the
-//! task with the tool's error.
+//! A deterministic agent's task (the cloud's router: docs/upstream.md#routing-and-planning):
+//! `context.agent` names an agent of the catalogue, and the task calls its one tool once with
+//! `context.agent_input` (validated when the agent was executed), with no model call. The tool call
+//! is an ordinary tool step: journaled, and asking first when the tool is dangerous. Its output is
+//! the answer; a failed call fails the task with the tool's error.
 
 use serde_json::{Value, json};
 

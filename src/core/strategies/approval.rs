@@ -1,8 +1,8 @@
-//! Asking the user (contract §4.1): the plan gate before a task runs its plan, and the question
-//! before an agent calls a dangerous tool. A request is stored with its deadline and announced
-//! with its `approval_id` (APPROVAL_REQUESTED); the run waits for the decision, the deadline or a
-//! cancel; the decision is journaled with APPROVAL_DECISION. A resumed run finds its stored request
-//! and goes on waiting until the same deadline.
+//! Asking the user (see docs/upstream.md#human-in-the-loop): the plan gate before a task runs its
+//! plan, and the question before an agent calls a dangerous tool. A request is stored with its
+//! deadline and announced with its `approval_id` (APPROVAL_REQUESTED); the run waits for the
+//! decision, the deadline or a cancel; the decision is journaled with APPROVAL_DECISION. A resumed
+//! run finds its stored request and goes on waiting until the same deadline.
 
 use std::time::Duration;
 

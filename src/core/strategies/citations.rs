@@ -1,6 +1,7 @@
 //! What a team's tool calls say about the run: `metadata.tool_errors` for the calls that failed,
-//! and `metadata.citations` for the sources the web tools returned (contract §3.0): deduplicated
-//! by URL, at most 3 per domain, ranked by credibility, capped at 200.
+//! and `metadata.citations` for the sources the web tools returned (see
+//! docs/upstream.md#strategies): deduplicated by URL, at most 3 per domain, ranked by credibility,
+//! capped at 200.
 
 use std::collections::{HashMap, HashSet};
 

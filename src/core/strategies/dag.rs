@@ -1,7 +1,7 @@
-//! The DAG strategy (contract §3.1), top to bottom: plan the task in one model call, run its
-//! subtasks as agents (all at once up to the concurrency limit, one after another, or each once
-//! its dependencies are done), then combine their results. Every step is journaled first, so a
-//! resumed task keeps its plan and runs only the subtasks that had not finished.
+//! The DAG strategy (see docs/upstream.md#strategies), top to bottom: plan the task in one model
+//! call, run its subtasks as agents (all at once up to the concurrency limit, one after another, or
+//! each once its dependencies are done), then combine their results. Every step is journaled first,
+//! so a resumed task keeps its plan and runs only the subtasks that had not finished.
 
 use std::collections::{HashMap, HashSet};
 

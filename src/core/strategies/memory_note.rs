@@ -1,8 +1,9 @@
-//! Memory notes (contract §6): after a long task, when the user turned memory on (setting
-//! `memory.enabled`), one model call (agent `memory`) decides whether the task taught something
-//! worth keeping and writes it as a short markdown note in the user's memory folder, indexed in
-//! `MEMORY.md` (newest first, at most 50 entries). Agents of later tasks read the folder as
-//! `/memory/`. Unlike the cloud (swarm only), any long task may leave a note.
+//! Memory notes (see docs/upstream.md#catalogues-workspaces-and-memory): after a long task, when
+//! the user turned memory on (setting `memory.enabled`), one model call (agent `memory`) decides
+//! whether the task taught something worth keeping and writes it as a short markdown note in the
+//! user's memory folder, indexed in `MEMORY.md` (newest first, at most 50 entries). Agents of later
+//! tasks read the folder as `/memory/`. Unlike the cloud (swarm only), any long task may leave a
+//! note.
 
 use serde_json::json;
 

@@ -1,9 +1,10 @@
-//! Multi-agent strategies (contract §3). Each is written against [`Team`], the small run context
-//! every agent of a task shares: emit an event, call the model as an agent, call a tool, take or
-//! record a journal step, check control. The strategies never touch SQL.
+//! Multi-agent strategies (see docs/upstream.md#strategies). Each is written against [`Team`], the
+//! small run context every agent of a task shares: emit an event, call the model as an agent, call
+//! a tool, take or record a journal step, check control. The strategies never touch SQL.
 //!
 //! - [`simple`], [`standard`]: one agent, one call or a loop of model and tool calls;
-//! - [`route`]: which strategy answers a multi-agent task (the cloud's router, contract §1);
+//! - [`route`]: which strategy answers a multi-agent task (the cloud's router:
+//!   docs/upstream.md#routing-and-planning);
 //! - [`plan`]: the planner's answer, validated, and agent names;
 //! - [`model_call`]: an agent's model call; [`agent`]: one agent's turn of model and tool calls;
 //! - [`dag`]: decomposition, subtasks in parallel, in sequence or by dependency, then synthesis;

@@ -1,6 +1,7 @@
-//! The task plan (contract §2.4): parsed tolerantly from the planner's answer, validated (known
-//! dependencies, no cycle, unique ids), with the fallback plan for a planner that fails, the
-//! execution pattern it implies, and the stable agent names of a task's subtasks.
+//! The task plan (see docs/upstream.md#routing-and-planning): parsed tolerantly from the planner's
+//! answer, validated (known dependencies, no cycle, unique ids), with the fallback plan for a
+//! planner that fails, the execution pattern it implies, and the stable agent names of a task's
+//! subtasks.
 
 use std::collections::{HashMap, HashSet};
 
@@ -216,7 +217,7 @@ pub fn parse(text: &str, query: &str, max_concurrency: usize) -> Option<Result<P
         .unwrap_or(0.5)
         .clamp(0.0, 1.0);
     if subtasks.is_empty() {
-        // The contract's rule: no subtasks means one, the query itself.
+        // The cloud's rule: no subtasks means one, the query itself.
         subtasks.push(Plan::fallback(query, 1).subtasks.remove(0));
     }
     // Unlike the cloud, an omitted limit means the configured maximum, not 1.

@@ -1,9 +1,10 @@
-//! ReAct (contract §3.4): reason about the next action, act (with tools), observe, repeat; then
-//! one synthesis over the thoughts, actions and observations. Each step is its own agent: the
-//! reasoner and the actor of iteration i are station names 2i and 2i+1. Where the cloud decides
-//! "done" by keywords in free text ("task complete", "finished" …), the reasoner here answers in
-//! JSON with an explicit `done`, honoured only once an observation exists; the loop also stops
-//! when an action observes nothing new. `context.react_max_iterations` bounds it (default 10).
+//! ReAct (see docs/upstream.md#strategies): reason about the next action, act (with tools),
+//! observe, repeat; then one synthesis over the thoughts, actions and observations. Each step is
+//! its own agent: the reasoner and the actor of iteration i are station names 2i and 2i+1. Where
+//! the cloud decides "done" by keywords in free text ("task complete", "finished" …), the reasoner
+//! here answers in JSON with an explicit `done`, honoured only once an observation exists; the loop
+//! also stops when an action observes nothing new. `context.react_max_iterations` bounds it
+//! (default 10).
 
 use std::collections::HashSet;
 

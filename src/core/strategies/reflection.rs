@@ -1,7 +1,8 @@
-//! Reflection (contract §3.1): a judge call scores the answer against the question, and an answer
-//! under the threshold is rewritten with the judge's feedback, at most twice. Unlike the cloud,
-//! whose evaluator is a constant 0.85, the score is the judge model's; it runs when the task asks
-//! for it (`context.enable_reflection`), with `context.reflection_threshold` (default 0.7).
+//! Reflection (see docs/upstream.md#strategies): a judge call scores the answer against the
+//! question, and an answer under the threshold is rewritten with the judge's feedback, at most
+//! twice. Unlike the cloud, whose evaluator is a constant 0.85, the score is the judge model's; it
+//! runs when the task asks for it (`context.enable_reflection`), with
+//! `context.reflection_threshold` (default 0.7).
 
 use serde_json::{Value, json};
 

@@ -1,5 +1,5 @@
-//! The task's side of research plan review (contract §4.2): propose a plan (agent
-//! `research-planner`, RESEARCH_PLAN_READY), answer each feedback round with a revised plan
+//! The task's side of research plan review (see docs/upstream.md#human-in-the-loop): propose a plan
+//! (agent `research-planner`, RESEARCH_PLAN_READY), answer each feedback round with a revised plan
 //! (REVIEW_USER_FEEDBACK, RESEARCH_PLAN_UPDATED), and go on once the user approves
 //! (RESEARCH_PLAN_APPROVED) with the confirmed plan, or stop when the review times out
 //! (`context.review_timeout` seconds, at most and by default 15 minutes). Each plan is a journaled

@@ -1,8 +1,9 @@
-//! The router's part of a team's strategies (contract §1.2; the task's `Strategy` is decided at
-//! submission and dispatched by the runner): the swarm's and research's delegation, and for a
-//! planned task the cognitive strategy the request names outright (unlike the cloud, where only a
-//! planner that volunteers the field reaches one), or else what the planner's plan decides: its
-//! own `cognitive_strategy`, the simple route for a trivial plan, or the DAG. The decision is journaled with its DELEGATION event, so a resumed task keeps it.
+//! The router's part of a team's strategies (see docs/upstream.md#routing-and-planning; the task's
+//! `Strategy` is decided at submission and dispatched by the runner): the swarm's and research's
+//! delegation, and for a planned task the cognitive strategy the request names outright (unlike the
+//! cloud, where only a planner that volunteers the field reaches one), or else what the planner's
+//! plan decides: its own `cognitive_strategy`, the simple route for a trivial plan, or the DAG. The
+//! decision is journaled with its DELEGATION event, so a resumed task keeps it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -1,11 +1,11 @@
-//! The scientific strategy (contract §3.6): hypotheses (agent `cot-reasoner`), a debate in which
-//! each hypothesis has an advocate (agents `debater-<n>-hypothesis_<n>_advocate`, all of a round at
-//! once), a moderator that judges it, the implications of the winner explored as a small tree of
-//! thoughts, and a report. Where the cloud scores positions by keywords and its moderator is a
-//! string template, the moderator here is a model call that scores each position; and the task's
-//! answer is the report itself (the cloud's final event carries other text than its result).
-//! Settings: `scientific_max_hypotheses` (3, 2–5), `scientific_max_iterations` (debate rounds, 2,
-//! 1–4).
+//! The scientific strategy (see docs/upstream.md#strategies): hypotheses (agent `cot-reasoner`), a
+//! debate in which each hypothesis has an advocate (agents `debater-<n>-hypothesis_<n>_advocate`,
+//! all of a round at once), a moderator that judges it, the implications of the winner explored as
+//! a small tree of thoughts, and a report. Where the cloud scores positions by keywords and its
+//! moderator is a string template, the moderator here is a model call that scores each position;
+//! and the task's answer is the report itself (the cloud's final event carries other text than its
+//! result). Settings: `scientific_max_hypotheses` (3, 2–5), `scientific_max_iterations` (debate
+//! rounds, 2, 1–4).
 
 use serde_json::{Value, json};
 use tokio::task::JoinSet;

@@ -1,12 +1,12 @@
-//! The supervisor (contract §3.2, `mode=supervisor`): a team recruited from the plan, one agent per
-//! subtask in its role. The supervisor runs the team in rounds: every subtask whose dependencies
-//! are done starts (up to the concurrency limit), the round's agents hand their results on to the
-//! agents that wait for them, a failed subtask is tried again up to 3 times, and the task stops
-//! once most subtasks have failed. Beyond the cloud, whose supervisor runs strictly one subtask
-//! after another, independent subtasks of a round run at once, and after each round the supervisor
-//! may revise the subtasks not yet started in one model call (`context.plan_revision: false` turns
-//! this off). Each round's results and each revision are journaled, so a resumed task replays the
-//! same rounds.
+//! The supervisor (see docs/upstream.md#strategies, `mode=supervisor`): a team recruited from the
+//! plan, one agent per subtask in its role. The supervisor runs the team in rounds: every subtask
+//! whose dependencies are done starts (up to the concurrency limit), the round's agents hand their
+//! results on to the agents that wait for them, a failed subtask is tried again up to 3 times, and
+//! the task stops once most subtasks have failed. Beyond the cloud, whose supervisor runs strictly
+//! one subtask after another, independent subtasks of a round run at once, and after each round the
+//! supervisor may revise the subtasks not yet started in one model call (`context.plan_revision:
+//! false` turns this off). Each round's results and each revision are journaled, so a resumed task
+//! replays the same rounds.
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,9 +1,9 @@
-//! Tree of thoughts (contract §3.5, `exploratory`): expand the most promising thought first, each
-//! expansion one generator call (agent `tot-generator-<node>`) proposing K next steps, prune the
-//! weak ones, and answer from the best path. Where the cloud scores thoughts by keywords
-//! ("therefore" +0.2, "maybe" −0.1 …), the generator scores its own proposals (JSON), with the
-//! keyword score only as the fallback for an answer that does not read. Settings in the context:
-//! `tot_max_depth` (3), `tot_branching` (3, at most 4), `tot_budget` (expansions, 6).
+//! Tree of thoughts (see docs/upstream.md#strategies, `exploratory`): expand the most promising
+//! thought first, each expansion one generator call (agent `tot-generator-<node>`) proposing K next
+//! steps, prune the weak ones, and answer from the best path. Where the cloud scores thoughts by
+//! keywords ("therefore" +0.2, "maybe" −0.1 …), the generator scores its own proposals (JSON), with
+//! the keyword score only as the fallback for an answer that does not read. Settings in the
+//! context: `tot_max_depth` (3), `tot_branching` (3, at most 4), `tot_budget` (expansions, 6).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -32,7 +32,7 @@ pub fn is_transient(event_type: &str) -> bool {
         .any(|t| t.as_str() == event_type)
 }
 
-/// One event, in the cloud's shape (contract §5.1).
+/// One event, in the cloud's shape (see docs/upstream.md#streaming-and-events).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct TaskEvent {
     /// The task's workflow id.
@@ -53,7 +53,8 @@ pub struct TaskEvent {
     pub timestamp: String,
     /// Position in the stored stream, from 1; a transient event carries the last stored one's.
     pub seq: u32,
-    /// Transient events only: `"<seq>-<n>"`, their resume id (contract §5.1 `stream_id`).
+    /// Transient events only: `"<seq>-<n>"`, their resume id (the cloud's `stream_id`; see
+    /// docs/upstream.md#streaming-and-events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_id: Option<String>,
 }

@@ -1,5 +1,5 @@
-//! Control of a running task (contract §7): pause and resume at checkpoints, cancel, and the stored
-//! control state.
+//! Control of a running task (see docs/upstream.md#control): pause and resume at checkpoints,
+//! cancel, and the stored control state.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +52,7 @@ impl Core {
         self.set_paused(caller, id, false, reason).await
     }
 
-    /// Pause and resume: the contract's state checks, the persisted control state and task status,
+    /// Pause and resume: the cloud's state checks, the persisted control state and task status,
     /// the announcing event, then the signal to the run.
     async fn set_paused(
         &self,

@@ -28,7 +28,8 @@ pub struct TaskUsage {
     pub estimated_cost: Option<f64>,
 }
 
-/// `GET /api/v1/tasks/{id}` (contract §3.3). Unlike the cloud, `created_at`/`updated_at` are real.
+/// `GET /api/v1/tasks/{id}` (see docs/upstream.md#tasks-and-submission). Unlike the cloud,
+/// `created_at`/`updated_at` are real.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct TaskDetails {
     pub task_id: String,
@@ -77,7 +78,7 @@ pub struct TaskEventsPage {
 /// [`EventHub::settle_for_read`]: crate::core::streams::EventHub::settle_for_read
 pub(crate) const READ_SETTLE: Duration = Duration::from_millis(500);
 
-/// The cloud's id rule for task ids and workflow ids (contract §1.3).
+/// The cloud's id rule for task ids and workflow ids (see docs/upstream.md#tasks-and-submission).
 pub fn validate_task_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 128

@@ -1,4 +1,5 @@
-//! The cloud's task submission body (contract §4) and its validation into a plan the runner executes.
+//! The cloud's task submission body (see docs/upstream.md#tasks-and-submission) and its validation
+//! into a plan the runner executes.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -46,7 +47,7 @@ pub struct SubmitTaskRequest {
     pub target: Option<String>,
 }
 
-/// Providers the cloud accepts as `provider_override` (contract §4.1).
+/// Providers the cloud accepts as `provider_override` (see docs/upstream.md#tasks-and-submission).
 pub(crate) const CLOUD_PROVIDERS: &[&str] = &[
     "openai",
     "anthropic",
@@ -66,7 +67,8 @@ pub(crate) const CLOUD_PROVIDERS: &[&str] = &[
 /// Providers only the embedded engine has (a remote submission naming one is refused).
 pub(crate) const LOCAL_ONLY_PROVIDERS: &[&str] = &["openrouter", "lmstudio", "custom", "demo"];
 
-/// Seeds for `research_strategy` presets: only absent keys are filled (contract §4.1).
+/// Seeds for `research_strategy` presets: only absent keys are filled (see
+/// docs/upstream.md#tasks-and-submission).
 fn preset(strategy: &str) -> Option<Value> {
     let v = match strategy {
         "quick" => {
@@ -194,7 +196,8 @@ pub struct TaskPlan {
 pub const MAX_QUERY_CHARS: usize = 100_000;
 
 impl SubmitTaskRequest {
-    /// Validates as the cloud does (messages of contract §4.1) and applies presets and defaults.
+    /// Validates as the cloud does (its messages: docs/upstream.md#tasks-and-submission) and
+    /// applies presets and defaults.
     pub fn into_plan(self) -> Result<TaskPlan> {
         let mut ctx = self.context;
         let has_attachments = ctx

@@ -52,7 +52,7 @@ pub(crate) fn str_of<'a>(ctx: &'a Map<String, Value>, key: &str) -> Option<&'a s
         .filter(|s| !s.is_empty())
 }
 
-/// The cognitive strategies (contract §3.4–3.6).
+/// The cognitive strategies (see docs/upstream.md#strategies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Cognitive {

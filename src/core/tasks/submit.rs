@@ -19,7 +19,8 @@ use crate::core::settings::providers;
 use crate::core::store;
 use crate::core::{Core, time};
 
-/// Submit response (contract §3.3). `workflow_id` and `session_id` are also sent as headers by HTTP.
+/// Submit response (see docs/upstream.md#tasks-and-submission). `workflow_id` and `session_id` are
+/// also sent as headers by HTTP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct SubmitTaskResponse {
     /// The task's id (the same as `workflow_id`).

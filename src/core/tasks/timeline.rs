@@ -1,8 +1,8 @@
-//! `GET /api/v1/tasks/{id}/timeline` (contract §3.3): a task's history in the cloud's timeline
-//! vocabulary, built deterministically from its stored events (the cloud reads Temporal's history):
-//! the life cycle as `WF_*`, agents and tool calls as `ACT_*`, control and approvals as `SIG_*`,
-//! and, in `full` mode, every other stored event as `EVENT`. Streamed text (LLM_PARTIAL,
-//! LLM_PROMPT) never appears: it is not history.
+//! `GET /api/v1/tasks/{id}/timeline` (see docs/upstream.md#tasks-and-submission): a task's history
+//! in the cloud's timeline vocabulary, built deterministically from its stored events (the cloud
+//! reads Temporal's history): the life cycle as `WF_*`, agents and tool calls as `ACT_*`, control
+//! and approvals as `SIG_*`, and, in `full` mode, every other stored event as `EVENT`. Streamed
+//! text (LLM_PARTIAL, LLM_PROMPT) never appears: it is not history.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

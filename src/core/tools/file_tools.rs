@@ -1,6 +1,7 @@
-//! The file tools (contract §5.4), confined to the task's session workspace: `file_read`,
-//! `file_write`, `file_edit`, `file_list`, `file_search`, `file_delete`. Writes, edits and deletes
-//! are in the approval policy's dangerous list by default, so an agent asks before it changes a file.
+//! The file tools (see docs/upstream.md#catalogues-workspaces-and-memory), confined to the task's
+//! session workspace: `file_read`, `file_write`, `file_edit`, `file_list`, `file_search`,
+//! `file_delete`. Writes, edits and deletes are in the approval policy's dangerous list by default,
+//! so an agent asks before it changes a file.
 
 use serde_json::{Value, json};
 

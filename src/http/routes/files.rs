@@ -25,7 +25,7 @@ pub(super) async fn memory_files(
     ApiQuery(q): Params,
 ) -> Result<Json<FileList>, ApiError> {
     let path = q.get("path").cloned();
-    Ok(Json(app.core.list_memory_files(&who, path).await?))
+    Ok(Json(app.core.list_memory_files(&who, path, None).await?))
 }
 
 pub(super) async fn memory_file(
@@ -33,7 +33,7 @@ pub(super) async fn memory_file(
     Authed(who): Authed,
     ApiPath(path): ApiPath<String>,
 ) -> Result<Json<FileContent>, ApiError> {
-    Ok(Json(app.core.read_memory_file(&who, &path).await?))
+    Ok(Json(app.core.read_memory_file(&who, &path, None).await?))
 }
 
 pub(super) async fn file(

@@ -1,6 +1,7 @@
-//! The cloud's routes (contract §2–§3, §7) plus the embedded-only settings routes. [`table`] lists
-//! every path once, with its access, handlers and OpenAPI operations; the router, the document and
-//! the auth rule are all derived from it. Handlers parse, call the core once and map the result.
+//! The cloud's routes (see docs/upstream.md#routes-and-errors) plus the embedded-only settings
+//! routes. [`table`] lists every path once, with its access, handlers and OpenAPI operations; the
+//! router, the document and the auth rule are all derived from it. Handlers parse, call the core
+//! once and map the result.
 
 mod auth;
 mod catalog;

@@ -26,7 +26,7 @@ pub(super) async fn create(
     Authed(who): Authed,
     ApiJson(req): ApiJson<ScheduleRequest>,
 ) -> Result<(StatusCode, Json<ScheduleCreated>), ApiError> {
-    let created = app.core.create_schedule(&who, req).await?;
+    let created = app.core.create_schedule(&who, req.here_only()?).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 

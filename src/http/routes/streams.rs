@@ -23,7 +23,7 @@ use crate::core::tasks::read::validate_task_id;
 use crate::http::extract::{ApiQuery, Authed};
 use crate::http::{ApiError, AppState};
 
-/// The SSE `event:` name and `data:` of one event (contract §5.2).
+/// The SSE `event:` name and `data:` of one event (see docs/upstream.md#streaming-and-events).
 pub fn frame(e: &TaskEvent) -> (String, String) {
     let base = |extra: Value| {
         let mut v =

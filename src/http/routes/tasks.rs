@@ -43,7 +43,8 @@ impl<S: Send + Sync> FromRequest<S> for Submission {
 }
 
 /// The `{id}` of a task route. One that is not UTF-8 once percent-decoded (`%FF%FE`) fails the id
-/// rule like any other malformed id (contract §1.3), not with the generic path error.
+/// rule like any other malformed id (see docs/upstream.md#tasks-and-submission), not with the
+/// generic path error.
 pub(super) struct TaskId(pub(super) String);
 
 impl<S: Send + Sync> FromRequestParts<S> for TaskId {

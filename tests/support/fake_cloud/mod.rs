@@ -13,12 +13,15 @@
 #![allow(dead_code, unused_imports, clippy::result_large_err)]
 
 pub mod auth;
+pub mod catalog;
 pub mod events;
 pub mod faults;
+pub mod review;
 pub mod script;
 pub mod sessions;
 pub mod sse;
 pub mod tasks;
+pub mod workspace;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -117,6 +120,13 @@ pub struct State {
     pub script: Option<Script>,
     /// Messages sent to running swarms: (workflow id, message), in order.
     pub swarm_messages: Vec<(String, String)>,
+    /// Approval decisions taken: (workflow id, approval id, approved).
+    pub approval_decisions: Vec<(String, String, bool)>,
+    /// Plans under review, by workflow id.
+    pub reviews: HashMap<String, review::Review>,
+    /// Session workspaces (by session UUID) and memory folders (by user id).
+    pub files: HashMap<String, workspace::Tree>,
+    pub memory: HashMap<String, workspace::Tree>,
 }
 
 struct Server {
@@ -166,6 +176,26 @@ fn router(cloud: Arc<Cloud>) -> Router {
         .route("/api/v1/tasks/{id}/control-state", get(t::control_state))
         .route("/api/v1/approvals/decision", post(t::approval_decision))
         .route("/api/v1/swarm/{id}/message", post(t::swarm_message))
+        .route(
+            "/api/v1/tasks/{id}/review",
+            get(review::get_review).post(review::post_review),
+        )
+        .route(
+            "/api/v1/sessions/{id}/files",
+            get(workspace::list_session_files),
+        )
+        .route(
+            "/api/v1/sessions/{id}/files/{*path}",
+            get(workspace::read_session_file),
+        )
+        .route("/api/v1/memory/files", get(workspace::list_memory_files))
+        .route(
+            "/api/v1/memory/files/{*path}",
+            get(workspace::read_memory_file),
+        )
+        .route("/api/v1/skills", get(catalog::skills))
+        .route("/api/v1/agents", get(catalog::agents))
+        .route("/api/v1/tools", get(catalog::tools))
         .route("/api/v1/stream/sse", get(sse::stream))
         .route("/api/v1/sessions", get(s::list))
         .route(

@@ -719,18 +719,46 @@ pub async fn swarm_message(
 
 /// `POST /api/v1/approvals/decision`: the cloud's APPROVAL_REQUESTED carries no id, so no id a
 /// client could send matches anything.
-pub async fn approval_decision(_: Limited, body: Bytes) -> Response {
+pub async fn approval_decision(
+    State(c): State<Arc<Cloud>>,
+    _: Limited,
+    Extension(who): Extension<Identity>,
+    body: Bytes,
+) -> Response {
     let v: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
-    let has = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
-    };
-    if !has("workflow_id") || !has("approval_id") {
+    let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let (wf, id) = (field("workflow_id"), field("approval_id"));
+    if wf.is_empty() || id.is_empty() {
         return error(
             StatusCode::BAD_REQUEST,
             "workflow_id and approval_id are required",
         );
     }
-    error(StatusCode::NOT_FOUND, "Workflow or approval not found")
+    // v0.5.1 never emits an id; a build that does answers for the ids it emitted.
+    let mine = c
+        .state
+        .lock()
+        .unwrap()
+        .tasks
+        .get(&wf)
+        .is_some_and(|t| t.user_id == who.user_id);
+    let asked = mine
+        && c.emitted(&wf).iter().any(|e| {
+            e.event_type == "APPROVAL_REQUESTED"
+                && e.payload.as_ref().and_then(|p| p.get("approval_id")) == Some(&json!(id))
+        });
+    if !asked {
+        return error(StatusCode::NOT_FOUND, "Workflow or approval not found");
+    }
+    let approved = v.get("approved").and_then(Value::as_bool).unwrap_or(false);
+    c.state
+        .lock()
+        .unwrap()
+        .approval_decisions
+        .push((wf.clone(), id.clone(), approved));
+    Json(
+        json!({"status": "sent", "success": true, "message": "Approval decision sent",
+        "workflow_id": wf, "run_id": "", "approval_id": id}),
+    )
+    .into_response()
 }

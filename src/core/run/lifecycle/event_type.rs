@@ -1,4 +1,5 @@
-//! The event catalogue (contract §6): every type the engine emits, its wire name and its SSE name.
+//! The event catalogue (see docs/upstream.md#streaming-and-events): every type the engine emits,
+//! its wire name and its SSE name.
 
 macro_rules! event_types {
     ($($variant:ident = $name:literal $(=> $sse:literal)?,)*) => {

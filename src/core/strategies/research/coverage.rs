@@ -1,9 +1,9 @@
-//! The coverage loop (Deep Research 2.0, contract §3.3 step 7): a judge (`coverage_evaluator`)
-//! reads the findings and names the gaps with a search for each; gap agents research them in
-//! parallel; a result is kept only when it brings sources the research did not have. The loop
-//! ends when the judge is satisfied, when no gap is left, when a round brings no new source, or
-//! after `iterative_max_iterations` rounds. Unlike the cloud, one call both judges the coverage
-//! and writes the sub-queries (the cloud makes two).
+//! The coverage loop (Deep Research 2.0; see docs/upstream.md#strategies): a judge
+//! (`coverage_evaluator`) reads the findings and names the gaps with a search for each; gap agents
+//! research them in parallel; a result is kept only when it brings sources the research did not
+//! have. The loop ends when the judge is satisfied, when no gap is left, when a round brings no new
+//! source, or after `iterative_max_iterations` rounds. Unlike the cloud, one call both judges the
+//! coverage and writes the sub-queries (the cloud makes two).
 
 use std::collections::HashSet;
 

@@ -1,9 +1,9 @@
-//! The research strategy (contract §3.3), top to bottom: refine the question into research areas,
-//! plan research subtasks, run research agents in parallel with `web_search` and `web_fetch`, then
-//! the coverage loop (find the gaps, search for them, keep only results that bring new sources),
-//! a synthesis of the original question with inline `[n]` citations and a `## Sources` section,
-//! and an optional check of the answer against the findings. Every model call and agent is
-//! journaled, so a resumed research task repeats nothing that finished.
+//! The research strategy (see docs/upstream.md#strategies), top to bottom: refine the question into
+//! research areas, plan research subtasks, run research agents in parallel with `web_search` and
+//! `web_fetch`, then the coverage loop (find the gaps, search for them, keep only results that
+//! bring new sources), a synthesis of the original question with inline `[n]` citations and a `##
+//! Sources` section, and an optional check of the answer against the findings. Every model call and
+//! agent is journaled, so a resumed research task repeats nothing that finished.
 //!
 //! Without a search API set up, research says so (WARNING) and answers from the model alone,
 //! labelled as unsourced.
@@ -24,8 +24,8 @@ use crate::core::streams::{NewEvent, clip};
 /// The tools every research agent gets, whatever its subtask suggested.
 const RESEARCH_TOOLS: [&str; 2] = ["web_search", "web_fetch"];
 
-/// The settings of a research run: the preset's (seeded into the context at submission, contract
-/// §3.3's table) as the context overrides them.
+/// The settings of a research run: the preset's (seeded into the context at submission, as the
+/// cloud's presets: docs/upstream.md#strategies) as the context overrides them.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub strategy: String,

@@ -1,12 +1,12 @@
-//! The swarm (contract §3.7, `context.force_swarm`): a lead that decides in rounds, and agents
-//! that work in their own loops. Each round the lead reads what happened (the agents' reports,
-//! their messages to it, the user's messages) and answers with actions from the cloud's set
-//! (`revise_plan`, `spawn_agent`, `assign_task`, `send_message`, `broadcast`, `shutdown_agent`,
-//! `interim_reply`, `noop`, `reply`/`done`, `synthesize`); then every agent with a task takes its
-//! turn, all at once. The board (tasks, agents, mailboxes, workspace, budgets) is journaled after
-//! each round and every decision with the user messages it read, so a restarted swarm goes on from
-//! its last round. Unlike the cloud's event loop, a round ends when all its agents have reported,
-//! which keeps a resumed swarm deterministic.
+//! The swarm (see docs/upstream.md#strategies, `context.force_swarm`): a lead that decides in
+//! rounds, and agents that work in their own loops. Each round the lead reads what happened (the
+//! agents' reports, their messages to it, the user's messages) and answers with actions from the
+//! cloud's set (`revise_plan`, `spawn_agent`, `assign_task`, `send_message`, `broadcast`,
+//! `shutdown_agent`, `interim_reply`, `noop`, `reply`/`done`, `synthesize`); then every agent with
+//! a task takes its turn, all at once. The board (tasks, agents, mailboxes, workspace, budgets) is
+//! journaled after each round and every decision with the user messages it read, so a restarted
+//! swarm goes on from its last round. Unlike the cloud's event loop, a round ends when all its
+//! agents have reported, which keeps a resumed swarm deterministic.
 //!
 //! Settings: `swarm_max_agents` (10), `swarm_max_rounds` (12), `swarm_agent_steps` (6),
 //! `swarm_max_llm_calls` (200), `swarm_max_minutes` (30).

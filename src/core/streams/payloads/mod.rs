@@ -143,7 +143,7 @@ pub fn check(event_type: EventType, payload: Option<&Value>) -> Result<(), Strin
 /// types, which the bindings define.
 pub fn typescript_union() -> String {
     let mut out = String::from(
-        "/**  One event, in the cloud's shape (contract §5.1): its `type` says what its `payload` is. */\n\
+        "/**  One event, in the cloud's shape (see docs/upstream.md#streaming-and-events): its `type` says what its `payload` is. */\n\
          export type TaskEvent =\n",
     );
     for &t in EventType::ALL {
