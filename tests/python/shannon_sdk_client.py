@@ -1,13 +1,15 @@
 """Drives the embedded listener with the official `shannon-sdk` Python package (0.7.0): skills,
 agents (run to their answer), tools, a task's timeline, models and text completions, plain and
 streamed chat, an approval answered from the stream as the SDK's example does, and a research plan
-review whose revised plan the SDK reads from the feedback response. Every call must
-return the SDK's own model objects without error.
+review whose revised plan the SDK reads from the feedback response, and a Shannon API key (`sk_…`)
+that reads until it is revoked. Every call must return the SDK's own model objects without error.
 Usage: shannon_sdk_client.py BASE_URL TOKEN"""
 
+import json
 import re
 import sys
 import time
+import urllib.request
 
 from shannon import (
     AgentExecution,
@@ -25,6 +27,7 @@ from shannon import (
     ToolExecutionResult,
     ToolSchema,
 )
+from shannon.errors import AuthenticationError
 
 
 def main() -> int:
@@ -142,6 +145,35 @@ def main() -> int:
         assert client.approve_review(handle.workflow_id, version=revised.version)
         status = client.wait(handle.task_id, timeout=60, poll_interval=0.2)
         assert "COMPLETED" in str(status.status), status
+        checks += 1
+
+        # A Shannon API key (`sk_…`, made with the launch token) as an SDK user configures one: the
+        # SDK sends it as X-API-Key; it reads the tasks, and a key revoked is refused.
+        req = urllib.request.Request(
+            f"{base.rstrip('/')}/api/v1/auth/api-keys",
+            data=json.dumps({"name": "sdk"}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            created = json.loads(resp.read())
+        keyed = ShannonClient(base_url=base, api_key=created["api_key"])
+        try:
+            tasks, total = keyed.list_tasks(limit=5)
+            assert total >= 1 and tasks, (total, tasks)
+            assert keyed.get_status(handle.task_id).task_id == handle.task_id
+            req = urllib.request.Request(
+                f"{base.rstrip('/')}/api/v1/auth/api-keys/{created['id']}",
+                headers={"Authorization": f"Bearer {token}"},
+                method="DELETE",
+            )
+            urllib.request.urlopen(req, timeout=30).close()
+            try:
+                keyed.list_tasks(limit=5)
+                raise AssertionError("a revoked key still reads")
+            except AuthenticationError:
+                pass
+        finally:
+            keyed.close()
         checks += 1
     finally:
         client.close()
