@@ -1,7 +1,8 @@
 //! History at scale: the reads that grow with history (task list, its count, status and session
-//! filters, a deep page, a task's events, the session list), through the core, on a database seeded
-//! with 1,000 tasks and on one with 100,000 tasks (and 1,000,000 events), in the same run. The ratio
-//! of each read at 100k to the same read at 1k is the figure that matters (target: under 3).
+//! filters, a deep page, a task's events, the session list, a `/metrics` scrape), through the core,
+//! on a database seeded with 1,000 tasks and on one with 100,000 tasks (and 1,000,000 events and
+//! 100,000 usage rows), in the same run. The ratio of each read at 100k to the same read at 1k is
+//! the figure that matters (target: under 3).
 //!
 //! `cargo bench --bench history`; compare each `<read>/100k` with its `<read>/1k` twin.
 
@@ -18,7 +19,8 @@ use tauri_plugin_shannon::{Core, CoreConfig};
 const EVENTS_PER_TASK: u32 = 10;
 const TASKS_PER_SESSION: u32 = 100;
 
-/// Seeds `tasks` finished tasks of the embedded user in sessions of 100, with 10 events each.
+/// Seeds `tasks` finished tasks of the embedded user in sessions of 100, with 10 events and one
+/// usage row each.
 fn seed(data: &Path, user: &str, tasks: u32) {
     let mut db = Connection::open(data.join(DATABASE_FILE)).unwrap();
     db.execute_batch("PRAGMA synchronous = OFF; PRAGMA foreign_keys = ON;")
@@ -43,6 +45,12 @@ fn seed(data: &Path, user: &str, tasks: u32) {
                  VALUES (?1, ?2, 'PROGRESS', 'orchestrator', 'a step of the task', NULL, ?3)",
             )
             .unwrap();
+        let mut usage = tx
+            .prepare(
+                "INSERT INTO token_usage (task_id, provider, model, input_tokens, output_tokens, total_tokens, cost_usd, created_at)
+                 VALUES (?1, 'openai', 'gpt-4.1-mini', 30, 12, 42, 0.001, ?2)",
+            )
+            .unwrap();
         for i in 0..tasks {
             let at = format!("2026-01-01T00:00:00.{:09}Z", i);
             let sid = format!("session-{}", i / TASKS_PER_SESSION);
@@ -57,6 +65,7 @@ fn seed(data: &Path, user: &str, tasks: u32) {
             let wf = format!("task-bench-{i}");
             task.execute(params![format!("id-{i}"), wf, user, sid, status, at])
                 .unwrap();
+            usage.execute(params![format!("id-{i}"), at]).unwrap();
             for seq in 1..=EVENTS_PER_TASK {
                 event.execute(params![wf, seq, at]).unwrap();
             }
@@ -131,6 +140,19 @@ fn bench_history(c: &mut Criterion) {
         });
         g.bench_function(format!("sessions/{label}"), |b| {
             b.iter(|| black_box(rt.block_on(core.list_sessions(&me, Some(20), Some(0)))).unwrap())
+        });
+        // A scrape after the first (which sums the usage rows once): counts by index, usage rows
+        // added since the last scrape only.
+        let first = rt.block_on(core.metrics(&me)).unwrap();
+        assert!(
+            first.contains(&format!(
+                "shannon_tokens_total{{direction=\"input\"}} {}",
+                30 * tasks
+            )),
+            "the scrape counts the seeded usage"
+        );
+        g.bench_function(format!("metrics/{label}"), |b| {
+            b.iter(|| black_box(rt.block_on(core.metrics(&me))).unwrap())
         });
         drop(core);
     }

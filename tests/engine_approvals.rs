@@ -321,7 +321,19 @@ async fn over_http_a_client_approves_by_the_id_in_the_sse_stream() {
             {
                 let e: Value =
                     serde_json::from_str(line.trim_start_matches("data:").trim()).unwrap();
-                return e["payload"]["approval_id"].as_str().unwrap().to_string();
+                let id = e["payload"]["approval_id"].as_str().unwrap().to_string();
+                // The payload is kept, and the message names the same id as `id=<uuid>`, the
+                // form the official SDK's approval example reads (its `Event` has no payload).
+                let message = e["message"].as_str().unwrap();
+                assert!(message.starts_with("Needs "), "{message}");
+                assert!(message.ends_with(&format!("(id={id})")), "{message}");
+                assert_eq!(id.len(), 36, "a hyphenated UUID: {id}");
+                assert!(
+                    id.chars()
+                        .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c)),
+                    "lower-case hex, as the example's pattern id=([a-f0-9-]{{36}}): {id}"
+                );
+                return id;
             }
         }
     })

@@ -1,6 +1,8 @@
 //! `GET /metrics` over real HTTP on 127.0.0.1: the Prometheus text parses (checked line by line
 //! against the exposition grammar), it needs the token, and its counters move with a demo task.
-//! Plus the cost of a scrape over 100k tasks and 300k usage rows.
+//! Plus a scrape over 100k tasks and 300k usage rows: right totals, and a second scrape counts no
+//! row twice (its cost against history is measured by `cargo bench --bench history`,
+//! `metrics/100k` against `metrics/1k`).
 
 #[path = "support/listener.rs"]
 mod listener;
@@ -220,10 +222,10 @@ async fn metrics_parse_need_the_token_and_move_with_a_task() {
     drop(listener);
 }
 
-/// 100k tasks of one user in 1k sessions, three usage rows each: the first scrape (one sum over
-/// the usage rows) and the next ones (only new rows, the task counts by index) stay cheap.
+/// 100k tasks of one user in 1k sessions, three usage rows each: the first scrape sums the usage
+/// rows once, the next ones read only rows added since (the same totals) and the task counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scrape_over_100k_tasks_is_cheap() {
+async fn a_scrape_over_100k_tasks_counts_every_row_once() {
     let dir = tempfile::tempdir().unwrap();
     let user = Caller::embedded().user_id;
     drop(Core::open(CoreConfig::new(dir.path())).await.unwrap());
@@ -267,13 +269,8 @@ async fn a_scrape_over_100k_tasks_is_cheap() {
 
     let core = Core::open(CoreConfig::new(dir.path())).await.unwrap();
     let caller = Caller::embedded();
-    let started = Instant::now();
     let first = core.metrics(&caller).await.unwrap();
-    let first_took = started.elapsed();
-    let started = Instant::now();
     let text = core.metrics(&caller).await.unwrap();
-    let next_took = started.elapsed();
-    println!("first scrape {first_took:?}, next {next_took:?}");
     let samples = parse(&text).unwrap();
     // The second scrape reads no usage row again: same totals (memory may differ).
     let stable = |t: &str| -> String {
@@ -298,9 +295,6 @@ async fn a_scrape_over_100k_tasks_is_cheap() {
         ),
         3_000_000.0
     );
-    // Generous bounds for a debug build on a shared machine; the point is no per-task work.
-    assert!(first_took < Duration::from_secs(2), "{first_took:?}");
-    assert!(next_took < Duration::from_millis(100), "{next_took:?}");
 }
 
 #[test]

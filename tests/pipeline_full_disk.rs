@@ -95,20 +95,26 @@ const READ_BOUND: Duration = Duration::from_secs(2);
 
 /// `GET url` with the token, and how long it took to answer (its headers).
 async fn timed_get(http: &reqwest::Client, url: String) -> (reqwest::Response, Duration) {
+    timed(http.get(url).bearer_auth(TOKEN)).await
+}
+
+/// Sends `req` and how long it took to answer (its headers).
+async fn timed(req: reqwest::RequestBuilder) -> (reqwest::Response, Duration) {
     let started = Instant::now();
-    let resp = http
-        .get(url)
-        .bearer_auth(TOKEN)
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .unwrap();
+    let resp = req.timeout(Duration::from_secs(30)).send().await.unwrap();
     (resp, started.elapsed())
 }
 
 /// While the disk is full, the running task's reads answer within [`READ_BOUND`]: the task, its
-/// stored events (saying more are pending) and an SSE replay from the start.
-async fn reads_answer_while_full(http: &reqwest::Client, url: &str, task_id: &str, wf: &str) {
+/// stored events (saying more are pending), an SSE replay from the start and a resume, and every
+/// other read of the task, its session and the server (what is stored, or a 503/507 with a code).
+async fn reads_answer_while_full(
+    http: &reqwest::Client,
+    url: &str,
+    task_id: &str,
+    wf: &str,
+    api_key: &str,
+) {
     let (task, took) = timed_get(http, format!("{url}/api/v1/tasks/{task_id}")).await;
     let status = task.status().as_u16();
     let task: Value = task.json().await.unwrap_or(Value::Null);
@@ -170,6 +176,123 @@ async fn reads_answer_while_full(http: &reqwest::Client, url: &str, task_id: &st
         "the SSE replay's first event took {took:?}"
     );
     assert_eq!(first.and_then(|f| f.id).as_deref(), Some("1"));
+
+    // A resume from a stored id answers with the next one as quickly.
+    let started = Instant::now();
+    let sink = Arc::new(Mutex::new(Vec::new()));
+    let resume = {
+        let (h, u, w, sink) = (http.clone(), url.to_string(), wf.to_string(), sink.clone());
+        tokio::spawn(
+            async move { sse::read_sse(&h, &u, &w, Some("2"), READ_BOUND * 5, sink).await },
+        )
+    };
+    while sink.lock().unwrap().is_empty() && started.elapsed() < READ_BOUND * 5 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = started.elapsed();
+    let first = sink.lock().unwrap().first().cloned();
+    resume.abort();
+    println!("SSE resume after 2 while full: first frame {first:?} after {took:?}");
+    assert!(
+        took < READ_BOUND,
+        "the SSE resume's first event took {took:?}"
+    );
+    assert_eq!(first.and_then(|f| f.id).as_deref(), Some("3"));
+
+    // The WebSocket stream replays as quickly.
+    let ws = url.replacen("http://", "ws://", 1);
+    let started = Instant::now();
+    let first = tokio::time::timeout(READ_BOUND * 5, async {
+        use futures_util::StreamExt;
+        let (mut socket, _) = tokio_tungstenite::connect_async(format!(
+            "{ws}/api/v1/stream/ws?workflow_id={wf}&token={TOKEN}"
+        ))
+        .await
+        .unwrap();
+        loop {
+            match socket.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(frame))) => {
+                    break serde_json::from_str::<Value>(&frame).unwrap();
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("the WebSocket ended before its first event: {other:?}"),
+            }
+        }
+    })
+    .await;
+    let took = started.elapsed();
+    println!("WebSocket replay while full: first event {first:?} after {took:?}");
+    assert!(
+        took < READ_BOUND,
+        "the WebSocket's first event took {took:?}"
+    );
+    assert_eq!(first.unwrap()["seq"], 1);
+
+    // Every other read of the task, its session and the server: an answer within the bound,
+    // either what is stored or a 503/507 with a stable code, never a wait on the failing writer.
+    let session = task["session_id"].as_str().unwrap_or_default().to_string();
+    assert!(!session.is_empty(), "the task names its session: {task}");
+    let reads = [
+        "/api/v1/tasks?limit=20".to_string(),
+        format!("/api/v1/tasks/{task_id}/progress"),
+        format!("/api/v1/tasks/{task_id}/output"),
+        format!("/api/v1/tasks/{task_id}/timeline"),
+        format!("/api/v1/tasks/{task_id}/control-state"),
+        "/api/v1/sessions".to_string(),
+        format!("/api/v1/sessions/{session}"),
+        format!("/api/v1/sessions/{session}/history"),
+        format!("/api/v1/sessions/{session}/events"),
+        "/metrics".to_string(),
+    ];
+    for path in reads {
+        let (resp, took) = timed_get(http, format!("{url}{path}")).await;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        println!(
+            "GET {path} while full: {status} in {took:?}: {}",
+            text.chars().take(160).collect::<String>()
+        );
+        assert!(
+            took < READ_BOUND,
+            "GET {path} took {took:?} while the disk is full"
+        );
+        match status {
+            200 => {}
+            503 | 507 => {
+                let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                assert!(
+                    body["code"].is_string(),
+                    "GET {path}: {status} without a code: {text}"
+                );
+            }
+            _ => panic!("GET {path} while the disk is full: {status} {text}"),
+        }
+    }
+
+    // The same reads as an SDK client makes them, with a Shannon API key (`X-API-Key`): the key
+    // is checked against what is stored, and a full disk is no reason to refuse it.
+    for path in [
+        format!("/api/v1/tasks/{task_id}"),
+        format!("/api/v1/tasks/{task_id}/events"),
+        format!("/api/v1/sessions/{session}/history"),
+    ] {
+        let (resp, took) = timed(
+            http.get(format!("{url}{path}"))
+                .header("x-api-key", api_key),
+        )
+        .await;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        println!(
+            "GET {path} with an API key while full: {status} in {took:?}: {}",
+            text.chars().take(120).collect::<String>()
+        );
+        assert!(
+            took < READ_BOUND,
+            "GET {path} took {took:?} with an API key"
+        );
+        assert_eq!(status, 200, "GET {path} with an API key while full: {text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -209,6 +332,22 @@ async fn a_task_running_when_the_disk_fills_ends_failed_once_space_returns() {
     guard.server = Some(serve(&data, &opts));
     let url = guard.server.as_ref().unwrap().url.clone();
     let http = reqwest::Client::new();
+
+    // A Shannon API key of the app's user, as SDK clients authenticate.
+    let key: Value = http
+        .post(format!("{url}/api/v1/auth/api-keys"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "sdk"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api_key = key["api_key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no API key: {key}"))
+        .to_string();
 
     let body = serve::submit(
         &http,
@@ -284,7 +423,7 @@ async fn a_task_running_when_the_disk_fills_ends_failed_once_space_returns() {
         .unwrap();
     assert_eq!(ready["status"], "ready", "{ready}");
     assert_eq!(ready["checks"]["event_store"], "failing", "{ready}");
-    reads_answer_while_full(&http, &url, &task_id, &wf).await;
+    reads_answer_while_full(&http, &url, &task_id, &wf, &api_key).await;
 
     // Keep the disk full until the provider has sent the whole answer and a little longer, so the
     // step's result is produced while nothing can be stored.

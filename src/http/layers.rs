@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState, MAX_BODY_BYTES};
+use crate::core::ShannonError;
 use crate::core::auth::{AuthMethod, Caller};
 
 /// The longest plain-text error body kept as the message of its JSON replacement.
@@ -209,6 +210,14 @@ async fn authenticate(state: &AppState, mut req: Request, next: Next, query_ok: 
     } else {
         match state.core.authenticate(&token).await {
             Ok(caller) => caller,
+            // Storage that cannot answer is said as such (503 with its code), not blamed on the
+            // credential: a client would drop a good key.
+            Err(
+                e @ (ShannonError::StorageUnavailable(_)
+                | ShannonError::StorageFull(_)
+                | ShannonError::Database(_)
+                | ShannonError::Internal(_)),
+            ) => return ApiError::from(e).into_response(),
             Err(_) => return ApiError::unauthorized("Invalid token").into_response(),
         }
     };

@@ -1,17 +1,20 @@
 """Drives the embedded listener with the official `shannon-sdk` Python package (0.7.0): skills,
 agents (run to their answer), tools, a task's timeline, models and text completions, plain and
 streamed chat, an approval answered from the stream as the SDK's example does, and a research plan
-review whose revised plan the SDK reads from the feedback response. Every call must
-return the SDK's own model objects without error.
+review whose revised plan the SDK reads from the feedback response, and a Shannon API key (`sk_…`)
+that reads until it is revoked. Every call must return the SDK's own model objects without error.
 Usage: shannon_sdk_client.py BASE_URL TOKEN"""
 
+import json
 import re
 import sys
 import time
+import urllib.request
 
 from shannon import (
     AgentExecution,
     AgentInfo,
+    EventType,
     OpenAIChatCompletion,
     OpenAIChatCompletionChunk,
     OpenAIModel,
@@ -24,6 +27,7 @@ from shannon import (
     ToolExecutionResult,
     ToolSchema,
 )
+from shannon.errors import AuthenticationError
 
 
 def main() -> int:
@@ -94,15 +98,24 @@ def main() -> int:
         assert "WORKFLOW_COMPLETED" in seen, seen
         checks += 1
 
-        # An approval from the stream: the SDK's `Event` keeps no payload, so its approval example
-        # reads `id=<uuid>` from the message.
+        # An approval from the stream, as the SDK's own example (streaming_with_approvals.py) does
+        # it: its `Event` keeps no payload (`Event.payload` parses the message as JSON for this
+        # type), so the example reads `id=<uuid>` from the message with exactly this pattern.
         handle = client.submit_task("Ask me first, please.", context={"require_approval": True})
         approval_id = None
-        for event in client.stream(handle.workflow_id, total_timeout=60):
-            if event.type == "APPROVAL_REQUESTED":
-                found = re.search(r"id=([0-9a-fA-F-]{36})", event.message)
-                assert found, event.message
-                approval_id = found.group(1)
+        example_types = [
+            EventType.AGENT_STARTED,
+            EventType.LLM_PARTIAL,
+            EventType.TOOL_INVOKED,
+            EventType.APPROVAL_REQUESTED,
+            EventType.APPROVAL_DECISION,
+            EventType.WORKFLOW_COMPLETED,
+        ]
+        for event in client.stream(handle.workflow_id, types=example_types, total_timeout=60):
+            if event.type == EventType.APPROVAL_REQUESTED:
+                match = re.search(r'id=([a-f0-9-]{36})', event.message)
+                assert match, event.message
+                approval_id = match.group(1)
                 break
         assert approval_id, "the stream had no APPROVAL_REQUESTED"
         assert client.approve(approval_id, handle.workflow_id, approved=True), approval_id
@@ -132,6 +145,35 @@ def main() -> int:
         assert client.approve_review(handle.workflow_id, version=revised.version)
         status = client.wait(handle.task_id, timeout=60, poll_interval=0.2)
         assert "COMPLETED" in str(status.status), status
+        checks += 1
+
+        # A Shannon API key (`sk_…`, made with the launch token) as an SDK user configures one: the
+        # SDK sends it as X-API-Key; it reads the tasks, and a key revoked is refused.
+        req = urllib.request.Request(
+            f"{base.rstrip('/')}/api/v1/auth/api-keys",
+            data=json.dumps({"name": "sdk"}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            created = json.loads(resp.read())
+        keyed = ShannonClient(base_url=base, api_key=created["api_key"])
+        try:
+            tasks, total = keyed.list_tasks(limit=5)
+            assert total >= 1 and tasks, (total, tasks)
+            assert keyed.get_status(handle.task_id).task_id == handle.task_id
+            req = urllib.request.Request(
+                f"{base.rstrip('/')}/api/v1/auth/api-keys/{created['id']}",
+                headers={"Authorization": f"Bearer {token}"},
+                method="DELETE",
+            )
+            urllib.request.urlopen(req, timeout=30).close()
+            try:
+                keyed.list_tasks(limit=5)
+                raise AssertionError("a revoked key still reads")
+            except AuthenticationError:
+                pass
+        finally:
+            keyed.close()
         checks += 1
     finally:
         client.close()

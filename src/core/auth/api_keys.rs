@@ -1,5 +1,6 @@
 //! Shannon API keys for HTTP clients: `sk_` + 64 hex characters, shown once, stored as SHA-256.
 
+use chrono::Utc;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -13,6 +14,10 @@ use crate::core::{Core, time};
 
 /// Length of the stored lookup prefix (`sk_` + 5 hex), as the cloud.
 pub const KEY_PREFIX_LEN: usize = 8;
+
+/// How stale an API key's `last_used_at` may get: a client polling many times a second costs one
+/// write a minute, not one per request.
+const LAST_USED_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 
 #[derive(Debug, Clone, Deserialize, specta::Type)]
 pub struct CreateApiKeyRequest {
@@ -196,7 +201,10 @@ impl Core {
         })
     }
 
-    /// Resolves an API key to its owner, recording its use.
+    /// Resolves an API key to its owner from what is stored (a read: a key is honoured while the
+    /// disk is full or the writer is busy), then records its use, at most once per
+    /// [`LAST_USED_EVERY`] and only as far as storage allows: a use that cannot be recorded never
+    /// refuses the key.
     pub(crate) async fn authenticate_api_key(&self, token: &str) -> Result<Caller> {
         let key = normalize(token);
         if !is_well_formed(&key) {
@@ -204,20 +212,37 @@ impl Core {
         }
         let digest = hash_key(&key);
         let prefix = key[..KEY_PREFIX_LEN].to_string();
-        self.store()
-            .write(move |tx| {
-                let candidates = store::api_keys::active_candidates_by_prefix(tx, &prefix)?;
-                let found = candidates
+        let found = self
+            .store()
+            .read(move |c| {
+                let candidates = store::api_keys::active_candidates_by_prefix(c, &prefix)?;
+                candidates
                     .into_iter()
                     .find(|c| bool::from(c.key_hash.ct_eq(&digest)))
-                    .ok_or(ShannonError::InvalidToken)?;
-                store::api_keys::touch_last_used(tx, &found.id, &time::now())?;
-                Ok(Caller {
-                    user_id: found.user_id,
-                    tenant_id: found.tenant_id,
-                    method: AuthMethod::ApiKey { key_id: found.id },
-                })
+                    .ok_or(ShannonError::InvalidToken)
             })
-            .await
+            .await?;
+        let now = Utc::now();
+        let due = time::format(now - LAST_USED_EVERY);
+        // Timestamps sort lexically (see `time`).
+        if found
+            .last_used_at
+            .as_deref()
+            .is_none_or(|at| at < due.as_str())
+        {
+            let (id, at) = (found.id.clone(), time::format(now));
+            let touched = self
+                .store()
+                .write(move |tx| store::api_keys::touch_last_used(tx, &id, &at))
+                .await;
+            if let Err(e) = touched {
+                tracing::debug!(key_id = %found.id, code = e.code(), "could not record an API key's use");
+            }
+        }
+        Ok(Caller {
+            user_id: found.user_id,
+            tenant_id: found.tenant_id,
+            method: AuthMethod::ApiKey { key_id: found.id },
+        })
     }
 }

@@ -34,6 +34,7 @@ pub(crate) struct ApiKeyCandidate {
     pub(crate) user_id: String,
     pub(crate) tenant_id: String,
     pub(crate) key_hash: Vec<u8>,
+    pub(crate) last_used_at: Option<String>,
 }
 
 /// Inserts a key.
@@ -114,7 +115,7 @@ pub(crate) fn active_candidates_by_prefix(
     key_prefix: &str,
 ) -> Result<Vec<ApiKeyCandidate>> {
     Ok(c.prepare_cached(
-        "SELECT k.id, k.user_id, u.tenant_id, k.key_hash FROM api_keys k
+        "SELECT k.id, k.user_id, u.tenant_id, k.key_hash, k.last_used_at FROM api_keys k
                          JOIN users u ON u.id = k.user_id
                          WHERE k.key_prefix = ?1 AND k.revoked_at IS NULL AND u.is_active = 1",
     )?
@@ -124,6 +125,7 @@ pub(crate) fn active_candidates_by_prefix(
             user_id: r.get(1)?,
             tenant_id: r.get(2)?,
             key_hash: r.get(3)?,
+            last_used_at: r.get(4)?,
         })
     })?
     .collect::<Result<_, _>>()?)
