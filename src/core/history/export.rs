@@ -78,11 +78,7 @@ fn write_rows(
         }
         Ok(())
     })? as u32;
-    let all: u32 = c.query_row(
-        "SELECT count(*) FROM tasks WHERE user_id = ?1",
-        [user],
-        |r| r.get(0),
-    )?;
+    let all = rows::count_tasks_of(c, user)?;
     sums.insert(bundle::TASKS.into(), tasks.finish()?);
     sums.insert(bundle::EVENTS.into(), events.finish()?);
     sums.insert(bundle::USAGE.into(), usage.finish()?);

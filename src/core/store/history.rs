@@ -198,3 +198,11 @@ pub(crate) fn session_owner(c: &Connection, id: &str) -> Result<Option<String>> 
             .optional()?,
     )
 }
+
+/// How many tasks the user has, finished or not.
+pub(crate) fn count_tasks_of(c: &Connection, user: &str) -> Result<u32> {
+    Ok(
+        c.prepare_cached("SELECT count(*) FROM tasks WHERE user_id = ?1")?
+            .query_row([user], |r| r.get(0))?,
+    )
+}
