@@ -216,6 +216,11 @@ export const commands = {
 	 */
 	syncRemoteSessions: (profileId: string, offset: number | null) => typedError<SessionSync, ShannonError>(__TAURI_INVOKE("plugin:shannon|sync_remote_sessions", { profileId, offset })),
 	/**
+	 *  Moves the user's active schedules to a Shannon cloud profile, where they fire while this device
+	 *  sleeps; each local copy is paused once the cloud has it (refusals are reported, left active).
+	 */
+	pushSchedules: (profileId: string) => typedError<SchedulePush, ShannonError>(__TAURI_INVOKE("plugin:shannon|push_schedules", { profileId })),
+	/**
 	 *  Exports the user's history to `dir` (absolute; new or empty): sessions, finished tasks with their
 	 *  stored events (deltas with `includeDeltas`), usage, schedules, workspaces and memory.
 	 */
@@ -225,10 +230,16 @@ export const commands = {
 	 *  importing it again adds nothing).
 	 */
 	importHistory: (dir: string) => typedError<ImportReport, ShannonError>(__TAURI_INVOKE("plugin:shannon|import_history", { dir })),
+	/**
+	 *  Brings the user's history on a Shannon cloud profile into this device: its sessions, finished
+	 *  tasks and stored events, paced under the cloud's rate limit (pull again to resume).
+	 */
+	pullHistory: (profileId: string, options: PullOptions | null) => typedError<PullReport, ShannonError>(__TAURI_INVOKE("plugin:shannon|pull_history", { profileId, options })),
 };
 
 /** Events */
 export const events = {
+	historyProgress: makeEvent<HistoryProgress, HistoryProgress>("plugin:shannon:history-progress"),
 	providerKeysChanged: makeEvent<ProviderKeysChanged, ProviderKeysChanged>("plugin:shannon:provider-keys-changed"),
 	remoteStatusChanged: makeEvent<RemoteStatusChanged, RemoteStatusChanged>("plugin:shannon:remote-status-changed"),
 	settingsChanged: makeEvent<SettingsChanged, SettingsChanged>("plugin:shannon:settings-changed"),
@@ -673,6 +684,19 @@ export type ForkedSession = {
 	turns: number,
 };
 
+/**  An export, import or pull moving on (`history-progress`): for a progress bar. */
+export type HistoryProgress = {
+	/**  The user whose history it is. */
+	user_id: string,
+	/**  `export`, `import` or `pull`. */
+	operation: string,
+	/**  What `done` and `total` count: `tasks` (export), `sessions` (import, pull). */
+	unit: string,
+	done: number,
+	/**  0 while unknown. */
+	total: number,
+};
+
 /**  HITL_RESPONSE: a swarm lead read the user's messages. */
 export type HitlResponsePayload = {
 	/**  The messages read. */
@@ -1057,6 +1081,44 @@ export type ProviderStatus = {
 	reason: string | null,
 };
 
+/**  How fast a pull may go on the cloud's rate-limited routes. */
+export type PullOptions = {
+	/**
+	 *  Requests per window on the limited routes; default: the remote user's minute limit
+	 *  (`/api/v1/auth/me`), else 60.
+	 */
+	rate_limit?: number | null,
+	/**  The window in seconds; default 60 (the cloud's). */
+	rate_window_secs?: number | null,
+};
+
+/**  What a pull did. */
+export type PullReport = {
+	profile_id: string,
+	/**  Sessions the cloud listed. */
+	sessions_seen: number,
+	sessions_added: number,
+	/**  Sessions already whole here (an earlier pull, or made here), not fetched again. */
+	sessions_present: number,
+	tasks_added: number,
+	events_added: number,
+	/**  Requests made to the cloud, and how many of them were on its rate-limited routes. */
+	requests: number,
+	limited_requests: number,
+	/**  Sessions that could not be had, each with why (pull again to retry them). */
+	failed: string[],
+	/**  What no pull can bring. */
+	lost: string[],
+};
+
+/**  One schedule moved. */
+export type PushedSchedule = {
+	local_id: string,
+	/**  Its id on the cloud (now listed with `source` the profile). */
+	remote_id: string,
+	name: string,
+};
+
 /**  A rate window as the cloud reports it for this credential. */
 export type RateWindow = {
 	limit: number | null,
@@ -1362,6 +1424,15 @@ export type ScheduleList = {
 	total_count?: number,
 	page: number,
 	page_size: number,
+};
+
+/**  What a push did. */
+export type SchedulePush = {
+	profile_id: string,
+	/**  Created on the cloud; their local copies are paused. */
+	pushed: PushedSchedule[],
+	/**  Left active here, each with the cloud's reason. */
+	refused: string[],
 };
 
 /**  `POST /api/v1/schedules` (and, all optional, `PUT /api/v1/schedules/{id}`). */

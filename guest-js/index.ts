@@ -22,6 +22,8 @@ import {
   type RemoteCredential,
   type RemoteConfig,
   type RemoteStatusChanged,
+  type PullOptions,
+  type HistoryProgress,
 } from "./bindings.js";
 import { isKnownEvent } from "./events.js";
 import { EventQueue } from "./queue.js";
@@ -296,9 +298,17 @@ export const remoteCatalog = (profileId: string) => unwrap(commands.remoteCatalo
  */
 export const syncRemoteSessions = (profileId: string, offset?: number) =>
   unwrap(commands.syncRemoteSessions(profileId, offset ?? null));
+/**
+ * Moves the user's active schedules to a Shannon cloud profile (they fire there while this device
+ * sleeps); each local copy is paused once the cloud has it, so nothing fires twice.
+ */
+export const pushSchedules = (profileId: string) => unwrap(commands.pushSchedules(profileId));
 /** Calls `handler` each time a profile goes online, offline, or has its credential refused; returns an unlisten function. */
 export const onRemoteStatusChanged = (handler: (change: RemoteStatusChanged) => void) =>
   events.remoteStatusChanged.listen((e) => handler(e.payload));
+/** Calls `handler` as an export, import or pull moves on (`done` of `total` tasks or sessions); returns an unlisten function. */
+export const onHistoryProgress = (handler: (progress: HistoryProgress) => void) =>
+  events.historyProgress.listen((e) => handler(e.payload));
 
 // ---- History bundles (opt-in permission shannon:allow-history-transfer) ----------------------
 /**
@@ -309,6 +319,12 @@ export const exportHistory = (dir: string, includeDeltas = false) =>
   unwrap(commands.exportHistory(dir, includeDeltas));
 /** Imports a bundle (checked whole first; importing it again adds nothing; schedules arrive paused). */
 export const importHistory = (dir: string) => unwrap(commands.importHistory(dir));
+/**
+ * Brings the user's history on a Shannon cloud profile onto this device (sessions, finished tasks,
+ * stored events), paced under the cloud's rate limit; pulling again resumes without duplicates.
+ */
+export const pullHistory = (profileId: string, options?: PullOptions) =>
+  unwrap(commands.pullHistory(profileId, options ?? null));
 
 // ---- HTTP listener (opt-in permission shannon:allow-listener) --------------------------------
 

@@ -263,6 +263,7 @@ async fn forward_events<R: Runtime>(
             Ok(CoreEvent::ProviderKeysChanged(e)) => e.emit(&app),
             Ok(CoreEvent::TaskStatusChanged(e)) => e.emit(&app),
             Ok(CoreEvent::RemoteStatusChanged(e)) => e.emit(&app),
+            Ok(CoreEvent::HistoryProgress(e)) => e.emit(&app),
             Err(RecvError::Lagged(n)) => {
                 tracing::debug!(skipped = n, "core notifications lagged");
                 continue;

@@ -7,6 +7,8 @@
 //! Needs the example built: `cargo test` builds it; with `--test cli` run
 //! `cargo build --example headless` first.
 
+#[path = "support/fake_cloud/mod.rs"]
+mod fake_cloud;
 #[path = "support/fake_provider.rs"]
 mod fake_provider;
 #[path = "support/serve.rs"]
@@ -168,6 +170,7 @@ fn help_describes_every_subcommand_and_exits_0() {
         "keys",
         "export",
         "import",
+        "pull",
         "Exit codes",
     ] {
         assert!(top.stdout.contains(word), "{word}: {}", top.stdout);
@@ -854,4 +857,70 @@ fn export_then_import_moves_the_history_to_another_data_dir_once() {
         twice.stderr
     );
     assert_eq!(cli(to.path(), &["import", "--help"]).code, 0);
+}
+
+#[test]
+fn pull_brings_a_cloud_history_and_a_second_pull_adds_nothing() {
+    let rt = rt();
+    let cloud = rt.block_on(fake_cloud::start(fake_cloud::FakeConfig {
+        script: fake_cloud::Script::answer("From the cloud.", 2, Duration::ZERO),
+        linger_after_end: Duration::from_millis(200),
+        ..fake_cloud::FakeConfig::default()
+    }));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    rt.block_on(async {
+        for session in ["trip", "trip", "work"] {
+            let r = reqwest::Client::new()
+                .post(format!("{}/api/v1/tasks", cloud.url()))
+                .header("X-API-Key", fake_cloud::TEST_KEY)
+                .json(&serde_json::json!({"query": "plan it", "session_id": session}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cloud
+        .workflows()
+        .iter()
+        .any(|wf| cloud.task_status(wf).as_deref() != Some("COMPLETED"))
+    {
+        assert!(Instant::now() < deadline, "the cloud tasks never completed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let data = tempfile::tempdir().unwrap();
+    let pull = |data: &Path| {
+        let out = command(data, &["pull", "--remote", &cloud.url()])
+            .env("SHANNON_API_KEY", fake_cloud::TEST_KEY)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, said) = pull(data.path());
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("pulled 2 of 2 sessions (0 already here), 3 tasks"),
+        "{said}"
+    );
+    assert!(
+        !said.contains(fake_cloud::TEST_KEY),
+        "the key is never printed"
+    );
+    let list = cli(data.path(), &["sessions", "list"]).ok();
+    assert_eq!(
+        list.stdout.lines().count(),
+        3,
+        "a header and 2 sessions: {}",
+        list.stdout
+    );
+    let (code, again) = pull(data.path());
+    assert_eq!(code, Some(0), "{again}");
+    assert!(
+        again.contains("pulled 0 of 2 sessions (2 already here), 0 tasks"),
+        "{again}"
+    );
 }

@@ -376,3 +376,241 @@ fn a_remote_approval_is_answered_on_the_cloud_only_when_it_came_with_an_id() {
         "{e}"
     );
 }
+
+/// Submits `query` in the cloud session `session` as another client would, waiting out a 429.
+fn submit_on_cloud(cloud: &Cloud, session: &str, query: &str) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    cloud.rt.block_on(async {
+        loop {
+            let r = reqwest::Client::new()
+                .post(format!("{}/api/v1/tasks", cloud.fake.url()))
+                .header("X-API-Key", fake_cloud::TEST_KEY)
+                .json(&json!({"query": query, "session_id": session}))
+                .send()
+                .await
+                .unwrap();
+            if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+            assert!(r.status().is_success(), "{}", r.status());
+            return;
+        }
+    });
+}
+
+#[test]
+fn a_pull_brings_the_cloud_history_under_its_rate_limit_and_resumes_without_duplicates() {
+    use fake_cloud::{FakeConfig, Fault, Script};
+    use std::time::Duration;
+    let cloud = Cloud::start(FakeConfig {
+        script: Script::answer("From the cloud.", 2, Duration::ZERO),
+        linger_after_end: Duration::from_millis(300),
+        rate_limit: 4,
+        rate_window: Duration::from_secs(1),
+        ..FakeConfig::default()
+    });
+    for s in 0..4 {
+        for q in 0..3 {
+            submit_on_cloud(&cloud, &format!("team-{s}"), &format!("question {s}.{q}"));
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cloud
+        .fake
+        .workflows()
+        .iter()
+        .any(|wf| cloud.fake.task_status(wf).as_deref() != Some("COMPLETED"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cloud tasks never completed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The submissions above spent this key's window; the pull starts on a fresh one.
+    std::thread::sleep(Duration::from_millis(1100));
+    let refused_before = cloud.fake.state.lock().unwrap().rate_refused;
+    let broken = {
+        let st = cloud.fake.state.lock().unwrap();
+        st.sessions
+            .iter()
+            .find(|s| s.external_id.as_deref() == Some("team-1"))
+            .unwrap()
+            .id
+            .clone()
+    };
+    // Too many events for the session route: every task's events come from the limited route.
+    let too_large = || Fault::Status {
+        method: None,
+        path: "/api/v1/sessions/*/events".into(),
+        status: 413,
+        body: Some(json!({"error": "Session has too many events"})),
+        times: None,
+    };
+    cloud.fake.inject(too_large());
+    // The pull is interrupted for one session (its history does not answer).
+    cloud.fake.inject(Fault::Status {
+        method: None,
+        path: format!("/api/v1/sessions/{broken}/history"),
+        status: 500,
+        body: None,
+        times: None,
+    });
+    let t = app_on(&cloud);
+    let pace = json!({"rate_limit": 4, "rate_window_secs": 1});
+    let first = t.ok(
+        "pull_history",
+        json!({"profileId": "team", "options": pace}),
+    );
+    assert_eq!(
+        (
+            first["sessions_added"].clone(),
+            first["tasks_added"].clone()
+        ),
+        (json!(3), json!(9)),
+        "{first}"
+    );
+    assert_eq!(first["failed"].as_array().unwrap().len(), 1, "{first}");
+    assert_eq!(
+        first["limited_requests"],
+        1 + 9,
+        "the list and one event page per task"
+    );
+
+    cloud.fake.clear_faults();
+    cloud.fake.inject(too_large());
+    let second = t.ok(
+        "pull_history",
+        json!({"profileId": "team", "options": pace}),
+    );
+    assert_eq!(
+        (
+            second["sessions_added"].clone(),
+            second["sessions_present"].clone(),
+            second["tasks_added"].clone()
+        ),
+        (json!(1), json!(3), json!(3)),
+        "{second}"
+    );
+    assert_eq!(second["failed"], json!([]));
+    assert_eq!(
+        cloud.fake.state.lock().unwrap().rate_refused,
+        refused_before,
+        "no request beyond the cloud's limit"
+    );
+
+    let sessions = t.ok("list_sessions", json!({"limit": null, "offset": null}));
+    let counts: Vec<(Value, Value)> = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["task_count"].clone(), s["executor"].clone()))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![(json!(3), json!("remote:team")); 4],
+        "every task once"
+    );
+    let third = t.ok(
+        "pull_history",
+        json!({"profileId": "team", "options": pace}),
+    );
+    assert_eq!(
+        (
+            third["sessions_present"].clone(),
+            third["tasks_added"].clone()
+        ),
+        (json!(4), json!(0))
+    );
+
+    // A pulled task reads like any other: its stored events, ending with STREAM_END.
+    let wf = cloud.fake.workflows()[0].clone();
+    let events = t.ok(
+        "get_task_events",
+        json!({"taskId": wf, "limit": null, "offset": null}),
+    );
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"LLM_OUTPUT") && types.last() == Some(&"STREAM_END"),
+        "{types:?}"
+    );
+    let task = t.ok("get_task", json!({"taskId": wf}));
+    assert_eq!(
+        (task["status"].clone(), task["result"].clone()),
+        (json!("TASK_STATUS_COMPLETED"), json!("From the cloud."))
+    );
+}
+
+#[test]
+fn pushed_schedules_fire_on_the_cloud_and_their_local_copies_pause() {
+    use fake_cloud::FakeConfig;
+    let cloud = Cloud::start(FakeConfig {
+        schedule_max_per_user: 1,
+        ..FakeConfig::default()
+    });
+    let t = app_on(&cloud);
+    for (name, cron) in [
+        ("Morning brief", "0 7 * * *"),
+        ("Weekly review", "0 9 * * 1"),
+    ] {
+        t.ok(
+            "create_schedule",
+            json!({"request": {"name": name, "cron_expression": cron, "task_query": name,
+                "timezone": "Europe/Paris", "max_budget_per_run_usd": 0.5}}),
+        );
+    }
+    let push = t.ok("push_schedules", json!({"profileId": "team"}));
+    // The cloud takes one schedule per user here: the other stays active locally, with its reason.
+    assert_eq!(push["pushed"].as_array().unwrap().len(), 1, "{push}");
+    assert_eq!(push["refused"].as_array().unwrap().len(), 1, "{push}");
+    assert!(
+        push["refused"][0]
+            .as_str()
+            .unwrap()
+            .contains("schedule limit"),
+        "{push}"
+    );
+    let moved = &push["pushed"][0];
+    {
+        let st = cloud.fake.state.lock().unwrap();
+        assert_eq!(st.schedules[0].body["timezone"], "Europe/Paris");
+        assert_eq!(st.schedules[0].body["task_query"], moved["name"]);
+    }
+    let list = t.ok(
+        "list_schedules",
+        json!({"page": null, "pageSize": null, "status": null}),
+    );
+    let states: Vec<(Value, Value)> = list["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].clone(), json!([s["status"], s["source"]])))
+        .collect();
+    let local_copy = states
+        .iter()
+        .find(|(n, st)| n == &moved["name"] && st[1] == "local")
+        .unwrap();
+    assert_eq!(
+        local_copy.1[0], "PAUSED",
+        "the local copy no longer fires: {states:?}"
+    );
+    let active_here = states
+        .iter()
+        .filter(|(_, st)| st[0] == "ACTIVE" && st[1] == "local")
+        .count();
+    assert_eq!(
+        active_here, 1,
+        "the refused one still fires here: {states:?}"
+    );
+    assert!(
+        states
+            .iter()
+            .any(|(n, st)| n == &moved["name"] && st[1] == "team")
+    );
+}

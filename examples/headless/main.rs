@@ -105,6 +105,8 @@ enum Command {
     Export(history::ExportArgs),
     /// Add a shannon-history bundle's history to this data dir (again adds nothing)
     Import(history::ImportArgs),
+    /// Bring your history on a Shannon cloud into this data dir (again resumes, adds no duplicates)
+    Pull(history::PullArgs),
 }
 
 /// How a command ended, besides an error.
@@ -153,5 +155,6 @@ async fn run(cli: Cli) -> Result<Done, ShannonError> {
         Some(Command::Keys(cmd)) => keys::run(&global, cmd).await,
         Some(Command::Export(args)) => history::export(&global, args).await,
         Some(Command::Import(args)) => history::import(&global, args).await,
+        Some(Command::Pull(args)) => history::pull(&global, args).await,
     }
 }

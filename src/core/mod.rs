@@ -107,6 +107,8 @@ pub enum CoreEvent {
     /// `remote_status_changed`: a Shannon cloud profile went online, offline, or refused its
     /// credential.
     RemoteStatusChanged(remote::RemoteStatusChanged),
+    /// `history_progress`: an export, import or pull of history moved on.
+    HistoryProgress(history::HistoryProgress),
 }
 
 /// A user setting was written or deleted.

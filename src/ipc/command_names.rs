@@ -105,7 +105,9 @@ pub const COMMANDS: &[&str] = &[
     "fork_session",
     "remote_catalog",
     "sync_remote_sessions",
+    "push_schedules",
     // history bundles
     "export_history",
     "import_history",
+    "pull_history",
 ];

@@ -20,3 +20,9 @@ pub use crate::core::remote::RemoteStatusChanged;
 impl tauri_specta::Event for RemoteStatusChanged {
     const NAME: &'static str = "remote-status-changed";
 }
+
+pub use crate::core::history::HistoryProgress;
+
+impl tauri_specta::Event for HistoryProgress {
+    const NAME: &'static str = "history-progress";
+}

@@ -4,7 +4,7 @@
 use tauri::State;
 
 use super::Res;
-use crate::core::history::{ExportReport, ImportReport};
+use crate::core::history::{ExportReport, ImportReport, PullOptions, PullReport};
 use crate::state::Shannon;
 
 /// Exports the user's history to `dir` (absolute; new or empty): sessions, finished tasks with their
@@ -28,4 +28,18 @@ pub async fn export_history(
 pub async fn import_history(state: State<'_, Shannon>, dir: String) -> Res<ImportReport> {
     let (core, caller) = state.resolve().await?;
     core.import_history(&caller, &dir).await
+}
+
+/// Brings the user's history on a Shannon cloud profile into this device: its sessions, finished
+/// tasks and stored events, paced under the cloud's rate limit (pull again to resume).
+#[tauri::command]
+#[specta::specta]
+pub async fn pull_history(
+    state: State<'_, Shannon>,
+    profile_id: String,
+    options: Option<PullOptions>,
+) -> Res<PullReport> {
+    let (core, caller) = state.resolve().await?;
+    core.pull_history(&caller, &profile_id, options.unwrap_or_default())
+        .await
 }

@@ -132,14 +132,17 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             remote::fork_session,
             remote::remote_catalog,
             remote::sync_remote_sessions,
+            remote::push_schedules,
             history::export_history,
             history::import_history,
+            history::pull_history,
         ])
         .events(tauri_specta::collect_events![
             events::SettingsChanged,
             events::ProviderKeysChanged,
             events::TaskStatusChanged,
-            events::RemoteStatusChanged
+            events::RemoteStatusChanged,
+            events::HistoryProgress
         ])
         // Each event type's payload, which the `TaskEvent` union of [`export_bindings`] names.
         .types(&payloads::types())

@@ -5,6 +5,7 @@ use tauri::State;
 
 use super::Res;
 use crate::core::remote::catalog::RemoteCatalog;
+use crate::core::remote::push::SchedulePush;
 use crate::core::remote::sync::SessionSync;
 use crate::core::remote::{
     ForkedSession, RemoteConfig, RemoteCredential, RemoteProfile, RemoteStatus, SaveRemoteProfile,
@@ -110,4 +111,13 @@ pub async fn sync_remote_sessions(
     let (core, caller) = state.resolve().await?;
     core.sync_remote_sessions(&caller, &profile_id, offset)
         .await
+}
+
+/// Moves the user's active schedules to a Shannon cloud profile, where they fire while this device
+/// sleeps; each local copy is paused once the cloud has it (refusals are reported, left active).
+#[tauri::command]
+#[specta::specta]
+pub async fn push_schedules(state: State<'_, Shannon>, profile_id: String) -> Res<SchedulePush> {
+    let (core, caller) = state.resolve().await?;
+    core.push_schedules(&caller, &profile_id).await
 }

@@ -41,12 +41,16 @@ struct Written {
     unfinished: u32,
 }
 
-/// Writes the rows.
+/// Tasks between two progress events of an export.
+const PROGRESS_EVERY: u32 = 100;
+
+/// Writes the rows, calling `progress(done, total)` as tasks are written.
 fn write_rows(
     c: &rusqlite::Connection,
     root: &Path,
     user: &str,
     include_deltas: bool,
+    progress: &dyn Fn(u64, u64),
 ) -> Result<Written> {
     let mut counts = BundleCounts::default();
     let mut sums = BTreeMap::new();
@@ -66,7 +70,13 @@ fn write_rows(
     } else {
         None
     };
+    let all = rows::count_tasks_of(c, user)?;
+    let mut written = 0u32;
     counts.tasks = rows::finished_tasks_of(c, user, |t| {
+        written += 1;
+        if written.is_multiple_of(PROGRESS_EVERY) {
+            progress(written as u64, all as u64);
+        }
         let wf = t["workflow_id"].as_str().unwrap_or_default().to_string();
         let id = t["id"].as_str().unwrap_or_default().to_string();
         tasks.line(&t)?;
@@ -78,7 +88,7 @@ fn write_rows(
         }
         Ok(())
     })? as u32;
-    let all = rows::count_tasks_of(c, user)?;
+    progress(counts.tasks as u64, all as u64);
     sums.insert(bundle::TASKS.into(), tasks.finish()?);
     sums.insert(bundle::EVENTS.into(), events.finish()?);
     sums.insert(bundle::USAGE.into(), usage.finish()?);
@@ -129,7 +139,7 @@ impl Core {
         include_deltas: bool,
     ) -> Result<ExportReport> {
         let root = fresh_dir(dir)?;
-        let (user, at) = (caller.user_id.clone(), root.clone());
+        let (user, at, core) = (caller.user_id.clone(), root.clone(), self.clone());
         let Written {
             mut counts,
             mut sums,
@@ -140,7 +150,9 @@ impl Core {
             .read(move |c| {
                 // One snapshot for every file: a task and its events are always exported together.
                 let snapshot = c.unchecked_transaction()?;
-                write_rows(&snapshot, &at, &user, include_deltas)
+                let progress =
+                    |done, total| core.history_progress(&user, "export", "tasks", done, total);
+                write_rows(&snapshot, &at, &user, include_deltas, &progress)
             })
             .await?;
         let (data, user, at) = (

@@ -76,23 +76,23 @@ fn load(root: &Path, m: &Manifest) -> Result<Loaded> {
 }
 
 /// One unit of writing: a session (or none) and its tasks with their rows.
-struct Unit {
-    session: Option<Row>,
-    tasks: Vec<Row>,
-    events: Vec<Vec<Row>>,
-    deltas: Vec<Vec<Row>>,
-    usage: Vec<Vec<Row>>,
+pub(super) struct Unit {
+    pub session: Option<Row>,
+    pub tasks: Vec<Row>,
+    pub events: Vec<Vec<Row>>,
+    pub deltas: Vec<Vec<Row>>,
+    pub usage: Vec<Vec<Row>>,
 }
 
 /// What one unit added.
 #[derive(Default)]
-struct Added {
-    session: Option<bool>,
-    refused: Option<String>,
-    tasks: u32,
-    present: u32,
-    events: u64,
-    usage: u32,
+pub(super) struct Added {
+    pub session: Option<bool>,
+    pub refused: Option<String>,
+    pub tasks: u32,
+    pub present: u32,
+    pub events: u64,
+    pub usage: u32,
 }
 
 fn mine(mut row: Row, user: &str) -> Row {
@@ -103,7 +103,7 @@ fn mine(mut row: Row, user: &str) -> Row {
 }
 
 /// Writes one unit in the caller's transaction.
-fn write_unit(tx: &rusqlite::Transaction<'_>, unit: Unit, user: &str) -> Result<Added> {
+pub(super) fn write_unit(tx: &rusqlite::Transaction<'_>, unit: Unit, user: &str) -> Result<Added> {
     let mut added = Added::default();
     let cols = |t: &str| rows::columns(tx, t);
     if let Some(s) = unit.session {
@@ -234,7 +234,9 @@ impl Core {
                 usage,
             });
         }
-        for unit in units {
+        let total = units.len() as u64;
+        for (done, unit) in units.into_iter().enumerate() {
+            self.history_progress(&caller.user_id, "import", "sessions", done as u64, total);
             let sid = unit.session.as_ref().map(|s| text(s, "id"));
             let user = caller.user_id.clone();
             let added = self
@@ -289,6 +291,7 @@ impl Core {
             Ok(n)
         })
         .await?;
+        self.history_progress(&caller.user_id, "import", "sessions", total, total);
         if report.tasks_added > 0 {
             self.engine().answers_changed();
         }

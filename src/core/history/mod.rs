@@ -11,10 +11,45 @@
 pub mod bundle;
 mod export;
 mod import;
+mod pull;
 
 use serde::{Deserialize, Serialize};
 
 pub use bundle::{BundleCounts, Manifest};
+pub use pull::{PullOptions, PullReport};
+
+/// An export, import or pull moving on (`history-progress`): for a progress bar.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct HistoryProgress {
+    /// The user whose history it is.
+    pub user_id: String,
+    /// `export`, `import` or `pull`.
+    pub operation: String,
+    /// What `done` and `total` count: `tasks` (export), `sessions` (import, pull).
+    pub unit: String,
+    pub done: u64,
+    /// 0 while unknown.
+    pub total: u64,
+}
+
+impl crate::core::Core {
+    pub(crate) fn history_progress(
+        &self,
+        user: &str,
+        operation: &str,
+        unit: &str,
+        done: u64,
+        total: u64,
+    ) {
+        self.notify(crate::core::CoreEvent::HistoryProgress(HistoryProgress {
+            user_id: user.into(),
+            operation: operation.into(),
+            unit: unit.into(),
+            done,
+            total,
+        }));
+    }
+}
 
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]

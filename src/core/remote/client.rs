@@ -17,8 +17,6 @@ use crate::core::store::remote::ProfileRow;
 
 /// Most characters of a server's own words quoted in an error message.
 const QUOTED: usize = 200;
-/// A 429 without `Retry-After` waits this long.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// What a server said, for a message: its `error`/`message` field or its text, at most
 /// [`QUOTED`] characters, control characters and quotes escaped.
@@ -232,7 +230,15 @@ impl CloudClient {
             }
             core.note_connection(&self.profile_id, ConnectionState::Online);
             if status == StatusCode::TOO_MANY_REQUESTS {
-                let wait = retry_after(&resp).unwrap_or(DEFAULT_RETRY_AFTER);
+                // Without Retry-After it is a quota (the cloud's schedule limit), not a window
+                // that passes: its reason, and nothing to wait for.
+                let Some(wait) = retry_after(&resp) else {
+                    let said = quote(&resp.text().await.unwrap_or_default());
+                    return Err(ShannonError::RateLimited(format!(
+                        "Shannon cloud ({}) refused: {said}",
+                        self.host
+                    )));
+                };
                 return Err(ShannonError::RateLimited(format!(
                     "Shannon cloud ({}) is rate limiting this credential; retry after {} s",
                     self.host,

@@ -24,6 +24,7 @@ pub mod files;
 pub mod fork;
 pub mod profiles;
 pub mod pump;
+pub mod push;
 pub mod review;
 pub mod schedules;
 pub mod sessions;
@@ -93,6 +94,9 @@ pub(crate) struct RemoteState {
     pumps: Mutex<HashMap<String, CancellationToken>>,
     clients: Mutex<HashMap<String, (String, client::CloudClient)>>,
     reports: verify::ReportCache,
+    /// Per profile, the earliest time of the next paced request on the cloud's rate-limited
+    /// routes (shared by every pull of that profile, so two in a row stay under the limit).
+    next_limited: Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for RemoteState {
@@ -109,6 +113,7 @@ impl RemoteState {
         Self {
             enabled: AtomicBool::new(config.enabled),
             default_target: Mutex::new(config.default_target),
+            next_limited: Mutex::default(),
             states: Mutex::default(),
             pumps: Mutex::default(),
             clients: Mutex::default(),
@@ -158,6 +163,24 @@ impl RemoteState {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(workflow_id);
+    }
+
+    /// Reserves the next slot on a profile's rate-limited routes, `gap` after the previous one:
+    /// returns when to send.
+    pub(crate) fn reserve_limited(
+        &self,
+        profile_id: &str,
+        gap: std::time::Duration,
+    ) -> tokio::time::Instant {
+        let mut next = self.next_limited.lock().unwrap_or_else(|p| p.into_inner());
+        let now = tokio::time::Instant::now();
+        let at = next
+            .get(profile_id)
+            .copied()
+            .filter(|t| *t > now)
+            .unwrap_or(now);
+        next.insert(profile_id.to_string(), at + gap);
+        at
     }
 
     pub(crate) fn pump_count(&self) -> usize {

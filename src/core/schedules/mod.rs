@@ -290,6 +290,26 @@ impl Core {
         Ok(list)
     }
 
+    /// A page of 100 of the caller's schedules kept here (never the cloud's), of `status`.
+    pub(crate) async fn list_local_schedules(
+        &self,
+        caller: &Caller,
+        page: u32,
+        status: Option<String>,
+    ) -> Result<Vec<ScheduleInfo>> {
+        let user = caller.user_id.clone();
+        self.store()
+            .read(move |c| {
+                Ok(
+                    store::list_for_user(c, &user, status.as_deref(), 100, (page - 1) * 100)?
+                        .into_iter()
+                        .map(info_of)
+                        .collect(),
+                )
+            })
+            .await
+    }
+
     /// Changes the fields `req` carries, validated as on creation; the rest stay. An empty
     /// `task_context` clears it only with `clear_task_context`. The next run is recomputed while
     /// the schedule is active.

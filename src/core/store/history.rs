@@ -206,3 +206,11 @@ pub(crate) fn count_tasks_of(c: &Connection, user: &str) -> Result<u32> {
             .query_row([user], |r| r.get(0))?,
     )
 }
+
+/// How many tasks a session holds here.
+pub(crate) fn count_tasks_of_session(c: &Connection, session_id: &str) -> Result<u32> {
+    Ok(
+        c.prepare_cached("SELECT count(*) FROM tasks WHERE session_id = ?1")?
+            .query_row([session_id], |r| r.get(0))?,
+    )
+}

@@ -124,3 +124,12 @@ pub(crate) fn has_approval_request(
         |r| r.get(0),
     )?)
 }
+
+/// Whether a cloud workflow is already mirrored here as a task this device submitted.
+pub(crate) fn is_mirrored(c: &Connection, remote_workflow_id: &str) -> Result<bool> {
+    Ok(c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM remote_tasks WHERE remote_workflow_id = ?1)",
+        [remote_workflow_id],
+        |r| r.get(0),
+    )?)
+}

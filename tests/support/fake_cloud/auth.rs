@@ -244,6 +244,7 @@ impl FromRequestParts<Arc<Cloud>> for Limited {
         if slot.1 <= cloud.cfg.rate_limit {
             return Ok(Limited);
         }
+        st.rate_refused += 1;
         let retry = (start + window - now).max(1);
         let body = json!({
             "error": "Rate limit exceeded",

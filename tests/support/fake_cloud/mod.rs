@@ -113,6 +113,8 @@ pub struct State {
     pub schedules: Vec<sessions::Schedule>,
     /// Rate windows: key → (window start, count).
     pub rate: HashMap<String, (u64, u32)>,
+    /// Requests refused with 429 so far.
+    pub rate_refused: u32,
     pub idempotency: HashMap<String, auth::Cached>,
     pub faults: Vec<Fault>,
     /// Pending [`Fault::DropLive`] events.
