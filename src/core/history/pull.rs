@@ -427,6 +427,14 @@ impl Core {
             ),
             ("executor", json!(executor)),
             ("remote_id", json!(remote_id)),
+            (
+                "tokens_used",
+                s.get("tokens_used").cloned().unwrap_or(json!(0)),
+            ),
+            (
+                "total_cost_usd",
+                s.get("total_cost_usd").cloned().unwrap_or(json!(0.0)),
+            ),
         ] {
             session.insert(k.into(), v);
         }

@@ -149,33 +149,64 @@ pub(crate) fn columns(c: &Connection, table: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Inserts `row` into `table`, keeping the columns this schema has (`known`) and leaving out
-/// `skip` (a generated key). A row whose key is already there is left alone: returns whether it
-/// was inserted.
+/// A JSON value as an SQL parameter, its text borrowed (no copy per row).
+struct Param<'a>(&'a Value);
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::ToSqlOutput::{Borrowed, Owned};
+        Ok(match self.0 {
+            Value::String(s) => Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Null => Borrowed(ValueRef::Null),
+            other => Owned(sql_of(other)),
+        })
+    }
+}
+
+thread_local! {
+    /// The INSERT statement of each (table, columns present) seen, so a row costs no formatting.
+    static INSERTS: std::cell::RefCell<std::collections::HashMap<(&'static str, u64), String>> =
+        Default::default();
+}
+
+/// Inserts `row` into `table`, keeping the columns this schema has (`known`, at most 64) and
+/// leaving out `skip` (a generated key). A row whose key is already there is left alone: returns
+/// whether it was inserted.
 pub(crate) fn insert(
     tx: &Transaction<'_>,
-    table: &str,
+    table: &'static str,
     known: &[String],
     skip: &[&str],
     row: &Row,
 ) -> Result<bool> {
-    let cols: Vec<&String> = known
-        .iter()
-        .filter(|c| row.contains_key(c.as_str()) && !skip.contains(&c.as_str()))
-        .collect();
-    let sql = format!(
-        "INSERT OR IGNORE INTO {table} ({}) VALUES ({})",
-        cols.iter()
-            .map(|c| format!("\"{c}\""))
-            .collect::<Vec<_>>()
-            .join(", "),
-        (1..=cols.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let values = cols.iter().map(|c| sql_of(&row[c.as_str()]));
-    Ok(tx.prepare_cached(&sql)?.execute(params_from_iter(values))? > 0)
+    let mut mask = 0u64;
+    let mut values = Vec::with_capacity(row.len());
+    for (i, c) in known.iter().enumerate().take(64) {
+        if let Some(v) = row.get(c.as_str()).filter(|_| !skip.contains(&c.as_str())) {
+            mask |= 1 << i;
+            values.push(Param(v));
+        }
+    }
+    INSERTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let sql = cache.entry((table, mask)).or_insert_with(|| {
+            let cols: Vec<String> = known
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, c)| format!("\"{c}\""))
+                .collect();
+            format!(
+                "INSERT OR IGNORE INTO {table} ({}) VALUES ({})",
+                cols.join(", "),
+                (1..=cols.len())
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        });
+        Ok(tx.prepare_cached(sql)?.execute(params_from_iter(values))? > 0)
+    })
 }
 
 /// Whether a session or a task (by workflow id) is already here.
