@@ -169,7 +169,12 @@ pub(crate) fn open(root: &Path, schema_version: u32) -> Result<Manifest> {
             manifest.source.schema_version
         )));
     }
-    for (name, want) in &manifest.files {
+    // The JSONL files are checked as they are read ([`rows`]), before anything is written.
+    for (name, want) in manifest
+        .files
+        .iter()
+        .filter(|(n, _)| !n.ends_with(".jsonl"))
+    {
         let file = inside(root, name)?;
         let got = sha256_of(&file).map_err(|_| damaged(format!("{name} is missing")))?;
         if &got != want {
@@ -184,25 +189,63 @@ pub(crate) fn open(root: &Path, schema_version: u32) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// Every row of a JSONL file of the bundle (already checked against the manifest).
-pub(crate) fn rows(root: &Path, name: &str, mut each: impl FnMut(Row) -> Result<()>) -> Result<()> {
-    let path = root.join(name);
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io(&path, e)),
+/// A file read through, hashed as it goes.
+struct Hashing {
+    file: std::fs::File,
+    hash: Sha256,
+}
+
+impl Read for Hashing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Every row of one of the bundle's JSONL files, checked against its sha256 in the manifest in
+/// the same pass: the caller only gathers rows, and writes nothing before every file is read.
+pub(crate) fn rows(
+    root: &Path,
+    manifest: &Manifest,
+    name: &str,
+    mut each: impl FnMut(Row) -> Result<()>,
+) -> Result<()> {
+    let Some(want) = manifest.files.get(name) else {
+        return Ok(());
     };
-    for (i, line) in BufReader::with_capacity(256 * 1024, file)
-        .lines()
-        .enumerate()
-    {
-        let line = line.map_err(|e| io(&path, e))?;
-        if line.trim().is_empty() {
+    let path = root.join(name);
+    let file = std::fs::File::open(&path).map_err(|_| damaged(format!("{name} is missing")))?;
+    let mut reader = BufReader::with_capacity(
+        256 * 1024,
+        Hashing {
+            file,
+            hash: Sha256::new(),
+        },
+    );
+    let mut line = String::new();
+    let mut n = 0;
+    let mut unreadable = None;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(|e| io(&path, e))? == 0 {
+            break;
+        }
+        n += 1;
+        if unreadable.is_some() || line.trim().is_empty() {
             continue;
         }
-        let row: Row = serde_json::from_str(&line)
-            .map_err(|e| damaged(format!("{name} line {} does not read: {e}", i + 1)))?;
-        each(row)?;
+        match serde_json::from_str::<Row>(&line) {
+            Ok(row) => each(row)?,
+            // Read on: a file that does not match its checksum says so first.
+            Err(e) => unreadable = Some(format!("{name} line {n} does not read: {e}")),
+        }
     }
-    Ok(())
+    if hex::encode(reader.into_inner().hash.finalize()) != *want {
+        return Err(damaged(format!("{name} does not match its checksum")));
+    }
+    match unreadable {
+        Some(why) => Err(damaged(why)),
+        None => Ok(()),
+    }
 }

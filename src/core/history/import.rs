@@ -41,29 +41,27 @@ fn text(row: &Row, key: &str) -> String {
 
 fn load(root: &Path, m: &Manifest) -> Result<Loaded> {
     let mut l = Loaded::default();
-    bundle::rows(root, bundle::SESSIONS, |r| {
+    bundle::rows(root, m, bundle::SESSIONS, |r| {
         l.sessions.push(r);
         Ok(())
     })?;
-    bundle::rows(root, bundle::TASKS, |r| {
+    bundle::rows(root, m, bundle::TASKS, |r| {
         l.tasks.entry(text(&r, "session_id")).or_default().push(r);
         Ok(())
     })?;
-    bundle::rows(root, bundle::EVENTS, |r| {
+    bundle::rows(root, m, bundle::EVENTS, |r| {
         l.events.entry(text(&r, "workflow_id")).or_default().push(r);
         Ok(())
     })?;
-    if m.files.contains_key(bundle::DELTAS) {
-        bundle::rows(root, bundle::DELTAS, |r| {
-            l.deltas.entry(text(&r, "workflow_id")).or_default().push(r);
-            Ok(())
-        })?;
-    }
-    bundle::rows(root, bundle::USAGE, |r| {
+    bundle::rows(root, m, bundle::DELTAS, |r| {
+        l.deltas.entry(text(&r, "workflow_id")).or_default().push(r);
+        Ok(())
+    })?;
+    bundle::rows(root, m, bundle::USAGE, |r| {
         l.usage.entry(text(&r, "task_id")).or_default().push(r);
         Ok(())
     })?;
-    bundle::rows(root, bundle::SCHEDULES, |r| {
+    bundle::rows(root, m, bundle::SCHEDULES, |r| {
         l.schedules.push(r);
         Ok(())
     })?;
