@@ -9,6 +9,7 @@
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLOUD_ANSWER, CLOUD_KEY, startFakeCloud } from "./fake-cloud.mjs";
 import { HOSTILE_ANSWER, HOSTILE_SOURCE, MODEL, startFakeProvider } from "./fake-provider.mjs";
@@ -391,6 +392,28 @@ step("after a reload, the history lists every task with status, model, tokens an
     assert(/^\$0\.\d+$/.test(r[5]) && r[5] !== "$0.00000", `cost: ${r}`);
   }
   await screenshot("history");
+});
+
+step("the history exports to a folder with a progress bar, and a used folder is refused", async () => {
+  const dir = join(tmpdir(), `shannon-e2e-export-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  await type("#export-dir", dir);
+  await click("#export-start");
+  const said = await waitFor("the export's report", async () => {
+    const t = await run("return document.getElementById('export-result').textContent;");
+    return t.startsWith("Exported") && t;
+  });
+  assert(/Exported \d+ conversations, 7 tasks and \d+ events/.test(said), `report: ${said}`);
+  const bar = await run("const b = document.getElementById('export-progress'); return [b.hidden, b.value, b.max];");
+  assert(!bar[0] && bar[1] === bar[2] && bar[1] === 7, `progress bar full: ${bar}`);
+  const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+  assert(manifest.format === "shannon-history" && manifest.counts.tasks === 7, `manifest: ${JSON.stringify(manifest.counts)}`);
+  await screenshot("history-exported");
+  await click("#export-start");
+  await waitFor("a refusal for the used folder", async () =>
+    (await run("return document.body.textContent;")).includes("is not empty"),
+  );
+  rmSync(dir, { recursive: true, force: true });
 });
 
 step("a hostile answer shows as text: its HTML, script and javascript: link run nothing", async () => {

@@ -7,6 +7,8 @@ import {
   deleteRemoteProfile,
   emptyRun,
   events,
+  exportHistory,
+  onHistoryProgress,
   foldEvent,
   getControlState,
   getSessionHistory,
@@ -806,6 +808,26 @@ function noteStream(turn: HTMLElement, e: TaskEvent) {
 
 // ---- history ---------------------------------------------------------------------------------
 
+/** Exports the whole history to the folder typed in, with a progress bar fed by `history-progress`. */
+async function exportAll(e: Event) {
+  e.preventDefault();
+  const dir = $<HTMLInputElement>("export-dir").value.trim();
+  if (!dir) return;
+  const bar = $<HTMLProgressElement>("export-progress");
+  Object.assign(bar, { hidden: false, value: 0, max: 1 });
+  $("export-result").textContent = "Exporting…";
+  try {
+    const r = await exportHistory(dir);
+    Object.assign(bar, { max: Math.max(1, r.counts.tasks), value: r.counts.tasks });
+    $("export-result").textContent =
+      `Exported ${r.counts.sessions} conversations, ${r.counts.tasks} tasks and ${r.counts.events} events to ${r.dir}`;
+  } catch (err) {
+    bar.hidden = true;
+    $("export-result").textContent = "";
+    notice(`Export: ${errorText(err)}`, "error");
+  }
+}
+
 async function refreshHistory() {
   const { tasks } = await listTasks({ limit: 50 });
   // The model is per task detail; fetch them together.
@@ -886,6 +908,11 @@ async function start() {
   $("cancel").onclick = () => void control(cancelTask);
   $("key-form").onsubmit = saveKey;
   $("history-refresh").onclick = () => void refreshHistory();
+  $("export-form").onsubmit = (e) => void exportAll(e);
+  await onHistoryProgress((p) => {
+    if (p.operation !== "export") return;
+    Object.assign($<HTMLProgressElement>("export-progress"), { max: Math.max(1, p.total), value: p.done });
+  });
   $("listener-toggle").onchange = () => void toggleListener();
   $("profile-form").onsubmit = saveProfile;
   $("target").onchange = chooseTarget;
