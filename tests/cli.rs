@@ -25,30 +25,10 @@ use rusqlite::Connection;
 use serde_json::Value;
 use tauri_plugin_shannon::core::store::DATABASE_FILE;
 
-/// The environment a test must not inherit: provider keys, the listener's and remote mode's.
-const FOREIGN_VARS: &[&str] = &[
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "GOOGLE_API_KEY",
-    "GROQ_API_KEY",
-    "DEEPSEEK_API_KEY",
-    "XAI_API_KEY",
-    "MISTRAL_API_KEY",
-    "OPENROUTER_API_KEY",
-    "SHANNON_PROVIDER",
-    "SHANNON_BASE_URL",
-    "SHANNON_PROVIDER_BASE_URL",
-    "SHANNON_API_KEY",
-    "SHANNON_BEARER_TOKEN",
-    "SHANNON_TOKEN",
-    "SHANNON_PORT",
-    "SHANNON_DATA_DIR",
-];
-
 fn command(data: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(serve::headless_binary());
     cmd.arg("--data-dir").arg(data).args(args);
-    for var in FOREIGN_VARS {
+    for var in serve::FOREIGN_VARS {
         cmd.env_remove(var);
     }
     cmd

@@ -10,6 +10,27 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// The environment a headless child must not inherit from the test runner: provider keys and the
+/// example's own settings would pick a real provider or another data dir.
+pub const FOREIGN_VARS: &[&str] = &[
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GOOGLE_API_KEY",
+    "GROQ_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "XAI_API_KEY",
+    "MISTRAL_API_KEY",
+    "OPENROUTER_API_KEY",
+    "SHANNON_PROVIDER",
+    "SHANNON_BASE_URL",
+    "SHANNON_PROVIDER_BASE_URL",
+    "SHANNON_API_KEY",
+    "SHANNON_BEARER_TOKEN",
+    "SHANNON_TOKEN",
+    "SHANNON_PORT",
+    "SHANNON_DATA_DIR",
+];
+
 pub const TOKEN: &str = "pipeline-test-token-0123456789abcdef";
 
 /// target/debug/deps/<this test> → target/debug/examples/headless (`cargo test` builds examples;
@@ -112,24 +133,7 @@ pub fn serve(data: &Path, opts: &ServeOptions) -> Server {
         .stdout(out)
         .stderr(err);
     // Keys from the test runner's environment must not pick a real provider.
-    for var in [
-        "OPENAI_API_KEY",
-        "ANTHROPIC_API_KEY",
-        "GOOGLE_API_KEY",
-        "GROQ_API_KEY",
-        "DEEPSEEK_API_KEY",
-        "XAI_API_KEY",
-        "MISTRAL_API_KEY",
-        "OPENROUTER_API_KEY",
-        "SHANNON_PROVIDER",
-        "SHANNON_BASE_URL",
-        "SHANNON_PROVIDER_BASE_URL",
-        "SHANNON_API_KEY",
-        "SHANNON_BEARER_TOKEN",
-        "SHANNON_TOKEN",
-        "SHANNON_PORT",
-        "SHANNON_DATA_DIR",
-    ] {
+    for var in FOREIGN_VARS {
         cmd.env_remove(var);
     }
     if let Some((provider, url, key)) = &opts.provider {
